@@ -1,0 +1,264 @@
+package collective
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+)
+
+func elemSize[T Float]() int {
+	var z T
+	return int(unsafe.Sizeof(z))
+}
+
+func (c *Comm) checkRank(name string, r int) {
+	if r < 0 || r >= c.size {
+		panic(fmt.Sprintf("collective: %s rank %d out of range [0, %d)", name, r, c.size))
+	}
+}
+
+// Send sends src to rank to; the peer must call Recv with a buffer of the
+// same length. Sends to one peer are matched with its receives in order.
+// It returns once src may be reused (the data is in flight or delivered).
+// It panics if to is out of range or is this rank.
+func Send[T Float](ctx context.Context, c *Comm, src []T, to int, opts ...CallOption) error {
+	c.checkRank("Send", to)
+	if to == c.rank {
+		panic("collective: Send to self")
+	}
+	op, o, err := c.begin(kindSend, to, true, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	b := asBytes(src)
+	op.activate(nil, []*outStream{{to: to, data: b, nchunks: c.nchunks(len(b)), peers: []int{to}}})
+	return c.run(ctx, op, o)
+}
+
+// Recv receives into dst what rank from sent with Send.
+// It panics if from is out of range or is this rank.
+func Recv[T Float](ctx context.Context, c *Comm, dst []T, from int, opts ...CallOption) error {
+	c.checkRank("Recv", from)
+	if from == c.rank {
+		panic("collective: Recv from self")
+	}
+	op, o, err := c.begin(kindSend, from, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	op.activate([]*inStream{{from: from, region: asBytes(dst)}}, nil)
+	return c.run(ctx, op, o)
+}
+
+// Broadcast copies buf on root into buf on every rank. The root publishes
+// each chunk once and the transport fans it out.
+func Broadcast[T Float](ctx context.Context, c *Comm, buf []T, root int, opts ...CallOption) error {
+	c.checkRank("Broadcast root", root)
+	op, o, err := c.begin(kindBroadcast, -1, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	b := asBytes(buf)
+	if c.rank == root {
+		op.activate(nil, c.fanOut(0, 0, b))
+	} else {
+		op.activate([]*inStream{{from: root, region: b}}, nil)
+	}
+	return c.run(ctx, op, o)
+}
+
+// fanOut returns the stream that publishes data to every other rank.
+func (c *Comm) fanOut(phase uint8, block uint16, data []byte) []*outStream {
+	if c.size == 1 {
+		return nil
+	}
+	return []*outStream{{to: All, phase: phase, block: block, data: data, nchunks: c.nchunks(len(data)), peers: c.others()}}
+}
+
+// Scatter sends block r of src (Size blocks of len(dst)) on root to dst on
+// rank r. src is read on root only. It panics if len(src) != Size·len(dst)
+// on root.
+func Scatter[T Float](ctx context.Context, c *Comm, dst, src []T, root int, opts ...CallOption) error {
+	c.checkRank("Scatter root", root)
+	n := len(dst)
+	if c.rank == root && len(src) != c.size*n {
+		panic(fmt.Sprintf("collective: Scatter src has %d elements, want %d×%d", len(src), c.size, n))
+	}
+	op, o, err := c.begin(kindScatter, -1, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	if c.rank != root {
+		op.activate([]*inStream{{from: root, block: uint16(c.rank), region: asBytes(dst)}}, nil)
+		return c.run(ctx, op, o)
+	}
+	var out []*outStream
+	for _, r := range c.others() {
+		b := asBytes(src[r*n : (r+1)*n])
+		out = append(out, &outStream{to: r, block: uint16(r), data: b, nchunks: c.nchunks(len(b)), peers: []int{r}})
+	}
+	copy(dst, src[root*n:(root+1)*n])
+	op.activate(nil, out)
+	return c.run(ctx, op, o)
+}
+
+// Gather collects src of every rank r into block r of dst on root (Size
+// blocks of len(src)). dst is written on root only. It panics if
+// len(dst) != Size·len(src) on root.
+func Gather[T Float](ctx context.Context, c *Comm, dst, src []T, root int, opts ...CallOption) error {
+	c.checkRank("Gather root", root)
+	n := len(src)
+	if c.rank == root && len(dst) != c.size*n {
+		panic(fmt.Sprintf("collective: Gather dst has %d elements, want %d×%d", len(dst), c.size, n))
+	}
+	op, o, err := c.begin(kindGather, -1, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	if c.rank != root {
+		b := asBytes(src)
+		op.activate(nil, []*outStream{{to: root, block: uint16(c.rank), data: b, nchunks: c.nchunks(len(b)), peers: []int{root}}})
+		return c.run(ctx, op, o)
+	}
+	var in []*inStream
+	for _, r := range c.others() {
+		in = append(in, &inStream{from: r, block: uint16(r), region: asBytes(dst[r*n : (r+1)*n])})
+	}
+	copy(dst[root*n:(root+1)*n], src)
+	op.activate(in, nil)
+	return c.run(ctx, op, o)
+}
+
+// AllGather collects src of every rank r into block r of dst on every rank.
+// It panics if len(dst) != Size·len(src).
+func AllGather[T Float](ctx context.Context, c *Comm, dst, src []T, opts ...CallOption) error {
+	n := len(src)
+	if len(dst) != c.size*n {
+		panic(fmt.Sprintf("collective: AllGather dst has %d elements, want %d×%d", len(dst), c.size, n))
+	}
+	op, o, err := c.begin(kindAllGather, -1, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	var in []*inStream
+	for _, r := range c.others() {
+		in = append(in, &inStream{from: r, block: uint16(r), region: asBytes(dst[r*n : (r+1)*n])})
+	}
+	copy(dst[c.rank*n:(c.rank+1)*n], src)
+	op.activate(in, c.fanOut(0, uint16(c.rank), asBytes(src)))
+	return c.run(ctx, op, o)
+}
+
+// Barrier returns once every rank has entered it.
+func Barrier(ctx context.Context, c *Comm) error {
+	op, o, err := c.begin(kindBarrier, -1, false, 4, nil)
+	if err != nil {
+		return err
+	}
+	var in []*inStream
+	for _, r := range c.others() {
+		in = append(in, &inStream{from: r, block: uint16(r)})
+	}
+	op.activate(in, c.fanOut(0, uint16(c.rank), nil))
+	return c.run(ctx, op, o)
+}
+
+// Reduce combines src of every rank with op into dst on root; dst is
+// written on root only and may alias src. Contributions are applied in rank
+// order, so the result is deterministic. It panics if len(dst) != len(src)
+// on root.
+func Reduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, root int, opts ...CallOption) error {
+	c.checkRank("Reduce root", root)
+	if c.rank == root && len(dst) != len(src) {
+		panic(fmt.Sprintf("collective: Reduce dst has %d elements, src %d", len(dst), len(src)))
+	}
+	op, o, err := c.begin(kindReduce, -1, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	es := elemSize[T]()
+	if c.rank != root {
+		b := asBytes(src)
+		op.activate(nil, []*outStream{{to: root, data: b, nchunks: c.nchunks(len(b)), peers: []int{root}}})
+		return c.run(ctx, op, o)
+	}
+	acc := asBytes(dst)
+	red := newReducer(c, acc, asBytes(src), es, rop, o.weight)
+	var in []*inStream
+	for _, r := range c.others() {
+		in = append(in, &inStream{from: r, region: acc, red: red})
+	}
+	op.activate(in, nil, red)
+	return c.run(ctx, op, o)
+}
+
+// AllReduce combines src of every rank with op into dst on every rank; dst
+// may alias src. Every rank ends with bit-identical results.
+//
+// Up to Config.SmallBytes, every rank fans out its input and reduces all of
+// them locally (one round). Above, the vector is cut into Size blocks: each
+// rank sends block j to rank j (reduce-scatter), rank j reduces it in rank
+// order and fans the result out to all (allgather), chunk by chunk as soon
+// as each chunk is reduced. It panics if len(dst) != len(src).
+func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts ...CallOption) error {
+	if len(dst) != len(src) {
+		panic(fmt.Sprintf("collective: AllReduce dst has %d elements, src %d", len(dst), len(src)))
+	}
+	op, o, err := c.begin(kindAllReduce, -1, false, elemSize[T](), opts)
+	if err != nil {
+		return err
+	}
+	es := elemSize[T]()
+	sb, db := asBytes(src), asBytes(dst)
+	if c.size == 1 || len(sb) <= c.cfg.SmallBytes {
+		own := sb
+		if o.codec.Lossy() && c.size > 1 {
+			// Reduce what the others will decode, so all ranks agree.
+			own = make([]byte, len(sb))
+			copy(own, sb)
+			if err := c.roundTrip(own, o.codec, es); err != nil {
+				c.end(op, o)
+				return err
+			}
+		}
+		red := newReducer(c, db, own, es, rop, o.weight)
+		var in []*inStream
+		for _, r := range c.others() {
+			in = append(in, &inStream{from: r, region: db, red: red})
+		}
+		op.activate(in, c.fanOut(0, 0, red.own), red)
+		return c.run(ctx, op, o)
+	}
+	n := len(src)
+	block := func(j int) (int, int) { return j * n / c.size * es, (j + 1) * n / c.size * es }
+	lo, hi := block(c.rank)
+	red := newReducer(c, db[lo:hi], sb[lo:hi], es, rop, o.weight)
+	var in []*inStream
+	var out []*outStream
+	for _, r := range c.others() {
+		in = append(in, &inStream{from: r, phase: 0, block: uint16(c.rank), region: db[lo:hi], red: red})
+		jlo, jhi := block(r)
+		in = append(in, &inStream{from: r, phase: 1, block: uint16(r), region: db[jlo:jhi]})
+		out = append(out, &outStream{to: r, phase: 0, block: uint16(r), data: sb[jlo:jhi], nchunks: c.nchunks(jhi - jlo), peers: []int{r}})
+	}
+	ag := c.fanOut(1, uint16(c.rank), db[lo:hi])
+	ag[0].ready = red.isFinal
+	ag[0].roundTrip = true
+	op.activate(in, append(out, ag...), red)
+	return c.run(ctx, op, o)
+}
+
+// roundTrip replaces b by what a receiver decodes from it under codec.
+func (c *Comm) roundTrip(b []byte, codec Codec, es int) error {
+	for lo := 0; lo < len(b); lo += c.chunk {
+		chunk := b[lo:min(len(b), lo+c.chunk)]
+		enc, err := c.cs.encode(nil, codec, chunk, es)
+		if err != nil {
+			return err
+		}
+		if err := c.cs.decode(chunk, codec, enc, es); err != nil {
+			return err
+		}
+	}
+	return nil
+}

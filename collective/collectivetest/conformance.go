@@ -1,0 +1,234 @@
+package collectivetest
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/fltk-go/fltk/collective"
+)
+
+// Value is the deterministic input of rank at index i in case k: a
+// multiple of 2⁻²⁰ in [-1, 1), so float32 sums of up to 16 ranks are exact
+// whatever the order.
+func Value(k, rank, i int) float64 {
+	x := uint64(k)*0x9E3779B97F4A7C15 ^ uint64(rank)*0xBF58476D1CE4E5B9 ^ uint64(i)*0x94D049BB133111EB
+	x ^= x >> 31
+	x *= 0xD6E8FEDD2F0A2C35
+	x ^= x >> 29
+	return float64(int64(x>>43)-(1<<20)) / (1 << 20)
+}
+
+func fill[T collective.Float](dst []T, k, rank int) {
+	for i := range dst {
+		dst[i] = T(Value(k, rank, i))
+	}
+}
+
+// Tolerance returns the largest absolute error allowed for a reduction of
+// size ranks of Values (|x| < 1) sent with codec. Lossless codecs must be
+// exact up to the rounding of the final division (mean); bf16 keeps 8 bits
+// of mantissa (relative error ≤ 2⁻⁹ per encoding), int8 has an absolute
+// error ≤ max|x|/254 per encoding. A value is encoded at most twice on its
+// way (contribution, then result), and a sum of size inputs is below size.
+func Tolerance(codec collective.Codec, size int) float64 {
+	n := float64(size)
+	switch codec {
+	case collective.CodecBF16:
+		return 2 * n * math.Ldexp(1, -8)
+	case collective.CodecInt8:
+		return 2 * n / 254 * 1.01
+	}
+	return 1e-6
+}
+
+// Conformance runs every collective on c with the given element counts and
+// codecs and checks each result against a naive reference computed from
+// Value. Every rank of the world must call it with the same arguments.
+func Conformance(ctx context.Context, c *collective.Comm, elems []int, codecs []collective.Codec) error {
+	k := 0
+	for _, codec := range codecs {
+		for _, n := range elems {
+			for _, root := range uniq(0, c.Size()-1) {
+				k++
+				if err := conform[float32](ctx, c, n, root, codec, k); err != nil {
+					return fmt.Errorf("float32 n=%d root=%d codec=%v: %w", n, root, codec, err)
+				}
+			}
+			k++
+			if err := conform[float64](ctx, c, n, c.Size()/2, codec, k); err != nil {
+				return fmt.Errorf("float64 n=%d codec=%v: %w", n, codec, err)
+			}
+		}
+	}
+	return nil
+}
+
+func uniq(a, b int) []int {
+	if a == b {
+		return []int{a}
+	}
+	return []int{a, b}
+}
+
+func conform[T collective.Float](ctx context.Context, c *collective.Comm, n, root int, codec collective.Codec, k int) error {
+	rank, size := c.Rank(), c.Size()
+	tol := Tolerance(codec, size)
+	wc := collective.WithCodec(codec)
+	lossless := !codec.Lossy()
+	check := func(what string, got []T, want func(i int) float64, tol float64) error {
+		for i, g := range got {
+			w := want(i)
+			if math.Abs(float64(g)-w) > tol || math.IsNaN(float64(g)) {
+				return fmt.Errorf("%s: rank %d element %d of %d = %v, want %v (tolerance %g)", what, rank, i, len(got), g, w, tol)
+			}
+		}
+		return nil
+	}
+	encTol := 0.0 // a value encoded once
+	if !lossless {
+		encTol = Tolerance(codec, 1)
+	}
+
+	// Broadcast.
+	buf := make([]T, n)
+	if rank == root {
+		fill(buf, k, root)
+	}
+	if err := collective.Broadcast(ctx, c, buf, root, wc); err != nil {
+		return err
+	}
+	if err := check("broadcast", buf, func(i int) float64 { return Value(k, root, i) }, encTol); err != nil {
+		return err
+	}
+
+	// Scatter: block r of root's input goes to rank r.
+	var src []T
+	if rank == root {
+		src = make([]T, size*n)
+		fill(src, k+1, root)
+	}
+	dst := make([]T, n)
+	if err := collective.Scatter(ctx, c, dst, src, root, wc); err != nil {
+		return err
+	}
+	if err := check("scatter", dst, func(i int) float64 { return Value(k+1, root, rank*n+i) }, encTol); err != nil {
+		return err
+	}
+
+	// Gather and AllGather.
+	mine := make([]T, n)
+	fill(mine, k+2, rank)
+	all := make([]T, size*n)
+	var gdst []T
+	if rank == root {
+		gdst = all
+	}
+	if err := collective.Gather(ctx, c, gdst, mine, root, wc); err != nil {
+		return err
+	}
+	want := func(i int) float64 { return Value(k+2, i/max(n, 1), i%max(n, 1)) }
+	if rank == root {
+		if err := check("gather", all, want, encTol); err != nil {
+			return err
+		}
+	}
+	clear(all)
+	if err := collective.AllGather(ctx, c, all, mine, wc); err != nil {
+		return err
+	}
+	if err := check("allgather", all, want, encTol); err != nil {
+		return err
+	}
+
+	// Reductions.
+	ref := func(op collective.Op, i int) float64 {
+		acc, wsum := 0.0, 0.0
+		for r := range size {
+			x := Value(k+3, r, i)
+			switch {
+			case r == 0 && (op == collective.Min || op == collective.Max):
+				acc = x
+			case op == collective.Min:
+				acc = math.Min(acc, x)
+			case op == collective.Max:
+				acc = math.Max(acc, x)
+			case op == collective.WeightedMean:
+				acc += float64(r+1) * x
+			default:
+				acc += x
+			}
+			wsum += float64(r + 1)
+		}
+		switch op {
+		case collective.Mean:
+			return acc / float64(size)
+		case collective.WeightedMean:
+			return acc / wsum
+		}
+		return acc
+	}
+	in := make([]T, n)
+	fill(in, k+3, rank)
+	out := make([]T, n)
+	if err := collective.Reduce(ctx, c, out, in, collective.Sum, root, wc); err != nil {
+		return err
+	}
+	if rank == root {
+		if err := check("reduce sum", out, func(i int) float64 { return ref(collective.Sum, i) }, tol); err != nil {
+			return err
+		}
+	}
+	for _, op := range []collective.Op{collective.Sum, collective.Mean, collective.Min, collective.Max, collective.WeightedMean} {
+		clear(out)
+		if err := collective.AllReduce(ctx, c, out, in, op, wc, collective.WithWeight(float64(rank+1))); err != nil {
+			return err
+		}
+		if err := check("allreduce "+op.String(), out, func(i int) float64 { return ref(op, i) }, tol); err != nil {
+			return err
+		}
+	}
+	// In place, and every rank must hold identical bits.
+	inplace := make([]T, n)
+	fill(inplace, k+3, rank)
+	if err := collective.AllReduce(ctx, c, inplace, inplace, collective.Sum, wc); err != nil {
+		return err
+	}
+	if err := check("allreduce in place", inplace, func(i int) float64 { return ref(collective.Sum, i) }, tol); err != nil {
+		return err
+	}
+	gathered := make([]T, size*n)
+	if err := collective.AllGather(ctx, c, gathered, inplace); err != nil {
+		return err
+	}
+	for r := range size {
+		for i := range n {
+			if gathered[r*n+i] != inplace[i] {
+				return fmt.Errorf("allreduce: rank %d holds %v at %d, rank %d holds %v", r, gathered[r*n+i], i, rank, inplace[i])
+			}
+		}
+	}
+
+	// Point to point around the ring: odd ranks receive first.
+	if size > 1 {
+		next, prev := (rank+1)%size, (rank+size-1)%size
+		msg := make([]T, n)
+		fill(msg, k+4, rank)
+		got := make([]T, n)
+		send := func() error { return collective.Send(ctx, c, msg, next, wc) }
+		recv := func() error { return collective.Recv(ctx, c, got, prev, wc) }
+		steps := []func() error{send, recv}
+		if rank%2 == 1 {
+			steps = []func() error{recv, send}
+		}
+		for _, f := range steps {
+			if err := f(); err != nil {
+				return err
+			}
+		}
+		if err := check("send/recv", got, func(i int) float64 { return Value(k+4, prev, i) }, encTol); err != nil {
+			return err
+		}
+	}
+	return collective.Barrier(ctx, c)
+}

@@ -1,0 +1,393 @@
+package collective
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+)
+
+// Comm runs collectives over a Transport. Every rank of the world creates
+// one with New and calls the same collectives in the same order (as in
+// MPI); calls are numbered per Comm, so frames of different calls never
+// mix, even when calls overlap in time.
+type Comm struct {
+	t          Transport
+	cfg        Config
+	rank, size int
+	job        uint64
+	chunk      int // effective chunk size in bytes
+	cs         *codecs
+	log        *slog.Logger
+
+	frames sync.Pool // *[]byte frame buffers
+
+	mu      sync.Mutex // guards the fields below
+	ops     map[opKey]*opState
+	seq     uint64   // last collective sequence number issued
+	sendSeq []uint64 // point-to-point sequence numbers, per peer
+	recvSeq []uint64
+	down    map[int]error // ranks known to be down, and why
+	fatal   error         // set when the transport or the frame stream broke: every call fails
+	closed  bool
+	stats   Stats
+}
+
+// opKey identifies a call: collectives have peer -1 and the world sequence
+// number; point-to-point transfers have the other rank and the pair's
+// sequence number.
+type opKey struct {
+	peer int
+	seq  uint64
+}
+
+// New returns a Comm over t and starts the transport's delivery.
+func New(t Transport, cfg Config) (*Comm, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	chunk := cfg.ChunkBytes
+	for chunk > 64 && HeaderSize+encodedBound(CodecZstd, chunk) > t.MaxFrame() {
+		chunk = (chunk / 2) &^ 7
+	}
+	if HeaderSize+encodedBound(CodecZstd, chunk) > t.MaxFrame() {
+		return nil, fmt.Errorf("%w: transport MaxFrame %d is too small", ErrInvalidConfig, t.MaxFrame())
+	}
+	cs, err := newCodecs(cfg.ZstdLevel, chunk)
+	if err != nil {
+		return nil, err
+	}
+	n := t.Size()
+	c := &Comm{
+		t: t, cfg: cfg, rank: t.Rank(), size: n, job: JobTag(cfg.JobID), chunk: chunk, cs: cs, log: cfg.Logger,
+		ops: make(map[opKey]*opState), sendSeq: make([]uint64, n), recvSeq: make([]uint64, n), down: make(map[int]error),
+	}
+	if err := t.Start(c.onFrame, c.onDown); err != nil {
+		cs.close()
+		return nil, fmt.Errorf("collective: start transport: %w", err)
+	}
+	return c, nil
+}
+
+// Rank returns this rank.
+func (c *Comm) Rank() int { return c.rank }
+
+// Size returns the number of ranks.
+func (c *Comm) Size() int { return c.size }
+
+// ChunkBytes returns the effective chunk size in bytes.
+func (c *Comm) ChunkBytes() int { return c.chunk }
+
+// Stats returns the bytes moved by all calls so far.
+func (c *Comm) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Close fails pending calls with ErrClosed and releases the codecs. It does
+// not close the transport.
+func (c *Comm) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ops := c.allOps()
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.fail(ErrClosed)
+	}
+	c.cs.close()
+	return nil
+}
+
+// allOps returns the registered ops. c.mu must be held.
+func (c *Comm) allOps() []*opState {
+	ops := make([]*opState, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// onDown records that rank is down and fails every call that still needs it.
+func (c *Comm) onDown(rank int, err error) {
+	rerr := &RankError{Rank: rank, Err: err}
+	c.mu.Lock()
+	if rank < 0 {
+		if c.fatal == nil {
+			c.fatal = rerr
+		}
+	} else if _, ok := c.down[rank]; !ok {
+		c.down[rank] = err
+	}
+	ops := c.allOps()
+	c.mu.Unlock()
+	c.log.Debug("peer down", "rank", rank, "err", err)
+	for _, op := range ops {
+		if rank < 0 || op.needs(rank) {
+			op.fail(rerr)
+		}
+	}
+}
+
+// poison makes every pending and future call fail with err.
+func (c *Comm) poison(err error) {
+	c.mu.Lock()
+	if c.fatal == nil {
+		c.fatal = err
+	}
+	ops := c.allOps()
+	c.mu.Unlock()
+	c.log.Debug("comm poisoned", "err", err)
+	for _, op := range ops {
+		op.fail(err)
+	}
+}
+
+// onFrame is the transport's delivery callback.
+func (c *Comm) onFrame(from int, frame []byte) {
+	h, payload, err := decodeFrame(frame, c.job, from)
+	if err != nil {
+		c.poison(err)
+		return
+	}
+	key := opKey{peer: -1, seq: h.seq}
+	if h.op == kindSend {
+		key.peer = int(h.src)
+		if h.kind == frameCredit { // a credit answers this rank's send
+			key.peer += c.size
+		}
+	}
+	c.mu.Lock()
+	op := c.ops[key]
+	if op == nil {
+		if h.kind == frameCredit || c.closed {
+			// Credits for a finished stream are never needed (see needCredit).
+			c.mu.Unlock()
+			return
+		}
+		op = newOpState(c, key)
+		c.ops[key] = op
+	}
+	c.mu.Unlock()
+	op.deliver(from, &h, payload, frame)
+}
+
+// begin registers a new call of the given kind and returns its state.
+// peer is -1 for collectives; for point-to-point it is the other rank and
+// send says which direction.
+func (c *Comm) begin(kind opKind, peer int, send bool, elemSize int, opts []CallOption) (*opState, callOpts, error) {
+	o := callOpts{codec: c.cfg.Codec, weight: 1}
+	for _, f := range opts {
+		f(&o)
+	}
+	if !o.codec.valid() {
+		return nil, o, fmt.Errorf("%w: %v", ErrUnknownCodec, o.codec)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, o, ErrClosed
+	case c.fatal != nil:
+		return nil, o, c.fatal
+	}
+	key := opKey{peer: peer}
+	if peer < 0 {
+		for r, err := range c.down {
+			return nil, o, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: r, Err: err})
+		}
+		c.seq++
+		key.seq = c.seq
+	} else {
+		if err, ok := c.down[peer]; ok {
+			return nil, o, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: peer, Err: err})
+		}
+		if send {
+			c.sendSeq[peer]++
+			key.seq = c.sendSeq[peer]
+			key.peer = peer + c.size // sends and receives with one peer are distinct calls
+		} else {
+			c.recvSeq[peer]++
+			key.seq = c.recvSeq[peer]
+		}
+	}
+	op := c.ops[key]
+	if op == nil {
+		op = newOpState(c, key)
+		c.ops[key] = op
+	}
+	op.kind = kind
+	op.elemSize = elemSize
+	return op, o, nil
+}
+
+// end unregisters op and accounts its bytes.
+func (c *Comm) end(op *opState, o callOpts) {
+	c.mu.Lock()
+	delete(c.ops, op.key)
+	op.mu.Lock()
+	st := op.stats
+	op.mu.Unlock()
+	st.Calls = 1
+	c.stats.add(st)
+	c.mu.Unlock()
+	if o.stats != nil {
+		*o.stats = st
+	}
+}
+
+// run executes a registered call: it replays buffered frames, sends the
+// out streams, and waits until every in stream is complete.
+func (c *Comm) run(ctx context.Context, op *opState, o callOpts) error {
+	defer c.end(op, o)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.OpTimeout)
+		defer cancel()
+	}
+	err := c.sendAll(ctx, op, o)
+	if err == nil {
+		err = op.wait(ctx)
+	}
+	if err != nil {
+		var wait []int
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			wait = op.waitingFor()
+			return fmt.Errorf("collective: %s #%d on rank %d: %w (still waiting for ranks %v)", op.kind, op.key.seq, c.rank, err, wait)
+		}
+		return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
+	}
+	return nil
+}
+
+// sendAll sends every out stream of op, interleaving their chunks and
+// respecting each stream's credit window.
+func (c *Comm) sendAll(ctx context.Context, op *opState, o callOpts) error {
+	for {
+		progressed, pending := false, false
+		for _, s := range op.out {
+			op.mu.Lock()
+			if op.err != nil {
+				err := op.err
+				op.mu.Unlock()
+				return err
+			}
+			if s.next >= s.nchunks {
+				op.mu.Unlock()
+				continue
+			}
+			pending = true
+			ok := op.canSendLocked(s, c.cfg.Window)
+			op.mu.Unlock()
+			if !ok {
+				continue
+			}
+			if err := c.sendChunk(ctx, op, s, o); err != nil {
+				op.fail(err)
+				return err
+			}
+			progressed = true
+		}
+		if !pending {
+			return nil
+		}
+		if !progressed {
+			select {
+			case <-op.notify:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// sendChunk encodes chunk s.next of s and sends it.
+func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callOpts) error {
+	ci := s.next
+	lo := ci * c.chunk
+	hi := min(len(s.data), lo+c.chunk)
+	raw := s.data[lo:hi]
+	codec := o.codec
+	p := c.frameBuf(HeaderSize + encodedBound(codec, len(raw)))
+	buf, err := c.cs.encode((*p)[:HeaderSize], codec, raw, op.elemSize)
+	if err != nil {
+		c.frames.Put(p)
+		return err
+	}
+	h := header{
+		kind: frameData, op: op.kind, codec: codec, elemSize: uint8(op.elemSize), phase: s.phase,
+		job: c.job, seq: op.key.seq, src: uint16(c.rank), block: s.block,
+		chunk: uint32(ci), nchunks: uint32(s.nchunks), rawLen: uint32(len(raw)), offset: uint64(lo), weight: o.weight,
+	}
+	putHeader(buf, &h, buf[HeaderSize:])
+	if codec.Lossy() && s.roundTrip {
+		// Keep what this rank holds identical to what the others decode.
+		if err := c.cs.decode(raw, codec, buf[HeaderSize:], op.elemSize); err != nil {
+			c.frames.Put(p)
+			return err
+		}
+	}
+	err = c.t.Send(ctx, s.to, buf)
+	*p = buf
+	c.frames.Put(p)
+	if err != nil {
+		return fmt.Errorf("send chunk %d to %s: %w", ci, rankName(s.to), err)
+	}
+	op.mu.Lock()
+	s.next++
+	op.stats.RawSent += int64(len(raw))
+	op.stats.WireSent += int64(len(buf))
+	op.stats.FramesOut++
+	op.mu.Unlock()
+	return nil
+}
+
+func (c *Comm) frameBuf(n int) *[]byte {
+	if p, ok := c.frames.Get().(*[]byte); ok && cap(*p) >= n {
+		return p
+	}
+	b := make([]byte, 0, max(n, HeaderSize+encodedBound(CodecZstd, c.chunk)))
+	return &b
+}
+
+// sendCredit tells rank to that this rank consumed n chunks of the stream
+// phase of op.
+func (c *Comm) sendCredit(op *opState, to int, phase uint8, n uint32) {
+	var b [HeaderSize]byte
+	h := header{kind: frameCredit, op: op.kind, phase: phase, job: c.job, seq: op.key.seq, src: uint16(c.rank), chunk: n}
+	putHeader(b[:], &h, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.OpTimeout)
+	defer cancel()
+	if err := c.t.Send(ctx, to, b[:]); err != nil {
+		op.fail(fmt.Errorf("send credit to rank %d: %w", to, err))
+	}
+}
+
+// nchunks returns the number of chunks a stream of n bytes is cut into; an
+// empty stream still sends one (empty) chunk, so every rank hears from
+// every peer it expects.
+func (c *Comm) nchunks(n int) int { return max(1, (n+c.chunk-1)/c.chunk) }
+
+func rankName(r int) string {
+	if r == All {
+		return "all ranks"
+	}
+	return fmt.Sprintf("rank %d", r)
+}
+
+// others returns every rank but this one.
+func (c *Comm) others() []int {
+	rs := make([]int, 0, c.size-1)
+	for r := range c.size {
+		if r != c.rank {
+			rs = append(rs, r)
+		}
+	}
+	return slices.Clip(rs)
+}

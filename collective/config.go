@@ -1,0 +1,163 @@
+package collective
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// All is the destination rank that means "every other rank": the
+// transport publishes the frame once and fans it out.
+const All = -1
+
+// Transport moves frames between the ranks of one world. Implementations:
+// the NATS world in package runtime, and collectivetest's in-memory network.
+//
+// Frames from one sender to one receiver on one route (point-to-point or
+// fan-out) arrive in the order they were sent.
+type Transport interface {
+	// Rank is this process's rank in [0, Size).
+	Rank() int
+	// Size is the number of ranks.
+	Size() int
+	// MaxFrame is the largest frame Send accepts, in bytes.
+	MaxFrame() int
+	// Send delivers frame to rank to, or to every other rank when to is
+	// All. The caller may reuse frame once Send returns.
+	Send(ctx context.Context, to int, frame []byte) error
+	// Start begins delivery. onFrame is called for every received frame
+	// (the callee owns frame); it may be called from several goroutines at
+	// once. onDown is called when a rank dies, disconnects or leaves after
+	// all its frames were delivered; rank -1 means this rank lost the
+	// transport itself.
+	Start(onFrame func(from int, frame []byte), onDown func(rank int, err error)) error
+}
+
+// Config configures a Comm. The zero value of each field means its
+// default; see DefaultConfig.
+type Config struct {
+	// JobID identifies the job; every frame carries its tag and frames of
+	// another job are rejected.
+	JobID string
+	// ChunkBytes is the largest raw chunk, in bytes (default 1 MiB). It is
+	// lowered to fit the transport's MaxFrame, and kept a multiple of 8.
+	ChunkBytes int
+	// Window is how many chunks of one stream may be in flight before the
+	// receiver must grant credit (default 4).
+	Window int
+	// Codec is the default codec; calls may override it with WithCodec.
+	Codec Codec
+	// ZstdLevel is the klauspost/compress level, 1 (fastest) … 4 (best);
+	// default 1.
+	ZstdLevel int
+	// SmallBytes: an AllReduce of at most this many bytes per rank uses one
+	// round (every rank fans out its input and reduces locally) instead of
+	// reduce-scatter + allgather. Default 64 KiB; negative disables it.
+	SmallBytes int
+	// OpTimeout is the deadline applied to a call whose context has none
+	// (default 10 minutes).
+	OpTimeout time.Duration
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		ChunkBytes: 1 << 20,
+		Window:     4,
+		Codec:      CodecNone,
+		ZstdLevel:  1,
+		SmallBytes: 64 << 10,
+		OpTimeout:  10 * time.Minute,
+	}
+}
+
+// Validate fills zero fields with defaults and rejects invalid values.
+func (c *Config) Validate() error {
+	d := DefaultConfig()
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = d.ChunkBytes
+	}
+	if c.Window == 0 {
+		c.Window = d.Window
+	}
+	if c.ZstdLevel == 0 {
+		c.ZstdLevel = d.ZstdLevel
+	}
+	if c.SmallBytes == 0 {
+		c.SmallBytes = d.SmallBytes
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = d.OpTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case c.ChunkBytes < 64 || c.ChunkBytes%8 != 0:
+		return fmt.Errorf("%w: ChunkBytes must be a multiple of 8 and ≥ 64, got %d", ErrInvalidConfig, c.ChunkBytes)
+	case c.Window < 1:
+		return fmt.Errorf("%w: Window must be ≥ 1, got %d", ErrInvalidConfig, c.Window)
+	case !c.Codec.valid():
+		return fmt.Errorf("%w: %v", ErrUnknownCodec, c.Codec)
+	case c.ZstdLevel < 1 || c.ZstdLevel > 4:
+		return fmt.Errorf("%w: ZstdLevel must be in 1..4, got %d", ErrInvalidConfig, c.ZstdLevel)
+	case c.OpTimeout < 0:
+		return fmt.Errorf("%w: OpTimeout must be > 0, got %v", ErrInvalidConfig, c.OpTimeout)
+	}
+	return nil
+}
+
+// CallOption adjusts one call.
+type CallOption func(*callOpts)
+
+type callOpts struct {
+	codec     Codec
+	hasCodec  bool
+	weight    float64
+	hasWeight bool
+	stats     *Stats
+}
+
+// WithCodec encodes this call's chunks with c instead of the Comm's default.
+func WithCodec(c Codec) CallOption { return func(o *callOpts) { o.codec, o.hasCodec = c, true } }
+
+// WithWeight sets this rank's weight for a WeightedMean reduction.
+func WithWeight(w float64) CallOption { return func(o *callOpts) { o.weight, o.hasWeight = w, true } }
+
+// WithStats fills s with the bytes this call moved on this rank.
+func WithStats(s *Stats) CallOption { return func(o *callOpts) { o.stats = s } }
+
+// Stats counts bytes moved by this rank. Raw bytes are the elements'
+// bytes; wire bytes are whole frames (headers and encoded payloads). A
+// fan-out send counts once: the transport publishes it once.
+type Stats struct {
+	Calls     int64
+	RawSent   int64
+	WireSent  int64
+	RawRecv   int64
+	WireRecv  int64
+	FramesOut int64
+	FramesIn  int64
+}
+
+// Ratio is raw over wire bytes sent and received: above 1 the codec saved
+// bytes. It is 1 when nothing moved.
+func (s Stats) Ratio() float64 {
+	if s.WireSent+s.WireRecv == 0 {
+		return 1
+	}
+	return float64(s.RawSent+s.RawRecv) / float64(s.WireSent+s.WireRecv)
+}
+
+func (s *Stats) add(o Stats) {
+	s.Calls += o.Calls
+	s.RawSent += o.RawSent
+	s.WireSent += o.WireSent
+	s.RawRecv += o.RawRecv
+	s.WireRecv += o.WireRecv
+	s.FramesOut += o.FramesOut
+	s.FramesIn += o.FramesIn
+}

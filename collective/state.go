@@ -1,0 +1,475 @@
+package collective
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"unsafe"
+)
+
+// streamKey names one stream of a call: its phase and the other rank.
+type streamKey struct {
+	phase uint8
+	peer  int
+}
+
+// inStream is data this rank expects from one peer in one phase.
+type inStream struct {
+	from   int
+	phase  uint8
+	block  uint16
+	region []byte   // where the chunks go (the accumulator when red != nil)
+	red    *reducer // non-nil: chunks are reduced into region, not copied
+
+	nchunks uint32
+	step    uint64 // raw bytes of every chunk but the last
+	got     uint32
+	bytes   int
+	seen    []uint64 // bitset of chunk indexes received
+	done    bool
+}
+
+// outStream is data this rank sends in one phase to one rank or to All.
+type outStream struct {
+	to        int
+	phase     uint8
+	block     uint16
+	data      []byte
+	nchunks   int
+	next      int               // next chunk to send
+	peers     []int             // ranks whose credit gates the stream
+	ready     func(c int) bool  // nil: every chunk is ready; called with op.mu held
+	roundTrip bool              // lossy codec: replace data by what receivers decode
+}
+
+// opState is one call in flight. Frames for it may arrive before this rank
+// begins the call; they are buffered until activate.
+type opState struct {
+	c        *Comm
+	key      opKey
+	notify   chan struct{} // capacity 1: something changed
+	kind     opKind        // set by begin (0 while only buffered frames exist)
+	elemSize int           // set by begin
+
+	mu         sync.Mutex // guards the fields below
+	active     bool
+	buffered   []bufFrame
+	in         map[streamKey]*inStream
+	incomplete int // in streams not yet done
+	out        []*outStream
+	credit     map[streamKey]uint32 // chunks consumed, as reported by each peer
+	err        error
+	stats      Stats
+}
+
+type bufFrame struct {
+	from    int
+	h       header
+	payload []byte
+	size    int
+}
+
+func newOpState(c *Comm, key opKey) *opState {
+	return &opState{c: c, key: key, notify: make(chan struct{}, 1), credit: make(map[streamKey]uint32)}
+}
+
+func (op *opState) signal() {
+	select {
+	case op.notify <- struct{}{}:
+	default:
+	}
+}
+
+// fail ends the call with err (the first error wins).
+func (op *opState) fail(err error) {
+	op.mu.Lock()
+	if op.err == nil {
+		op.err = err
+	}
+	op.mu.Unlock()
+	op.signal()
+}
+
+// activate installs the call's streams, replays buffered frames and checks
+// for peers that went down before the streams were visible.
+// Reducers in reds apply what they can (this rank's own contribution)
+// right away.
+func (op *opState) activate(in []*inStream, out []*outStream, reds ...*reducer) {
+	op.mu.Lock()
+	op.in = make(map[streamKey]*inStream, len(in))
+	for _, s := range in {
+		op.in[streamKey{s.phase, s.from}] = s
+	}
+	op.incomplete = len(in)
+	op.out = out
+	op.active = true
+	var first error
+	credits := op.creditsPool()
+	for _, f := range op.buffered {
+		if err := op.handleLocked(f.from, &f.h, f.payload, f.size, &credits); err != nil && first == nil {
+			first = err
+		}
+	}
+	op.buffered = nil
+	for _, r := range reds {
+		r.advanceAll()
+	}
+	op.mu.Unlock()
+	op.sendCredits(credits)
+	if first != nil {
+		op.c.poison(first)
+	}
+	c := op.c
+	c.mu.Lock()
+	fatal := c.fatal
+	down := make(map[int]error, len(c.down))
+	for r, e := range c.down {
+		down[r] = e
+	}
+	c.mu.Unlock()
+	if fatal != nil {
+		op.fail(fatal)
+	}
+	for r, e := range down {
+		if op.needs(r) {
+			op.fail(&RankError{Rank: r, Err: e})
+		}
+	}
+	op.signal()
+}
+
+type creditMsg struct {
+	to    int
+	phase uint8
+	n     uint32
+}
+
+func (op *opState) creditsPool() []creditMsg { return nil }
+
+func (op *opState) sendCredits(cs []creditMsg) {
+	for _, m := range cs {
+		op.c.sendCredit(op, m.to, m.phase, m.n)
+	}
+}
+
+// deliver hands a received frame to the call.
+func (op *opState) deliver(from int, h *header, payload []byte, frame []byte) {
+	op.mu.Lock()
+	if op.err != nil {
+		op.mu.Unlock()
+		return
+	}
+	if !op.active {
+		op.buffered = append(op.buffered, bufFrame{from: from, h: *h, payload: payload, size: len(frame)})
+		op.mu.Unlock()
+		return
+	}
+	var credits []creditMsg
+	err := op.handleLocked(from, h, payload, len(frame), &credits)
+	op.mu.Unlock()
+	op.sendCredits(credits)
+	if err != nil {
+		op.c.poison(err)
+	}
+	op.signal()
+}
+
+func (op *opState) mismatch(from int, format string, args ...any) error {
+	return fmt.Errorf("%w: %s #%d: rank %d: %s", ErrMismatch, op.kind, op.key.seq, from, fmt.Sprintf(format, args...))
+}
+
+// handleLocked processes one frame. op.mu must be held.
+func (op *opState) handleLocked(from int, h *header, payload []byte, size int, credits *[]creditMsg) error {
+	if h.op != op.kind {
+		return op.mismatch(from, "sent %s, this rank called %s", h.op, op.kind)
+	}
+	if h.kind == frameCredit {
+		k := streamKey{h.phase, from}
+		op.credit[k] = max(op.credit[k], h.chunk)
+		return nil
+	}
+	if int(h.elemSize) != op.elemSize {
+		return op.mismatch(from, "sent %d-byte elements, this rank uses %d-byte elements", h.elemSize, op.elemSize)
+	}
+	s := op.in[streamKey{h.phase, from}]
+	if s == nil {
+		return op.mismatch(from, "sent data this rank does not expect (phase %d, block %d); do the ranks agree on the root?", h.phase, h.block)
+	}
+	if s.done || h.block != s.block {
+		return op.mismatch(from, "sent block %d chunk %d, expected block %d", h.block, h.chunk, s.block)
+	}
+	if err := s.checkLayout(h); err != nil {
+		return op.mismatch(from, "%v", err)
+	}
+	end := h.offset + uint64(h.rawLen)
+	if end > uint64(len(s.region)) {
+		return op.mismatch(from, "sent %d bytes at offset %d, but this rank expects %d bytes in all (do the buffer lengths agree?)", h.rawLen, h.offset, len(s.region))
+	}
+	if s.red != nil {
+		if err := s.red.add(from, h, payload); err != nil {
+			return op.mismatch(from, "%v", err)
+		}
+	} else if err := op.c.cs.decode(s.region[h.offset:end], h.codec, payload, op.elemSize); err != nil {
+		return &FrameError{From: from, Seq: h.seq, Reason: err.Error()}
+	}
+	s.got++
+	s.bytes += int(h.rawLen)
+	op.stats.RawRecv += int64(h.rawLen)
+	op.stats.WireRecv += int64(size)
+	op.stats.FramesIn++
+	if needCredit(s.got, s.nchunks, op.c.cfg.Window) {
+		*credits = append(*credits, creditMsg{to: from, phase: s.phase, n: s.got})
+	}
+	if s.got == s.nchunks {
+		if s.bytes != len(s.region) {
+			return op.mismatch(from, "sent %d bytes, this rank expects %d (do the buffer lengths agree?)", s.bytes, len(s.region))
+		}
+		s.done = true
+		op.incomplete--
+	}
+	return nil
+}
+
+// checkLayout verifies that the chunks of a stream tile it exactly once.
+func (s *inStream) checkLayout(h *header) error {
+	if s.nchunks == 0 {
+		s.nchunks = h.nchunks
+		s.seen = make([]uint64, (h.nchunks+63)/64)
+	} else if h.nchunks != s.nchunks {
+		return fmt.Errorf("chunk %d says %d chunks, earlier chunks said %d", h.chunk, h.nchunks, s.nchunks)
+	}
+	word, bit := h.chunk/64, uint64(1)<<(h.chunk%64)
+	if s.seen[word]&bit != 0 {
+		return fmt.Errorf("chunk %d received twice", h.chunk)
+	}
+	s.seen[word] |= bit
+	var step uint64
+	switch {
+	case h.chunk+1 < h.nchunks:
+		step = uint64(h.rawLen)
+		if step == 0 || h.offset != uint64(h.chunk)*step {
+			return fmt.Errorf("chunk %d of %d bytes at offset %d does not tile the buffer", h.chunk, h.rawLen, h.offset)
+		}
+	case h.nchunks > 1:
+		if h.offset%uint64(h.nchunks-1) != 0 || h.rawLen == 0 {
+			return fmt.Errorf("last chunk of %d bytes at offset %d does not tile the buffer", h.rawLen, h.offset)
+		}
+		step = h.offset / uint64(h.nchunks-1)
+		if uint64(h.rawLen) > step {
+			return fmt.Errorf("last chunk of %d bytes is larger than the others (%d)", h.rawLen, step)
+		}
+	}
+	if step != 0 {
+		if s.step != 0 && s.step != step {
+			return fmt.Errorf("chunks of %d and %d bytes in one stream", s.step, step)
+		}
+		s.step = step
+	}
+	return nil
+}
+
+// needCredit reports whether a receiver that has consumed got of n chunks
+// must grant credit. The sender may send chunk i once the receiver reported
+// at least i-window+1 consumed, so credit stops once got reaches n-window:
+// no credit ever arrives for a stream its sender has finished.
+func needCredit(got, n uint32, window int) bool {
+	w := uint32(window)
+	if n <= w || got > n-w {
+		return false
+	}
+	every := max(1, w/2)
+	return got%every == 0 || got == n-w
+}
+
+// canSendLocked reports whether the next chunk of s may be sent now.
+// op.mu must be held.
+func (op *opState) canSendLocked(s *outStream, window int) bool {
+	if s.ready != nil && !s.ready(s.next) {
+		return false
+	}
+	for _, p := range s.peers {
+		if uint32(s.next) >= op.credit[streamKey{s.phase, p}]+uint32(window) {
+			return false
+		}
+	}
+	return true
+}
+
+// wait blocks until every in stream is complete or the call failed.
+func (op *opState) wait(ctx context.Context) error {
+	for {
+		op.mu.Lock()
+		err, left := op.err, op.incomplete
+		op.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-op.notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// needs reports whether the call still waits for rank: data from it, or
+// credit from it.
+func (op *opState) needs(rank int) bool {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	for _, s := range op.in {
+		if s.from == rank && !s.done {
+			return true
+		}
+	}
+	for _, s := range op.out {
+		if s.next < s.nchunks && slices.Contains(s.peers, rank) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitingFor lists the ranks the call still waits for.
+func (op *opState) waitingFor() []int {
+	var rs []int
+	for r := range op.c.size {
+		if op.needs(r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// reducer combines the contributions of every rank to one region, chunk by
+// chunk, always in rank order, so the result does not depend on arrival
+// order and is bit-identical run to run.
+type reducer struct {
+	c         *Comm
+	acc       []byte
+	own       []byte // this rank's contribution (never aliases acc)
+	ownWeight float64
+	op        Op
+	es        int
+	nchunks   int
+	next      []int        // per chunk: the next rank to apply
+	pend      [][]pendPart // per chunk, per rank
+	weights   []float64
+	final     []bool
+	nfinal    int
+	scratch   []byte
+}
+
+type pendPart struct {
+	payload []byte
+	codec   Codec
+	ok      bool
+}
+
+func newReducer(c *Comm, acc, own []byte, es int, op Op, w float64) *reducer {
+	if overlaps(acc, own) {
+		own = slices.Clone(own)
+	}
+	n := c.nchunks(len(acc))
+	r := &reducer{
+		c: c, acc: acc, own: own, ownWeight: w, op: op, es: es, nchunks: n,
+		next: make([]int, n), pend: make([][]pendPart, n), weights: make([]float64, c.size), final: make([]bool, n),
+	}
+	r.weights[c.rank] = w
+	return r
+}
+
+func (r *reducer) bounds(ci int) (int, int) {
+	lo := ci * r.c.chunk
+	return lo, min(len(r.acc), lo+r.c.chunk)
+}
+
+func (r *reducer) add(from int, h *header, payload []byte) error {
+	ci := int(h.chunk)
+	lo, hi := r.bounds(ci)
+	if int(h.nchunks) != r.nchunks || h.offset != uint64(lo) || int(h.rawLen) != hi-lo {
+		return fmt.Errorf("chunk %d is %d bytes at offset %d, this rank cuts it as %d bytes at %d (chunk_bytes must be equal on all ranks)", ci, h.rawLen, h.offset, hi-lo, lo)
+	}
+	if r.pend[ci] == nil {
+		r.pend[ci] = make([]pendPart, r.c.size)
+	}
+	r.pend[ci][from] = pendPart{payload: payload, codec: h.codec, ok: true}
+	r.weights[from] = h.weight
+	return r.advance(ci)
+}
+
+func (r *reducer) advanceAll() {
+	for ci := range r.nchunks {
+		_ = r.advance(ci)
+	}
+}
+
+// advance applies every contribution to chunk ci that is next in rank order.
+func (r *reducer) advance(ci int) error {
+	lo, hi := r.bounds(ci)
+	region := r.acc[lo:hi]
+	for r.next[ci] < r.c.size {
+		k := r.next[ci]
+		var contrib []byte
+		w := r.weights[k]
+		switch {
+		case k == r.c.rank:
+			contrib = r.own[lo:hi]
+		case r.pend[ci] != nil && r.pend[ci][k].ok:
+			p := r.pend[ci][k]
+			if p.codec == CodecNone {
+				contrib = p.payload
+				if len(contrib) != hi-lo {
+					return fmt.Errorf("raw chunk of %d bytes, expected %d", len(contrib), hi-lo)
+				}
+			} else {
+				if cap(r.scratch) < hi-lo {
+					r.scratch = make([]byte, r.c.chunk)
+				}
+				contrib = r.scratch[:hi-lo]
+				if err := r.c.cs.decode(contrib, p.codec, p.payload, r.es); err != nil {
+					return err
+				}
+			}
+			r.pend[ci][k] = pendPart{}
+		default:
+			return nil
+		}
+		reduceInto(region, contrib, r.es, r.op, w, k == 0)
+		r.next[ci]++
+	}
+	if r.final[ci] {
+		return nil
+	}
+	switch r.op {
+	case Mean:
+		scaleInto(region, region, r.es, 1/float64(r.c.size))
+	case WeightedMean:
+		var sum float64
+		for _, w := range r.weights {
+			sum += w
+		}
+		if sum == 0 {
+			return fmt.Errorf("weighted mean: the weights sum to zero")
+		}
+		scaleInto(region, region, r.es, 1/sum)
+	}
+	r.final[ci] = true
+	r.nfinal++
+	return nil
+}
+
+func (r *reducer) isFinal(ci int) bool { return r.final[ci] }
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
+}

@@ -1,0 +1,16 @@
+package launcher
+
+// Keys of the attributes this package logs.
+const (
+	logKeyRank     = "rank"
+	logKeyPID      = "pid"
+	logKeyNP       = "np"
+	logKeyCommand  = "command"
+	logKeyExitCode = "exit_code"
+	logKeySignal   = "signal"
+	logKeyReason   = "reason"
+	logKeyLive     = "live"
+	logKeyGrace    = "grace"
+	logKeyElapsed  = "elapsed"
+	logKeyError    = "error"
+)

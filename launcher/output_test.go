@@ -1,0 +1,153 @@
+package launcher
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// writesRecorder records every Write it receives as one element.
+type writesRecorder struct {
+	writes []string
+}
+
+func (w *writesRecorder) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+func TestLineWriter(t *testing.T) {
+	long := strings.Repeat("y", maxLineLen)
+	tests := []struct {
+		name   string
+		chunks []string
+		want   []string // one element per Write to the destination
+	}{
+		{"one line", []string{"a\n"}, []string{"[7] a\n"}},
+		{"several lines in one chunk", []string{"a\nb\n\nc\n"}, []string{"[7] a\n", "[7] b\n", "[7] \n", "[7] c\n"}},
+		{"line across chunks", []string{"he", "ll", "o\nwor", "ld\n"}, []string{"[7] hello\n", "[7] world\n"}},
+		{"partial last line", []string{"a\nb"}, []string{"[7] a\n", "[7] b\n"}},
+		{"only newline", []string{"\n"}, []string{"[7] \n"}},
+		{"empty", nil, nil},
+		{"exactly max", []string{long, "\n"}, []string{"[7] " + long + "\n"}},
+		{"max plus one", []string{long + "z\n"}, []string{"[7] " + long + "\n", "[7] z\n"}},
+		{"max at EOF", []string{long}, []string{"[7] " + long + "\n"}},
+		{"two and a half max", []string{long, long, "zz"}, []string{"[7] " + long + "\n", "[7] " + long + "\n", "[7] zz\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &writesRecorder{}
+			out := &output{stdout: rec, stderr: rec}
+			w := &lineWriter{out: out, dst: rec, prefix: "[7] ", tail: newTail(3)}
+			for _, c := range tt.chunks {
+				n, err := w.Write([]byte(c))
+				if n != len(c) || err != nil {
+					t.Fatalf("Write(%d bytes) = %d, %v, want %d, nil", len(c), n, err, len(c))
+				}
+			}
+			w.flush()
+			if !slices.Equal(rec.writes, tt.want) {
+				t.Errorf("writes = %.80q, want %.80q", rec.writes, tt.want)
+			}
+		})
+	}
+}
+
+func TestTail(t *testing.T) {
+	tests := []struct {
+		n     int
+		lines []string
+		want  []string
+	}{
+		{3, nil, []string{}},
+		{3, []string{"a"}, []string{"a"}},
+		{3, []string{"a", "b", "c"}, []string{"a", "b", "c"}},
+		{3, []string{"a", "b", "c", "d"}, []string{"b", "c", "d"}},
+		{3, []string{"a", "b", "c", "d", "e", "f", "g"}, []string{"e", "f", "g"}},
+		{0, []string{"a"}, []string{}},
+	}
+	for _, tt := range tests {
+		tl := newTail(tt.n)
+		for _, l := range tt.lines {
+			tl.add([]byte(l))
+		}
+		if got := tl.get(); !slices.Equal(got, tt.want) {
+			t.Errorf("tail(%d) after %q = %q, want %q", tt.n, tt.lines, got, tt.want)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc…"},
+		{"aé", 2, "a…"}, // é is two bytes: do not cut it in half
+		{"", 0, ""},
+	}
+	for _, tt := range tests {
+		if got := truncate([]byte(tt.in), tt.limit); got != tt.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
+		}
+	}
+}
+
+func TestRankPrefix(t *testing.T) {
+	tests := []struct {
+		rank, np int
+		want     string
+	}{
+		{0, 1, "[0] "},
+		{9, 10, "[9] "},
+		{3, 11, "[ 3] "},
+		{10, 11, "[10] "},
+		{7, 1000, "[  7] "},
+	}
+	for _, tt := range tests {
+		if got := rankPrefix(tt.rank, tt.np); got != tt.want {
+			t.Errorf("rankPrefix(%d, %d) = %q, want %q", tt.rank, tt.np, got, tt.want)
+		}
+	}
+}
+
+// TestLineWriterConcurrent writes from many workers and both streams into
+// one destination and checks that no line is torn.
+func TestLineWriterConcurrent(t *testing.T) {
+	const workers, lines = 8, 200
+	var dst bytes.Buffer // guarded by out.mu
+	out := &output{stdout: &dst, stderr: &dst}
+	var wg sync.WaitGroup
+	for r := range workers {
+		tl := newTail(5)
+		for _, stream := range []string{"out", "err"} {
+			w := &lineWriter{out: out, dst: &dst, prefix: rankPrefix(r, workers), tail: tl}
+			wg.Go(func() {
+				for i := range lines {
+					// Split each line over two writes to exercise buffering.
+					l := fmt.Sprintf("%s line %d of rank %d\n", stream, i, r)
+					w.Write([]byte(l[:5]))
+					w.Write([]byte(l[5:]))
+				}
+				w.flush()
+			})
+		}
+	}
+	wg.Wait()
+	got := strings.Split(strings.TrimSuffix(dst.String(), "\n"), "\n")
+	if len(got) != workers*2*lines {
+		t.Fatalf("got %d lines, want %d", len(got), workers*2*lines)
+	}
+	for _, l := range got {
+		var r, i, r2 int
+		var stream string
+		if _, err := fmt.Sscanf(l, "[%d] %s line %d of rank %d", &r, &stream, &i, &r2); err != nil || r != r2 {
+			t.Fatalf("torn line %q (err %v)", l, err)
+		}
+	}
+}

@@ -1,0 +1,94 @@
+package launcher
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Default values filled in by [Spec.Validate].
+const (
+	// DefaultGrace is the default Spec.Grace.
+	DefaultGrace = 5 * time.Second
+	// DefaultTailLines is the default Spec.TailLines.
+	DefaultTailLines = 20
+)
+
+// Spec describes one local job: NP copies of Command.
+type Spec struct {
+	// NP is the number of worker processes, ≥ 1. They get ranks 0 … NP-1.
+	NP int
+
+	// Command is the argv of every worker; it must not be empty.
+	// Command[0] is looked up in PATH when it contains no slash; a
+	// relative path with a slash is relative to Dir.
+	Command []string
+
+	// Env returns extra "KEY=VALUE" entries for the worker of the given
+	// rank, appended to os.Environ(); later entries win. It may be nil.
+	Env func(rank int) []string
+
+	// Dir is the workers' working directory; "" means the launcher's.
+	Dir string
+
+	// Stdout receives the workers' standard output, each line prefixed
+	// with "[rank] ". Nil discards it.
+	Stdout io.Writer
+
+	// Stderr receives the workers' standard error, each line prefixed
+	// with "[rank] ". Nil discards it. It may be the same writer as Stdout.
+	Stderr io.Writer
+
+	// Signals carries the signals received by the launcher (typically
+	// SIGINT and SIGTERM, see signal.Notify). Each one is forwarded to
+	// every live worker, and Run then returns an error wrapping
+	// ErrInterrupted. It may be nil; a closed channel is ignored.
+	Signals <-chan os.Signal
+
+	// Grace is how long workers get to exit after they were signalled
+	// before they are killed with SIGKILL. It must be ≥ 0; 0 means
+	// DefaultGrace. It also bounds how long Run waits for a worker's
+	// output after the worker exited (exec.Cmd.WaitDelay).
+	Grace time.Duration
+
+	// TailLines is the number of last output lines of a failed worker kept
+	// in WorkerError.Tail. It must be ≥ 0; 0 means DefaultTailLines.
+	TailLines int
+
+	// Logger receives Debug and Info records about workers starting,
+	// exiting and being signalled. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with s in one error wrapping
+// [ErrInvalidSpec], such as "launcher: np must be ≥ 1, got 0". It fills
+// in the defaults of Grace and TailLines when they are zero.
+func (s *Spec) Validate() error {
+	var problems []string
+	if s.NP < 1 {
+		problems = append(problems, fmt.Sprintf("np must be ≥ 1, got %d", s.NP))
+	}
+	if len(s.Command) == 0 {
+		problems = append(problems, "command must not be empty")
+	} else if s.Command[0] == "" {
+		problems = append(problems, "command[0] must not be empty")
+	}
+	if s.Grace < 0 {
+		problems = append(problems, fmt.Sprintf("grace must be ≥ 0, got %v", s.Grace))
+	}
+	if s.TailLines < 0 {
+		problems = append(problems, fmt.Sprintf("tail lines must be ≥ 0, got %d", s.TailLines))
+	}
+	if len(problems) > 0 {
+		return &specError{problems: problems}
+	}
+	if s.Grace == 0 {
+		s.Grace = DefaultGrace
+	}
+	if s.TailLines == 0 {
+		s.TailLines = DefaultTailLines
+	}
+	return nil
+}
