@@ -37,10 +37,10 @@ type outStream struct {
 	block     uint16
 	data      []byte
 	nchunks   int
-	next      int               // next chunk to send
-	peers     []int             // ranks whose credit gates the stream
-	ready     func(c int) bool  // nil: every chunk is ready; called with op.mu held
-	roundTrip bool              // lossy codec: replace data by what receivers decode
+	next      int              // next chunk to send
+	peers     []int            // ranks whose credit gates the stream
+	ready     func(c int) bool // nil: every chunk is ready; called with op.mu held
+	roundTrip bool             // lossy codec: replace data by what receivers decode
 }
 
 // opState is one call in flight. Frames for it may arrive before this rank

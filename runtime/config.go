@@ -1,0 +1,146 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// The environment contract between a launcher and its workers (compare
+// torchrun's RANK, WORLD_SIZE, MASTER_ADDR).
+const (
+	EnvRank      = "FLTK_RANK"       // this process's rank, 0 … world size − 1
+	EnvWorldSize = "FLTK_WORLD_SIZE" // number of ranks
+	EnvNATSURL   = "FLTK_NATS_URL"   // nats://host:port of the job's server
+	EnvJobID     = "FLTK_JOB_ID"     // job id; namespaces every subject
+	EnvToken     = "FLTK_TOKEN"      // the server's auth token
+)
+
+// Config configures Join.
+type Config struct {
+	// JobID namespaces every subject: [A-Za-z0-9_-], at most 64 bytes.
+	JobID string
+	// Rank is this process's rank in [0, WorldSize); rank 0 is the federator.
+	Rank int
+	// WorldSize is the number of ranks, ≥ 1.
+	WorldSize int
+	// URL is the NATS server, e.g. nats://127.0.0.1:4222. Empty means
+	// connect in-process to Server.
+	URL string
+	// Server, when set and URL is empty, is an embedded server to connect
+	// to without a socket.
+	Server *Server
+	// Token authenticates to the server ("" for none).
+	Token string
+	// RendezvousTimeout bounds connecting and assembling the world
+	// (default 60s).
+	RendezvousTimeout time.Duration
+	// HeartbeatInterval is how often each rank announces it is alive
+	// (default 250ms).
+	HeartbeatInterval time.Duration
+	// LivenessTimeout: a rank not heard from for this long is dead
+	// (default 5s; at least twice HeartbeatInterval).
+	LivenessTimeout time.Duration
+	// Logger receives the runtime's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a single-rank configuration with default timings.
+func DefaultConfig() Config {
+	return Config{
+		JobID:             "fltk",
+		WorldSize:         1,
+		RendezvousTimeout: 60 * time.Second,
+		HeartbeatInterval: 250 * time.Millisecond,
+		LivenessTimeout:   5 * time.Second,
+	}
+}
+
+var jobIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate fills zero durations with defaults and reports every invalid
+// field.
+func (c *Config) Validate() error {
+	d := DefaultConfig()
+	if c.RendezvousTimeout == 0 {
+		c.RendezvousTimeout = d.RendezvousTimeout
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = d.HeartbeatInterval
+	}
+	if c.LivenessTimeout == 0 {
+		c.LivenessTimeout = d.LivenessTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...)))
+	}
+	if !jobIDRE.MatchString(c.JobID) {
+		bad("job id %q must be 1-64 characters of A-Z a-z 0-9 _ -", c.JobID)
+	}
+	if c.WorldSize < 1 || c.WorldSize > 65535 {
+		bad("world size %d must be in 1..65535", c.WorldSize)
+	} else if c.Rank < 0 || c.Rank >= c.WorldSize {
+		bad("rank %d out of range [0, %d)", c.Rank, c.WorldSize)
+	}
+	if c.URL == "" && c.Server == nil {
+		bad("no NATS URL and no embedded server")
+	}
+	if c.RendezvousTimeout < 0 || c.HeartbeatInterval < 0 {
+		bad("timeouts must be positive")
+	}
+	if c.LivenessTimeout < 2*c.HeartbeatInterval {
+		bad("liveness timeout %v must be at least twice the heartbeat interval %v", c.LivenessTimeout, c.HeartbeatInterval)
+	}
+	return errors.Join(errs...)
+}
+
+// ConfigFromEnv returns DefaultConfig with the rank, world size, URL, job
+// id and token taken from the FLTK_* environment variables. Every missing
+// or malformed variable is named in the error.
+func ConfigFromEnv() (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	num := func(name string, dst *int) {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: %s is not set", ErrInvalidConfig, name))
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s=%q is not an integer", ErrInvalidConfig, name, v))
+			return
+		}
+		*dst = n
+	}
+	num(EnvRank, &c.Rank)
+	num(EnvWorldSize, &c.WorldSize)
+	c.URL = os.Getenv(EnvNATSURL)
+	if c.URL == "" {
+		errs = append(errs, fmt.Errorf("%w: %s is not set", ErrInvalidConfig, EnvNATSURL))
+	}
+	if v := os.Getenv(EnvJobID); v != "" {
+		c.JobID = v
+	}
+	c.Token = os.Getenv(EnvToken)
+	return c, errors.Join(errs...)
+}
+
+// Env returns the environment entries that hand rank its place in the job.
+func Env(rank, worldSize int, url, jobID, token string) []string {
+	return []string{
+		EnvRank + "=" + strconv.Itoa(rank),
+		EnvWorldSize + "=" + strconv.Itoa(worldSize),
+		EnvNATSURL + "=" + url,
+		EnvJobID + "=" + jobID,
+		EnvToken + "=" + token,
+	}
+}

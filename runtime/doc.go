@@ -1,0 +1,43 @@
+// Package runtime places a process in a job: it gives it a rank in
+// [0, Size) — rank 0 is the federator, ranks 1 … Size−1 host clients —
+// connects it to the job's NATS server, assembles the world (rendezvous)
+// and watches the other ranks' liveness. Start from [Join]; [StartServer]
+// embeds a nats-server in the launcher (or in rank 0 in manual mode).
+//
+// # Usage
+//
+//	cfg, err := runtime.ConfigFromEnv() // FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL, FLTK_JOB_ID, FLTK_TOKEN
+//	w, err := runtime.Join(ctx, cfg)
+//	defer w.Close()
+//	comm, err := collective.New(w, collective.Config{JobID: cfg.JobID})
+//
+// # Rendezvous
+//
+// Every rank > 0 sends a hello (rank, world size, a random nonce, pid and
+// host) to rank 0 until rank 0 answers; rank 0 publishes the verdict once all
+// ranks arrived. Two processes claiming one rank, a world-size mismatch, or
+// the deadline passing (the error names the missing ranks) abort the
+// rendezvous on every rank that is connected.
+//
+// # Liveness
+//
+// Each rank publishes a heartbeat every HeartbeatInterval; any frame also
+// counts. A rank not heard from for LivenessTimeout is reported down, and
+// every collective that still needs it fails with a collective.RankError
+// naming it. A rank that closes its World says goodbye with the number of
+// frames it sent to each rank: the others report it as left only once those
+// frames have all arrived, so a clean exit never fails a completed
+// collective. Losing the connection to the server fails everything at once.
+//
+// # Subjects
+//
+// Every subject starts with "fltk.<job id>.", so jobs sharing a server never
+// see each other's messages. Point-to-point frames go to
+// p.<to>.<from>, fan-out frames to b.<from> (the server copies them to
+// every subscriber), heartbeats to hb.<from>, goodbyes to bye.<from>.
+//
+// The embedded server raises max_pending (512 MiB) and write_deadline (60s)
+// over the NATS defaults, and subscriptions have no pending limits:
+// collectives bound their in-flight data with credits instead (see package
+// collective), so no connection is ever cut as a slow consumer.
+package runtime

@@ -1,0 +1,40 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrInvalidConfig is wrapped by Config.Validate and ConfigFromEnv errors.
+	ErrInvalidConfig = errors.New("runtime: invalid config")
+	// ErrUnreachable means the NATS server could not be reached before the
+	// rendezvous deadline.
+	ErrUnreachable = errors.New("runtime: NATS server unreachable")
+	// ErrRendezvous means the ranks did not assemble into a world: a
+	// timeout, a rank claimed twice, or a world-size mismatch.
+	ErrRendezvous = errors.New("runtime: rendezvous failed")
+	// ErrRankDead is reported for a rank whose heartbeats stopped.
+	ErrRankDead = errors.New("runtime: rank dead")
+	// ErrRankLeft is reported for a rank that closed its world.
+	ErrRankLeft = errors.New("runtime: rank left")
+	// ErrDisconnected means this rank lost its NATS connection.
+	ErrDisconnected = errors.New("runtime: disconnected from NATS")
+	// ErrClosed is returned by a World after Close.
+	ErrClosed = errors.New("runtime: world closed")
+)
+
+// RendezvousError details a failed rendezvous.
+type RendezvousError struct {
+	Job     string
+	Missing []int  // ranks that never arrived, if that was the cause
+	Reason  string // human-readable cause
+}
+
+func (e *RendezvousError) Error() string {
+	return fmt.Sprintf("runtime: rendezvous of job %q failed: %s", e.Job, e.Reason)
+}
+
+// Unwrap returns ErrRendezvous.
+func (e *RendezvousError) Unwrap() error { return ErrRendezvous }

@@ -1,0 +1,219 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// hello is what a rank tells rank 0 when it arrives.
+type hello struct {
+	Rank      int    `json:"rank"`
+	WorldSize int    `json:"world_size"`
+	Nonce     string `json:"nonce"` // tells two processes claiming one rank apart
+	Host      string `json:"host"`
+	PID       int    `json:"pid"`
+}
+
+func (h hello) who() string { return fmt.Sprintf("pid %d on %s", h.PID, h.Host) }
+
+// verdict is rank 0's answer to a hello (Error empty: welcome) and, on
+// rdv.ready, the end of the rendezvous.
+type verdict struct {
+	Error   string `json:"error,omitempty"`
+	Missing []int  `json:"missing,omitempty"`
+}
+
+func newHello(rank, size int) hello {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	host, _ := os.Hostname()
+	return hello{Rank: rank, WorldSize: size, Nonce: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid()}
+}
+
+func (w *World) rendezvous(ctx context.Context) error {
+	me := newHello(w.rank, w.size)
+	if w.rank == 0 {
+		return w.rendezvousRoot(ctx, me)
+	}
+	return w.rendezvousWorker(ctx, me)
+}
+
+func (w *World) rdvError(missing []int, format string, args ...any) error {
+	return &RendezvousError{Job: w.cfg.JobID, Missing: missing, Reason: fmt.Sprintf(format, args...)}
+}
+
+// rendezvousRoot runs on rank 0: it collects a hello from every other rank,
+// then publishes the verdict on rdv.ready.
+func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
+	// Is there another rank 0? Answer claims first, then claim ourselves.
+	claims, err := w.nc.Subscribe(w.prefix+".rdv.root", func(m *nats.Msg) {
+		b, _ := json.Marshal(me)
+		_ = m.Respond(b)
+	})
+	if err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	defer func() { _ = claims.Unsubscribe() }()
+	if err := w.nc.Flush(); err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	if reply, err := w.nc.Request(w.prefix+".rdv.root", nil, 200*time.Millisecond); err == nil {
+		var other hello
+		_ = json.Unmarshal(reply.Data, &other)
+		return w.rdvError(nil, "rank 0 is claimed twice: by %s and by %s", me.who(), other.who())
+	}
+
+	var (
+		mu      sync.Mutex // guards arrived and failed
+		arrived = map[int]hello{0: me}
+		failed  string
+		full    = make(chan struct{})
+	)
+	hellos, err := w.nc.Subscribe(w.prefix+".rdv.hello", func(m *nats.Msg) {
+		var h hello
+		v := verdict{}
+		mu.Lock()
+		switch {
+		case json.Unmarshal(m.Data, &h) != nil:
+			v.Error = "malformed hello"
+		case h.WorldSize != w.size:
+			v.Error = fmt.Sprintf("world size mismatch: rank %d (%s) says %d ranks, rank 0 (%s) says %d", h.Rank, h.who(), h.WorldSize, me.who(), w.size)
+		case h.Rank <= 0 || h.Rank >= w.size:
+			v.Error = fmt.Sprintf("rank %d (%s) is out of range [1, %d)", h.Rank, h.who(), w.size)
+		default:
+			prev, dup := arrived[h.Rank]
+			if dup && prev.Nonce != h.Nonce {
+				v.Error = fmt.Sprintf("rank %d is claimed twice: by %s and by %s", h.Rank, prev.who(), h.who())
+			} else if !dup {
+				arrived[h.Rank] = h
+				if len(arrived) == w.size && failed == "" {
+					close(full)
+				}
+			}
+		}
+		if v.Error != "" && failed == "" {
+			failed = v.Error
+			if len(arrived) < w.size {
+				close(full)
+			}
+		}
+		mu.Unlock()
+		b, _ := json.Marshal(v)
+		_ = m.Respond(b)
+	})
+	if err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	defer func() { _ = hellos.Unsubscribe() }()
+	if w.size == 1 {
+		return nil
+	}
+	var v verdict
+	select {
+	case <-full:
+		mu.Lock()
+		v.Error = failed
+		mu.Unlock()
+	case <-ctx.Done():
+		mu.Lock()
+		for r := range w.size {
+			if _, ok := arrived[r]; !ok {
+				v.Missing = append(v.Missing, r)
+			}
+		}
+		mu.Unlock()
+		v.Error = fmt.Sprintf("ranks %v never arrived within %v (world size %d)", v.Missing, w.cfg.RendezvousTimeout, w.size)
+	}
+	b, _ := json.Marshal(v)
+	if err := w.nc.Publish(w.prefix+".rdv.ready", b); err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	if err := w.nc.Flush(); err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	if v.Error != "" {
+		return w.rdvError(v.Missing, "%s", v.Error)
+	}
+	return nil
+}
+
+// rendezvousWorker runs on ranks > 0: it says hello to rank 0 until rank 0
+// answers, then waits for the verdict.
+func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
+	ready := make(chan *nats.Msg, 4)
+	sub, err := w.nc.ChanSubscribe(w.prefix+".rdv.ready", ready)
+	if err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := w.nc.Flush(); err != nil {
+		return fmt.Errorf("runtime: rendezvous: %w", err)
+	}
+	verdictOf := func(m *nats.Msg) error {
+		var v verdict
+		if err := json.Unmarshal(m.Data, &v); err != nil {
+			return w.rdvError(nil, "malformed verdict from rank 0")
+		}
+		if v.Error != "" {
+			return w.rdvError(v.Missing, "rank 0 aborted it: %s", v.Error)
+		}
+		return nil
+	}
+	body, _ := json.Marshal(me)
+	acked := false
+	for !acked {
+		select {
+		case m := <-ready:
+			return verdictOf(m)
+		case <-ctx.Done():
+			return w.rdvError(nil, "rank 0 (the federator) never answered rank %d within %v", w.rank, w.cfg.RendezvousTimeout)
+		default:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		reply, err := w.nc.RequestWithContext(rctx, w.prefix+".rdv.hello", body)
+		cancel()
+		switch {
+		case err == nil:
+			var v verdict
+			if json.Unmarshal(reply.Data, &v) != nil {
+				return w.rdvError(nil, "malformed answer from rank 0")
+			}
+			if v.Error != "" {
+				return w.rdvError(nil, "rank 0 refused rank %d: %s", w.rank, v.Error)
+			}
+			acked = true
+		case errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			select { // rank 0 not there yet
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		default:
+			return fmt.Errorf("runtime: rendezvous: %w", err)
+		}
+	}
+	// Rank 0 publishes its verdict at its own deadline at the latest; give
+	// it a moment beyond ours so that a timeout names the missing ranks.
+	grace := time.NewTimer(2 * time.Second)
+	defer grace.Stop()
+	select {
+	case m := <-ready:
+		return verdictOf(m)
+	case <-ctx.Done():
+	}
+	select {
+	case m := <-ready:
+		return verdictOf(m)
+	case <-grace.C:
+		return w.rdvError(nil, "rank 0 answered but the world was not complete within %v", w.cfg.RendezvousTimeout)
+	}
+}
+

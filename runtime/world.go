@@ -1,0 +1,438 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Subjects, under the job's prefix "fltk.<job>":
+//
+//	p.<to>.<from>   point-to-point frames
+//	b.<from>        fan-out frames (every rank subscribes to b.*)
+//	hb.<from>       heartbeats
+//	bye.<from>      a rank leaving, with how many frames it sent to each rank
+//	rdv.hello       rendezvous requests, answered by rank 0
+//	rdv.root        rank 0 claims (detects a second rank 0)
+//	rdv.ready       rank 0's verdict: the roster, or why the job aborted
+//
+// Two jobs on one server therefore never see each other's messages.
+
+// World is this process's membership in a job: its rank, the world size,
+// and a connection to the job's NATS server. It implements
+// collective.Transport.
+type World struct {
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	prefix   string
+	rank     int
+	size     int
+	maxFrame int
+
+	sent     []atomic.Int64 // frames sent to each rank (a fan-out counts for every rank)
+	recv     []atomic.Int64 // frames received from each rank
+	lastSeen []atomic.Int64 // unix nanoseconds each rank was last heard from
+
+	mu       sync.Mutex // guards the fields below
+	onFrame  func(int, []byte)
+	onDown   func(int, error)
+	early    []earlyFrame  // frames received before Start
+	down     map[int]error // ranks reported down
+	byeCount map[int]int64 // frames a leaving rank sent us, until all arrived
+	closing  bool
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	subs      []*nats.Subscription
+}
+
+type earlyFrame struct {
+	from int
+	b    []byte
+}
+
+// Join connects to the job's NATS server and waits until all WorldSize
+// ranks have arrived. It fails with a *RendezvousError naming the missing
+// ranks when cfg.RendezvousTimeout passes, and when two processes claim
+// one rank or the ranks disagree on the world size.
+func Join(ctx context.Context, cfg Config) (*World, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.RendezvousTimeout)
+	defer cancel()
+	w := &World{
+		cfg: cfg, log: cfg.Logger.With(LogKeyRank, cfg.Rank, LogKeyJob, cfg.JobID),
+		prefix: "fltk." + cfg.JobID, rank: cfg.Rank, size: cfg.WorldSize,
+		sent: make([]atomic.Int64, cfg.WorldSize), recv: make([]atomic.Int64, cfg.WorldSize),
+		lastSeen: make([]atomic.Int64, cfg.WorldSize),
+		down:     make(map[int]error), byeCount: make(map[int]int64), done: make(chan struct{}),
+	}
+	nc, err := w.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.nc = nc
+	w.maxFrame = int(nc.MaxPayload())
+	if err := w.subscribe(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := w.rendezvous(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	now := time.Now().UnixNano()
+	for r := range w.lastSeen {
+		w.lastSeen[r].Store(now)
+	}
+	w.wg.Go(w.heartbeat)
+	w.wg.Go(w.monitor)
+	w.log.Info("joined world", LogKeySize, w.size)
+	return w, nil
+}
+
+func (w *World) connect(ctx context.Context) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(fmt.Sprintf("fltk job %s rank %d", w.cfg.JobID, w.rank)),
+		nats.NoEcho(),
+		nats.NoReconnect(),
+		nats.Timeout(2 * time.Second),
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			w.lost(err)
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			w.lost(err)
+		}),
+	}
+	if w.cfg.Token != "" {
+		opts = append(opts, nats.Token(w.cfg.Token))
+	}
+	url := w.cfg.URL
+	if url == "" {
+		opts = append(opts, nats.InProcessServer(w.cfg.Server.ns))
+		url = "in-process"
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "Authorization") {
+			return nil, fmt.Errorf("runtime: rank %d: NATS server at %s rejected the token: %w", w.rank, url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: rank %d could not connect to %s within %v: %w", ErrUnreachable, w.rank, url, w.cfg.RendezvousTimeout, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// lost reports the connection or a subscription broke: every pending
+// collective fails.
+func (w *World) lost(err error) {
+	w.mu.Lock()
+	closing := w.closing
+	w.mu.Unlock()
+	if !closing {
+		w.reportDown(-1, fmt.Errorf("%w: %w", ErrDisconnected, err))
+	}
+}
+
+func (w *World) subscribe() error {
+	sub := func(subject string, h nats.MsgHandler) error {
+		s, err := w.nc.Subscribe(subject, h)
+		if err != nil {
+			return fmt.Errorf("runtime: subscribe %s: %w", subject, err)
+		}
+		// Collectives bound what is in flight with credits; never drop.
+		if err := s.SetPendingLimits(-1, -1); err != nil {
+			return fmt.Errorf("runtime: subscribe %s: %w", subject, err)
+		}
+		w.subs = append(w.subs, s)
+		return nil
+	}
+	me := strconv.Itoa(w.rank)
+	for _, s := range []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{w.prefix + ".p." + me + ".*", w.handleData},
+		{w.prefix + ".b.*", w.handleData},
+		{w.prefix + ".hb.*", w.handleHeartbeat},
+		{w.prefix + ".bye.*", w.handleBye},
+	} {
+		if err := sub(s.subject, s.h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// senderOf parses the last token of a subject as a rank.
+func (w *World) senderOf(subject string) (int, bool) {
+	i := strings.LastIndexByte(subject, '.')
+	r, err := strconv.Atoi(subject[i+1:])
+	return r, err == nil && r >= 0 && r < w.size && r != w.rank
+}
+
+func (w *World) handleData(m *nats.Msg) {
+	from, ok := w.senderOf(m.Subject)
+	if !ok {
+		return
+	}
+	w.lastSeen[from].Store(time.Now().UnixNano())
+	w.mu.Lock()
+	f := w.onFrame
+	if f == nil {
+		w.early = append(w.early, earlyFrame{from, m.Data})
+		w.recv[from].Add(1)
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Unlock()
+	f(from, m.Data)
+	w.recv[from].Add(1)
+	w.checkBye(from)
+}
+
+func (w *World) handleHeartbeat(m *nats.Msg) {
+	if from, ok := w.senderOf(m.Subject); ok {
+		w.lastSeen[from].Store(time.Now().UnixNano())
+	}
+}
+
+type byeMsg struct {
+	Sent []int64 `json:"sent"`
+}
+
+func (w *World) handleBye(m *nats.Msg) {
+	from, ok := w.senderOf(m.Subject)
+	if !ok {
+		return
+	}
+	var b byeMsg
+	if err := json.Unmarshal(m.Data, &b); err != nil || len(b.Sent) != w.size {
+		w.reportDown(from, fmt.Errorf("%w (malformed goodbye)", ErrRankLeft))
+		return
+	}
+	w.mu.Lock()
+	w.byeCount[from] = b.Sent[w.rank]
+	w.mu.Unlock()
+	w.checkBye(from)
+}
+
+// checkBye reports a leaving rank once every frame it sent us arrived, so
+// that no collective it completed is failed for its absence.
+func (w *World) checkBye(from int) {
+	w.mu.Lock()
+	n, ok := w.byeCount[from]
+	if !ok || w.recv[from].Load() < n {
+		w.mu.Unlock()
+		return
+	}
+	delete(w.byeCount, from)
+	w.mu.Unlock()
+	w.reportDown(from, ErrRankLeft)
+}
+
+// reportDown tells the transport's user, once per rank, that rank is down
+// (-1: this rank's connection).
+func (w *World) reportDown(rank int, err error) {
+	w.mu.Lock()
+	if _, ok := w.down[rank]; ok {
+		w.mu.Unlock()
+		return
+	}
+	w.down[rank] = err
+	f := w.onDown
+	w.mu.Unlock()
+	if rank >= 0 && !errors.Is(err, ErrRankLeft) {
+		w.log.Warn("rank down", LogKeyPeer, rank, "err", err)
+	}
+	if f != nil {
+		f(rank, err)
+	}
+}
+
+// Down returns the ranks known to be down and why.
+func (w *World) Down() map[int]error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := make(map[int]error, len(w.down))
+	for r, e := range w.down {
+		m[r] = e
+	}
+	return m
+}
+
+func (w *World) heartbeat() {
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	subject := w.prefix + ".hb." + strconv.Itoa(w.rank)
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+			_ = w.nc.Publish(subject, nil) // a failure shows up as a disconnect
+		}
+	}
+}
+
+func (w *World) monitor() {
+	t := time.NewTicker(max(w.cfg.HeartbeatInterval/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case now := <-t.C:
+			for r := range w.size {
+				if r == w.rank {
+					continue
+				}
+				silent := now.Sub(time.Unix(0, w.lastSeen[r].Load()))
+				if silent <= w.cfg.LivenessTimeout {
+					continue
+				}
+				w.mu.Lock()
+				_, known := w.down[r]
+				w.mu.Unlock()
+				if !known {
+					w.reportDown(r, fmt.Errorf("%w: not heard from for %v (liveness timeout %v)", ErrRankDead, silent.Round(time.Millisecond), w.cfg.LivenessTimeout))
+				}
+			}
+		}
+	}
+}
+
+// Rank implements collective.Transport.
+func (w *World) Rank() int { return w.rank }
+
+// Size implements collective.Transport.
+func (w *World) Size() int { return w.size }
+
+// JobID returns the job id.
+func (w *World) JobID() string { return w.cfg.JobID }
+
+// MaxFrame implements collective.Transport: the server's max_payload.
+func (w *World) MaxFrame() int { return w.maxFrame }
+
+// Send implements collective.Transport.
+func (w *World) Send(ctx context.Context, to int, frame []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var subject string
+	if to < 0 {
+		subject = w.prefix + ".b." + strconv.Itoa(w.rank)
+		for r := range w.sent {
+			w.sent[r].Add(1)
+		}
+	} else {
+		subject = w.prefix + ".p." + strconv.Itoa(to) + "." + strconv.Itoa(w.rank)
+		w.sent[to].Add(1)
+	}
+	if err := w.nc.Publish(subject, frame); err != nil {
+		return fmt.Errorf("runtime: publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+// Start implements collective.Transport. Frames that arrived since Join are
+// delivered first; ranks already down are reported at once.
+func (w *World) Start(onFrame func(int, []byte), onDown func(int, error)) error {
+	w.mu.Lock()
+	if w.onFrame != nil {
+		w.mu.Unlock()
+		return errors.New("runtime: transport already started")
+	}
+	for _, f := range w.early {
+		onFrame(f.from, f.b)
+	}
+	w.early = nil
+	w.onFrame, w.onDown = onFrame, onDown
+	down := make(map[int]error, len(w.down))
+	for r, e := range w.down {
+		down[r] = e
+	}
+	w.mu.Unlock()
+	for r, e := range down {
+		onDown(r, e)
+	}
+	for r := range w.size {
+		if r != w.rank {
+			w.checkBye(r)
+		}
+	}
+	return nil
+}
+
+// Close leaves the world: it tells the other ranks how many frames it sent
+// each (so they can tell a clean exit from a crash), stops the heartbeat and
+// closes the connection. It is idempotent.
+func (w *World) Close() error {
+	var err error
+	w.closeOnce.Do(func() {
+		close(w.done)
+		w.wg.Wait()
+		sent := make([]int64, w.size)
+		for r := range sent {
+			sent[r] = w.sent[r].Load()
+		}
+		b, _ := json.Marshal(byeMsg{Sent: sent})
+		_ = w.nc.Publish(w.prefix+".bye."+strconv.Itoa(w.rank), b)
+		err = w.nc.FlushTimeout(5 * time.Second)
+		w.mu.Lock()
+		w.closing = true
+		w.mu.Unlock()
+		w.nc.Close()
+		if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("runtime: flush on close: %w", err)
+		} else {
+			err = nil
+		}
+	})
+	return err
+}
+
+// WaitOthers blocks until every other rank has left or is down, or ctx
+// ends. A rank that hosts the job's server calls it before shutting the
+// server down.
+func (w *World) WaitOthers(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		n := len(w.down)
+		_, self := w.down[-1]
+		w.mu.Unlock()
+		if self || n >= w.size-1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

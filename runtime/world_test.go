@@ -1,0 +1,329 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/collective/collectivetest"
+	"github.com/fltk-go/fltk/runtime"
+	"github.com/fltk-go/fltk/runtime/runtimetest"
+	"github.com/nats-io/nats.go"
+)
+
+func inProcessServer(t *testing.T) *runtime.Server {
+	cfg := runtime.DefaultServerConfig()
+	cfg.DontListen = true
+	return runtimetest.RunServer(t, &cfg)
+}
+
+// TestConformanceNATS runs every collective, size and codec over a real
+// embedded nats-server, in process (np 1, 2, 3, 9) and over loopback TCP
+// (np 5).
+func TestConformanceNATS(t *testing.T) {
+	elems := []int{0, 1, 7, 1000, 70000} // 70000 float32s: several 64 KiB chunks, not a multiple
+	codecs := []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8}
+	if testing.Short() {
+		elems = []int{0, 1, 7, 1000, 20000}
+	}
+	for _, tc := range []struct {
+		np  int
+		tcp bool
+	}{{1, false}, {2, false}, {3, false}, {5, true}, {9, false}} {
+		t.Run(fmt.Sprintf("np=%d/tcp=%v", tc.np, tc.tcp), func(t *testing.T) {
+			srv := runtimetest.RunServer(t, nil)
+			if !tc.tcp {
+				srv = inProcessServer(t)
+			}
+			ws := runtimetest.RunWorld(t, srv, "conf", tc.np, nil)
+			comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, SmallBytes: 4096})
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			if err := runtimetest.OnAll(tc.np, func(r int) error {
+				return collectivetest.Conformance(ctx, comms[r], elems, codecs)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestTwoJobsOneServer runs two jobs with the same rank numbers on one
+// server at once; neither sees the other's frames.
+func TestTwoJobsOneServer(t *testing.T) {
+	srv := runtimetest.RunServer(t, nil)
+	const np = 3
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for j, job := range []string{"job-a", "job-b"} {
+		wg.Go(func() {
+			ws := runtimetest.RunWorld(t, srv, job, np, nil)
+			comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 4096})
+			errs[j] = runtimetest.OnAll(np, func(r int) error {
+				return collectivetest.Conformance(t.Context(), comms[r], []int{0, 5, 3000}, []collective.Codec{collective.CodecNone})
+			})
+		})
+	}
+	wg.Wait()
+	for j, err := range errs {
+		if err != nil {
+			t.Errorf("job %d: %v", j, err)
+		}
+	}
+}
+
+func TestRendezvousTimeoutNamesMissingRanks(t *testing.T) {
+	srv := inProcessServer(t)
+	const np = 5
+	var wg sync.WaitGroup
+	errs := make([]error, np)
+	for _, r := range []int{0, 1, 3} { // 2 and 4 never come
+		wg.Go(func() {
+			c := runtimetest.Config(srv, "late", r, np)
+			c.RendezvousTimeout = 700 * time.Millisecond
+			w, err := runtime.Join(t.Context(), c)
+			if err == nil {
+				_ = w.Close()
+			}
+			errs[r] = err
+		})
+	}
+	wg.Wait()
+	for _, r := range []int{0, 1, 3} {
+		var re *runtime.RendezvousError
+		if !errors.As(errs[r], &re) {
+			t.Fatalf("rank %d: got %v, want a RendezvousError", r, errs[r])
+		}
+		if !strings.Contains(errs[r].Error(), "ranks [2 4] never arrived") {
+			t.Errorf("rank %d: error %q does not name ranks [2 4]", r, errs[r])
+		}
+	}
+}
+
+func TestRendezvousRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		ranks []int // rank of each process
+		sizes []int // world size each process believes
+		want  string
+	}{
+		{"duplicate rank", []int{0, 1, 1}, []int{3, 3, 3}, "rank 1 is claimed twice: by pid"},
+		{"world size mismatch", []int{0, 1, 2}, []int{3, 3, 4}, "world size mismatch: rank 2"},
+		{"duplicate root", []int{0, 0}, []int{2, 2}, "rank 0 is claimed twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := inProcessServer(t)
+			errs := make([]error, len(tt.ranks))
+			var wg sync.WaitGroup
+			for i, r := range tt.ranks {
+				wg.Go(func() {
+					if r == 0 && i > 0 {
+						time.Sleep(300 * time.Millisecond) // let the first root settle
+					}
+					c := runtimetest.Config(srv, "rej", r, tt.sizes[i])
+					c.RendezvousTimeout = 3 * time.Second
+					w, err := runtime.Join(t.Context(), c)
+					if err == nil {
+						_ = w.Close()
+					}
+					errs[i] = err
+				})
+			}
+			wg.Wait()
+			found := false
+			for i, err := range errs {
+				if err != nil && strings.Contains(err.Error(), tt.want) {
+					found = true
+				}
+				if err == nil {
+					t.Errorf("process %d (rank %d) joined, want an error", i, tt.ranks[i])
+				}
+			}
+			if !found {
+				t.Errorf("no error contains %q: %v", tt.want, errs)
+			}
+		})
+	}
+}
+
+func TestTokenRequired(t *testing.T) {
+	srv := runtimetest.RunServer(t, nil)
+	if _, err := nats.Connect(srv.URL()); err == nil {
+		t.Fatal("connected without the token")
+	}
+	if _, err := nats.Connect(srv.URL(), nats.Token("wrong")); err == nil {
+		t.Fatal("connected with a wrong token")
+	}
+	c := runtimetest.Config(srv, "tok", 0, 1)
+	c.Token = "wrong"
+	_, err := runtime.Join(t.Context(), c)
+	if err == nil || !strings.Contains(err.Error(), "rejected the token") {
+		t.Fatalf("Join with a wrong token: %v, want a token error", err)
+	}
+}
+
+func TestUnreachableServer(t *testing.T) {
+	c := runtime.DefaultConfig()
+	c.URL = "nats://127.0.0.1:1" // nothing listens on port 1
+	c.RendezvousTimeout = 500 * time.Millisecond
+	_, err := runtime.Join(t.Context(), c)
+	if !errors.Is(err, runtime.ErrUnreachable) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("got %v, want ErrUnreachable naming the address", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*runtime.Config)
+		want   string
+	}{
+		{"rank out of range", func(c *runtime.Config) { c.Rank, c.WorldSize = 5, 5 }, "rank 5 out of range [0, 5)"},
+		{"negative rank", func(c *runtime.Config) { c.Rank = -1 }, "rank -1 out of range"},
+		{"zero world", func(c *runtime.Config) { c.WorldSize = 0 }, "world size 0"},
+		{"bad job id", func(c *runtime.Config) { c.JobID = "a.b" }, `job id "a.b"`},
+		{"liveness", func(c *runtime.Config) { c.LivenessTimeout = 100 * time.Millisecond }, "liveness timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := runtime.DefaultConfig()
+			c.URL = "nats://127.0.0.1:4222"
+			tt.mutate(&c)
+			err := c.Validate()
+			if !errors.Is(err, runtime.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDeadRankFailsPendingCollectives cuts one rank's connection in the
+// middle of a large allreduce: every other rank fails within the liveness
+// bound with an error naming it.
+func TestDeadRankFailsPendingCollectives(t *testing.T) {
+	srv := runtimetest.RunServer(t, nil)
+	const np, victim = 4, 2
+	ws := runtimetest.RunWorld(t, srv, "dead", np, nil)
+	comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, Window: 2})
+	// Warm up, so the collective below is the second call.
+	if err := runtimetest.OnAll(np, func(r int) error { return collective.Barrier(t.Context(), comms[r]) }); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	errs := make([]error, np)
+	var wg sync.WaitGroup
+	for r := range np {
+		if r == victim {
+			continue // the victim never takes part: it dies instead
+		}
+		wg.Go(func() {
+			buf := make([]float32, 4<<20)
+			errs[r] = collective.AllReduce(t.Context(), comms[r], buf, buf, collective.Sum)
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	runtime.Crash(ws[victim])
+	wg.Wait()
+	elapsed := time.Since(start)
+	for r, err := range errs {
+		if r == victim {
+			continue
+		}
+		var re *collective.RankError
+		if !errors.As(err, &re) || re.Rank != victim || !errors.Is(err, runtime.ErrRankDead) {
+			t.Errorf("rank %d: got %v, want RankError for rank %d (dead)", r, err, victim)
+		}
+	}
+	// Liveness timeout 1s, checked every 25ms; allow for a loaded machine.
+	if bound := 10 * time.Second; elapsed > bound {
+		t.Errorf("failure took %v, liveness bound is 1s", elapsed)
+	}
+	// Later calls fail at once, naming the rank.
+	err := collective.Barrier(t.Context(), comms[0])
+	if !strings.Contains(fmt.Sprint(err), fmt.Sprintf("rank %d is down", victim)) {
+		t.Errorf("barrier after the death: %v", err)
+	}
+}
+
+// TestCleanExitIsNotFailure: ranks that finish and close do not fail a
+// rank still finishing the same collective.
+func TestCleanExitIsNotFailure(t *testing.T) {
+	srv := inProcessServer(t)
+	const np = 3
+	ws := runtimetest.RunWorld(t, srv, "bye", np, nil)
+	comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 4096})
+	err := runtimetest.OnAll(np, func(r int) error {
+		buf := make([]float32, 100000)
+		if r == 0 {
+			for i := range buf {
+				buf[i] = float32(i)
+			}
+		}
+		if err := collective.Broadcast(t.Context(), comms[r], buf, 0); err != nil {
+			return err
+		}
+		if buf[99999] != 99999 {
+			return fmt.Errorf("broadcast got %v", buf[99999])
+		}
+		if r != 0 {
+			return ws[r].Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := ws[0].WaitOthers(ctx); err != nil {
+		t.Fatalf("rank 0 did not see the others leave: %v", err)
+	}
+	for r, e := range ws[0].Down() {
+		if !errors.Is(e, runtime.ErrRankLeft) {
+			t.Errorf("rank %d: %v, want ErrRankLeft", r, e)
+		}
+	}
+}
+
+// TestGatherLarge gathers 8 × 16 MiB (64 MiB with -tags integration… see
+// the bench) into one root over TCP: credits keep every connection below
+// max_pending.
+func TestGatherLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 128 MiB; run without -short")
+	}
+	cfg := runtime.DefaultServerConfig()
+	cfg.MaxPending = 64 << 20 // the NATS default: credits must keep us below it
+	srv := runtimetest.RunServer(t, &cfg)
+	const np, n = 9, 4 << 20 // 16 MiB of float32 per rank
+	ws := runtimetest.RunWorld(t, srv, "gather", np, nil)
+	comms := runtimetest.Comms(t, ws, collective.Config{})
+	err := runtimetest.OnAll(np, func(r int) error {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(r*n + i)
+		}
+		var dst []float32
+		if r == 0 {
+			dst = make([]float32, np*n)
+		}
+		if err := collective.Gather(t.Context(), comms[r], dst, src, 0); err != nil {
+			return err
+		}
+		for i, v := range dst {
+			if v != float32(i) {
+				return fmt.Errorf("dst[%d] = %v", i, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
