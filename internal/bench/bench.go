@@ -1,0 +1,153 @@
+// Package bench measures the collectives the way the OpenMPI comparison in
+// scripts/mpicoll.c does: Barrier, then time one collective; the time of a
+// repeat is the maximum over ranks (combined afterwards, untimed); the
+// median and minimum over repeats are reported.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+)
+
+// Ops are the operations Run knows.
+var Ops = []string{"bcast", "gather", "scatter", "allgather", "reduce", "allreduce", "barrier"}
+
+// CSVHeader is the header of the rows Run writes (shared with mpicoll).
+const CSVHeader = "impl,np,op,bytes,median_us,min_us,gbps"
+
+// Repeats returns the default number of timed repeats for size bytes.
+func Repeats(size int) int {
+	switch {
+	case size <= 1<<20:
+		return 20
+	case size <= 16<<20:
+		return 5
+	}
+	return 3
+}
+
+// ParseSizes parses "4096,64KiB,1MiB".
+func ParseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		mul := 1
+		for suf, m := range map[string]int{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "K": 1 << 10, "M": 1 << 20} {
+			if strings.HasSuffix(f, suf) {
+				f, mul = strings.TrimSuffix(f, suf), m
+				break
+			}
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || (n*mul)%4 != 0 {
+			return nil, fmt.Errorf("bad size %q: want bytes, a multiple of 4 (suffixes KiB, MiB)", f)
+		}
+		out = append(out, n*mul)
+	}
+	return out, nil
+}
+
+// ParseOps parses "bcast,gather".
+func ParseOps(s string) ([]string, error) {
+	ops := strings.Split(s, ",")
+	for _, op := range ops {
+		if !slices.Contains(Ops, op) {
+			return nil, fmt.Errorf("unknown op %q: want one of %s", op, strings.Join(Ops, ", "))
+		}
+	}
+	return ops, nil
+}
+
+// Run measures every op at every size on this rank; rank 0 writes CSV rows
+// (no header) to out. repeats ≤ 0 means Repeats(size).
+func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, repeats int, opts []collective.CallOption, out io.Writer) error {
+	rank, np := c.Rank(), c.Size()
+	for _, op := range ops {
+		for _, size := range sizes {
+			if op == "barrier" && size != sizes[0] {
+				continue
+			}
+			n := size / 4
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = float32(rank + i%7)
+			}
+			var dst []float32
+			switch op {
+			case "gather", "allgather", "scatter":
+				if op != "gather" || rank == 0 {
+					dst = make([]float32, np*n)
+				}
+			default:
+				dst = make([]float32, n)
+			}
+			f := func() error {
+				switch op {
+				case "bcast":
+					return collective.Broadcast(ctx, c, src, 0, opts...)
+				case "gather":
+					return collective.Gather(ctx, c, dst, src, 0, opts...)
+				case "scatter":
+					var s []float32
+					if rank == 0 {
+						s = dst
+					}
+					return collective.Scatter(ctx, c, src, s, 0, opts...)
+				case "allgather":
+					return collective.AllGather(ctx, c, dst, src, opts...)
+				case "reduce":
+					return collective.Reduce(ctx, c, dst, src, collective.Sum, 0, opts...)
+				case "allreduce":
+					return collective.AllReduce(ctx, c, dst, src, collective.Sum, opts...)
+				default:
+					return collective.Barrier(ctx, c)
+				}
+			}
+			reps := repeats
+			if reps <= 0 {
+				reps = Repeats(size)
+			}
+			warm := 2
+			if size > 1<<20 {
+				warm = 1
+			}
+			times := make([]float64, 0, reps)
+			for i := range warm + reps {
+				if err := collective.Barrier(ctx, c); err != nil {
+					return err
+				}
+				t0 := time.Now()
+				if err := f(); err != nil {
+					return fmt.Errorf("%s %d bytes: %w", op, size, err)
+				}
+				dt := []float64{time.Since(t0).Seconds()}
+				if err := collective.AllReduce(ctx, c, dt, dt, collective.Max); err != nil {
+					return err
+				}
+				if i >= warm {
+					times = append(times, dt[0])
+				}
+			}
+			if rank == 0 {
+				slices.Sort(times)
+				med := times[len(times)/2]
+				if len(times)%2 == 0 {
+					med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+				}
+				bytes, gbps := size, float64(size)/med/1e9
+				if op == "barrier" {
+					bytes, gbps = 0, 0
+				}
+				fmt.Fprintf(out, "fltk,%d,%s,%d,%.3f,%.3f,%.3f\n", np, op, bytes, med*1e6, times[0]*1e6, gbps)
+			}
+		}
+	}
+	return nil
+}

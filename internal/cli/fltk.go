@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/internal/bench"
+	"github.com/fltk-go/fltk/internal/demo"
+	"github.com/fltk-go/fltk/internal/job"
+	"github.com/fltk-go/fltk/runtime"
+)
+
+const fltkUsage = `Usage: fltk COMMAND [flags]
+
+Commands:
+  run CONFIG.toml            run one worker of a job started by fltk-launch
+                             (reads FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL,
+                             FLTK_JOB_ID, FLTK_TOKEN)
+  single CONFIG.toml --rank=R [--master HOST:PORT] [--nats URL]
+                             run rank R by hand, one terminal per rank; rank 0
+                             embeds the NATS server on the master address
+                             unless --nats names an existing server
+  spawn CONFIG.toml          like fltk-launch -np job.world_size CONFIG.toml
+  bench [flags]              measure the collectives (see fltk bench -h)
+  version                    print the version
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+Set FLTK_LOG=debug|info|warn|error for logs on stderr.
+`
+
+// Fltk runs the fltk command.
+func Fltk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, fltkUsage)
+		return usagef("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		return runWorker(ctx, rest, stdout, stderr)
+	case "single":
+		return single(ctx, rest, stdout, stderr)
+	case "spawn":
+		return spawn(ctx, rest, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, stdout, stderr)
+	case "bench-worker":
+		return benchWorker(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "fltk", version())
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, fltkUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, fltkUsage)
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+// runWorker runs one rank of a launched job.
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fltk run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(pos, "fltk run")
+	if err != nil {
+		return err
+	}
+	rc, err := runtime.ConfigFromEnv()
+	if err != nil {
+		return fmt.Errorf("%w: fltk run is started by fltk-launch: %w", ErrUsage, err)
+	}
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	rc.Logger = newLogger(stderr)
+	return work(ctx, cfg, rc, stdout)
+}
+
+// work joins the world and runs the job's main program on this rank.
+func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io.Writer) error {
+	w, comm, err := job.Join(ctx, cfg, rc)
+	if err != nil {
+		return err
+	}
+	err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
+	_ = comm.Close()
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// single runs one rank started by hand.
+func single(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fltk single", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rank := fs.Int("rank", -1, "this process's rank, 0 … job.world_size−1 (required)")
+	master := fs.String("master", "", "HOST:PORT of rank 0's embedded NATS server (default runtime.master)")
+	natsURL := fs.String("nats", "", "use this existing NATS server instead of embedding one in rank 0")
+	token := fs.String("token", os.Getenv(runtime.EnvToken), "auth token shared by all ranks (default $FLTK_TOKEN; empty: none)")
+	jobID := fs.String("job", "", "job id (default job.name)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(pos, "fltk single")
+	if err != nil {
+		return err
+	}
+	if *rank < 0 || *rank >= cfg.Job.WorldSize {
+		return usagef("--rank %d out of range [0, %d) (job.world_size = %d)", *rank, cfg.Job.WorldSize, cfg.Job.WorldSize)
+	}
+	if *master == "" {
+		*master = cfg.Runtime.Master
+	}
+	host, port, err := net.SplitHostPort(*master)
+	if err != nil {
+		return usagef("--master %q: %v", *master, err)
+	}
+	portNum, err := strconv.Atoi(port)
+	if err != nil {
+		return usagef("--master %q: port is not a number", *master)
+	}
+	rc := runtime.DefaultConfig()
+	rc.Rank, rc.WorldSize, rc.Token = *rank, cfg.Job.WorldSize, *token
+	rc.JobID = cmp(*jobID, cfg.Job.Name)
+	rc.Logger = newLogger(stderr)
+	rc.URL = *natsURL
+	if rc.URL == "" {
+		rc.URL = "nats://" + net.JoinHostPort(cmp(host, "127.0.0.1"), port)
+		if *rank == 0 {
+			sc := job.ServerConfig(cfg)
+			sc.Host, sc.Port, sc.Token, sc.Logger = cmp(host, "0.0.0.0"), portNum, *token, rc.Logger
+			srv, err := runtime.StartServer(sc)
+			if err != nil {
+				return fmt.Errorf("rank 0: embed NATS server on %s: %w", *master, err)
+			}
+			defer srv.Shutdown()
+			fmt.Fprintf(stdout, "rank 0: NATS server listening on %s; start ranks 1..%d with --master %s\n", srv.URL(), cfg.Job.WorldSize-1, *master)
+		}
+	}
+	return work(ctx, cfg, rc, stdout)
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// spawn launches job.world_size workers of CONFIG, as fltk-launch does.
+func spawn(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return Launch(ctx, args, stdout, stderr)
+}
+
+const benchUsage = `Usage: fltk bench [flags]
+
+Measures broadcast, gather, scatter, allgather, reduce, allreduce and barrier
+on float32 buffers for every world size in --np, each in a fresh local job
+(an embedded NATS server and np worker processes, as fltk-launch starts
+them). A repeat is: Barrier, then one timed collective; its time is the
+maximum over ranks; the median and minimum over repeats are printed, with
+bandwidth = bytes per rank / median.
+
+Flags:
+`
+
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fltk bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nps := fs.String("np", "2,5,9", "world sizes")
+	sizes := fs.String("sizes", "4KiB,64KiB,1MiB,16MiB,64MiB", "bytes per rank (float32), with KiB/MiB suffixes")
+	ops := fs.String("ops", "bcast,gather,reduce,allreduce,barrier", "operations: "+strings.Join(bench.Ops, ","))
+	repeats := fs.Int("repeats", 0, "timed repeats per cell (0: 20 up to 1 MiB, 5 up to 16 MiB, 3 above)")
+	codec := fs.String("codec", "", "codec for every call (default collective.codec of the config)")
+	asCSV := fs.Bool("csv", false, "print CSV ("+bench.CSVHeader+") instead of a table")
+	cfgPath := fs.String("config", "", "config file (default: built-in defaults)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := bench.ParseSizes(*sizes); err != nil {
+		return usagef("--sizes: %v", err)
+	}
+	if _, err := bench.ParseOps(*ops); err != nil {
+		return usagef("--ops: %v", err)
+	}
+	if *codec != "" {
+		if _, err := collective.ParseCodec(*codec); err != nil {
+			return usagef("--codec: %v", err)
+		}
+	}
+	cfg := configs.DefaultConfig()
+	if *cfgPath != "" {
+		c, err := configs.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		cfg = *c
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "fltk-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var rows bytes.Buffer
+	for _, f := range strings.Split(*nps, ",") {
+		np, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || np < 1 {
+			return usagef("--np: %q is not a world size ≥ 1", f)
+		}
+		out := filepath.Join(dir, fmt.Sprintf("np%d.csv", np))
+		cmd := []string{exe, "bench-worker", "--sizes", *sizes, "--ops", *ops, "--repeats", strconv.Itoa(*repeats), "--codec", *codec, "--out", out}
+		if *cfgPath != "" {
+			cmd = append(cmd, "--config", *cfgPath)
+		}
+		fmt.Fprintf(stderr, "fltk bench: np=%d …\n", np)
+		sigs, stop := forwardSignals()
+		err = job.Launch(ctx, job.LaunchOptions{NP: np, Config: &cfg, Command: cmd, Stdout: stderr, Stderr: stderr, Signals: sigs, Logger: newLogger(stderr)})
+		stop()
+		if err != nil {
+			return fmt.Errorf("bench np=%d: %w", np, describe(err))
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return err
+		}
+		rows.Write(b)
+	}
+	if *asCSV {
+		fmt.Fprintln(stdout, bench.CSVHeader)
+		_, err = stdout.Write(rows.Bytes())
+		return err
+	}
+	fmt.Fprintf(stdout, "%-4s %-10s %10s %12s %12s %9s\n", "np", "op", "bytes", "median", "min", "GB/s")
+	for _, line := range strings.Split(strings.TrimSpace(rows.String()), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) != 7 {
+			continue
+		}
+		med, _ := strconv.ParseFloat(f[4], 64)
+		mn, _ := strconv.ParseFloat(f[5], 64)
+		fmt.Fprintf(stdout, "%-4s %-10s %10s %12v %12v %9s\n", f[1], f[2], f[3],
+			time.Duration(med*1e3).Round(time.Microsecond), time.Duration(mn*1e3).Round(time.Microsecond), f[6])
+	}
+	return nil
+}
+
+func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fltk bench-worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sizes := fs.String("sizes", "", "")
+	ops := fs.String("ops", "", "")
+	repeats := fs.Int("repeats", 0, "")
+	codec := fs.String("codec", "", "")
+	out := fs.String("out", "", "")
+	cfgPath := fs.String("config", "", "")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	sz, err := bench.ParseSizes(*sizes)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	os_, err := bench.ParseOps(*ops)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	cfg := configs.DefaultConfig()
+	if *cfgPath != "" {
+		c, err := configs.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		cfg = *c
+	}
+	var opts []collective.CallOption
+	if *codec != "" {
+		c, err := collective.ParseCodec(*codec)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		opts = append(opts, collective.WithCodec(c))
+	}
+	rc, err := runtime.ConfigFromEnv()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	rc.Logger = newLogger(stderr)
+	w, comm, err := job.Join(ctx, &cfg, rc)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Close() }()
+	defer func() { _ = comm.Close() }()
+	var buf bytes.Buffer
+	if err := bench.Run(ctx, comm, os_, sz, *repeats, opts, &buf); err != nil {
+		return err
+	}
+	if comm.Rank() == 0 {
+		if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+			return errors.Join(err)
+		}
+	}
+	return nil
+}

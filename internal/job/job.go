@@ -1,0 +1,136 @@
+// Package job wires the pieces of an fltk job together for the commands:
+// [Launch] starts the embedded NATS server and the worker processes (what
+// fltk-launch and fltk spawn do); [Join] turns a worker's environment and
+// config into a World and a Comm.
+package job
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/launcher"
+	"github.com/fltk-go/fltk/runtime"
+)
+
+// ErrUsage marks errors in how a command was called (exit code 2).
+var ErrUsage = errors.New("usage")
+
+// LaunchOptions describe a local job.
+type LaunchOptions struct {
+	NP      int
+	Config  *configs.Config
+	JobID   string   // "" → "<job.name>-<random>"
+	Command []string // argv of each worker
+	Host    string   // the embedded server's listen address, default 127.0.0.1
+	Port    int      // 0 = a free port
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Signals <-chan os.Signal
+	Grace   time.Duration
+	Logger  *slog.Logger
+}
+
+// NewJobID returns name followed by a random suffix.
+func NewJobID(name string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return name + "-" + hex.EncodeToString(b[:])
+}
+
+// Launch starts an embedded NATS server with a fresh token, runs NP workers
+// with the FLTK_* environment, and stops the server when they are done.
+func Launch(ctx context.Context, o LaunchOptions) error {
+	if o.NP < 1 {
+		return fmt.Errorf("%w: -np must be ≥ 1, got %d", ErrUsage, o.NP)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.JobID == "" {
+		o.JobID = NewJobID(o.Config.Job.Name)
+	}
+	sc := ServerConfig(o.Config)
+	sc.Host, sc.Port, sc.Logger = o.Host, o.Port, o.Logger
+	srv, err := runtime.StartServer(sc)
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	o.Logger.Info("job started", "job", o.JobID, "np", o.NP, "nats", srv.URL())
+	return launcher.Run(ctx, launcher.Spec{
+		NP:      o.NP,
+		Command: o.Command,
+		Env: func(rank int) []string {
+			return runtime.Env(rank, o.NP, srv.URL(), o.JobID, srv.Token())
+		},
+		Stdout:  o.Stdout,
+		Stderr:  o.Stderr,
+		Signals: o.Signals,
+		Grace:   o.Grace,
+		Logger:  o.Logger,
+	})
+}
+
+// ServerConfig returns the embedded server settings of c with a fresh token.
+func ServerConfig(c *configs.Config) runtime.ServerConfig {
+	sc := runtime.DefaultServerConfig()
+	sc.MaxPayload = int32(c.Runtime.MaxPayload)
+	sc.MaxPending = c.Runtime.MaxPending
+	sc.WriteDeadline = c.Runtime.WriteDeadline.Duration
+	return sc
+}
+
+// RuntimeConfig applies c's timings to rc.
+func RuntimeConfig(c *configs.Config, rc runtime.Config) runtime.Config {
+	rc.RendezvousTimeout = c.Runtime.RendezvousTimeout.Duration
+	rc.HeartbeatInterval = c.Runtime.HeartbeatInterval.Duration
+	rc.LivenessTimeout = c.Runtime.LivenessTimeout.Duration
+	return rc
+}
+
+// CommConfig returns the collective settings of c.
+func CommConfig(c *configs.Config, jobID string, log *slog.Logger) (collective.Config, error) {
+	codec, err := collective.ParseCodec(c.Collective.Codec)
+	if err != nil {
+		return collective.Config{}, err
+	}
+	return collective.Config{
+		JobID:      jobID,
+		ChunkBytes: c.Collective.ChunkBytes,
+		Window:     c.Collective.Window,
+		Codec:      codec,
+		ZstdLevel:  c.Collective.ZstdLevel,
+		OpTimeout:  c.Runtime.OpTimeout.Duration,
+		Logger:     log,
+	}, nil
+}
+
+// Join joins the world described by rc (with c's timings applied) and
+// returns it with a Comm over it. Close the Comm, then the World.
+func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.World, *collective.Comm, error) {
+	rc = RuntimeConfig(c, rc)
+	w, err := runtime.Join(ctx, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := CommConfig(c, rc.JobID, rc.Logger)
+	if err != nil {
+		_ = w.Close()
+		return nil, nil, err
+	}
+	comm, err := collective.New(w, cc)
+	if err != nil {
+		_ = w.Close()
+		return nil, nil, err
+	}
+	return w, comm, nil
+}
