@@ -2,7 +2,10 @@ package collective_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,5 +46,214 @@ func TestConformanceInMemory(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestKilledRankIsNamed(t *testing.T) {
+	nw := collectivetest.NewNetwork(t, 4)
+	comms := nw.Comms(t, collective.Config{JobID: "kill", ChunkBytes: 1024, Window: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// Rank 3 never joins the allreduce; kill it while the others wait.
+	done := make(chan []error)
+	go func() {
+		done <- onAll(comms[:3], func(c *collective.Comm) error {
+			buf := make([]float32, 100000)
+			return collective.AllReduce(ctx, c, buf, buf, collective.Sum)
+		})
+	}()
+	nw.Kill(3)
+	for r, err := range <-done {
+		var re *collective.RankError
+		if !errors.As(err, &re) || re.Rank != 3 || !errors.Is(err, collective.ErrPeerDown) {
+			t.Errorf("rank %d: %v, want RankError naming rank 3", r, err)
+		}
+	}
+}
+
+func TestForeignAndCorruptFramesFail(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		tamper func(b []byte) []byte
+		want   string
+	}{
+		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }, "truncated"},
+		{"bit flip", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, "checksum mismatch"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			nw := collectivetest.NewNetwork(t, 2)
+			comms := nw.Comms(t, collective.Config{JobID: "bad", ChunkBytes: 1024})
+			nw.SetFilter(func(from, to int, b []byte) []byte {
+				if from == 0 && len(b) > collective.HeaderSize {
+					return tt.tamper(b)
+				}
+				return b
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			buf := make([]float32, 10)
+			errs := onAll(comms, func(c *collective.Comm) error { return collective.Broadcast(ctx, c, buf, 0) })
+			if !errors.Is(errs[1], collective.ErrBadFrame) || !strings.Contains(errs[1].Error(), tt.want) {
+				t.Fatalf("receiver: %v, want ErrBadFrame with %q", errs[1], tt.want)
+			}
+		})
+	}
+}
+
+func TestForeignJobFrameIsRejected(t *testing.T) {
+	// Frames of job A delivered to a Comm of job B (as if they shared
+	// subjects) are named as foreign, not mixed into B's results.
+	a := collectivetest.NewNetwork(t, 2)
+	b := collectivetest.NewNetwork(t, 2)
+	ca := a.Comms(t, collective.Config{JobID: "job-a"})
+	cb := b.Comms(t, collective.Config{JobID: "job-b"})
+	a.SetFilter(func(from, to int, f []byte) []byte {
+		_ = b.Transport(from).Send(context.Background(), to, f) // leak a copy into job B
+		return f
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	bufA := []float32{1, 2, 3}
+	errs := onAll(ca, func(c *collective.Comm) error { return collective.Broadcast(ctx, c, bufA, 0) })
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("job A: %v", errs)
+	}
+	err := collective.Barrier(ctx, cb[1])
+	if !errors.Is(err, collective.ErrBadFrame) || !strings.Contains(err.Error(), "foreign frame") {
+		t.Fatalf("job B after a foreign frame: %v, want a foreign frame error", err)
+	}
+}
+
+func TestMismatchedCallsAreNamed(t *testing.T) {
+	nw := collectivetest.NewNetwork(t, 2)
+	comms := nw.Comms(t, collective.Config{JobID: "mm"})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = collective.Broadcast(ctx, comms[0], make([]float32, 8), 0) })
+	wg.Go(func() { errs[1] = collective.Gather(ctx, comms[1], nil, make([]float32, 8), 0) })
+	wg.Wait()
+	found := false
+	for _, err := range errs {
+		if errors.Is(err, collective.ErrMismatch) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("broadcast vs gather: %v, want ErrMismatch", errs)
+	}
+	// Buffer length mismatch.
+	comms = collectivetest.NewNetwork(t, 2).Comms(t, collective.Config{JobID: "len"})
+	errs = onAll(comms, func(c *collective.Comm) error {
+		return collective.Broadcast(ctx, c, make([]float32, 8+c.Rank()), 0)
+	})
+	if !errors.Is(errs[1], collective.ErrMismatch) || !strings.Contains(errs[1].Error(), "expects") {
+		t.Fatalf("length mismatch: %v", errs[1])
+	}
+}
+
+func TestTimeoutNamesWaitedRanks(t *testing.T) {
+	comms := collectivetest.NewNetwork(t, 3).Comms(t, collective.Config{JobID: "to"})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	// Only rank 0 and 1 enter the barrier.
+	errs := onAll(comms[:2], func(c *collective.Comm) error { return collective.Barrier(ctx, c) })
+	for r, err := range errs {
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still waiting for ranks [2]") {
+			t.Errorf("rank %d: %v, want a deadline error naming rank 2", r, err)
+		}
+	}
+}
+
+// TestConcurrentCollectivesDoNotMix overlaps a large allreduce with many
+// small broadcasts issued from another goroutine in the same order on every
+// rank.
+func TestConcurrentCollectivesDoNotMix(t *testing.T) {
+	const np = 4
+	comms := collectivetest.NewNetwork(t, np).Comms(t, collective.Config{JobID: "conc", ChunkBytes: 512, Window: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	errs := onAll(comms, func(c *collective.Comm) error {
+		big := make([]float32, 50000)
+		for i := range big {
+			big[i] = float32(c.Rank())
+		}
+		started := make(chan struct{})
+		var bigErr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			// The allreduce takes sequence number 1 on every rank before
+			// the broadcasts start.
+			bigErr = collective.AllReduce(ctx, c, big, big, collective.Sum, withStart(started))
+		})
+		<-started
+		for k := range 20 {
+			small := make([]float64, 33)
+			if c.Rank() == k%np {
+				for i := range small {
+					small[i] = float64(k*1000 + i)
+				}
+			}
+			if err := collective.Broadcast(ctx, c, small, k%np); err != nil {
+				return err
+			}
+			for i, v := range small {
+				if v != float64(k*1000+i) {
+					return fmt.Errorf("broadcast %d: element %d = %v", k, i, v)
+				}
+			}
+		}
+		wg.Wait()
+		if bigErr != nil {
+			return bigErr
+		}
+		for i, v := range big {
+			if v != 0+1+2+3 {
+				return fmt.Errorf("allreduce element %d = %v", i, v)
+			}
+		}
+		return nil
+	})
+	for r, err := range errs {
+		if err != nil {
+			t.Errorf("rank %d: %v", r, err)
+		}
+	}
+}
+
+// withStart closes ch once the call has taken its sequence number (stats
+// are filled later; this only uses the option hook's timing).
+func withStart(ch chan struct{}) collective.CallOption {
+	return collective.OnStart(func() { close(ch) })
+}
+
+func TestStatsCountBytesAndRatio(t *testing.T) {
+	comms := collectivetest.NewNetwork(t, 3).Comms(t, collective.Config{JobID: "st"})
+	ctx := t.Context()
+	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecBF16} {
+		stats := make([]collective.Stats, 3)
+		errs := onAll(comms, func(c *collective.Comm) error {
+			buf := make([]float32, 10000)
+			return collective.Broadcast(ctx, c, buf, 0, collective.WithCodec(codec), collective.WithStats(&stats[c.Rank()]))
+		})
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := stats[0].RawSent; got != 40000 {
+			t.Errorf("%v: root raw bytes sent %d, want 40000", codec, got)
+		}
+		if got := stats[1].RawRecv; got != 40000 {
+			t.Errorf("%v: rank 1 raw bytes received %d, want 40000", codec, got)
+		}
+		want := 1.0
+		if codec == collective.CodecBF16 {
+			want = 2
+		}
+		if r := stats[1].Ratio(); math.Abs(r-want) > 0.02 {
+			t.Errorf("%v: ratio %.3f, want ≈ %v", codec, r, want)
+		}
 	}
 }

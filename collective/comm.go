@@ -189,24 +189,33 @@ func (c *Comm) begin(kind opKind, peer int, send bool, elemSize int, opts []Call
 	if !o.codec.valid() {
 		return nil, o, fmt.Errorf("%w: %v", ErrUnknownCodec, o.codec)
 	}
+	op, err := c.register(kind, peer, send, elemSize)
+	if err == nil && o.onStart != nil {
+		o.onStart()
+	}
+	return op, o, err
+}
+
+// register assigns the call its sequence number and its state.
+func (c *Comm) register(kind opKind, peer int, send bool, elemSize int) (*opState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closed:
-		return nil, o, ErrClosed
+		return nil, ErrClosed
 	case c.fatal != nil:
-		return nil, o, c.fatal
+		return nil, c.fatal
 	}
 	key := opKey{peer: peer}
 	if peer < 0 {
 		for r, err := range c.down {
-			return nil, o, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: r, Err: err})
+			return nil, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: r, Err: err})
 		}
 		c.seq++
 		key.seq = c.seq
 	} else {
 		if err, ok := c.down[peer]; ok {
-			return nil, o, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: peer, Err: err})
+			return nil, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: peer, Err: err})
 		}
 		if send {
 			c.sendSeq[peer]++
@@ -224,7 +233,7 @@ func (c *Comm) begin(kind opKind, peer int, send bool, elemSize int, opts []Call
 	}
 	op.kind = kind
 	op.elemSize = elemSize
-	return op, o, nil
+	return op, nil
 }
 
 // end unregisters op and accounts its bytes.

@@ -119,6 +119,7 @@ type callOpts struct {
 	weight    float64
 	hasWeight bool
 	stats     *Stats
+	onStart   func()
 }
 
 // WithCodec encodes this call's chunks with c instead of the Comm's default.
@@ -129,6 +130,11 @@ func WithWeight(w float64) CallOption { return func(o *callOpts) { o.weight, o.h
 
 // WithStats fills s with the bytes this call moved on this rank.
 func WithStats(s *Stats) CallOption { return func(o *callOpts) { o.stats = s } }
+
+// OnStart calls f once the call has taken its sequence number, before it
+// sends or waits. Calls on one Comm may overlap; every rank must issue them
+// in the same order, and OnStart lets a goroutine wait for that order.
+func OnStart(f func()) CallOption { return func(o *callOpts) { o.onStart = f } }
 
 // Stats counts bytes moved by this rank. Raw bytes are the elements'
 // bytes; wire bytes are whole frames (headers and encoded payloads). A

@@ -105,9 +105,9 @@ func (op *opState) activate(in []*inStream, out []*outStream, reds ...*reducer) 
 	op.out = out
 	op.active = true
 	var first error
-	credits := op.creditsPool()
+	var credits []creditMsg
 	for _, f := range op.buffered {
-		if err := op.handleLocked(f.from, &f.h, f.payload, f.size, &credits); err != nil && first == nil {
+		if _, err := op.handleLocked(f.from, &f.h, f.payload, f.size, &credits); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -145,8 +145,6 @@ type creditMsg struct {
 	n     uint32
 }
 
-func (op *opState) creditsPool() []creditMsg { return nil }
-
 func (op *opState) sendCredits(cs []creditMsg) {
 	for _, m := range cs {
 		op.c.sendCredit(op, m.to, m.phase, m.n)
@@ -166,52 +164,60 @@ func (op *opState) deliver(from int, h *header, payload []byte, frame []byte) {
 		return
 	}
 	var credits []creditMsg
-	err := op.handleLocked(from, h, payload, len(frame), &credits)
+	wake, err := op.handleLocked(from, h, payload, len(frame), &credits)
 	op.mu.Unlock()
 	op.sendCredits(credits)
 	if err != nil {
 		op.c.poison(err)
 	}
-	op.signal()
+	if wake {
+		op.signal()
+	}
 }
 
 func (op *opState) mismatch(from int, format string, args ...any) error {
 	return fmt.Errorf("%w: %s #%d: rank %d: %s", ErrMismatch, op.kind, op.key.seq, from, fmt.Sprintf(format, args...))
 }
 
-// handleLocked processes one frame. op.mu must be held.
-func (op *opState) handleLocked(from int, h *header, payload []byte, size int, credits *[]creditMsg) error {
+// handleLocked processes one frame and reports whether the caller's
+// goroutine must be woken: a credit arrived, a stream completed or a
+// reduced chunk became ready. Waking it for every chunk would cost a
+// context switch per chunk. op.mu must be held.
+func (op *opState) handleLocked(from int, h *header, payload []byte, size int, credits *[]creditMsg) (bool, error) {
 	if h.op != op.kind {
-		return op.mismatch(from, "sent %s, this rank called %s", h.op, op.kind)
+		return false, op.mismatch(from, "sent %s, this rank called %s", h.op, op.kind)
 	}
 	if h.kind == frameCredit {
 		k := streamKey{h.phase, from}
 		op.credit[k] = max(op.credit[k], h.chunk)
-		return nil
+		return true, nil
 	}
 	if int(h.elemSize) != op.elemSize {
-		return op.mismatch(from, "sent %d-byte elements, this rank uses %d-byte elements", h.elemSize, op.elemSize)
+		return false, op.mismatch(from, "sent %d-byte elements, this rank uses %d-byte elements", h.elemSize, op.elemSize)
 	}
 	s := op.in[streamKey{h.phase, from}]
 	if s == nil {
-		return op.mismatch(from, "sent data this rank does not expect (phase %d, block %d); do the ranks agree on the root?", h.phase, h.block)
+		return false, op.mismatch(from, "sent data this rank does not expect (phase %d, block %d); do the ranks agree on the root?", h.phase, h.block)
 	}
 	if s.done || h.block != s.block {
-		return op.mismatch(from, "sent block %d chunk %d, expected block %d", h.block, h.chunk, s.block)
+		return false, op.mismatch(from, "sent block %d chunk %d, expected block %d", h.block, h.chunk, s.block)
 	}
 	if err := s.checkLayout(h); err != nil {
-		return op.mismatch(from, "%v", err)
+		return false, op.mismatch(from, "%v", err)
 	}
 	end := h.offset + uint64(h.rawLen)
 	if end > uint64(len(s.region)) {
-		return op.mismatch(from, "sent %d bytes at offset %d, but this rank expects %d bytes in all (do the buffer lengths agree?)", h.rawLen, h.offset, len(s.region))
+		return false, op.mismatch(from, "sent %d bytes at offset %d, but this rank expects %d bytes in all (do the buffer lengths agree?)", h.rawLen, h.offset, len(s.region))
 	}
+	wake := false
 	if s.red != nil {
+		before := s.red.nfinal
 		if err := s.red.add(from, h, payload); err != nil {
-			return op.mismatch(from, "%v", err)
+			return false, op.mismatch(from, "%v", err)
 		}
+		wake = s.red.nfinal != before
 	} else if err := op.c.cs.decode(s.region[h.offset:end], h.codec, payload, op.elemSize); err != nil {
-		return &FrameError{From: from, Seq: h.seq, Reason: err.Error()}
+		return false, &FrameError{From: from, Seq: h.seq, Reason: err.Error()}
 	}
 	s.got++
 	s.bytes += int(h.rawLen)
@@ -223,12 +229,13 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 	}
 	if s.got == s.nchunks {
 		if s.bytes != len(s.region) {
-			return op.mismatch(from, "sent %d bytes, this rank expects %d (do the buffer lengths agree?)", s.bytes, len(s.region))
+			return false, op.mismatch(from, "sent %d bytes, this rank expects %d (do the buffer lengths agree?)", s.bytes, len(s.region))
 		}
 		s.done = true
 		op.incomplete--
+		wake = true
 	}
-	return nil
+	return wake, nil
 }
 
 // checkLayout verifies that the chunks of a stream tile it exactly once.

@@ -216,4 +216,3 @@ func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
 		return w.rdvError(nil, "rank 0 answered but the world was not complete within %v", w.cfg.RendezvousTimeout)
 	}
 }
-

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -227,6 +228,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if d := os.Getenv("FLTK_CPUPROFILE"); d != "" {
+		f, err := os.Create(filepath.Join(d, "server.pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var rows bytes.Buffer
 	for _, f := range strings.Split(*nps, ",") {
 		np, err := strconv.Atoi(strings.TrimSpace(f))
@@ -317,6 +329,17 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	defer func() { _ = w.Close() }()
 	defer func() { _ = comm.Close() }()
+	if dir := os.Getenv("FLTK_CPUPROFILE"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("rank%d.pprof", comm.Rank())))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var buf bytes.Buffer
 	if err := bench.Run(ctx, comm, os_, sz, *repeats, opts, &buf); err != nil {
 		return err
