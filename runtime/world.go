@@ -221,7 +221,8 @@ func (w *World) handleHeartbeat(m *nats.Msg) {
 }
 
 type byeMsg struct {
-	Sent []int64 `json:"sent"`
+	Sent []int64        `json:"sent"`
+	Down map[int]string `json:"down,omitempty"` // ranks the leaver knew dead, and why
 }
 
 func (w *World) handleBye(m *nats.Msg) {
@@ -233,6 +234,13 @@ func (w *World) handleBye(m *nats.Msg) {
 	if err := json.Unmarshal(m.Data, &b); err != nil || len(b.Sent) != w.size {
 		w.reportDown(from, fmt.Errorf("%w (malformed goodbye)", ErrRankLeft))
 		return
+	}
+	// A rank that leaves because another died passes the news on first, so
+	// that collectives fail naming the rank at fault, not the messenger.
+	for r, why := range b.Down {
+		if r >= 0 && r < w.size && r != w.rank {
+			w.reportDown(r, fmt.Errorf("%w (reported by rank %d: %s)", ErrRankDead, from, why))
+		}
 	}
 	w.mu.Lock()
 	w.byeCount[from] = b.Sent[w.rank]
@@ -399,7 +407,15 @@ func (w *World) Close() error {
 		for r := range sent {
 			sent[r] = w.sent[r].Load()
 		}
-		b, _ := json.Marshal(byeMsg{Sent: sent})
+		bye := byeMsg{Sent: sent, Down: map[int]string{}}
+		w.mu.Lock()
+		for r, e := range w.down {
+			if r >= 0 && !errors.Is(e, ErrRankLeft) {
+				bye.Down[r] = e.Error()
+			}
+		}
+		w.mu.Unlock()
+		b, _ := json.Marshal(bye)
 		_ = w.nc.Publish(w.prefix+".bye."+strconv.Itoa(w.rank), b)
 		err = w.nc.FlushTimeout(5 * time.Second)
 		w.mu.Lock()

@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/collective/collectivetest"
+	"github.com/fltk-go/fltk/runtime"
+)
+
+// binDir holds fltk and fltk-launch, built once by TestMain.
+var binDir string
+
+const workerEnv = "FLTK_E2E_WORKER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(workerEnv); mode != "" {
+		os.Exit(worker(mode))
+	}
+	dir, err := os.MkdirTemp("", "fltk-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/fltk-go/fltk/cmd/...")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the commands:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// worker is the test binary acting as one rank, started by fltk-launch
+// (or by a test) with the FLTK_* environment.
+func worker(mode string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rc, err := runtime.ConfigFromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	rc.HeartbeatInterval, rc.LivenessTimeout = 50*time.Millisecond, time.Second
+	w, err := runtime.Join(ctx, rc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer w.Close()
+	c, err := collective.New(w, collective.Config{JobID: rc.JobID, ChunkBytes: 64 << 10, SmallBytes: 4096})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	switch mode {
+	case "conformance":
+		codecs := []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8}
+		err = collectivetest.Conformance(ctx, c, []int{0, 1, 7, 20000}, codecs)
+		if err == nil {
+			fmt.Printf("rank %d: conformance ok\n", rc.Rank)
+		}
+	case "allreduce-loop":
+		buf := make([]float32, 1<<20)
+		fmt.Println("ready")
+		for err == nil {
+			err = collective.AllReduce(ctx, c, buf, buf, collective.Sum)
+		}
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rank %d: %v\n", rc.Rank, err)
+		return 1
+	}
+	return 0
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs one of our binaries and returns its exit code and output.
+func run(t *testing.T, env []string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "job.toml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const smallDemo = `
+[job]
+name = "e2e"
+world_size = 3
+[runtime]
+rendezvous_timeout = "30s"
+heartbeat_interval = "50ms"
+liveness_timeout = "2s"
+[demo]
+rounds = 2
+elements = 30000
+`
+
+// TestLaunchConformance runs every collective, size and codec in real
+// processes started by fltk-launch.
+func TestLaunchConformance(t *testing.T) {
+	cfg := writeConfig(t, smallDemo)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, np := range []int{1, 2, 3, 5, 9} {
+		t.Run(fmt.Sprintf("np=%d", np), func(t *testing.T) {
+			r := run(t, []string{workerEnv + "=conformance"}, "fltk-launch", "-np", strconv.Itoa(np), cfg, "--", self)
+			if r.code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			for rank := range np {
+				tag := fmt.Sprintf("[%d] rank %d: conformance ok", rank, rank)
+				if np > 10 {
+					tag = fmt.Sprintf("[%2d] rank %d: conformance ok", rank, rank)
+				}
+				if !strings.Contains(r.stdout, tag) {
+					t.Errorf("missing %q in:\n%s", tag, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestLaunchDemo(t *testing.T) {
+	r := run(t, nil, "fltk-launch", "-np", "3", writeConfig(t, smallDemo))
+	if r.code != 0 || !strings.Contains(r.stdout, "[0] round 2/2:") || strings.Contains(r.stdout, "WRONG") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSpawnUsesWorldSize(t *testing.T) {
+	r := run(t, nil, "fltk", "spawn", writeConfig(t, smallDemo))
+	if r.code != 0 || !strings.Contains(r.stdout, "[0] demo: 2 clients") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSingleManualMode starts every rank by hand, as in N terminals; rank
+// 0 embeds the server on the master address.
+func TestSingleManualMode(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := l.Addr().String()
+	l.Close()
+	cfg := writeConfig(t, smallDemo)
+	results := make([]result, 3)
+	var wg sync.WaitGroup
+	for r := range 3 {
+		wg.Go(func() {
+			results[r] = run(t, []string{"FLTK_TOKEN=s3cret"}, "fltk", "single", cfg, "--rank="+strconv.Itoa(r), "--master", master)
+		})
+	}
+	wg.Wait()
+	for r, res := range results {
+		if res.code != 0 {
+			t.Errorf("rank %d: exit %d\n%s\n%s", r, res.code, res.stdout, res.stderr)
+		}
+	}
+	if !strings.Contains(results[0].stdout, "round 2/2") {
+		t.Errorf("rank 0 output:\n%s", results[0].stdout)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	demo := writeConfig(t, smallDemo)
+	unknown := writeConfig(t, "[runtime]\nlivenes_timeout = \"3s\"\n")
+	quick := writeConfig(t, "[job]\nworld_size = 2\n[runtime]\nrendezvous_timeout = \"1s\"\n")
+	tests := []struct {
+		name string
+		bin  string
+		args []string
+		code int
+		want string
+	}{
+		{"no arguments", "fltk-launch", nil, 2, "needs exactly one CONFIG.toml"},
+		{"np < 1", "fltk-launch", []string{"-np", "0", demo}, 2, "-np must be ≥ 1, got 0"},
+		{"unknown config key", "fltk-launch", []string{"-np", "2", unknown}, 2, `job.toml:2: unknown key "runtime.livenes_timeout"`},
+		{"missing config", "fltk-launch", []string{"-np", "2", "/nonexistent/x.toml"}, 2, "/nonexistent/x.toml"},
+		{"bad flag", "fltk-launch", []string{"-bogus", demo}, 2, "flag provided but not defined: -bogus"},
+		{"rank out of range", "fltk", []string{"single", demo, "--rank=7"}, 2, "--rank 7 out of range [0, 3)"},
+		{"unreachable master", "fltk", []string{"single", quick, "--rank=1", "--master", "127.0.0.1:1"}, 1, "could not connect to nats://127.0.0.1:1"},
+		{"worker without launcher", "fltk", []string{"run", demo}, 2, "FLTK_RANK is not set"},
+		{"worker fails", "fltk-launch", []string{"-np", "2", demo, "--", "sh", "-c", `echo "boom from $FLTK_RANK"; [ "$FLTK_RANK" = 1 ] && exit 3; sleep 30`}, 1, "rank 1 exited with status 3"},
+		{"unknown command", "fltk", []string{"train"}, 2, `unknown command "train"`},
+		{"version", "fltk-launch", []string{"--version"}, 0, ""},
+		{"help", "fltk-launch", []string{"--help"}, 0, "-np int"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, nil, tt.bin, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stdout+r.stderr, tt.want) {
+				t.Fatalf("%s %v: exit %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", tt.bin, tt.args, r.code, tt.code, tt.want, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// TestKillRankMidCollective SIGKILLs one worker process in the middle of a
+// stream of allreduces: every other worker fails within the liveness bound
+// (1 s here), naming the dead rank.
+func TestKillRankMidCollective(t *testing.T) {
+	srv, err := runtime.StartServer(runtime.DefaultServerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const np, victim = 4, 2
+	cmds := make([]*exec.Cmd, np)
+	outs := make([]*bytes.Buffer, np)
+	ready := make(chan int, np)
+	for r := range np {
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), workerEnv+"=allreduce-loop")
+		cmd.Env = append(cmd.Env, runtime.Env(r, np, srv.URL(), "kill", srv.Token())...)
+		outs[r] = &bytes.Buffer{}
+		cmd.Stderr = outs[r]
+		cmd.Stdout = &readyWriter{ch: ready, rank: r}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[r] = cmd
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	}
+	for range np {
+		select {
+		case <-ready:
+		case <-time.After(time.Minute):
+			t.Fatal("workers did not start")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let a few allreduces run
+	killed := time.Now()
+	if err := cmds[victim].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for r, cmd := range cmds {
+		if r == victim {
+			continue
+		}
+		err := cmd.Wait()
+		took := time.Since(killed)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("rank %d: %v, want exit status 1", r, err)
+		}
+		if want := fmt.Sprintf("rank %d is down", victim); !strings.Contains(outs[r].String(), want) {
+			t.Errorf("rank %d stderr does not contain %q:\n%s", r, want, outs[r])
+		}
+		t.Logf("rank %d failed %v after the kill: %s", r, took.Round(time.Millisecond), strings.TrimSpace(outs[r].String()))
+		if took > 15*time.Second { // liveness 1s; generous for a loaded machine
+			t.Errorf("rank %d took %v to fail", r, took)
+		}
+	}
+}
+
+type readyWriter struct {
+	ch   chan int
+	rank int
+	once sync.Once
+}
+
+func (w *readyWriter) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte("ready")) {
+		w.once.Do(func() { w.ch <- w.rank })
+	}
+	return len(b), nil
+}
