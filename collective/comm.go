@@ -171,11 +171,25 @@ func (c *Comm) onFrame(from int, frame []byte) {
 			c.mu.Unlock()
 			return
 		}
+		if c.finished(key) {
+			c.mu.Unlock()
+			c.poison(fmt.Errorf("%w: rank %d sent %s data for call #%d, which this rank already finished as another call", ErrMismatch, from, h.op, h.seq))
+			return
+		}
 		op = newOpState(c, key)
 		c.ops[key] = op
 	}
 	c.mu.Unlock()
 	op.deliver(from, &h, payload, frame)
+}
+
+// finished reports whether the call key was begun here and is over. c.mu
+// must be held.
+func (c *Comm) finished(key opKey) bool {
+	if key.peer < 0 {
+		return key.seq <= c.seq
+	}
+	return key.peer < c.size && key.seq <= c.recvSeq[key.peer]
 }
 
 // begin registers a new call of the given kind and returns its state.

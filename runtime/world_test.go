@@ -209,7 +209,7 @@ func TestConfigValidate(t *testing.T) {
 func TestDeadRankFailsPendingCollectives(t *testing.T) {
 	srv := runtimetest.RunServer(t, nil)
 	const np, victim = 4, 2
-	ws := runtimetest.RunWorld(t, srv, "dead", np, nil)
+	ws := runtimetest.RunWorld(t, srv, "dead", np, func(c *runtime.Config) { c.LivenessTimeout = time.Second })
 	comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, Window: 2})
 	// Warm up, so the collective below is the second call.
 	if err := runtimetest.OnAll(np, func(r int) error { return collective.Barrier(t.Context(), comms[r]) }); err != nil {

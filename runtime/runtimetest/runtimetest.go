@@ -47,7 +47,7 @@ func Config(srv *runtime.Server, job string, r, n int) runtime.Config {
 	}
 	c.RendezvousTimeout = 30 * time.Second
 	c.HeartbeatInterval = 50 * time.Millisecond
-	c.LivenessTimeout = time.Second
+	c.LivenessTimeout = 3 * time.Second
 	return c
 }
 
