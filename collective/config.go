@@ -26,9 +26,10 @@ type Transport interface {
 	// Send delivers frame to rank to, or to every other rank when to is
 	// All. The caller may reuse frame once Send returns.
 	Send(ctx context.Context, to int, frame []byte) error
-	// Start begins delivery. onFrame is called for every received frame
-	// (the callee owns frame); it may be called from several goroutines at
-	// once. onDown is called when a rank dies, disconnects or leaves after
+	// Start begins delivery. onFrame is called for every received frame;
+	// frame is valid only until onFrame returns (it may point into shared
+	// memory), so the callee copies what it keeps. onFrame may be called
+	// from several goroutines at once. onDown is called when a rank dies, disconnects or leaves after
 	// all its frames were delivered; rank -1 means this rank lost the
 	// transport itself.
 	Start(onFrame func(from int, frame []byte), onDown func(rank int, err error)) error

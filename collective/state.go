@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -159,7 +160,8 @@ func (op *opState) deliver(from int, h *header, payload []byte, frame []byte) {
 		return
 	}
 	if !op.active {
-		op.buffered = append(op.buffered, bufFrame{from: from, h: *h, payload: payload, size: len(frame)})
+		// The transport owns frame only during onFrame: keep a copy.
+		op.buffered = append(op.buffered, bufFrame{from: from, h: *h, payload: bytes.Clone(payload), size: len(frame)})
 		op.mu.Unlock()
 		return
 	}
@@ -406,7 +408,13 @@ func (r *reducer) add(from int, h *header, payload []byte) error {
 	}
 	r.pend[ci][from] = pendPart{payload: payload, codec: h.codec, ok: true}
 	r.weights[from] = h.weight
-	return r.advance(ci)
+	err := r.advance(ci)
+	if p := &r.pend[ci][from]; p.ok {
+		// Not its turn yet: keep a copy, the transport owns payload only
+		// during onFrame.
+		p.payload = bytes.Clone(payload)
+	}
+	return err
 }
 
 func (r *reducer) advanceAll() {

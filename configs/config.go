@@ -109,6 +109,11 @@ type Runtime struct {
 	// WriteDeadline is the embedded server's write_deadline. Default 60s;
 	// > 0.
 	WriteDeadline Duration `toml:"write_deadline"`
+
+	// SharedMemory lets ranks on one host move large frames through shared
+	// memory (/dev/shm) instead of through the NATS server; NATS still
+	// carries every frame's notification. Default true.
+	SharedMemory bool `toml:"shared_memory"`
 }
 
 // Collective configures how collective operations move data.
@@ -157,6 +162,7 @@ func DefaultConfig() Config {
 			MaxPayload:        2 << 20,
 			MaxPending:        512 << 20,
 			WriteDeadline:     Duration{60 * time.Second},
+			SharedMemory:      true,
 		},
 		Collective: Collective{
 			ChunkBytes: 1 << 20,

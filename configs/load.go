@@ -211,6 +211,13 @@ func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 			return
 		}
 		fv.SetString(s)
+	case t.Kind() == reflect.Bool:
+		b, ok := v.(bool)
+		if !ok {
+			typeErr("a boolean (true or false)")
+			return
+		}
+		fv.SetBool(b)
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
 		n, ok := v.(int64)
 		if !ok {

@@ -45,6 +45,10 @@ type Config struct {
 	// LivenessTimeout: a rank not heard from for this long is dead
 	// (default 5s; at least twice HeartbeatInterval).
 	LivenessTimeout time.Duration
+	// SharedMemory moves large frames between ranks on one host through
+	// shared memory instead of through the server (default true; see
+	// shm.go). NATS still carries every frame's notification.
+	SharedMemory bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -57,6 +61,7 @@ func DefaultConfig() Config {
 		RendezvousTimeout: 60 * time.Second,
 		HeartbeatInterval: 250 * time.Millisecond,
 		LivenessTimeout:   5 * time.Second,
+		SharedMemory:      true,
 	}
 }
 

@@ -21,6 +21,9 @@ var (
 	ErrRankLeft = errors.New("runtime: rank left")
 	// ErrDisconnected means this rank lost its NATS connection.
 	ErrDisconnected = errors.New("runtime: disconnected from NATS")
+	// ErrProtocol means a rank broke the wire protocol (e.g. a bad
+	// shared-memory pointer).
+	ErrProtocol = errors.New("runtime: protocol error")
 	// ErrClosed is returned by a World after Close.
 	ErrClosed = errors.New("runtime: world closed")
 )

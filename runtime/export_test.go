@@ -10,5 +10,6 @@ func Crash(w *World) {
 		w.closing = true
 		w.mu.Unlock()
 		w.nc.Close()
+		w.unmapShm()
 	})
 }

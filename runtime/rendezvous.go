@@ -39,8 +39,7 @@ func newHello(rank, size int) hello {
 	return hello{Rank: rank, WorldSize: size, Nonce: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid()}
 }
 
-func (w *World) rendezvous(ctx context.Context) error {
-	me := newHello(w.rank, w.size)
+func (w *World) rendezvous(ctx context.Context, me hello) error {
 	if w.rank == 0 {
 		return w.rendezvousRoot(ctx, me)
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,20 @@ type World struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	subs      []*nats.Subscription
+
+	// Shared memory (nil when off): shm is this rank's segment, peers[r]
+	// rank r's segment mapped here, canShm[r] whether rank r mapped ours.
+	shm       *shmSender
+	canShm    []bool
+	shmMu     sync.RWMutex // guards peers, shmClosed: read-held while a segment is in use
+	peers     []*shmSeg
+	shmClosed bool
+	shmFrames atomic.Int64 // frames sent through shared memory
 }
+
+// SharedMemoryFrames returns how many frames this rank sent through shared
+// memory.
+func (w *World) SharedMemoryFrames() int64 { return w.shmFrames.Load() }
 
 type earlyFrame struct {
 	from int
@@ -89,8 +103,17 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		nc.Close()
 		return nil, err
 	}
-	if err := w.rendezvous(ctx); err != nil {
+	me := newHello(w.rank, w.size)
+	shmAnn, err := w.subscribeShm()
+	if err == nil {
+		err = w.rendezvous(ctx, me)
+	}
+	if err == nil {
+		err = w.setupShm(ctx, me, shmAnn)
+	}
+	if err != nil {
 		nc.Close()
+		w.unmapShm()
 		return nil, err
 	}
 	now := time.Now().UnixNano()
@@ -200,16 +223,35 @@ func (w *World) handleData(m *nats.Msg) {
 		return
 	}
 	w.lastSeen[from].Store(time.Now().UnixNano())
+	frame, release := m.Data, func() {}
+	if isShmPtr(frame) {
+		w.shmMu.RLock()
+		defer w.shmMu.RUnlock()
+		if w.peers == nil || w.peers[from] == nil {
+			w.reportDown(from, fmt.Errorf("%w: sent a shared-memory pointer, but its segment is not mapped here", ErrProtocol))
+			return
+		}
+		var err error
+		if frame, release, err = shmView(w.peers[from], frame); err != nil {
+			w.reportDown(from, fmt.Errorf("%w: %w", ErrProtocol, err))
+			return
+		}
+	}
 	w.mu.Lock()
 	f := w.onFrame
 	if f == nil {
-		w.early = append(w.early, earlyFrame{from, m.Data})
+		if isShmPtr(m.Data) {
+			frame = bytes.Clone(frame)
+		}
+		w.early = append(w.early, earlyFrame{from, frame})
 		w.recv[from].Add(1)
 		w.mu.Unlock()
+		release()
 		return
 	}
 	w.mu.Unlock()
-	f(from, m.Data)
+	f(from, frame)
+	release()
 	w.recv[from].Add(1)
 	w.checkBye(from)
 }
@@ -353,11 +395,28 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 	var subject string
 	if to < 0 {
 		subject = w.prefix + ".b." + strconv.Itoa(w.rank)
+	} else {
+		subject = w.prefix + ".p." + strconv.Itoa(to) + "." + strconv.Itoa(w.rank)
+	}
+	if w.shm != nil && len(frame) >= shmThreshold && len(frame) <= w.shm.seg.slotSize {
+		if readers := w.shmReaders(to); readers > 0 {
+			w.shmMu.RLock()
+			var err error
+			if !w.shmClosed {
+				frame, err = w.shm.put(frame, readers, func() error { return w.sendBlocked(ctx, to) })
+				w.shmFrames.Add(1)
+			}
+			w.shmMu.RUnlock()
+			if err != nil {
+				return fmt.Errorf("runtime: shared-memory send to %s: %w", rankName(to), err)
+			}
+		}
+	}
+	if to < 0 {
 		for r := range w.sent {
 			w.sent[r].Add(1)
 		}
 	} else {
-		subject = w.prefix + ".p." + strconv.Itoa(to) + "." + strconv.Itoa(w.rank)
 		w.sent[to].Add(1)
 	}
 	if err := w.nc.Publish(subject, frame); err != nil {
@@ -422,6 +481,7 @@ func (w *World) Close() error {
 		w.closing = true
 		w.mu.Unlock()
 		w.nc.Close()
+		w.unmapShm()
 		if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			err = fmt.Errorf("runtime: flush on close: %w", err)
 		} else {

@@ -32,15 +32,15 @@ func TestConformanceNATS(t *testing.T) {
 		elems = []int{0, 1, 7, 1000, 20000}
 	}
 	for _, tc := range []struct {
-		np  int
-		tcp bool
-	}{{1, false}, {2, false}, {3, false}, {5, true}, {9, false}} {
-		t.Run(fmt.Sprintf("np=%d/tcp=%v", tc.np, tc.tcp), func(t *testing.T) {
+		np       int
+		tcp, shm bool
+	}{{1, false, false}, {2, false, true}, {3, false, false}, {5, true, false}, {5, true, true}, {9, false, true}} {
+		t.Run(fmt.Sprintf("np=%d/tcp=%v/shm=%v", tc.np, tc.tcp, tc.shm), func(t *testing.T) {
 			srv := runtimetest.RunServer(t, nil)
 			if !tc.tcp {
 				srv = inProcessServer(t)
 			}
-			ws := runtimetest.RunWorld(t, srv, "conf", tc.np, nil)
+			ws := runtimetest.RunWorld(t, srv, "conf", tc.np, func(c *runtime.Config) { c.SharedMemory = tc.shm })
 			comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, SmallBytes: 4096})
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
@@ -48,6 +48,10 @@ func TestConformanceNATS(t *testing.T) {
 				return collectivetest.Conformance(ctx, comms[r], elems, codecs)
 			}); err != nil {
 				t.Fatal(err)
+			}
+			// Large frames took the shared-memory path exactly when it was on.
+			if n := ws[0].SharedMemoryFrames(); (n > 0) != (tc.shm && tc.np > 1) {
+				t.Errorf("rank 0 sent %d frames through shared memory with shm=%v", n, tc.shm)
 			}
 		})
 	}

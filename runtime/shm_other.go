@@ -1,0 +1,32 @@
+//go:build !linux
+
+package runtime
+
+import "errors"
+
+// Shared memory is implemented for Linux only; elsewhere every frame goes
+// through the NATS server.
+
+const (
+	shmSupported = false
+	shmThreshold = 16 << 10
+)
+
+type shmSeg struct {
+	path     string
+	slotSize int
+}
+
+type shmSender struct{ seg *shmSeg }
+
+var errNoShm = errors.New("shared memory is not supported on this platform")
+
+func shmPath(string, int, string) string                  { return "" }
+func createShm(string, string, int, int) (*shmSeg, error) { return nil, errNoShm }
+func openShm(string, string) (*shmSeg, error)             { return nil, errNoShm }
+func (s *shmSeg) close()                                  {}
+func isShmPtr([]byte) bool                                { return false }
+func shmView(*shmSeg, []byte) ([]byte, func(), error)     { return nil, nil, errNoShm }
+func (s *shmSender) put([]byte, int32, func() error) ([]byte, error) {
+	return nil, errNoShm
+}

@@ -1,0 +1,175 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+)
+
+// shmAnnounce is what each rank tells the others about its segment, and
+// later which of theirs it mapped.
+type shmAnnounce struct {
+	Rank   int    `json:"rank"`
+	Path   string `json:"path,omitempty"`
+	Nonce  string `json:"nonce,omitempty"`
+	Mapped []int  `json:"mapped,omitempty"`
+}
+
+// subscribeShm subscribes to the two shared-memory exchange subjects before
+// the rendezvous, so that nothing published after it can be missed.
+func (w *World) subscribeShm() ([2]chan *nats.Msg, error) {
+	var chs [2]chan *nats.Msg
+	for i, subj := range []string{".shm.*", ".shmok.*"} {
+		chs[i] = make(chan *nats.Msg, w.size+1)
+		s, err := w.nc.ChanSubscribe(w.prefix+subj, chs[i])
+		if err != nil {
+			return chs, fmt.Errorf("runtime: subscribe: %w", err)
+		}
+		w.subs = append(w.subs, s)
+	}
+	return chs, w.nc.Flush()
+}
+
+// setupShm creates this rank's segment, maps the segments of the ranks that
+// could create theirs, and learns which ranks mapped ours. Every rank takes
+// part (with an empty announcement when shared memory is off), so the
+// exchange costs two small all-to-all rounds after the rendezvous.
+func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) error {
+	if w.size == 1 {
+		return nil
+	}
+	ann := shmAnnounce{Rank: w.rank}
+	if w.cfg.SharedMemory && shmSupported {
+		path := shmPath(w.cfg.JobID, w.rank, me.Nonce)
+		slotSize := min(w.maxFrame, 1<<20+8<<10)
+		seg, err := createShm(path, me.Nonce, 16, slotSize)
+		if err != nil {
+			w.log.Info("shared memory off", "err", err)
+		} else {
+			w.shm = &shmSender{seg: seg}
+			ann.Path, ann.Nonce = path, me.Nonce
+			// The file is only needed until the others mapped it.
+			defer os.Remove(path)
+		}
+	}
+	exchange := func(subj string, ch chan *nats.Msg, a shmAnnounce) ([]shmAnnounce, error) {
+		b, _ := json.Marshal(a)
+		if err := w.nc.Publish(w.prefix+subj+strconv.Itoa(w.rank), b); err != nil {
+			return nil, err
+		}
+		got := make([]shmAnnounce, w.size)
+		for n := 0; n < w.size-1; {
+			select {
+			case m := <-ch:
+				var x shmAnnounce
+				if json.Unmarshal(m.Data, &x) != nil || x.Rank < 0 || x.Rank >= w.size {
+					return nil, fmt.Errorf("%w: malformed shared-memory announcement", ErrProtocol)
+				}
+				got[x.Rank] = x
+				n++
+			case <-ctx.Done():
+				return nil, w.rdvError(nil, "the shared-memory exchange did not complete within %v", w.cfg.RendezvousTimeout)
+			}
+		}
+		return got, nil
+	}
+	all, err := exchange(".shm.", chs[0], ann)
+	if err != nil {
+		return err
+	}
+	w.peers = make([]*shmSeg, w.size)
+	mapped := shmAnnounce{Rank: w.rank}
+	if w.cfg.SharedMemory && shmSupported {
+		for r, a := range all {
+			if r == w.rank || a.Path == "" || len(a.Nonce) != 16 {
+				continue
+			}
+			seg, err := openShm(a.Path, a.Nonce)
+			if err != nil {
+				w.log.Info("cannot map a peer's shared memory; using the server", LogKeyPeer, r, "err", err)
+				continue
+			}
+			w.peers[r] = seg
+			mapped.Mapped = append(mapped.Mapped, r)
+		}
+	}
+	oks, err := exchange(".shmok.", chs[1], mapped)
+	if err != nil {
+		return err
+	}
+	w.canShm = make([]bool, w.size)
+	for r, a := range oks {
+		for _, m := range a.Mapped {
+			if m == w.rank && r != w.rank {
+				w.canShm[r] = true
+			}
+		}
+	}
+	return nil
+}
+
+// shmReaders returns how many ranks read a shared-memory frame sent to to
+// (All: every other rank), or 0 when some receiver cannot.
+func (w *World) shmReaders(to int) int32 {
+	if to >= 0 {
+		if w.canShm[to] {
+			return 1
+		}
+		return 0
+	}
+	for r, ok := range w.canShm {
+		if r != w.rank && !ok {
+			return 0
+		}
+	}
+	return int32(w.size - 1)
+}
+
+// sendBlocked is polled while a send waits for a free shared-memory slot:
+// it gives up when ctx ends, the world closes, or a receiver is down.
+func (w *World) sendBlocked(ctx context.Context, to int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-w.done:
+		return ErrClosed
+	default:
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for r, err := range w.down {
+		if r < 0 || to < 0 || r == to {
+			return fmt.Errorf("%s is down: %w", rankName(r), err)
+		}
+	}
+	return nil
+}
+
+// unmapShm releases the segments once no handler can use them.
+func (w *World) unmapShm() {
+	w.shmMu.Lock()
+	defer w.shmMu.Unlock()
+	w.shmClosed = true
+	for _, s := range w.peers {
+		if s != nil {
+			s.close()
+		}
+	}
+	w.peers = nil
+	if w.shm != nil {
+		os.Remove(w.shm.seg.path) // normally gone already
+		w.shm.seg.close()
+	}
+}
+
+func rankName(r int) string {
+	if r < 0 {
+		return "all ranks"
+	}
+	return "rank " + strconv.Itoa(r)
+}
