@@ -36,6 +36,20 @@
 // p.<to>.<from>, fan-out frames to b.<from> (the server copies them to
 // every subscriber), heartbeats to hb.<from>, goodbyes to bye.<from>.
 //
+// # Shared memory
+//
+// Between ranks on one Linux host, frames of 16 KiB or more (the chunks of
+// large tensors) skip the server: the sender copies the frame into a free
+// slot of its segment in /dev/shm (16 slots of about 1 MiB, reserved with
+// fallocate, unlinked as soon as every peer has mapped it) and publishes a
+// 24-byte pointer on the usual subject; receivers read the frame in place
+// and release the slot. NATS still carries every frame's notification in
+// order, so rendezvous, liveness, goodbyes and credits work unchanged, and
+// ranks that cannot map each other's segments (other hosts, containers)
+// fall back to the server per peer. On 2 cores this took a 16 MiB
+// broadcast to 4 ranks from 65 ms to 11–15 ms. Config.SharedMemory turns
+// it off.
+//
 // The embedded server raises max_pending (512 MiB) and write_deadline (60s)
 // over the NATS defaults, and subscriptions have no pending limits:
 // collectives bound their in-flight data with credits instead (see package
