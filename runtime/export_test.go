@@ -4,8 +4,7 @@ package runtime
 // heartbeats, the connection dropped.
 func Crash(w *World) {
 	w.closeOnce.Do(func() {
-		close(w.done)
-		w.wg.Wait()
+		w.stop()
 		w.mu.Lock()
 		w.closing = true
 		w.mu.Unlock()

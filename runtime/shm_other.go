@@ -30,3 +30,9 @@ func shmView(*shmSeg, []byte) ([]byte, func(), error)     { return nil, nil, err
 func (s *shmSender) put([]byte, int32, func() error) ([]byte, error) {
 	return nil, errNoShm
 }
+
+var errQueueFull = errors.New("shared-memory queue full")
+
+func (s *shmSeg) consume(<-chan struct{}, func(int, []byte)) {}
+func (s *shmSeg) enqueue(int, []byte) error                  { return errNoShm }
+func (s *shmSeg) wake()                                      {}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -45,15 +44,15 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	ann := shmAnnounce{Rank: w.rank}
 	if w.cfg.SharedMemory && shmSupported {
 		path := shmPath(w.cfg.JobID, w.rank, me.Nonce)
-		slotSize := min(w.maxFrame, 1<<20+8<<10)
+		slotSize := max(min(w.maxFrame, 1<<20+8<<10), shmThreshold)
 		seg, err := createShm(path, me.Nonce, 16, slotSize)
 		if err != nil {
 			w.log.Info("shared memory off", "err", err)
 		} else {
 			w.shm = &shmSender{seg: seg}
 			ann.Path, ann.Nonce = path, me.Nonce
-			// The file is only needed until the others mapped it.
-			defer os.Remove(path)
+			// The files are only needed until the others mapped them.
+			defer seg.remove()
 		}
 	}
 	exchange := func(subj string, ch chan *nats.Msg, a shmAnnounce) ([]shmAnnounce, error) {
@@ -101,32 +100,15 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if err != nil {
 		return err
 	}
-	w.canShm = make([]bool, w.size)
+	w.mutual = make([]bool, w.size)
 	for r, a := range oks {
 		for _, m := range a.Mapped {
-			if m == w.rank && r != w.rank {
-				w.canShm[r] = true
+			if m == w.rank && r != w.rank && w.peers[r] != nil {
+				w.mutual[r] = true
 			}
 		}
 	}
 	return nil
-}
-
-// shmReaders returns how many ranks read a shared-memory frame sent to to
-// (All: every other rank), or 0 when some receiver cannot.
-func (w *World) shmReaders(to int) int32 {
-	if to >= 0 {
-		if w.canShm[to] {
-			return 1
-		}
-		return 0
-	}
-	for r, ok := range w.canShm {
-		if r != w.rank && !ok {
-			return 0
-		}
-	}
-	return int32(w.size - 1)
 }
 
 // sendBlocked is polled while a send waits for a free shared-memory slot:
@@ -162,7 +144,7 @@ func (w *World) unmapShm() {
 	}
 	w.peers = nil
 	if w.shm != nil {
-		os.Remove(w.shm.seg.path) // normally gone already
+		w.shm.seg.remove() // normally gone already
 		w.shm.seg.close()
 	}
 }

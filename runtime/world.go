@@ -58,9 +58,10 @@ type World struct {
 	subs      []*nats.Subscription
 
 	// Shared memory (nil when off): shm is this rank's segment, peers[r]
-	// rank r's segment mapped here, canShm[r] whether rank r mapped ours.
+	// rank r's segment mapped here, mutual[r] whether r and this rank mapped
+	// each other's (then every frame between them skips the server).
 	shm       *shmSender
-	canShm    []bool
+	mutual    []bool
 	shmMu     sync.RWMutex // guards peers, shmClosed: read-held while a segment is in use
 	peers     []*shmSeg
 	shmClosed bool
@@ -122,6 +123,9 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	}
 	w.wg.Go(w.heartbeat)
 	w.wg.Go(w.monitor)
+	if w.shm != nil {
+		w.wg.Go(func() { w.shm.seg.consume(w.done, func(from int, msg []byte) { w.deliver(from, msg, false) }) })
+	}
 	w.log.Info("joined world", LogKeySize, w.size)
 	return w, nil
 }
@@ -218,13 +222,17 @@ func (w *World) senderOf(subject string) (int, bool) {
 }
 
 func (w *World) handleData(m *nats.Msg) {
-	from, ok := w.senderOf(m.Subject)
-	if !ok {
-		return
+	if from, ok := w.senderOf(m.Subject); ok {
+		w.deliver(from, m.Data, true)
 	}
+}
+
+// deliver hands a frame, or a shared-memory pointer to one, to the
+// transport's user. owned says whether msg may be kept after the call.
+func (w *World) deliver(from int, msg []byte, owned bool) {
 	w.lastSeen[from].Store(time.Now().UnixNano())
-	frame, release := m.Data, func() {}
-	if isShmPtr(frame) {
+	frame, release := msg, func() {}
+	if isShmPtr(msg) {
 		w.shmMu.RLock()
 		defer w.shmMu.RUnlock()
 		if w.peers == nil || w.peers[from] == nil {
@@ -232,15 +240,16 @@ func (w *World) handleData(m *nats.Msg) {
 			return
 		}
 		var err error
-		if frame, release, err = shmView(w.peers[from], frame); err != nil {
+		if frame, release, err = shmView(w.peers[from], msg); err != nil {
 			w.reportDown(from, fmt.Errorf("%w: %w", ErrProtocol, err))
 			return
 		}
+		owned = false
 	}
 	w.mu.Lock()
 	f := w.onFrame
 	if f == nil {
-		if isShmPtr(m.Data) {
+		if !owned {
 			frame = bytes.Clone(frame)
 		}
 		w.early = append(w.early, earlyFrame{from, frame})
@@ -387,39 +396,77 @@ func (w *World) JobID() string { return w.cfg.JobID }
 // MaxFrame implements collective.Transport: the server's max_payload.
 func (w *World) MaxFrame() int { return w.maxFrame }
 
-// Send implements collective.Transport.
+// Send implements collective.Transport. Frames to ranks sharing memory
+// with this one go through their shared-memory queues (large frames through
+// a slot, with a pointer in the queue); the others through the server.
 func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if w.shm == nil {
+		return w.publish(to, frame)
+	}
+	var viaShm, viaNATS []int
+	for r := range w.size {
+		if r == w.rank || (to >= 0 && r != to) {
+			continue
+		}
+		if w.mutual[r] {
+			viaShm = append(viaShm, r)
+		} else {
+			viaNATS = append(viaNATS, r)
+		}
+	}
+	if len(viaShm) == 0 || len(frame) > w.shm.seg.slotSize {
+		return w.publish(to, frame)
+	}
+	w.shmMu.RLock()
+	defer w.shmMu.RUnlock()
+	if w.shmClosed {
+		return ErrClosed
+	}
+	msg := frame
+	if len(frame) > shmThreshold {
+		var err error
+		msg, err = w.shm.put(frame, int32(len(viaShm)), func() error { return w.sendBlocked(ctx, to) })
+		if err != nil {
+			return fmt.Errorf("runtime: shared-memory send to %s: %w", rankName(to), err)
+		}
+	}
+	w.shmFrames.Add(1)
+	for _, r := range viaShm {
+		if err := w.peers[r].enqueue(w.rank, msg); err != nil {
+			if !errors.Is(err, errQueueFull) {
+				return fmt.Errorf("runtime: shared-memory send to rank %d: %w", r, err)
+			}
+			if err := w.publish(r, msg); err != nil {
+				return err
+			}
+			continue
+		}
+		w.sent[r].Add(1)
+	}
+	for _, r := range viaNATS {
+		if err := w.publish(r, frame); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish sends msg through the server to rank to, or to every other rank.
+func (w *World) publish(to int, msg []byte) error {
 	var subject string
 	if to < 0 {
 		subject = w.prefix + ".b." + strconv.Itoa(w.rank)
-	} else {
-		subject = w.prefix + ".p." + strconv.Itoa(to) + "." + strconv.Itoa(w.rank)
-	}
-	if w.shm != nil && len(frame) >= shmThreshold && len(frame) <= w.shm.seg.slotSize {
-		if readers := w.shmReaders(to); readers > 0 {
-			w.shmMu.RLock()
-			var err error
-			if !w.shmClosed {
-				frame, err = w.shm.put(frame, readers, func() error { return w.sendBlocked(ctx, to) })
-				w.shmFrames.Add(1)
-			}
-			w.shmMu.RUnlock()
-			if err != nil {
-				return fmt.Errorf("runtime: shared-memory send to %s: %w", rankName(to), err)
-			}
-		}
-	}
-	if to < 0 {
 		for r := range w.sent {
 			w.sent[r].Add(1)
 		}
 	} else {
+		subject = w.prefix + ".p." + strconv.Itoa(to) + "." + strconv.Itoa(w.rank)
 		w.sent[to].Add(1)
 	}
-	if err := w.nc.Publish(subject, frame); err != nil {
+	if err := w.nc.Publish(subject, msg); err != nil {
 		return fmt.Errorf("runtime: publish %s: %w", subject, err)
 	}
 	return nil
@@ -460,8 +507,7 @@ func (w *World) Start(onFrame func(int, []byte), onDown func(int, error)) error 
 func (w *World) Close() error {
 	var err error
 	w.closeOnce.Do(func() {
-		close(w.done)
-		w.wg.Wait()
+		w.stop()
 		sent := make([]int64, w.size)
 		for r := range sent {
 			sent[r] = w.sent[r].Load()
@@ -489,6 +535,15 @@ func (w *World) Close() error {
 		}
 	})
 	return err
+}
+
+// stop ends the world's goroutines and waits for them.
+func (w *World) stop() {
+	close(w.done)
+	if w.shm != nil {
+		w.shm.seg.wake() // the queue consumer sleeps on its doorbell
+	}
+	w.wg.Wait()
 }
 
 // WaitOthers blocks until every other rank has left or is down, or ctx
