@@ -221,16 +221,13 @@ func (c *Comm) register(kind opKind, peer int, send bool, elemSize int) (*opStat
 		return nil, c.fatal
 	}
 	key := opKey{peer: peer}
+	// A rank already down fails the call in activate only if the call still
+	// needs it: a rank that finished and left may have sent all its frames
+	// for this call before this rank began it.
 	if peer < 0 {
-		for r, err := range c.down {
-			return nil, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: r, Err: err})
-		}
 		c.seq++
 		key.seq = c.seq
 	} else {
-		if err, ok := c.down[peer]; ok {
-			return nil, fmt.Errorf("collective: %s: %w", kind, &RankError{Rank: peer, Err: err})
-		}
 		if send {
 			c.sendSeq[peer]++
 			key.seq = c.sendSeq[peer]

@@ -335,8 +335,12 @@ func (op *opState) needs(rank int) bool {
 			return true
 		}
 	}
+	// An out stream needs rank only while it is blocked on rank's credit: a
+	// receiver that finished and left may well have got every chunk before
+	// this rank counted the last one as sent.
+	w := uint32(op.c.cfg.Window)
 	for _, s := range op.out {
-		if s.next < s.nchunks && slices.Contains(s.peers, rank) {
+		if s.next < s.nchunks && slices.Contains(s.peers, rank) && uint32(s.next) >= op.credit[streamKey{s.phase, rank}]+w {
 			return true
 		}
 	}
