@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -329,5 +330,26 @@ func TestGatherLarge(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSharedMemoryMixedWorld: a rank without shared memory talks to the
+// others through the server while they use shared memory among
+// themselves; the segment files are gone once the world is up.
+func TestSharedMemoryMixedWorld(t *testing.T) {
+	srv := runtimetest.RunServer(t, nil)
+	const np = 4
+	ws := runtimetest.RunWorld(t, srv, "mixed", np, func(c *runtime.Config) { c.SharedMemory = c.Rank != 1 })
+	if left, _ := filepath.Glob("/dev/shm/fltk-mixed-*"); len(left) > 0 {
+		t.Errorf("segment files left after setup: %v", left)
+	}
+	comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, SmallBytes: 1024})
+	if err := runtimetest.OnAll(np, func(r int) error {
+		return collectivetest.Conformance(t.Context(), comms[r], []int{0, 3, 5000, 100000}, []collective.Codec{collective.CodecNone})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ws[0].SharedMemoryFrames() == 0 || ws[1].SharedMemoryFrames() != 0 {
+		t.Errorf("shared-memory frames: rank 0 %d (want > 0), rank 1 %d (want 0)", ws[0].SharedMemoryFrames(), ws[1].SharedMemoryFrames())
 	}
 }

@@ -1,0 +1,144 @@
+//go:build linux
+
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testSeg(t *testing.T) (*shmSeg, *shmSeg) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "seg")
+	nonce := "0123456789abcdef"
+	own, err := createShm(path, nonce, 4, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := openShm(path, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.close(); own.remove(); own.close() })
+	return own, peer
+}
+
+func TestShmOpenChecksNonce(t *testing.T) {
+	own, _ := testSeg(t)
+	if _, err := openShm(own.path, "fedcba9876543210"); err == nil {
+		t.Fatal("opened a segment with the wrong nonce")
+	}
+}
+
+// TestShmQueueOrderAndFull: messages from several producers arrive
+// complete and in each producer's order; a full queue says so instead of
+// blocking, and has room again once consumed.
+func TestShmQueueOrderAndFull(t *testing.T) {
+	own, peer := testSeg(t)
+	const producers, each = 3, 2000
+	got := make([][]int, producers)
+	var mu sync.Mutex // guards got
+	done := make(chan struct{})
+	var consumer sync.WaitGroup
+	consumer.Go(func() {
+		own.consume(done, func(from int, msg []byte) {
+			var k int
+			if _, err := fmt.Sscanf(string(msg), "msg %d", &k); err != nil {
+				t.Errorf("bad message %q", msg)
+			}
+			mu.Lock()
+			got[from] = append(got[from], k)
+			mu.Unlock()
+		})
+	})
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for k := 0; k < each; {
+				err := peer.enqueue(p, []byte(fmt.Sprintf("msg %d", k)))
+				if errors.Is(err, errQueueFull) {
+					time.Sleep(10 * time.Microsecond)
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				k++
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := 0
+		mu.Lock()
+		for p := range producers {
+			n += len(got[p])
+		}
+		mu.Unlock()
+		if n == producers*each || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(done)
+	own.wake()
+	consumer.Wait()
+	for p := range producers {
+		if len(got[p]) != each {
+			t.Fatalf("producer %d: %d messages, want %d", p, len(got[p]), each)
+		}
+		for k, v := range got[p] {
+			if v != k {
+				t.Fatalf("producer %d: message %d is %d (out of order)", p, k, v)
+			}
+		}
+	}
+
+	// With no consumer, the queue fills after shmCells messages.
+	for i := range shmCells {
+		if err := peer.enqueue(0, []byte{byte(i)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if err := peer.enqueue(0, []byte("one too many")); !errors.Is(err, errQueueFull) {
+		t.Fatalf("enqueue on a full queue: %v, want errQueueFull", err)
+	}
+}
+
+func TestShmSlots(t *testing.T) {
+	own, peer := testSeg(t)
+	s := &shmSender{seg: own}
+	frame := bytes.Repeat([]byte{7}, 40000)
+	var ptrs [][]byte
+	for range own.slots {
+		p, err := s.put(frame, 1, func() error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptrs = append(ptrs, p)
+	}
+	// Every slot is taken: put waits until stop gives up.
+	stop := errors.New("receiver down")
+	if _, err := s.put(frame, 1, func() error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("put with no free slot: %v, want the stop error", err)
+	}
+	view, release, err := shmView(peer, ptrs[0])
+	if err != nil || !bytes.Equal(view, frame) {
+		t.Fatalf("view: %v (equal %v)", err, bytes.Equal(view, frame))
+	}
+	release()
+	if _, err := s.put(frame, 1, func() error { return nil }); err != nil {
+		t.Fatalf("put after a release: %v", err)
+	}
+	// The first pointer now names a reused slot: its generation is stale.
+	if _, _, err := shmView(peer, ptrs[0]); err == nil {
+		t.Fatal("a stale pointer resolved")
+	}
+}
