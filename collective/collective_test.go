@@ -80,23 +80,30 @@ func TestForeignAndCorruptFramesFail(t *testing.T) {
 		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }, "truncated"},
 		{"bit flip", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, "checksum mismatch"},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			nw := collectivetest.NewNetwork(t, 2)
-			comms := nw.Comms(t, collective.Config{JobID: "bad", ChunkBytes: 1024})
-			nw.SetFilter(func(from, to int, b []byte) []byte {
-				if from == 0 && len(b) > collective.HeaderSize {
-					return tt.tamper(b)
-				}
-				return b
+		for _, n := range []int{10, 100000} { // 100000: a payload verified after the copy
+			t.Run(fmt.Sprintf("%s/n=%d", tt.name, n), func(t *testing.T) {
+				testCorruptFrame(t, n, tt.tamper, tt.want)
 			})
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			defer cancel()
-			buf := make([]float32, 10)
-			errs := onAll(comms, func(c *collective.Comm) error { return collective.Broadcast(ctx, c, buf, 0) })
-			if !errors.Is(errs[1], collective.ErrBadFrame) || !strings.Contains(errs[1].Error(), tt.want) {
-				t.Fatalf("receiver: %v, want ErrBadFrame with %q", errs[1], tt.want)
-			}
-		})
+		}
+	}
+}
+
+func testCorruptFrame(t *testing.T, n int, tamper func([]byte) []byte, want string) {
+	nw := collectivetest.NewNetwork(t, 2)
+	comms := nw.Comms(t, collective.Config{JobID: "bad", ChunkBytes: 1 << 20})
+	nw.SetFilter(func(from, to int, b []byte) []byte {
+		if from == 0 && len(b) > collective.HeaderSize {
+			return tamper(b)
+		}
+		return b
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	errs := onAll(comms, func(c *collective.Comm) error {
+		return collective.Broadcast(ctx, c, make([]float32, n), 0)
+	})
+	if !errors.Is(errs[1], collective.ErrBadFrame) || !strings.Contains(errs[1].Error(), want) {
+		t.Fatalf("receiver: %v, want ErrBadFrame with %q", errs[1], want)
 	}
 }
 

@@ -213,13 +213,22 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 	}
 	wake := false
 	if s.red != nil {
+		if err := h.verifyPayload(from, payload); err != nil {
+			return false, err
+		}
 		before := s.red.nfinal
 		if err := s.red.add(from, h, payload); err != nil {
 			return false, op.mismatch(from, "%v", err)
 		}
 		wake = s.red.nfinal != before
-	} else if err := op.c.cs.decode(s.region[h.offset:end], h.codec, payload, op.elemSize); err != nil {
-		return false, &FrameError{From: from, Seq: h.seq, Reason: err.Error()}
+	} else {
+		dst := s.region[h.offset:end]
+		if err := op.c.cs.decode(dst, h.codec, payload, op.elemSize); err != nil {
+			return false, &FrameError{From: from, Seq: h.seq, Reason: err.Error()}
+		}
+		if err := h.verifyPayload(from, dst); err != nil {
+			return false, err
+		}
 	}
 	s.got++
 	s.bytes += int(h.rawLen)
