@@ -41,8 +41,9 @@
 //
 // # Algorithms: chosen for a hub
 //
-// All traffic crosses one NATS server (or, between ranks on one host, the
-// shared-memory path of package runtime, which keeps the same message flow).
+// All traffic crosses one NATS server, or, between ranks on one host, the
+// shared-memory queues of package runtime, which behave the same way: one
+// publish, delivered to every receiver.
 // Tree and ring algorithms exist to spread load over independent links; a
 // hub has one bottleneck and every extra round costs a hop through it, so:
 //

@@ -110,9 +110,9 @@ type Runtime struct {
 	// > 0.
 	WriteDeadline Duration `toml:"write_deadline"`
 
-	// SharedMemory lets ranks on one host move large frames through shared
-	// memory (/dev/shm) instead of through the NATS server; NATS still
-	// carries every frame's notification. Default true.
+	// SharedMemory lets ranks on one host move their frames through shared
+	// memory (/dev/shm) instead of through the NATS server; NATS keeps
+	// rendezvous, liveness and traffic between hosts. Default true.
 	SharedMemory bool `toml:"shared_memory"`
 }
 

@@ -45,9 +45,9 @@ type Config struct {
 	// LivenessTimeout: a rank not heard from for this long is dead
 	// (default 5s; at least twice HeartbeatInterval).
 	LivenessTimeout time.Duration
-	// SharedMemory moves large frames between ranks on one host through
-	// shared memory instead of through the server (default true; see
-	// shm.go). NATS still carries every frame's notification.
+	// SharedMemory moves the frames between ranks on one host through
+	// shared memory instead of through the server (default true; see the
+	// package documentation).
 	SharedMemory bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger

@@ -16,14 +16,13 @@ import (
 	"unsafe"
 )
 
-// Shared memory fast path. NATS carries every frame's notification, in
-// order, but between ranks on one host a large frame's bytes go through a
-// pool of slots in the sender's shared-memory segment: the sender copies the
-// frame into a free slot, sets the slot's reader count and publishes a
-// 24-byte pointer on the usual subject; each receiver hands the slot's bytes
-// to the collective in place and decrements the count; the sender reuses a
-// slot once its count is zero. This replaces two loopback TCP hops and the
-// server's per-receiver copy with one copy in and one copy out.
+// Shared memory fast path, between ranks on one host. A large frame's
+// bytes go through a pool of slots in the sender's segment: the sender
+// copies the frame into a free slot and sets the slot's reader count; each
+// receiver hands the slot's bytes to the collective in place and decrements
+// the count; the sender reuses a slot once its count is zero. This replaces
+// two loopback TCP hops and the server's per-receiver copy with one copy in
+// and one copy out.
 //
 // Small frames and the pointers travel through each receiver's inbound
 // queue, which lives in the receiver's segment and is written by the peers
