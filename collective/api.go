@@ -155,11 +155,20 @@ func Barrier(ctx context.Context, c *Comm) error {
 	if err != nil {
 		return err
 	}
+	if c.rank != 0 {
+		// Arrive at rank 0 (phase 0), wait for its release (phase 1).
+		op.activate([]*inStream{{from: 0, phase: 1}}, []*outStream{{to: 0, block: uint16(c.rank), nchunks: 1, peers: []int{0}}})
+		return c.run(ctx, op, o)
+	}
 	var in []*inStream
 	for _, r := range c.others() {
 		in = append(in, &inStream{from: r, block: uint16(r)})
 	}
-	op.activate(in, c.fanOut(0, uint16(c.rank), nil))
+	release := c.fanOut(1, 0, nil)
+	if len(release) > 0 {
+		release[0].ready = func(int) bool { return op.incomplete == 0 }
+	}
+	op.activate(in, release)
 	return c.run(ctx, op, o)
 }
 
