@@ -163,12 +163,20 @@ func TestTimeoutNamesWaitedRanks(t *testing.T) {
 	comms := collectivetest.NewNetwork(t, 3).Comms(t, collective.Config{JobID: "to"})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	// Only rank 0 and 1 enter the barrier.
+	// Only rank 0 and 1 enter the barrier: rank 0 (which collects the
+	// arrivals) names rank 2; rank 1 waits for rank 0's release.
 	errs := onAll(comms[:2], func(c *collective.Comm) error { return collective.Barrier(ctx, c) })
-	for r, err := range errs {
-		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still waiting for ranks [2]") {
-			t.Errorf("rank %d: %v, want a deadline error naming rank 2", r, err)
+	for r, want := range []string{"still waiting for ranks [2]", "still waiting for ranks [0]"} {
+		if !errors.Is(errs[r], context.DeadlineExceeded) || !strings.Contains(errs[r].Error(), want) {
+			t.Errorf("rank %d: %v, want a deadline error with %q", r, errs[r], want)
 		}
+	}
+	// A gather names every missing rank on the root.
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel2()
+	err := collective.Gather(ctx2, comms[0], make([]float32, 3), []float32{1}, 0)
+	if !strings.Contains(fmt.Sprint(err), "still waiting for ranks [1 2]") {
+		t.Errorf("gather: %v, want it to name ranks [1 2]", err)
 	}
 }
 
