@@ -368,6 +368,19 @@ func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callO
 	return nil
 }
 
+// holdCopy copies a payload that must outlive its delivery (a reduction
+// contribution that is not yet its turn) into a pooled buffer: allocating
+// them made garbage at the rate of the data and GC stole the CPU.
+func (c *Comm) holdCopy(p []byte) []byte {
+	b := c.frameBuf(len(p))
+	return append((*b)[:0], p...)
+}
+
+// release returns a buffer from holdCopy to the pool.
+func (c *Comm) release(b []byte) {
+	c.frames.Put(&b)
+}
+
 func (c *Comm) frameBuf(n int) *[]byte {
 	if p, ok := c.frames.Get().(*[]byte); ok && cap(*p) >= n {
 		return p

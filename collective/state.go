@@ -1,7 +1,6 @@
 package collective
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -111,6 +110,7 @@ func (op *opState) activate(in []*inStream, out []*outStream, reds ...*reducer) 
 		if _, err := op.handleLocked(f.from, &f.h, f.payload, f.size, &credits); err != nil && first == nil {
 			first = err
 		}
+		op.c.release(f.payload) // handleLocked copies what it keeps
 	}
 	op.buffered = nil
 	for _, r := range reds {
@@ -161,7 +161,7 @@ func (op *opState) deliver(from int, h *header, payload []byte, frame []byte) {
 	}
 	if !op.active {
 		// The transport owns frame only during onFrame: keep a copy.
-		op.buffered = append(op.buffered, bufFrame{from: from, h: *h, payload: bytes.Clone(payload), size: len(frame)})
+		op.buffered = append(op.buffered, bufFrame{from: from, h: *h, payload: op.c.holdCopy(payload), size: len(frame)})
 		op.mu.Unlock()
 		return
 	}
@@ -390,6 +390,7 @@ type pendPart struct {
 	payload []byte
 	codec   Codec
 	ok      bool
+	pooled  bool // payload is a held copy from Comm.holdCopy
 }
 
 func newReducer(c *Comm, acc, own []byte, es int, op Op, w float64) *reducer {
@@ -425,7 +426,8 @@ func (r *reducer) add(from int, h *header, payload []byte) error {
 	if p := &r.pend[ci][from]; p.ok {
 		// Not its turn yet: keep a copy, the transport owns payload only
 		// during onFrame.
-		p.payload = bytes.Clone(payload)
+		p.payload = r.c.holdCopy(payload)
+		p.pooled = true
 	}
 	return err
 }
@@ -462,6 +464,9 @@ func (r *reducer) advance(ci int) error {
 				if err := r.c.cs.decode(contrib, p.codec, p.payload, r.es); err != nil {
 					return err
 				}
+			}
+			if p.pooled {
+				defer r.c.release(p.payload) // after it was reduced below
 			}
 			r.pend[ci][k] = pendPart{}
 		default:

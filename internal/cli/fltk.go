@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -298,7 +297,7 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	os_, err := bench.ParseOps(*ops)
+	opList, err := bench.ParseOps(*ops)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -341,12 +340,12 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 		defer pprof.StopCPUProfile()
 	}
 	var buf bytes.Buffer
-	if err := bench.Run(ctx, comm, os_, sz, *repeats, opts, &buf); err != nil {
+	if err := bench.Run(ctx, comm, opList, sz, *repeats, opts, &buf); err != nil {
 		return err
 	}
 	if comm.Rank() == 0 {
 		if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
-			return errors.Join(err)
+			return err
 		}
 	}
 	return nil
