@@ -233,10 +233,12 @@ func (s *shmSeg) enqueue(from int, msg []byte) error {
 			if !atomic.CompareAndSwapUint64(s.qTail(), t, t+1) {
 				continue
 			}
+			s.raceAcquireCell(i) // the consumer is done with the cell
 			c := s.cell(i)
 			binary.LittleEndian.PutUint32(c[8:], uint32(len(msg)))
 			binary.LittleEndian.PutUint32(c[12:], uint32(from))
 			copy(c[shmCellHdr:], msg)
+			s.raceReleaseCell(i)
 			atomic.StoreUint64(s.cellSeq(i), t+1)
 			if atomic.LoadUint32(s.qSleeping()) != 0 {
 				s.ring()
@@ -258,10 +260,12 @@ func (s *shmSeg) consume(done <-chan struct{}, deliver func(from int, msg []byte
 	for {
 		i := int(h % shmCells)
 		if atomic.LoadUint64(s.cellSeq(i)) == h+1 {
+			s.raceAcquireCell(i)
 			c := s.cell(i)
 			n := int(binary.LittleEndian.Uint32(c[8:]))
 			from := int(binary.LittleEndian.Uint32(c[12:]))
 			deliver(from, c[shmCellHdr:shmCellHdr+min(n, shmThreshold)])
+			s.raceReleaseCell(i)
 			atomic.StoreUint64(s.cellSeq(i), h+shmCells)
 			h++
 			atomic.StoreUint64(s.qHead(), h)
@@ -316,7 +320,9 @@ func (s *shmSender) put(frame []byte, readers int32, stop func() error) ([]byte,
 			if atomic.LoadInt32(seg.readers(i)) != 0 {
 				continue
 			}
+			seg.raceAcquireSlot(i) // every reader is done with it
 			copy(seg.slot(i), frame)
+			seg.raceReleaseSlot(i)
 			s.gens++
 			atomic.StoreUint32(seg.gen(i), s.gens)
 			atomic.StoreInt32(seg.readers(i), readers)
@@ -353,7 +359,11 @@ func shmView(seg *shmSeg, ptr []byte) (frame []byte, release func(), err error) 
 	if g := atomic.LoadUint32(seg.gen(i)); g != gen {
 		return nil, nil, fmt.Errorf("shared-memory slot %d holds generation %d, pointer says %d", i, g, gen)
 	}
-	return seg.slot(i)[:n], func() { atomic.AddInt32(seg.readers(i), -1) }, nil
+	seg.raceAcquireSlot(i)
+	return seg.slot(i)[:n], func() {
+		seg.raceReleaseSlot(i)
+		atomic.AddInt32(seg.readers(i), -1)
+	}, nil
 }
 
 const shmSupported = true

@@ -36,3 +36,4 @@ var errQueueFull = errors.New("shared-memory queue full")
 func (s *shmSeg) consume(<-chan struct{}, func(int, []byte)) {}
 func (s *shmSeg) enqueue(int, []byte) error                  { return errNoShm }
 func (s *shmSeg) wake()                                      {}
+func (s *shmSeg) remove()                                    {}
