@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 )
@@ -132,11 +133,51 @@ func (w *World) sendBlocked(ctx context.Context, to int) error {
 	return nil
 }
 
-// unmapShm releases the segments once no handler can use them.
+// shmGuard counts the goroutines using the shared-memory mappings (it may
+// be entered recursively) and lets unmapShm wait until none does.
+type shmGuard struct {
+	mu     sync.Mutex // guards users and closed
+	cond   *sync.Cond
+	users  int
+	closed bool
+}
+
+func (g *shmGuard) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.users++
+	return true
+}
+
+func (g *shmGuard) exit() {
+	g.mu.Lock()
+	g.users--
+	if g.users == 0 && g.cond != nil {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+// close refuses new users and waits for the current ones.
+func (g *shmGuard) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	for g.users > 0 {
+		g.cond.Wait()
+	}
+}
+
+// unmapShm releases the segments once no handler can use them. A send
+// waiting for a free slot gives up once the world is closing (sendBlocked).
 func (w *World) unmapShm() {
-	w.shmMu.Lock()
-	defer w.shmMu.Unlock()
-	w.shmClosed = true
+	w.shmUse.close()
 	for _, s := range w.peers {
 		if s != nil {
 			s.close()

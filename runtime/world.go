@@ -62,7 +62,7 @@ type World struct {
 	// each other's (then every frame between them skips the server).
 	shm       *shmSender
 	mutual    []bool
-	shmMu     sync.RWMutex // guards peers, shmClosed: read-held while a segment is in use
+	shmUse    shmGuard // counts users of the mappings; unmapShm waits for them
 	peers     []*shmSeg
 	shmClosed bool
 	shmFrames atomic.Int64 // frames sent through shared memory
@@ -233,8 +233,10 @@ func (w *World) deliver(from int, msg []byte, owned bool) {
 	w.lastSeen[from].Store(time.Now().UnixNano())
 	frame, release := msg, func() {}
 	if isShmPtr(msg) {
-		w.shmMu.RLock()
-		defer w.shmMu.RUnlock()
+		if !w.shmUse.enter() {
+			return // closing: the mappings are going away
+		}
+		defer w.shmUse.exit()
 		if w.peers == nil || w.peers[from] == nil {
 			w.reportDown(from, fmt.Errorf("%w: sent a shared-memory pointer, but its segment is not mapped here", ErrProtocol))
 			return
@@ -420,11 +422,12 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 	if len(viaShm) == 0 || len(frame) > w.shm.seg.slotSize {
 		return w.publish(to, frame)
 	}
-	w.shmMu.RLock()
-	defer w.shmMu.RUnlock()
-	if w.shmClosed {
+	// A guard, not a read lock: a delivery holding it may send credit,
+	// and a recursive read lock deadlocks behind a waiting writer.
+	if !w.shmUse.enter() {
 		return ErrClosed
 	}
+	defer w.shmUse.exit()
 	msg := frame
 	if len(frame) > shmThreshold {
 		var err error
