@@ -89,16 +89,25 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	rc.Logger = newLogger(stderr)
-	return work(ctx, cfg, rc, stdout)
+	return work(ctx, cfg, rc, stdout, false)
 }
 
-// work joins the world and runs the job's main program on this rank.
-func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io.Writer) error {
+// work joins the world and runs the job's main program on this rank. A
+// rank that hosts the job's server (hosting) waits for the others to leave
+// before it returns, so that the server outlives them.
+func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io.Writer, hosting bool) error {
 	w, comm, err := job.Join(ctx, cfg, rc)
 	if err != nil {
 		return err
 	}
 	err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
+	if hosting && err == nil {
+		wctx, cancel := context.WithTimeout(ctx, cfg.Runtime.LivenessTimeout.Duration+5*time.Second)
+		if werr := w.WaitOthers(wctx); werr != nil {
+			err = fmt.Errorf("rank 0: the other ranks did not leave: %w", werr)
+		}
+		cancel()
+	}
 	_ = comm.Close()
 	if cerr := w.Close(); err == nil {
 		err = cerr
@@ -153,9 +162,10 @@ func single(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			defer srv.Shutdown()
 			fmt.Fprintf(stdout, "rank 0: NATS server listening on %s; start ranks 1..%d with --master %s\n", srv.URL(), cfg.Job.WorldSize-1, *master)
+			return work(ctx, cfg, rc, stdout, true)
 		}
 	}
-	return work(ctx, cfg, rc, stdout)
+	return work(ctx, cfg, rc, stdout, false)
 }
 
 func cmp(a, b string) string {
