@@ -64,7 +64,6 @@ type World struct {
 	mutual    []bool
 	shmUse    shmGuard // counts users of the mappings; unmapShm waits for them
 	peers     []*shmSeg
-	shmClosed bool
 	shmFrames atomic.Int64 // frames sent through shared memory
 }
 
