@@ -209,25 +209,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, err := bench.ParseSizes(*sizes); err != nil {
-		return usagef("--sizes: %v", err)
+	ba, err := loadBenchArgs(*sizes, *ops, *codec, *cfgPath)
+	if err != nil {
+		return err
 	}
-	if _, err := bench.ParseOps(*ops); err != nil {
-		return usagef("--ops: %v", err)
-	}
-	if *codec != "" {
-		if _, err := collective.ParseCodec(*codec); err != nil {
-			return usagef("--codec: %v", err)
-		}
-	}
-	cfg := configs.DefaultConfig()
-	if *cfgPath != "" {
-		c, err := configs.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg = *c
-	}
+	cfg := ba.cfg // a copy the job may point to
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -237,17 +223,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if d := os.Getenv("FLTK_CPUPROFILE"); d != "" {
-		f, err := os.Create(filepath.Join(d, "server.pprof"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile("server")
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	var rows bytes.Buffer
 	for _, f := range strings.Split(*nps, ",") {
 		np, err := strconv.Atoi(strings.TrimSpace(f))
@@ -303,30 +283,11 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	sz, err := bench.ParseSizes(*sizes)
+	ba, err := loadBenchArgs(*sizes, *ops, *codec, *cfgPath)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
-	opList, err := bench.ParseOps(*ops)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	cfg := configs.DefaultConfig()
-	if *cfgPath != "" {
-		c, err := configs.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg = *c
-	}
-	var opts []collective.CallOption
-	if *codec != "" {
-		c, err := collective.ParseCodec(*codec)
-		if err != nil {
-			return usagef("%v", err)
-		}
-		opts = append(opts, collective.WithCodec(c))
-	}
+	cfg := ba.cfg // a copy the job may point to
 	rc, err := runtime.ConfigFromEnv()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
@@ -338,19 +299,13 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	defer func() { _ = w.Close() }()
 	defer func() { _ = comm.Close() }()
-	if dir := os.Getenv("FLTK_CPUPROFILE"); dir != "" {
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("rank%d.pprof", comm.Rank())))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile(fmt.Sprintf("rank%d", comm.Rank()))
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	var buf bytes.Buffer
-	if err := bench.Run(ctx, comm, opList, sz, *repeats, opts, &buf); err != nil {
+	if err := bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, ba.opts, &buf); err != nil {
 		return err
 	}
 	if comm.Rank() == 0 {
@@ -359,4 +314,57 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 		}
 	}
 	return nil
+}
+
+// benchArgs are the parsed arguments shared by bench and bench-worker.
+type benchArgs struct {
+	sizes []int
+	ops   []string
+	opts  []collective.CallOption
+	cfg   configs.Config
+}
+
+func loadBenchArgs(sizes, ops, codec, cfgPath string) (benchArgs, error) {
+	var ba benchArgs
+	var err error
+	if ba.sizes, err = bench.ParseSizes(sizes); err != nil {
+		return ba, usagef("--sizes: %v", err)
+	}
+	if ba.ops, err = bench.ParseOps(ops); err != nil {
+		return ba, usagef("--ops: %v", err)
+	}
+	if codec != "" {
+		c, err := collective.ParseCodec(codec)
+		if err != nil {
+			return ba, usagef("--codec: %v", err)
+		}
+		ba.opts = append(ba.opts, collective.WithCodec(c))
+	}
+	ba.cfg = configs.DefaultConfig()
+	if cfgPath != "" {
+		c, err := configs.Load(cfgPath)
+		if err != nil {
+			return ba, err
+		}
+		ba.cfg = *c
+	}
+	return ba, nil
+}
+
+// startProfile writes a CPU profile to $FLTK_CPUPROFILE/name.pprof when
+// that variable is set; the returned function stops it.
+func startProfile(name string) (func(), error) {
+	dir := os.Getenv("FLTK_CPUPROFILE")
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
