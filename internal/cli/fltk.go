@@ -213,7 +213,6 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cfg := ba.cfg // a copy the job may point to
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -241,7 +240,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stderr, "fltk bench: np=%d …\n", np)
 		sigs, stop := forwardSignals()
-		err = job.Launch(ctx, job.LaunchOptions{NP: np, Config: &cfg, Command: cmd, Stdout: stderr, Stderr: stderr, Signals: sigs, Logger: newLogger(stderr)})
+		err = job.Launch(ctx, job.LaunchOptions{NP: np, Config: &ba.cfg, Command: cmd, Stdout: stderr, Stderr: stderr, Signals: sigs, Logger: newLogger(stderr)})
 		stop()
 		if err != nil {
 			return fmt.Errorf("bench np=%d: %w", np, describe(err))
@@ -287,13 +286,12 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cfg := ba.cfg // a copy the job may point to
 	rc, err := runtime.ConfigFromEnv()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	rc.Logger = newLogger(stderr)
-	w, comm, err := job.Join(ctx, &cfg, rc)
+	w, comm, err := job.Join(ctx, &ba.cfg, rc)
 	if err != nil {
 		return err
 	}
