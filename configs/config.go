@@ -58,6 +58,10 @@ type Config struct {
 	Job        Job        `toml:"job"`
 	Runtime    Runtime    `toml:"runtime"`
 	Collective Collective `toml:"collective"`
+	Federated  Federated  `toml:"federated"`
+	Data       Data       `toml:"data"`
+	Train      Train      `toml:"train"`
+	Output     Output     `toml:"output"`
 	Demo       Demo       `toml:"demo"`
 }
 
@@ -73,6 +77,10 @@ type Job struct {
 
 	// Seed seeds every random choice of the job. Default 42; any int64.
 	Seed int64 `toml:"seed"`
+
+	// Task is what the ranks run: "train" (federated training) or "demo"
+	// (the collective demo). Default "train".
+	Task string `toml:"task"`
 }
 
 // Runtime configures rendezvous, liveness and the embedded NATS server.
@@ -152,6 +160,7 @@ func DefaultConfig() Config {
 			Name:      "fltk",
 			WorldSize: 5,
 			Seed:      42,
+			Task:      "train",
 		},
 		Runtime: Runtime{
 			Master:            "127.0.0.1:4222",
@@ -170,6 +179,10 @@ func DefaultConfig() Config {
 			Codec:      "none",
 			ZstdLevel:  1,
 		},
+		Federated: defaultFederated(),
+		Data:      defaultData(),
+		Train:     defaultTrain(),
+		Output:    defaultOutput(),
 		Demo: Demo{
 			Rounds:   5,
 			Elements: 1 << 20,
@@ -186,6 +199,10 @@ func (c *Config) Validate() error {
 	c.Job.validate(&v)
 	c.Runtime.validate(&v)
 	c.Collective.validate(&v, c.Runtime.MaxPayload)
+	c.Federated.validate(&v, c.Job.WorldSize)
+	c.Data.validate(&v)
+	c.Train.validate(&v)
+	c.Output.validate(&v)
 	c.Demo.validate(&v)
 	return errors.Join(v.errs...)
 }
@@ -228,6 +245,7 @@ func (j *Job) validate(v *validator) {
 		v.errorf("job.name", "%s may only contain A-Z, a-z, 0-9, _ and -", quote(j.Name))
 	}
 	v.intRange("job.world_size", int64(j.WorldSize), minWorldSize, maxWorldSize)
+	v.oneOf("job.task", j.Task, Tasks)
 }
 
 func isNameRune(r rune) bool {

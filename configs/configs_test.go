@@ -323,7 +323,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"case matters", "[job]\nWorld_Size = 3\n", ErrUnknownKey, `t.toml:2: unknown key "job.World_Size" (did you mean "job.world_size"?)`},
 		{"no suggestion", "[job]\nflux_capacitor = 1\n", ErrUnknownKey, `t.toml:2: unknown key "job.flux_capacitor"`},
-		{"top-level leaf", "rounds = 3\n", ErrUnknownKey, `t.toml:1: unknown key "rounds" (did you mean "demo.rounds"?)`},
+		{"top-level leaf", "elements = 3\n", ErrUnknownKey, `t.toml:1: unknown key "elements" (did you mean "demo.elements"?)`},
 		{"sub-table of known table", "[runtime.tls]\ncert = \"x\"\n", ErrUnknownKey, `t.toml:1: unknown key "runtime.tls"`},
 		{"quoted key", "[job]\n\"se\\u0065d x\" = 1\n", ErrUnknownKey, `t.toml:2: unknown key "job.\"seed x\""`},
 		{"array of tables", "[[job]]\nname = \"x\"\n", ErrType, `t.toml:1: key "job": expected a table, got array of tables`},

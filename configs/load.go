@@ -229,6 +229,34 @@ func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 			return
 		}
 		fv.SetInt(n)
+	case t.Kind() == reflect.Float64:
+		switch n := v.(type) {
+		case float64:
+			fv.SetFloat(n)
+		case int64: // 1 for 1.0: TOML users write integers for whole numbers
+			fv.SetFloat(float64(n))
+		default:
+			typeErr("a number")
+		}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Float64:
+		arr, ok := v.([]any)
+		if !ok {
+			typeErr("an array of numbers")
+			return
+		}
+		out := make([]float64, len(arr))
+		for i, e := range arr {
+			switch n := e.(type) {
+			case float64:
+				out[i] = n
+			case int64:
+				out[i] = float64(n)
+			default:
+				d.add(newError(ErrType, key, fmt.Sprintf("key %s: element %d: expected a number, got %s", quote(key), i, describe(e))))
+				return
+			}
+		}
+		fv.Set(reflect.ValueOf(out))
 	default:
 		// A programmer error in Config, caught by the tests.
 		d.add(newError(ErrType, key, fmt.Sprintf("key %s: configs cannot decode Go type %s", quote(key), t)))
