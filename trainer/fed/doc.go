@@ -1,0 +1,35 @@
+// Package fed runs federated training over a [collective.Comm]: rank 0 is
+// the federator, ranks 1..N−1 are workers that host the logical clients.
+// Start from [Run], which every rank calls with the same configuration.
+//
+// # A round
+//
+//  1. Every rank computes the round's selected clients itself: a pure
+//     function of (job.seed, round), so no message is needed.
+//  2. Each worker trains its selected clients from the global state it
+//     holds, up to federated.parallel at once (one graph per goroutine),
+//     and folds their states into a local weighted sum (weights from the
+//     strategy, e.g. sample counts for FedAvg), in a fixed order.
+//  3. A weighted-mean Reduce to rank 0 turns the workers' partial means
+//     into the mean over all selected clients (the federator contributes
+//     weight 0); a Gather brings each client's metadata (samples, steps,
+//     loss, time, bytes).
+//  4. The federator applies the strategy (FedAvg takes the mean, FedAdam
+//     takes a server Adam step towards it) and broadcasts the new global
+//     state.
+//  5. Every rank evaluates the new global model on its stride of the test
+//     set; an AllReduce of the metrics vectors gives every rank the same
+//     accuracy, so all agree on stopping at federated.target_accuracy.
+//  6. The federator records a row of metrics.csv and the clients' rows of
+//     clients.csv and prints a progress line.
+//
+// Logical clients are decoupled from ranks: client c lives on worker
+// 1 + c mod (N−1), so McMahan's 100-client setups run on five ranks.
+//
+// # Results
+//
+// Rank 0 writes into output.dir/job.name/: metrics.csv (one row per
+// round), clients.csv (one row per client per round), partition.csv (each
+// client's sample count and label histogram), config.toml (the effective
+// configuration) and model.ckpt (the final global model).
+package fed

@@ -1,0 +1,310 @@
+package fed
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/csv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/runtime/runtimetest"
+	"github.com/fltk-go/fltk/trainer"
+	"github.com/fltk-go/fltk/trainer/data"
+	"github.com/fltk-go/fltk/trainer/model"
+	"github.com/fltk-go/fltk/trainer/optim"
+)
+
+// writeSynthMNIST writes MNIST-format IDX files with n training and m test
+// images of 10 easily separable classes: class c lights rows 2c..2c+2 of
+// the 28×28 image, plus noise.
+func writeSynthMNIST(t *testing.T, dir string, n, m int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	write := func(prefix string, count int) {
+		imgs := make([]byte, 0, count*784)
+		labels := make([]byte, count)
+		for i := range count {
+			c := i % 10
+			labels[i] = byte(c)
+			for r := 0; r < 28; r++ {
+				for col := 0; col < 28; col++ {
+					v := byte(rng.IntN(60))
+					if r >= 2*c+2 && r < 2*c+5 && col > 3 && col < 24 {
+						v = byte(180 + rng.IntN(75))
+					}
+					imgs = append(imgs, v)
+				}
+			}
+		}
+		var h bytes.Buffer
+		binary.Write(&h, binary.BigEndian, []uint32{0x803, uint32(count), 28, 28})
+		h.Write(imgs)
+		if err := os.WriteFile(filepath.Join(dir, prefix+"-images-idx3-ubyte"), h.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.Reset()
+		binary.Write(&h, binary.BigEndian, []uint32{0x801, uint32(count)})
+		h.Write(labels)
+		if err := os.WriteFile(filepath.Join(dir, prefix+"-labels-idx1-ubyte"), h.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("train", n)
+	write("t10k", m)
+}
+
+// testConfig is a small federated job over synthetic MNIST in tmp.
+func testConfig(t *testing.T, world int) *configs.Config {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tmp, "data", "mnist"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeSynthMNIST(t, filepath.Join(tmp, "data", "mnist"), 600, 200)
+	cfg := configs.DefaultConfig()
+	cfg.Job.Name = "fedtest"
+	cfg.Job.WorldSize = world
+	cfg.Data.Path = filepath.Join(tmp, "data")
+	cfg.Output.Dir = filepath.Join(tmp, "results")
+	cfg.Federated.Rounds = 3
+	cfg.Federated.Clients = 6
+	cfg.Federated.ClientsPerRound = 3
+	cfg.Federated.Parallel = 2
+	cfg.Train.BatchSize = 10
+	cfg.Train.LearningRate = 0.05
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &cfg
+}
+
+// runJob runs cfg on world ranks over an in-process NATS server.
+func runJob(t *testing.T, cfg *configs.Config) error {
+	t.Helper()
+	n := cfg.Job.WorldSize
+	srv := runtimetest.RunServer(t, nil)
+	ws := runtimetest.RunWorld(t, srv, cfg.Job.Name, n, nil)
+	comms := runtimetest.Comms(t, ws, collective.DefaultConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	outs := make([]bytes.Buffer, n)
+	err := runtimetest.OnAll(n, func(r int) error { return Run(ctx, comms[r], cfg, &outs[r]) })
+	t.Logf("rank 0 output:\n%s", outs[0].String())
+	return err
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows
+}
+
+func TestRunWritesResultsAndLearns(t *testing.T) {
+	cfg := testConfig(t, 3)
+	if err := runJob(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cfg.Output.Dir, cfg.Job.Name)
+	metrics := readCSV(t, filepath.Join(dir, "metrics.csv"))
+	if !slices.Equal(metrics[0], MetricsHeader) {
+		t.Fatalf("metrics header = %v", metrics[0])
+	}
+	if len(metrics) != 1+cfg.Federated.Rounds {
+		t.Fatalf("metrics.csv has %d rows, want %d", len(metrics)-1, cfg.Federated.Rounds)
+	}
+	acc, _ := strconv.ParseFloat(metrics[len(metrics)-1][1], 64)
+	if acc < 0.9 {
+		t.Errorf("final test accuracy %.3f on separable synthetic data, want ≥ 0.9", acc)
+	}
+	for _, row := range metrics[1:] {
+		if row[10] != "3" {
+			t.Errorf("round %s trained %s clients, want 3", row[0], row[10])
+		}
+		up, _ := strconv.Atoi(row[8])
+		if up < 199210*4 {
+			t.Errorf("round %s: bytes_up %d, want at least one model (%d bytes)", row[0], up, 199210*4)
+		}
+	}
+	clients := readCSV(t, filepath.Join(dir, "clients.csv"))
+	if len(clients) != 1+3*cfg.Federated.Rounds {
+		t.Errorf("clients.csv has %d rows, want %d", len(clients)-1, 3*cfg.Federated.Rounds)
+	}
+	for r := 1; r <= cfg.Federated.Rounds; r++ {
+		want := Select(cfg.Job.Seed, r, 6, 3)
+		var got []int
+		for _, row := range clients[1:] {
+			if row[0] == strconv.Itoa(r) {
+				c, _ := strconv.Atoi(row[1])
+				got = append(got, c)
+				rank, _ := strconv.Atoi(row[2])
+				if rank != 1+c%2 {
+					t.Errorf("client %d trained on rank %d, want %d", c, rank, 1+c%2)
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("round %d trained clients %v, want %v", r, got, want)
+		}
+	}
+	part := readCSV(t, filepath.Join(dir, "partition.csv"))
+	total := 0
+	for _, row := range part[1:] {
+		n, _ := strconv.Atoi(row[1])
+		sum := 0
+		for _, h := range row[2:] {
+			k, _ := strconv.Atoi(h)
+			sum += k
+		}
+		if sum != n {
+			t.Errorf("partition row %v: histogram sums to %d, not %d", row, sum, n)
+		}
+		total += n
+	}
+	if len(part) != 7 || total != 600 {
+		t.Errorf("partition.csv: %d clients holding %d samples, want 6 holding 600", len(part)-1, total)
+	}
+	ck, err := trainer.ReadCheckpoint(filepath.Join(dir, "model.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Net != "MNIST2NN" || len(ck.State) != 199210 {
+		t.Errorf("checkpoint: net %q with %d values", ck.Net, len(ck.State))
+	}
+	if _, err := configs.Load(filepath.Join(dir, "config.toml")); err != nil {
+		t.Errorf("the written config.toml does not load: %v", err)
+	}
+}
+
+// TestOneRoundIsFedAvg checks the whole pipeline's numerics: after one
+// round the global model equals the sample-weighted mean of the clients'
+// models, each trained here independently from the same initial state.
+func TestOneRoundIsFedAvg(t *testing.T) {
+	cfg := testConfig(t, 3)
+	cfg.Federated.Rounds = 1
+	cfg.Federated.Clients = 4
+	cfg.Federated.ClientsPerRound = 0
+	cfg.Data.Sampler = "quantity-skew" // unequal sizes make the weights matter
+	if err := runJob(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.Output.Dir, cfg.Job.Name, "model.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	j := &job{cfg: cfg, rank: 0, size: 3, selected: map[int]int{}}
+	if err := j.setup(); err != nil {
+		t.Fatal(err)
+	}
+	defer j.models[0].Close()
+	init := j.models[0].State(nil)
+	want := make([]float64, len(init))
+	var wsum float64
+	for c := 0; c < 4; c++ {
+		m := j.models[0]
+		if err := m.LoadState(init); err != nil {
+			t.Fatal(err)
+		}
+		opt, _ := optim.New(optim.Config{Name: "sgd", LR: cfg.Train.LearningRate})
+		_, err := trainer.Train(context.Background(), m, opt, j.train, j.parts[c], trainer.LocalConfig{
+			Epochs: 1, Batch: cfg.Train.BatchSize, Seed: clientSeed(cfg.Job.Seed, 1, c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := float64(len(j.parts[c]))
+		for i, v := range m.State(nil) {
+			want[i] += w * float64(v)
+		}
+		wsum += w
+	}
+	var maxErr float64
+	for i, v := range ck.State {
+		maxErr = max(maxErr, abs(float64(v)-want[i]/wsum))
+	}
+	if maxErr > 1e-5 {
+		t.Errorf("global model differs from the weighted mean of the clients' models by %g", maxErr)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func TestSelect(t *testing.T) {
+	a := Select(42, 3, 100, 10)
+	if len(a) != 10 || !slices.IsSorted(a) || !slices.Equal(a, Select(42, 3, 100, 10)) {
+		t.Fatalf("Select(42, 3, 100, 10) = %v: want 10 sorted clients, the same every call", a)
+	}
+	if slices.Equal(a, Select(42, 4, 100, 10)) || slices.Equal(a, Select(43, 3, 100, 10)) {
+		t.Error("another round or seed selects the same clients")
+	}
+	if got := Select(1, 1, 4, 4); !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Errorf("Select all = %v", got)
+	}
+	for _, c := range a {
+		if c < 0 || c >= 100 {
+			t.Errorf("client %d out of range", c)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Run("missing data", func(t *testing.T) {
+		cfg := testConfig(t, 2)
+		cfg.Data.Path = filepath.Join(t.TempDir(), "nowhere")
+		err := runJob(t, cfg)
+		if err == nil || !strings.Contains(err.Error(), "nowhere") || !strings.Contains(err.Error(), "make data") {
+			t.Errorf("err = %v, want it to name the directory and `make data`", err)
+		}
+	})
+	t.Run("empty client", func(t *testing.T) {
+		cfg := testConfig(t, 2)
+		cfg.Federated.Clients = 700 // more clients than the 600 samples
+		cfg.Federated.ClientsPerRound = 1
+		err := runJob(t, cfg)
+		if err == nil || !strings.Contains(err.Error(), "client") {
+			t.Errorf("err = %v, want an error naming the empty client", err)
+		}
+	})
+	t.Run("net does not fit data", func(t *testing.T) {
+		cfg := testConfig(t, 2)
+		cfg.Train.Net = "Cifar10CNN"
+		err := runJob(t, cfg)
+		if err == nil || !strings.Contains(err.Error(), "Cifar10CNN") || !strings.Contains(err.Error(), "mnist") {
+			t.Errorf("err = %v, want it to name the net and the data set", err)
+		}
+	})
+}
+
+// TestNamesMatchConfigs keeps the configs package's lists of valid names
+// equal to what the trainer packages implement.
+func TestNamesMatchConfigs(t *testing.T) {
+	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+	if got, want := sorted(model.Names()), sorted(configs.Nets); !slices.Equal(got, want) {
+		t.Errorf("model.Names() = %v, configs.Nets = %v", got, want)
+	}
+	if got, want := sorted(data.Names()), sorted(configs.Datasets); !slices.Equal(got, want) {
+		t.Errorf("data.Names() = %v, configs.Datasets = %v", got, want)
+	}
+}
