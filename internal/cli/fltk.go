@@ -18,9 +18,9 @@ import (
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/internal/bench"
 	"github.com/fltk-go/fltk/internal/demo"
-	"github.com/fltk-go/fltk/trainer/fed"
 	"github.com/fltk-go/fltk/internal/job"
 	"github.com/fltk-go/fltk/runtime"
+	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 const fltkUsage = `Usage: fltk COMMAND [flags]
