@@ -63,7 +63,7 @@ func newRunner(s Spec) *runner {
 	r := &runner{
 		spec:  s,
 		log:   s.Logger,
-		out:   &output{stdout: s.Stdout, stderr: s.Stderr},
+		out:   &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil},
 		env:   os.Environ(),
 		exits: make(chan exitStatus, s.NP),
 	}
@@ -122,6 +122,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.wg.Wait()
 
+	r.out.clearStatus()
 	if err := r.out.writeErr(); err != nil {
 		r.log.Info("writing worker output failed", logKeyError, err)
 	}
@@ -145,6 +146,9 @@ func (r *runner) start(rank int) error {
 	t := newTail(s.TailLines)
 	prefix := rankPrefix(rank, s.NP)
 	stdout := &lineWriter{out: r.out, dst: r.out.stdout, prefix: prefix, tail: t}
+	if s.Status != nil {
+		stdout.status = func(line []byte) bool { return s.Status(rank, line) }
+	}
 	stderr := &lineWriter{out: r.out, dst: r.out.stderr, prefix: prefix, tail: t}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr

@@ -24,19 +24,59 @@ const (
 // output serializes the tagged lines of all workers onto the launcher's
 // stdout and stderr.
 type output struct {
-	mu     sync.Mutex // guards writes to stdout and stderr, and err
-	stdout io.Writer
-	stderr io.Writer
-	err    error // first write error, reported once by Run
+	mu       sync.Mutex // guards writes to stdout and stderr, err and status
+	stdout   io.Writer
+	stderr   io.Writer
+	err      error  // first write error, reported once by Run
+	terminal bool   // stdout is a terminal: pin status below the output
+	status   []byte // the pinned status line, without newline; nil if none
 }
 
+// eraseLine moves to the start of the terminal line and clears it.
+const eraseLine = "\r\x1b[K"
+
 // writeLine writes b to dst in one Write. A write error is remembered, not
-// returned: a worker must never block because nobody reads its output.
+// returned: a worker must never block because nobody reads its output. On
+// a terminal with a status line, the status is erased first and redrawn
+// after b.
 func (o *output) writeLine(dst io.Writer, b []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	pinned := o.terminal && o.status != nil
+	if pinned {
+		o.write(o.stdout, []byte(eraseLine))
+	}
+	o.write(dst, b)
+	if pinned {
+		o.write(o.stdout, o.status)
+	}
+}
+
+// write writes b to dst, remembering the first error. o.mu must be held.
+func (o *output) write(dst io.Writer, b []byte) {
 	if _, err := dst.Write(b); err != nil && o.err == nil {
 		o.err = err
+	}
+}
+
+// setStatus pins line (without its newline) as the status line; it is
+// drawn after the next line written.
+func (o *output) setStatus(line []byte) {
+	if !o.terminal {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.status = append(o.status[:0], line...)
+}
+
+// clearStatus erases the status line from the terminal, at the end.
+func (o *output) clearStatus() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.terminal && o.status != nil {
+		o.write(o.stdout, []byte(eraseLine))
+		o.status = nil
 	}
 }
 
@@ -65,6 +105,7 @@ type lineWriter struct {
 	dst    io.Writer
 	prefix string
 	tail   *tail
+	status func(line []byte) bool // whether a line is a progress line; nil: none are
 
 	pending []byte // start of the current line, at most maxLineLen bytes
 	scratch []byte // prefix + line + "\n" being written
@@ -108,6 +149,9 @@ func (w *lineWriter) flush() {
 func (w *lineWriter) emit() {
 	w.scratch = append(w.scratch[:0], w.prefix...)
 	w.scratch = append(w.scratch, w.pending...)
+	if w.status != nil && w.status(w.pending) {
+		w.out.setStatus(w.scratch)
+	}
 	w.scratch = append(w.scratch, '\n')
 	w.out.writeLine(w.dst, w.scratch)
 	w.tail.add(w.pending)

@@ -151,3 +151,31 @@ func TestLineWriterConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusLine pins the latest progress line below the output on a
+// terminal, and leaves plain output alone otherwise.
+func TestStatusLine(t *testing.T) {
+	isRound := func(line []byte) bool { return bytes.HasPrefix(line, []byte("round ")) }
+	for _, terminal := range []bool{false, true} {
+		var dst bytes.Buffer
+		out := &output{stdout: &dst, stderr: &dst, terminal: terminal}
+		w := &lineWriter{out: out, dst: &dst, prefix: "[0] ", tail: newTail(3), status: isRound}
+		for _, l := range []string{"hello\n", "round 1/2 acc 90%\n", "log line\n", "round 2/2 acc 95%\n"} {
+			if _, err := w.Write([]byte(l)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out.clearStatus()
+		want := "[0] hello\n[0] round 1/2 acc 90%\n[0] log line\n[0] round 2/2 acc 95%\n"
+		if terminal {
+			want = "[0] hello\n" +
+				"\r\x1b[K[0] round 1/2 acc 90%\n[0] round 1/2 acc 90%" +
+				"\r\x1b[K[0] log line\n[0] round 1/2 acc 90%" +
+				"\r\x1b[K[0] round 2/2 acc 95%\n[0] round 2/2 acc 95%" +
+				"\r\x1b[K"
+		}
+		if got := dst.String(); got != want {
+			t.Errorf("terminal=%v: output\n%q\nwant\n%q", terminal, got, want)
+		}
+	}
+}

@@ -41,6 +41,18 @@ type Spec struct {
 	// with "[rank] ". Nil discards it. It may be the same writer as Stdout.
 	Stderr io.Writer
 
+	// Status, if not nil, reports whether a line a worker wrote to its
+	// stdout is a progress line (the federator's "round k/R …" lines, say).
+	// When Terminal is set, the latest progress line stays pinned as the
+	// last line on the terminal, redrawn below the other output; the line
+	// itself is printed as usual either way.
+	Status func(rank int, line []byte) bool
+
+	// Terminal says that Stdout is a terminal, which may draw the status
+	// line with carriage returns and erase-line escapes. Leave it false for
+	// files and pipes: they get plain lines only.
+	Terminal bool
+
 	// Signals carries the signals received by the launcher (typically
 	// SIGINT and SIGTERM, see signal.Notify). Each one is forwarded to
 	// every live worker, and Run then returns an error wrapping

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/fltk-go/fltk/internal/job"
@@ -75,7 +76,17 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stop()
 	err = job.Launch(ctx, job.LaunchOptions{
 		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Host: *host, Port: *port,
-		Stdout: stdout, Stderr: stderr, Signals: sigs, Grace: *grace, Logger: newLogger(stderr),
+		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Signals: sigs, Grace: *grace, Logger: newLogger(stderr),
 	})
 	return describe(err)
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

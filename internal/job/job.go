@@ -5,6 +5,7 @@
 package job
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -37,9 +38,12 @@ type LaunchOptions struct {
 	Port    int      // 0 = a free port
 	Stdout  io.Writer
 	Stderr  io.Writer
-	Signals <-chan os.Signal
-	Grace   time.Duration
-	Logger  *slog.Logger
+	// Terminal says Stdout is a terminal: the federator's latest progress
+	// line stays pinned below the output.
+	Terminal bool
+	Signals  <-chan os.Signal
+	Grace    time.Duration
+	Logger   *slog.Logger
 }
 
 // NewJobID returns name followed by a random suffix.
@@ -84,11 +88,13 @@ func Launch(ctx context.Context, o LaunchOptions) error {
 		Env: func(rank int) []string {
 			return append(runtime.Env(rank, o.NP, srv.URL(), o.JobID, srv.Token()), env...)
 		},
-		Stdout:  o.Stdout,
-		Stderr:  o.Stderr,
-		Signals: o.Signals,
-		Grace:   o.Grace,
-		Logger:  o.Logger,
+		Stdout:   o.Stdout,
+		Stderr:   o.Stderr,
+		Status:   IsProgress,
+		Terminal: o.Terminal,
+		Signals:  o.Signals,
+		Grace:    o.Grace,
+		Logger:   o.Logger,
 	})
 }
 
@@ -157,4 +163,10 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 		return nil, nil, err
 	}
 	return w, comm, nil
+}
+
+// IsProgress reports whether a line of a worker's stdout is one of the
+// federator's per-round progress lines ("round k/R …", rank 0).
+func IsProgress(rank int, line []byte) bool {
+	return rank == 0 && bytes.HasPrefix(line, []byte("round "))
 }
