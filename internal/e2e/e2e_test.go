@@ -350,7 +350,8 @@ clients_per_round = 3
 epochs_per_cycle = 0.1
 [data]
 path = %q
-sampler = "shards"
+sampler = "dirichlet"
+sampler_args = [1.0]
 [train]
 net = "MNIST2NN"
 batch_size = 20
