@@ -1,0 +1,44 @@
+package model
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkTrainStep measures TrainStep (forward and backward, no
+// optimizer) per model and batch size, in samples per second.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, name := range Names() {
+		for _, batch := range []int{10, 50} {
+			b.Run(fmt.Sprintf("model=%s/batch=%d", name, batch), func(b *testing.B) {
+				m := newModel(b, name, batch, 1, 1)
+				x, y := randomBatch(batch, sampleLen(m), 10, 1)
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := m.TrainStep(x, y); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
+	}
+}
+
+// BenchmarkEvaluate measures Evaluate on full batches of 100.
+func BenchmarkEvaluate(b *testing.B) {
+	for _, name := range Names() {
+		b.Run(fmt.Sprintf("model=%s/batch=100", name), func(b *testing.B) {
+			m := newModel(b, name, 1, 100, 1)
+			x, y := randomBatch(100, sampleLen(m), 10, 1)
+			pred := make([]int32, 100)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := m.Evaluate(x, y, 100, pred); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}

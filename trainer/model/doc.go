@@ -1,0 +1,71 @@
+// Package model provides the neural networks fltk trains, built on gorgonia
+// (v0.9.18) behind one interface, [Model]. Start from [New] with a name
+// from [Names] and a [Config]; [Info] gives a model's static facts without
+// building it.
+//
+// # Usage
+//
+//	m, err := model.New("MNISTCNN", model.DefaultConfig()) // Batch 10, EvalBatch 100
+//	defer m.Close()
+//	params, grads := m.Params(), m.Grads()
+//	loss, err := m.TrainStep(x, y)   // x: 10·784 values, y: 10 labels
+//	for i := range params {          // any optimizer, e.g. plain SGD
+//		for j := range params[i] {
+//			params[i][j] -= lr * grads[i][j]
+//		}
+//	}
+//	lossSum, err := m.Evaluate(testX, testY, n, pred) // n ≤ 100
+//	state := m.State(nil) // learnables, then BatchNorm buffers
+//	err = other.LoadState(state)
+//
+// # Models
+//
+//	MNIST2NN         McMahan et al. 2017: MLP 784-200-200-10           199,210 params
+//	MNISTCNN         McMahan et al. 2017: 2×(conv5×5 same, pool), FC 512 1,663,370 params
+//	FashionMNISTCNN  FLTK: 2×(conv5×5, BN, ReLU, pool), FC 1568-10       29,034 params + 96 buffers
+//	Cifar10CNN       FLTK: 3×2×(conv3×3, ReLU, BN) + pools, FC 128, FC 10 551,466 params + 896 buffers
+//
+// Cifar10CNN drops FLTK's final softmax (FLTK applies CrossEntropyLoss to
+// softmax outputs, a double softmax): every model here returns logits and
+// the loss is LogSoftMax followed by the negative log-likelihood, averaged
+// over the batch. Predictions are the argmax of the logits.
+//
+// # Graphs and weights
+//
+// A model holds two compiled graphs with static shapes: a training graph
+// for Config.Batch samples (forward, loss, gradients) and a forward-only
+// evaluation graph for up to Config.EvalBatch samples (BatchNorm with its
+// running statistics, no dropout; a short batch is padded with zeros). The
+// evaluation graph's learnables are bound to the training graph's arrays,
+// so the weights are never copied and an optimizer's in-place updates
+// through Params are seen by both; the few BatchNorm statistics are copied
+// into the evaluation graph when TrainStep or LoadState changed them.
+//
+// TrainStep zeroes the gradients before each run (gorgonia accumulates
+// them) and never changes the learnables: optimisation, clipping and
+// proximal terms are the caller's (trainer/optim). gorgonia's solvers are
+// not used.
+//
+// Initialisation follows PyTorch's defaults from a math/rand/v2 PCG seeded
+// with Config.Seed: convolution and linear weights and biases are
+// U(±1/√fan_in) (Kaiming-uniform with a = √5), BatchNorm γ = 1, β = 0,
+// running mean 0 and variance 1. Dropout masks come from another stream of
+// the same seed.
+//
+// # Adding models
+//
+// A model is a registry entry, registered from an init function in its own
+// file: the static [ModelInfo] and a function that builds the network from
+// the input node with the layer helpers of *builder — Conv2d (optional
+// bias), BatchNorm ((1,C,1,1) or (1,C) γ and β; 4-d or 2-d input), Linear,
+// ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, Add, Dropout and
+// BasicBlock (a ResNet block). The order of the helper calls is the State
+// order. The same function builds the training graph, the evaluation graph
+// and, in the tests, float64 graphs for gradient checks.
+//
+// # Concurrency
+//
+// A Model is used by one goroutine at a time. Distinct Models may train
+// and evaluate in parallel goroutines; graph construction is serialised
+// internally because gorgonia keeps unsynchronised package state for it.
+package model

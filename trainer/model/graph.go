@@ -1,0 +1,165 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// graphConfig says which of a model's graphs to build.
+type graphConfig struct {
+	dt      tensor.Dtype // tensor.Float32 for models, tensor.Float64 in gradient checks
+	batch   int          // samples per batch
+	classes int          // output classes
+	train   bool         // training graph (loss and gradients) or evaluation graph (log-probabilities)
+	rng     *rand.Rand   // weight initialisation; nil: zeros
+	shared  []any        // backing arrays of the learnables to bind to (evaluation graph)
+}
+
+// graph is one compiled graph with its tape machine and the tensors its
+// caller reads and writes between runs.
+type graph struct {
+	g       *G.ExprGraph
+	vm      G.VM
+	rows    int           // logit rows: batch·labelsPerSample
+	classes int           // logit columns
+	x       *tensor.Dense // input batch, refilled before each run
+	onehot  *tensor.Dense // training graph: one-hot targets (rows, classes)
+	lossV   G.Value       // training graph: the mean loss, copied out by a Read node
+	logpV   G.Value       // evaluation graph: log-probabilities (rows, classes), copied out by a Read node
+	params  []*node       // learnables in State order
+	names   []string      // their names
+	bns     []*G.BatchNormOp
+	masks   []dropoutMask
+}
+
+// buildMu serialises graph construction: gorgonia keeps unsynchronised
+// package state for it (encoding.NewGroup's counter, hit by Rectify,
+// MaxPool2D, Conv2d, ...). Running graphs needs no lock.
+var buildMu sync.Mutex
+
+// buildGraph builds and compiles the training or evaluation graph of s.
+// The training graph's loss is the mean over the rows of −log softmax at
+// the target (LogSoftMax + NLL, i.e. cross-entropy on logits).
+func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			gr, err = nil, fmt.Errorf("%w: building %s: gorgonia panicked: %v", ErrGraph, s.info.Name, r)
+		}
+	}()
+	lps := max(s.labelsPerSample, 1)
+	gr = &graph{g: G.NewGraph(), rows: c.batch * lps, classes: c.classes}
+	b := &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared}
+	var x *node
+	x, gr.x = b.input("x", append([]int{c.batch}, s.info.InputShape...)...)
+	logits := s.build(b, x, c.classes)
+	if b.err != nil {
+		return nil, fmt.Errorf("building %s: %w", s.info.Name, b.err)
+	}
+	if c.shared != nil && len(b.params) != len(c.shared) {
+		return nil, fmt.Errorf("%w: building %s: %d learnables, the shared graph has %d", ErrGraph, s.info.Name, len(b.params), len(c.shared))
+	}
+	if want := []int{gr.rows, c.classes}; !slices.Equal(logits.Shape(), want) {
+		return nil, fmt.Errorf("%w: building %s: logits have shape %v, want %v", ErrGraph, s.info.Name, logits.Shape(), want)
+	}
+	gr.params, gr.names, gr.bns, gr.masks = b.params, b.names, b.bns, b.masks
+	logp, err := G.LogSoftMax(logits)
+	if err != nil {
+		return nil, fmt.Errorf("%w: building %s: %w", ErrGraph, s.info.Name, err)
+	}
+	if !c.train {
+		G.Read(logp, &gr.logpV)
+		gr.vm = G.NewTapeMachine(gr.g, G.EvalMode())
+		return gr, nil
+	}
+	var onehot *node
+	onehot, gr.onehot = b.input("onehot", gr.rows, c.classes)
+	picked, err := G.HadamardProd(logp, onehot)
+	if err != nil {
+		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
+	}
+	sum, err := G.Sum(picked)
+	if err != nil {
+		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
+	}
+	loss, err := G.Mul(sum, b.scalar(-1/float64(gr.rows)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
+	}
+	G.Read(loss, &gr.lossV)
+	if _, err := G.Grad(loss, gr.params...); err != nil {
+		return nil, fmt.Errorf("%w: building %s gradients: %w", ErrGraph, s.info.Name, err)
+	}
+	gr.vm = G.NewTapeMachine(gr.g, G.BindDualValues(gr.params...))
+	return gr, nil
+}
+
+// run executes the graph once and resets the tape machine (without the
+// reset, later runs silently do nothing). gorgonia panics are returned as
+// errors.
+func (gr *graph) run() (err error) {
+	defer func() {
+		gr.vm.Reset()
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: gorgonia panicked: %v", ErrGraph, r)
+		}
+	}()
+	if err := gr.vm.RunAll(); err != nil {
+		return fmt.Errorf("%w: %w", ErrGraph, err)
+	}
+	return nil
+}
+
+// paramData returns the backing arrays of the learnables.
+func (gr *graph) paramData() []any {
+	d := make([]any, len(gr.params))
+	for i, p := range gr.params {
+		d[i] = p.Value().Data()
+	}
+	return d
+}
+
+// gradData returns the backing arrays of the learnables' gradients
+// (training graph).
+func (gr *graph) gradData() ([]any, error) {
+	d := make([]any, len(gr.params))
+	for i, p := range gr.params {
+		g, err := p.Grad()
+		if err != nil {
+			return nil, fmt.Errorf("%w: gradient of %s: %w", ErrGraph, gr.names[i], err)
+		}
+		d[i] = g.Data()
+	}
+	return d, nil
+}
+
+// fillMasks draws new dropout masks from rng.
+func (gr *graph) fillMasks(rng *rand.Rand) {
+	for _, m := range gr.masks {
+		keep := 1 / (1 - m.p)
+		switch d := m.t.Data().(type) {
+		case []float32:
+			for i := range d {
+				d[i] = 0
+				if rng.Float64() >= m.p {
+					d[i] = float32(keep)
+				}
+			}
+		case []float64:
+			for i := range d {
+				d[i] = 0
+				if rng.Float64() >= m.p {
+					d[i] = keep
+				}
+			}
+		}
+	}
+}
+
+func (gr *graph) close() { _ = gr.vm.Close() }

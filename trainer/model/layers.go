@@ -1,0 +1,422 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// node is a gorgonia graph node; model definitions pass them between the
+// layer helpers.
+type node = G.Node
+
+// BatchNorm hyper-parameters, PyTorch's defaults. gorgonia's momentum is
+// the weight of the new batch statistic, as in PyTorch.
+const (
+	bnMomentum = 0.1
+	bnEpsilon  = 1e-5
+)
+
+// builder adds layers to one graph: the training graph or the evaluation
+// graph of a model (or, in tests, a float64 graph for gradient checks).
+// Model definitions are functions of a *builder and call its layer helpers
+// (Conv2d, BatchNorm, Linear, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool,
+// Flatten, Add, Dropout, BasicBlock) in a fixed order, which is the State
+// order of the learnables.
+//
+// Errors are sticky: after the first failure every helper returns nil and
+// the error is reported once by the caller of the model definition, so
+// definitions need no error plumbing.
+//
+// Custom layers (an LSTM cell, say) create learnables with
+//
+//	w := b.param(b.name("lstm")+".weight", shape, uniform(bound))
+//
+// and combine gorgonia ops, passing their errors through b.check. Node
+// names must be unique within a graph (b.name numbers the layers):
+// gorgonia merges nodes with equal hashes, names included.
+type builder struct {
+	g     *G.ExprGraph
+	dt    tensor.Dtype // tensor.Float32, or tensor.Float64 for gradient checks
+	batch int          // samples per batch (static)
+	train bool         // training graph: batch statistics in BatchNorm, active dropout
+
+	// rng draws the initial weights; nil leaves new learnables zero (and
+	// consumes nothing).
+	rng *rand.Rand
+
+	// shared, if not nil, holds the backing arrays the learnables are bound
+	// to, in creation order: the evaluation graph reads the training
+	// graph's weights in place, so they never need copying.
+	shared []any
+
+	params []*node          // learnables in creation (= State) order
+	names  []string         // their names, parallel to params
+	bns    []*G.BatchNormOp // BatchNorm ops in creation order
+	masks  []dropoutMask    // dropout masks (training graph only)
+	layers int              // layer counter, for unique names
+	err    error            // the first error
+}
+
+// dropoutMask is the input a Dropout layer multiplies by: every step it is
+// refilled with 0 (probability p) or 1/(1-p) from the model's seeded RNG
+// (gorgonia's own Dropout seeds from the clock).
+type dropoutMask struct {
+	t *tensor.Dense
+	p float64
+}
+
+func (b *builder) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// check records err (from gorgonia, while doing what) and returns n.
+func (b *builder) check(what string, n *node, err error) *node {
+	if err != nil {
+		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, what, err))
+		return nil
+	}
+	return n
+}
+
+// name returns a fresh layer name such as "conv3".
+func (b *builder) name(kind string) string {
+	b.layers++
+	return fmt.Sprintf("%s%d", kind, b.layers)
+}
+
+// newTensor returns a tensor of b's dtype over data (nil: zeros).
+func (b *builder) newTensor(shape []int, data any) *tensor.Dense {
+	if data == nil {
+		return tensor.New(tensor.Of(b.dt), tensor.WithShape(shape...))
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+}
+
+// input adds an input node over a fresh zero tensor and returns both.
+func (b *builder) input(name string, shape ...int) (*node, *tensor.Dense) {
+	t := b.newTensor(shape, nil)
+	n := G.NewTensor(b.g, b.dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
+	return n, t
+}
+
+// param adds a learnable of the given shape. init draws one initial value
+// (called prod(shape) times, in order) when b.rng is set.
+func (b *builder) param(name string, shape []int, init func(*rand.Rand) float64) *node {
+	if b.err != nil {
+		return nil
+	}
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	var data any
+	if b.shared != nil {
+		i := len(b.params)
+		if i >= len(b.shared) {
+			b.fail(fmt.Errorf("%w: %s: more learnables than the graph it shares with", ErrGraph, name))
+			return nil
+		}
+		data = b.shared[i]
+		if l := lenOf(data); l != size {
+			b.fail(fmt.Errorf("%w: %s: %d values, the shared learnable has %d", ErrGraph, name, size, l))
+			return nil
+		}
+	} else {
+		vals := make([]float64, size)
+		if b.rng != nil {
+			for i := range vals {
+				vals[i] = init(b.rng)
+			}
+		}
+		switch b.dt {
+		case tensor.Float64:
+			data = vals
+		default:
+			f := make([]float32, size)
+			for i, v := range vals {
+				f[i] = float32(v)
+			}
+			data = f
+		}
+	}
+	opts := []G.NodeConsOpt{G.WithShape(shape...), G.WithName(name), G.WithValue(b.newTensor(shape, data))}
+	if b.train {
+		// Bind the gradient array now: gorgonia would allocate it on the
+		// first run, and Grads must be valid before that.
+		opts = append(opts, G.WithGrad(b.newTensor(shape, nil)))
+	}
+	n := G.NewTensor(b.g, b.dt, len(shape), opts...)
+	b.params = append(b.params, n)
+	b.names = append(b.names, name)
+	return n
+}
+
+func lenOf(data any) int {
+	switch d := data.(type) {
+	case []float32:
+		return len(d)
+	case []float64:
+		return len(d)
+	}
+	return -1
+}
+
+// uniform returns an initialiser drawing from U(-bound, bound).
+func uniform(bound float64) func(*rand.Rand) float64 {
+	return func(r *rand.Rand) float64 { return (2*r.Float64() - 1) * bound }
+}
+
+// constant returns an initialiser that always gives v (no draw).
+func constant(v float64) func(*rand.Rand) float64 {
+	return func(*rand.Rand) float64 { return v }
+}
+
+// scalar returns a constant node of b's dtype.
+func (b *builder) scalar(v float64) *node {
+	if b.dt == tensor.Float64 {
+		return G.NewConstant(v)
+	}
+	return G.NewConstant(float32(v))
+}
+
+// Conv2d adds a k×k convolution of x (N, C, H, W) to out channels with the
+// given stride and zero padding, plus a per-channel bias if bias is set.
+// The weight is (out, C, k, k). Initialisation is PyTorch's default,
+// Kaiming-uniform with a = √5: weight and bias ~ U(±1/√fan_in), fan_in =
+// C·k·k.
+func (b *builder) Conv2d(x *node, out, k, stride, pad int, bias bool) *node {
+	if b.err != nil {
+		return nil
+	}
+	if x.Dims() != 4 {
+		b.fail(fmt.Errorf("%w: Conv2d needs a 4-d input, got %v", ErrGraph, x.Shape()))
+		return nil
+	}
+	in := x.Shape()[1]
+	name := b.name("conv")
+	bound := 1 / math.Sqrt(float64(in*k*k))
+	w := b.param(name+".weight", []int{out, in, k, k}, uniform(bound))
+	var bn *node
+	if bias {
+		bn = b.param(name+".bias", []int{1, out, 1, 1}, uniform(bound))
+	}
+	if b.err != nil {
+		return nil
+	}
+	y, err := G.Conv2d(x, w, tensor.Shape{k, k}, []int{pad, pad}, []int{stride, stride}, []int{1, 1})
+	if b.check(name, y, err) == nil {
+		return nil
+	}
+	if bias {
+		y, err = G.BroadcastAdd(y, bn, nil, []byte{0, 2, 3})
+		y = b.check(name+" bias", y, err)
+	}
+	return y
+}
+
+// BatchNorm adds batch normalisation over the channels (axis 1) of x, which
+// is (N, C, H, W) or (N, C). γ (initially 1) and β (0) are shaped (1, C, 1,
+// 1) or (1, C). Momentum 0.1 and ε 1e-5 as in PyTorch. The running mean
+// (initially 0) and variance (1) are the model's buffers; the training
+// graph updates them, the evaluation graph normalises with them.
+func (b *builder) BatchNorm(x *node) *node {
+	if b.err != nil {
+		return nil
+	}
+	var shape []int
+	switch x.Dims() {
+	case 4:
+		shape = []int{1, x.Shape()[1], 1, 1}
+	case 2:
+		shape = []int{1, x.Shape()[1]}
+	default:
+		b.fail(fmt.Errorf("%w: BatchNorm needs a 2-d or 4-d input, got %v", ErrGraph, x.Shape()))
+		return nil
+	}
+	name := b.name("bn")
+	gamma := b.param(name+".weight", shape, constant(1))
+	beta := b.param(name+".bias", shape, constant(0))
+	if b.err != nil {
+		return nil
+	}
+	y, _, _, op, err := G.BatchNorm(x, gamma, beta, bnMomentum, bnEpsilon)
+	if b.check(name, y, err) == nil {
+		return nil
+	}
+	b.bns = append(b.bns, op)
+	return y
+}
+
+// Linear adds a fully connected layer x·W + b from x (N, in) to (N, out).
+// W is (in, out). Initialisation as for Conv2d with fan_in = in.
+func (b *builder) Linear(x *node, out int) *node {
+	if b.err != nil {
+		return nil
+	}
+	if x.Dims() != 2 {
+		b.fail(fmt.Errorf("%w: Linear needs a 2-d input, got %v (Flatten first)", ErrGraph, x.Shape()))
+		return nil
+	}
+	in := x.Shape()[1]
+	name := b.name("fc")
+	bound := 1 / math.Sqrt(float64(in))
+	w := b.param(name+".weight", []int{in, out}, uniform(bound))
+	bias := b.param(name+".bias", []int{1, out}, uniform(bound))
+	if b.err != nil {
+		return nil
+	}
+	y, err := G.Mul(x, w)
+	if b.check(name, y, err) == nil {
+		return nil
+	}
+	y, err = G.BroadcastAdd(y, bias, nil, []byte{0})
+	return b.check(name+" bias", y, err)
+}
+
+// ReLU adds max(x, 0).
+func (b *builder) ReLU(x *node) *node {
+	if b.err != nil {
+		return nil
+	}
+	y, err := G.Rectify(x)
+	return b.check("relu", y, err)
+}
+
+// MaxPool2d adds k×k max pooling with the given stride and no padding.
+func (b *builder) MaxPool2d(x *node, k, stride int) *node {
+	if b.err != nil {
+		return nil
+	}
+	y, err := G.MaxPool2D(x, tensor.Shape{k, k}, []int{0, 0}, []int{stride, stride})
+	return b.check("maxpool", y, err)
+}
+
+// AvgPool2d adds non-overlapping k×k average pooling (stride k, no
+// padding) of x (N, C, H, W); H and W must be multiples of k. It is built
+// from reshapes and sums: gorgonia's AveragePool2D computes a wrong
+// gradient and GlobalAveragePool2D has none (v0.9.18).
+func (b *builder) AvgPool2d(x *node, k int) *node {
+	if b.err != nil {
+		return nil
+	}
+	s := x.Shape()
+	if x.Dims() != 4 || k < 1 || s[2]%k != 0 || s[3]%k != 0 {
+		b.fail(fmt.Errorf("%w: AvgPool2d(%d) needs a 4-d input with H and W multiples of %d, got %v", ErrGraph, k, k, x.Shape()))
+		return nil
+	}
+	n, c, hb, wb := s[0], s[1], s[2]/k, s[3]/k
+	// (N, C, H, W) row-major is (N·C·H/k, k, W/k, k): sum over the two k axes.
+	y, err := G.Reshape(x, tensor.Shape{n * c * hb, k, wb, k})
+	if b.check("avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Sum(y, 3)
+	if b.check("avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Sum(y, 1)
+	if b.check("avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Mul(y, b.scalar(1/float64(k*k)))
+	if b.check("avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Reshape(y, tensor.Shape{n, c, hb, wb})
+	return b.check("avgpool", y, err)
+}
+
+// GlobalAvgPool averages each channel of x (N, C, H, W) over H and W and
+// returns (N, C) (PyTorch's AdaptiveAvgPool2d(1) followed by flatten).
+func (b *builder) GlobalAvgPool(x *node) *node {
+	if b.err != nil {
+		return nil
+	}
+	if x.Dims() != 4 {
+		b.fail(fmt.Errorf("%w: GlobalAvgPool needs a 4-d input, got %v", ErrGraph, x.Shape()))
+		return nil
+	}
+	s := x.Shape()
+	y, err := G.Reshape(x, tensor.Shape{s[0] * s[1], s[2] * s[3]})
+	if b.check("global avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Sum(y, 1)
+	if b.check("global avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Mul(y, b.scalar(1/float64(s[2]*s[3])))
+	if b.check("global avgpool", y, err) == nil {
+		return nil
+	}
+	y, err = G.Reshape(y, tensor.Shape{s[0], s[1]})
+	return b.check("global avgpool", y, err)
+}
+
+// Flatten reshapes x (N, ...) to (N, prod(...)).
+func (b *builder) Flatten(x *node) *node {
+	if b.err != nil {
+		return nil
+	}
+	s := x.Shape()
+	if len(s) == 2 {
+		return x
+	}
+	y, err := G.Reshape(x, tensor.Shape{s[0], s.TotalSize() / s[0]})
+	return b.check("flatten", y, err)
+}
+
+// Add adds two nodes of the same shape (a residual connection).
+func (b *builder) Add(x, y *node) *node {
+	if b.err != nil {
+		return nil
+	}
+	z, err := G.Add(x, y)
+	return b.check("add", z, err)
+}
+
+// Dropout zeroes each element of x with probability p and scales the rest
+// by 1/(1-p) (inverted dropout) in the training graph; in the evaluation
+// graph it is the identity. The masks come from the model's seeded RNG.
+func (b *builder) Dropout(x *node, p float64) *node {
+	if b.err != nil {
+		return nil
+	}
+	if !(p >= 0 && p < 1) {
+		b.fail(fmt.Errorf("%w: dropout probability %v not in [0, 1)", ErrGraph, p))
+		return nil
+	}
+	if !b.train || p == 0 {
+		return x
+	}
+	m, t := b.input(b.name("dropout"), x.Shape()...)
+	b.masks = append(b.masks, dropoutMask{t: t, p: p})
+	y, err := G.HadamardProd(x, m)
+	return b.check("dropout", y, err)
+}
+
+// BasicBlock adds a ResNet basic block (He et al. 2016; kuangliu's
+// pytorch-cifar layout, as in FLTK's Cifar10ResNet): conv3×3(stride)–BN–
+// ReLU–conv3×3–BN, plus the shortcut — x itself, or conv1×1(stride)–BN
+// when the stride is not 1 or the channels change — then ReLU. The
+// convolutions have no bias. Learnables in the order conv1, bn1, conv2,
+// bn2, shortcut conv, shortcut bn.
+func (b *builder) BasicBlock(x *node, out, stride int) *node {
+	if b.err != nil {
+		return nil
+	}
+	in := x.Shape()[1]
+	h := b.ReLU(b.BatchNorm(b.Conv2d(x, out, 3, stride, 1, false)))
+	h = b.BatchNorm(b.Conv2d(h, out, 3, 1, 1, false))
+	sc := x
+	if stride != 1 || in != out {
+		sc = b.BatchNorm(b.Conv2d(x, out, 1, stride, 0, false))
+	}
+	return b.ReLU(b.Add(h, sc))
+}
