@@ -8,7 +8,7 @@ BIN     := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: data build run demo test test-race test-integration fuzz bench bench-mpi lint vet fmt-check verify clean
+.PHONY: data build build-openblas test-openblas openblas-dev run demo test test-race test-integration fuzz bench bench-mpi lint vet fmt-check verify clean
 
 # build compiles fltk and fltk-launch into ./bin.
 build:
@@ -19,6 +19,20 @@ build:
 # from GOROOT). Nothing is downloaded from the web.
 data:
 	scripts/prepare-data.sh data
+
+# build-openblas builds with gorgonia's matrix products on OpenBLAS (cgo;
+# installs Debian's libopenblas-dev when missing). Pure Go stays the default.
+build-openblas: openblas-dev
+	CGO_LDFLAGS=-lopenblas go build -tags openblas -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# test-openblas runs the model tests on the OpenBLAS build.
+test-openblas: openblas-dev
+	CGO_LDFLAGS=-lopenblas go test -count=1 -tags openblas ./trainer/...
+
+openblas-dev:
+	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends libopenblas-dev; \
+		else sudo apt-get install -y --no-install-recommends libopenblas-dev; fi; }
 
 # run is the main job on the embedded default: fltk-launch -np 5 with an
 # embedded NATS server, federated averaging on MNIST over four workers.

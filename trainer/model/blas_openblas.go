@@ -1,0 +1,20 @@
+//go:build openblas
+
+package model
+
+import (
+	G "gorgonia.org/gorgonia"
+	"gonum.org/v1/netlib/blas/netlib"
+)
+
+// With the openblas build tag, gorgonia's matrix products go through
+// OpenBLAS (cgo; Debian's libopenblas-dev) instead of gonum's pure-Go
+// BLAS. Build with
+//
+//	CGO_LDFLAGS=-lopenblas go build -tags openblas ./...
+//
+// or `make build-openblas`.
+func init() { G.Use(netlib.Implementation{}) }
+
+// BLAS names the BLAS implementation this build uses.
+const BLAS = "openblas"
