@@ -29,7 +29,8 @@
 // # Results
 //
 // Rank 0 writes into output.dir/job.name/: metrics.csv (one row per
-// round), clients.csv (one row per client per round), partition.csv (each
+// round), clients.csv (one row per client per round), classes.csv (the
+// global model's per-class precision and recall each round), partition.csv (each
 // client's sample count and label histogram), config.toml (the effective
 // configuration) and model.ckpt (the final global model).
 package fed

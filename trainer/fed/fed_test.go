@@ -164,6 +164,21 @@ func TestRunWritesResultsAndLearns(t *testing.T) {
 			t.Errorf("round %d trained clients %v, want %v", r, got, want)
 		}
 	}
+	classes := readCSV(t, filepath.Join(dir, "classes.csv"))
+	if len(classes) != 1+10*cfg.Federated.Rounds || !slices.Equal(classes[0], ClassesHeader) {
+		t.Errorf("classes.csv has %d rows (header %v), want %d", len(classes)-1, classes[0], 10*cfg.Federated.Rounds)
+	}
+	var testSamples int
+	for _, row := range classes[len(classes)-10:] {
+		n, _ := strconv.Atoi(row[4])
+		testSamples += n
+		if p, _ := strconv.ParseFloat(row[2], 64); acc == 1 && p != 1 {
+			t.Errorf("accuracy 1 but class %s has precision %v", row[1], p)
+		}
+	}
+	if testSamples != 200 {
+		t.Errorf("classes.csv counts %d test samples in the last round, want 200", testSamples)
+	}
 	part := readCSV(t, filepath.Join(dir, "partition.csv"))
 	total := 0
 	for _, row := range part[1:] {

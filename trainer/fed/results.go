@@ -22,6 +22,10 @@ import (
 var MetricsHeader = []string{"round", "test_accuracy", "test_loss", "train_loss", "round_seconds", "train_seconds",
 	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples"}
 
+// ClassesHeader is the header of classes.csv: the global model's
+// per-class precision and recall on the test set, each round.
+var ClassesHeader = []string{"round", "class", "precision", "recall", "test_samples"}
+
 // ClientsHeader is the header of clients.csv.
 var ClientsHeader = []string{"round", "client", "rank", "samples", "steps", "train_loss", "train_seconds"}
 
@@ -51,7 +55,9 @@ type results struct {
 	dir     string
 	metrics *os.File
 	clients *os.File
+	classes *os.File
 	started time.Time
+	rounds  int // rounds recorded
 }
 
 func newResults(cfg *configs.Config, train *data.Set, parts [][]int) (*results, error) {
@@ -72,6 +78,11 @@ func newResults(cfg *configs.Config, train *data.Set, parts [][]int) (*results, 
 	}
 	if r.clients, err = createCSV(filepath.Join(dir, "clients.csv"), ClientsHeader); err != nil {
 		r.metrics.Close()
+		return nil, err
+	}
+	if r.classes, err = createCSV(filepath.Join(dir, "classes.csv"), ClassesHeader); err != nil {
+		r.metrics.Close()
+		r.clients.Close()
 		return nil, err
 	}
 	return r, nil
@@ -179,6 +190,18 @@ func (r *results) record(out io.Writer, rec roundRecord, rounds int, stop bool) 
 	if _, err := io.WriteString(r.clients, b.String()); err != nil {
 		return fmt.Errorf("fed: results: %w", err)
 	}
+	b.Reset()
+	for c := 0; c < rec.met.Classes; c++ {
+		var n float64
+		for p := 0; p < rec.met.Classes; p++ {
+			n += rec.met.Confusion[c*rec.met.Classes+p]
+		}
+		fmt.Fprintf(&b, "%d,%d,%s,%s,%d\n", rec.round, c, f64(rec.met.Precision(c)), f64(rec.met.Recall(c)), int64(n))
+	}
+	if _, err := io.WriteString(r.classes, b.String()); err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	r.rounds = rec.round
 	elapsed := time.Since(r.started)
 	eta := time.Duration(float64(elapsed) / float64(rec.round) * float64(rounds-rec.round))
 	line := fmt.Sprintf("round %d/%d  test accuracy %.2f%%  test loss %.4f  train loss %.4f  %d clients  %.1fs (train %.1fs, comm %.2fs)  ETA %s",
@@ -193,15 +216,17 @@ func (r *results) record(out io.Writer, rec roundRecord, rounds int, stop bool) 
 
 func (r *results) finish(out io.Writer, cfg *configs.Config, net string, buffers [][2]int, global []float32) error {
 	err := r.metrics.Close()
-	if cerr := r.clients.Close(); err == nil {
-		err = cerr
+	for _, f := range []*os.File{r.clients, r.classes} {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("fed: results: %w", err)
 	}
 	if cfg.Output.Checkpoint {
 		p := filepath.Join(r.dir, "model.ckpt")
-		if err := trainer.WriteCheckpoint(p, trainer.Checkpoint{Net: net, Round: cfg.Federated.Rounds, Buffers: buffers, State: global}); err != nil {
+		if err := trainer.WriteCheckpoint(p, trainer.Checkpoint{Net: net, Round: r.rounds, Buffers: buffers, State: global}); err != nil {
 			return err
 		}
 	}
