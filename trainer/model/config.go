@@ -2,6 +2,21 @@ package model
 
 import "fmt"
 
+// Defaults of the sequence models' sizes (CharLSTM), used when the Config
+// field is 0.
+const (
+	// DefaultSeqLen is the window length T, as trainer/data's
+	// DefaultSeqLen (LEAF's Shakespeare).
+	DefaultSeqLen = 80
+
+	// DefaultHidden is the number of LSTM units.
+	DefaultHidden = 128
+
+	// DefaultEmbed is the embedding width (McMahan et al. 2017 §3 and
+	// LEAF use 8 for their character LSTM).
+	DefaultEmbed = 8
+)
+
 // Config configures a [Model].
 type Config struct {
 	// Batch is the training batch size: TrainStep takes exactly Batch
@@ -19,18 +34,35 @@ type Config struct {
 	Seed uint64
 
 	// Classes is the number of output classes; 0 means the model's
-	// default ([ModelInfo].Classes). Otherwise ≥ 2.
+	// default ([ModelInfo].Classes). Otherwise ≥ 2. For the text model
+	// CharLSTM it is the vocabulary size V (set it to the data set's
+	// Classes).
 	Classes int
+
+	// SeqLen is the window length T of sequence models (CharLSTM): a
+	// sample is T token ids with T labels, and InputShape is {T}. 0 means
+	// DefaultSeqLen. Image models ignore it.
+	SeqLen int
+
+	// Hidden is the number of LSTM units H of sequence models; 0 means
+	// DefaultHidden. Image models ignore it.
+	Hidden int
+
+	// Embed is the token embedding width E of sequence models; 0 means
+	// DefaultEmbed. Image models ignore it.
+	Embed int
 }
 
 // DefaultConfig returns Batch 10 (McMahan's B), EvalBatch 100, Seed 1 and
-// the model's default number of classes.
+// the model's default number of classes and sizes.
 func DefaultConfig() Config {
 	return Config{Batch: 10, EvalBatch: 100, Seed: 1}
 }
 
 // Validate fills zero Batch and EvalBatch with their defaults and rejects
-// negative sizes and a Classes of 1 or less (other than 0).
+// negative sizes and a Classes of 1 or less (other than 0). Zero Classes,
+// SeqLen, Hidden and Embed stay zero here: they mean the model's default,
+// which [New] fills in (see [Model.Config]).
 func (c *Config) Validate() error {
 	if c.Batch == 0 {
 		c.Batch = 10
@@ -47,5 +79,33 @@ func (c *Config) Validate() error {
 	if c.Classes < 0 || c.Classes == 1 {
 		return fmt.Errorf("%w: Classes %d must be 0 (the model's default) or at least 2", ErrConfig, c.Classes)
 	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"SeqLen", c.SeqLen}, {"Hidden", c.Hidden}, {"Embed", c.Embed}} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %d must be 0 (the default) or positive", ErrConfig, f.name, f.v)
+		}
+	}
 	return nil
+}
+
+// resolve fills the model-dependent zero fields of a validated c for s:
+// Classes, and SeqLen, Hidden and Embed for token models.
+func (c *Config) resolve(s spec) {
+	if c.Classes == 0 {
+		c.Classes = s.info.Classes
+	}
+	if !s.tokens {
+		return
+	}
+	if c.SeqLen == 0 {
+		c.SeqLen = DefaultSeqLen
+	}
+	if c.Hidden == 0 {
+		c.Hidden = DefaultHidden
+	}
+	if c.Embed == 0 {
+		c.Embed = DefaultEmbed
+	}
 }

@@ -1,11 +1,12 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -31,27 +32,49 @@ var (
 			return b.Linear(b.ReLU(h), classes)
 		},
 	}
+	// tinyPreAct has FashionMNISTResNet's stem (padded max pool) and both
+	// kinds of pre-activation block.
+	tinyPreAct = spec{
+		info: ModelInfo{Name: "tinyPreAct", InputShape: []int{2, 12, 12}, Classes: 3},
+		build: func(b *builder, x *node, classes int) *node {
+			h := b.MaxPool2dPad(b.ReLU(b.BatchNorm(b.Conv2d(x, 3, 3, 2, 1, true))), 3, 2, 1) // (N, 3, 3, 3)
+			h = b.PreActBlock(h, 4, 2, true)                                                 // (N, 4, 2, 2), shortcut conv
+			h = b.PreActBlock(h, 4, 1, false)                                                // identity shortcut
+			return b.Linear(b.GlobalAvgPool(h), classes)
+		},
+	}
+	// tinyLSTM is CharLSTM with a vocabulary of 7, run with tinyLSTMConfig.
+	tinyLSTM       = func() spec { s := charLSTM; s.info.Classes = 7; return s }()
+	tinyLSTMConfig = Config{SeqLen: 4, Hidden: 3, Embed: 2}
 )
 
-// f64Graph builds the float64 training graph of s with batch samples, fills
-// random inputs, labels and dropout masks, and returns the graph.
-func f64Graph(t *testing.T, s spec, batch int, seed uint64) *graph {
+// f64Graph builds the float64 training graph of s with batch samples (cfg
+// gives a token model's sizes), fills random inputs, labels and dropout
+// masks, and returns the graph.
+func f64Graph(t *testing.T, s spec, batch int, seed uint64, cfg Config) *graph {
 	t.Helper()
+	k := s.info.Classes
 	gr, err := buildGraph(s, graphConfig{
-		dt: tensor.Float64, batch: batch, classes: s.info.Classes, train: true,
-		rng: rand.New(rand.NewPCG(seed, initStream)),
+		dt: tensor.Float64, batch: batch, classes: k, train: true,
+		rng: rand.New(rand.NewPCG(seed, initStream)), cfg: cfg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(gr.close)
 	r := rand.New(rand.NewPCG(seed, 1))
-	for i, x := range gr.x.Float64s() {
-		gr.x.Float64s()[i] = x + r.NormFloat64()
+	if gr.tokens {
+		for i := range gr.x.Ints() {
+			gr.x.Ints()[i] = r.IntN(k)
+		}
+	} else {
+		for i, x := range gr.x.Float64s() {
+			gr.x.Float64s()[i] = x + r.NormFloat64()
+		}
 	}
 	oh := gr.onehot.Float64s()
-	for i := range batch {
-		oh[i*s.info.Classes+r.IntN(s.info.Classes)] = 1
+	for i := range gr.rows {
+		oh[i*k+r.IntN(k)] = 1
 	}
 	gr.fillMasks(r) // fixed masks: dropout is then a fixed linear map
 	return gr
@@ -72,20 +95,29 @@ func loss64(t *testing.T, gr *graph) float64 {
 
 // TestGradients compares the analytic gradients of every learnable with
 // central differences in float64. Error measure |a−n| / max(|a|+|n|, 1e-4)
-// ≤ 1e-5; observed worst: 6e-8 (tinyMLP), 6e-7 (tinyConv). With h = 1e-6
-// the truncation error is O(h²) and the rounding error ≈ 1e-16/h = 1e-10
-// in absolute terms; the 1e-4 floor keeps that noise from failing
-// gradients that are (near) zero, such as a convolution bias followed by
-// BatchNorm (exactly 0). A wrong gradient (a missing term, a wrong factor)
-// is off by more than 1e-2.
+// ≤ 1e-5; observed worst: 6e-8 (tinyMLP), 6e-7 (tinyConv), 5e-7
+// (tinyPreAct), 2.4e-6 (tinyLSTM: T 4, H 3, E 2, V 7). With h = 1e-6 the
+// truncation error is O(h²) and the rounding error ≈ 1e-16·loss/h ≈
+// 1e-10..4e-10 in absolute terms; the 1e-4 floor keeps that noise from
+// failing gradients that are (near) zero, such as a convolution bias
+// followed by BatchNorm (exactly 0) or the LSTM's recurrent weights
+// (|g| ≈ 1e-6, where the noise gives the 2.4e-6). A wrong gradient (a
+// missing term, a wrong factor) is off by more than 1e-2.
 func TestGradients(t *testing.T) {
 	const h, tol = 1e-6, 1e-5
 	for _, tt := range []struct {
 		s     spec
 		batch int
-	}{{tinyMLP, 4}, {tinyConv, 3}} {
-		t.Run(tt.s.info.Name, func(t *testing.T) {
-			gr := f64Graph(t, tt.s, tt.batch, 5)
+		cfg   Config
+	}{
+		{tinyMLP, 4, Config{}},
+		{tinyConv, 3, Config{}},
+		{tinyPreAct, 3, Config{}},
+		{tinyLSTM, 3, tinyLSTMConfig},
+		{tinyLSTM, 1, Config{SeqLen: 3, Hidden: 1, Embed: 2}}, // axes sliced to length 1
+	} {
+		t.Run(fmt.Sprintf("%s/batch=%d", tt.s.info.Name, tt.batch), func(t *testing.T) {
+			gr := f64Graph(t, tt.s, tt.batch, 5, tt.cfg)
 			loss64(t, gr)
 			analytic := make([][]float64, len(gr.params))
 			for i, p := range gr.params {
@@ -154,31 +186,67 @@ func TestDropoutMasks(t *testing.T) {
 	}
 }
 
-// TestResNet18Count builds kuangliu's ResNet-18 (FLTK's Cifar10ResNet) from
-// the layer helpers without compiling it: 11,173,962 parameters as
-// measured with PyTorch (fltk-v0.3.1 §1.8).
-func TestResNet18Count(t *testing.T) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	b := &builder{g: G.NewGraph(), dt: tensor.Float32, batch: 1}
-	x, _ := b.input("x", 1, 3, 32, 32)
-	h := b.ReLU(b.BatchNorm(b.Conv2d(x, 64, 3, 1, 1, false)))
-	for i, c := range []int{64, 128, 256, 512} {
-		stride := 2
-		if i == 0 {
-			stride = 1
-		}
-		h = b.BasicBlock(b.BasicBlock(h, c, stride), c, 1)
+// TestBuildCounts builds every registered network through the real
+// builder code without compiling or initialising it (cheap even for the
+// 34M-parameter VGG) and checks the learnables and BatchNorm buffers
+// against the counts PyTorch gives for FLTK's nets (fltk-v0.3.1 §1.8) and
+// the counts written out by hand for the others.
+func TestBuildCounts(t *testing.T) {
+	tests := []struct {
+		name      string
+		cfg       Config
+		params    int
+		bufferLen int
+	}{
+		{"MNIST2NN", Config{}, 199210, 0},
+		{"MNISTCNN", Config{}, 1663370, 0},
+		{"FashionMNISTCNN", Config{}, 29034, 96},
+		{"Cifar10CNN", Config{}, 551466, 896},
+		{"Cifar10ResNet", Config{}, 11173962, 9600},
+		{"Cifar100ResNet", Config{}, 11220132, 9600},
+		{"Cifar100VGG", Config{}, 34015396, 8448},
+		{"Cifar100VGG", Config{Classes: 20}, 34015396 - 80*4096 - 80, 8448}, // CIFAR-100 coarse labels
+		{"FashionMNISTResNet", Config{}, 11177482, 6912},
+		// V·E + E·4H + H·4H + 4H + H·V + V:
+		{"CharLSTM", Config{}, 80*8 + 8*512 + 128*512 + 512 + 128*80 + 80, 0},
+		{"CharLSTM", Config{Classes: 12, SeqLen: 5, Hidden: 8, Embed: 8}, 96 + 256 + 256 + 32 + 96 + 12, 0},
 	}
-	logits := b.Linear(b.Flatten(b.AvgPool2d(h, 4)), 10)
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	n := 0
-	for _, p := range b.params {
-		n += p.Shape().TotalSize()
-	}
-	if n != 11173962 || len(b.bns) != 20 || logits.Shape()[1] != 10 {
-		t.Errorf("ResNet-18: %d parameters, %d BatchNorms, logits %v; want 11173962, 20, (1, 10)", n, len(b.bns), logits.Shape())
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/classes=%d", tt.name, tt.cfg.Classes), func(t *testing.T) {
+			s, err := lookup(tt.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := tt.cfg
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			cfg.resolve(s)
+			buildMu.Lock()
+			_, b, logits, err := construct(s, graphConfig{dt: tensor.Float32, batch: 1, classes: cfg.Classes, cfg: cfg})
+			buildMu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			params, bufs := 0, 0
+			for _, p := range b.params {
+				params += p.Shape().TotalSize()
+			}
+			for _, op := range b.bns {
+				m, v := op.Stats()
+				bufs += m.Shape().TotalSize() + v.Shape().TotalSize()
+			}
+			rows := 1
+			if s.tokens {
+				rows = cfg.SeqLen
+			}
+			if params != tt.params || bufs != tt.bufferLen || !slices.Equal(logits.Shape(), []int{rows, cfg.Classes}) {
+				t.Errorf("%d parameters, %d buffer values, logits %v; want %d, %d, (%d, %d)",
+					params, bufs, logits.Shape(), tt.params, tt.bufferLen, rows, cfg.Classes)
+			}
+			if tt.cfg.Classes == 0 && tt.cfg.Hidden == 0 && (s.info.Params != tt.params || s.info.BufferLen != tt.bufferLen) {
+				t.Errorf("Info: %d parameters, %d buffer values; want %d, %d", s.info.Params, s.info.BufferLen, tt.params, tt.bufferLen)
+			}
+		})
 	}
 }

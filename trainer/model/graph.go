@@ -18,6 +18,11 @@ type graphConfig struct {
 	train   bool         // training graph (loss and gradients) or evaluation graph (log-probabilities)
 	rng     *rand.Rand   // weight initialisation; nil: zeros
 	shared  []any        // backing arrays of the learnables to bind to (evaluation graph)
+
+	// cfg is the resolved model Config; token models read SeqLen,
+	// Hidden and Embed from it (batch and classes above take precedence
+	// over its Batch, EvalBatch and Classes).
+	cfg Config
 }
 
 // graph is one compiled graph with its tape machine and the tensors its
@@ -27,7 +32,10 @@ type graph struct {
 	vm      G.VM
 	rows    int           // logit rows: batch·labelsPerSample
 	classes int           // logit columns
-	x       *tensor.Dense // input batch, refilled before each run
+	x       *tensor.Dense // input batch, refilled before each run (tensor.Int token ids, time-major, for token models)
+	tokens  bool          // token model: x holds batch·SeqLen ids
+	batch   int           // samples per run
+	lps     int           // labels (logit rows) per sample: 1, or SeqLen for token models
 	onehot  *tensor.Dense // training graph: one-hot targets (rows, classes)
 	lossV   G.Value       // training graph: the mean loss, copied out by a Read node
 	logpV   G.Value       // evaluation graph: log-probabilities (rows, classes), copied out by a Read node
@@ -42,6 +50,46 @@ type graph struct {
 // MaxPool2D, Conv2d, ...). Running graphs needs no lock.
 var buildMu sync.Mutex
 
+// construct adds the input and the network of s to a new graph without
+// compiling it: gr's graph and input tensor are set, and the builder
+// holds the learnables, BatchNorm ops and dropout masks. The caller holds
+// buildMu. Tests count the parameters of big models through it.
+func construct(s spec, c graphConfig) (gr *graph, b *builder, logits *node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			gr, b, logits, err = nil, nil, nil, fmt.Errorf("%w: building %s: gorgonia panicked: %v", ErrGraph, s.info.Name, r)
+		}
+	}()
+	lps := max(s.labelsPerSample, 1)
+	if s.tokens {
+		lps = c.cfg.SeqLen
+		if lps < 1 || c.cfg.Hidden < 1 || c.cfg.Embed < 1 {
+			return nil, nil, nil, fmt.Errorf("%w: building %s: SeqLen %d, Hidden %d and Embed %d must be positive",
+				ErrGraph, s.info.Name, c.cfg.SeqLen, c.cfg.Hidden, c.cfg.Embed)
+		}
+	}
+	gr = &graph{g: G.NewGraph(), rows: c.batch * lps, classes: c.classes, tokens: s.tokens, batch: c.batch, lps: lps}
+	b = &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared, cfg: c.cfg}
+	var x *node
+	if s.tokens {
+		gr.x = tensor.New(tensor.Of(tensor.Int), tensor.WithShape(c.batch*lps))
+		x = G.NewVector(gr.g, tensor.Int, G.WithShape(c.batch*lps), G.WithName("x"), G.WithValue(gr.x))
+	} else {
+		x, gr.x = b.input("x", append([]int{c.batch}, s.info.InputShape...)...)
+	}
+	logits = s.build(b, x, c.classes)
+	if b.err != nil {
+		return nil, nil, nil, fmt.Errorf("building %s: %w", s.info.Name, b.err)
+	}
+	if c.shared != nil && len(b.params) != len(c.shared) {
+		return nil, nil, nil, fmt.Errorf("%w: building %s: %d learnables, the shared graph has %d", ErrGraph, s.info.Name, len(b.params), len(c.shared))
+	}
+	if want := []int{gr.rows, c.classes}; !slices.Equal(logits.Shape(), want) {
+		return nil, nil, nil, fmt.Errorf("%w: building %s: logits have shape %v, want %v", ErrGraph, s.info.Name, logits.Shape(), want)
+	}
+	return gr, b, logits, nil
+}
+
 // buildGraph builds and compiles the training or evaluation graph of s.
 // The training graph's loss is the mean over the rows of −log softmax at
 // the target (LogSoftMax + NLL, i.e. cross-entropy on logits).
@@ -53,20 +101,9 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 			gr, err = nil, fmt.Errorf("%w: building %s: gorgonia panicked: %v", ErrGraph, s.info.Name, r)
 		}
 	}()
-	lps := max(s.labelsPerSample, 1)
-	gr = &graph{g: G.NewGraph(), rows: c.batch * lps, classes: c.classes}
-	b := &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared}
-	var x *node
-	x, gr.x = b.input("x", append([]int{c.batch}, s.info.InputShape...)...)
-	logits := s.build(b, x, c.classes)
-	if b.err != nil {
-		return nil, fmt.Errorf("building %s: %w", s.info.Name, b.err)
-	}
-	if c.shared != nil && len(b.params) != len(c.shared) {
-		return nil, fmt.Errorf("%w: building %s: %d learnables, the shared graph has %d", ErrGraph, s.info.Name, len(b.params), len(c.shared))
-	}
-	if want := []int{gr.rows, c.classes}; !slices.Equal(logits.Shape(), want) {
-		return nil, fmt.Errorf("%w: building %s: logits have shape %v, want %v", ErrGraph, s.info.Name, logits.Shape(), want)
+	gr, b, logits, err := construct(s, c)
+	if err != nil {
+		return nil, err
 	}
 	gr.params, gr.names, gr.bns, gr.masks = b.params, b.names, b.bns, b.masks
 	logp, err := G.LogSoftMax(logits)
@@ -112,6 +149,30 @@ func (gr *graph) run() (err error) {
 	}()
 	if err := gr.vm.RunAll(); err != nil {
 		return fmt.Errorf("%w: %w", ErrGraph, err)
+	}
+	return nil
+}
+
+// setInput fills the input batch from x, whole samples back to back, and
+// pads the missing samples with zeros. Token models convert the ids to
+// int in time-major order and check that they are integers in [0,
+// classes); on an error the input is left partly written.
+func (gr *graph) setInput(x []float32) error {
+	if !gr.tokens {
+		d := gr.x.Data().([]float32)
+		n := copy(d, x)
+		clear(d[n:])
+		return nil
+	}
+	ids := gr.x.Ints()
+	clear(ids)
+	t := gr.lps
+	for k, v := range x[:min(len(x), len(ids))] {
+		id := int(v)
+		if !(v >= 0 && v < float32(gr.classes)) || float32(id) != v {
+			return fmt.Errorf("token %v at %d is not an integer in [0, %d)", v, k, gr.classes)
+		}
+		ids[k%t*gr.batch+k/t] = id // sample k/t, step k%t
 	}
 	return nil
 }

@@ -64,3 +64,22 @@ func equalBits(a, b []float32) bool {
 	}
 	return true
 }
+
+// batchFor returns n valid samples and their labels for m, from seed:
+// randomBatch for image models (labels in [0, 10)), random token ids and
+// next-token labels in [0, Classes) for the text model.
+func batchFor(m Model, n int, seed uint64) ([]float32, []int32) {
+	sl := sampleLen(m)
+	if m.Name() != "CharLSTM" {
+		return randomBatch(n, sl, min(m.Config().Classes, 10), seed)
+	}
+	r := rand.New(rand.NewPCG(seed, 98))
+	v := m.Config().Classes
+	x := make([]float32, n*sl)
+	y := make([]int32, n*sl)
+	for i := range x {
+		x[i] = float32(r.IntN(v))
+		y[i] = int32(r.IntN(v))
+	}
+	return x, y
+}

@@ -23,9 +23,10 @@ const (
 // builder adds layers to one graph: the training graph or the evaluation
 // graph of a model (or, in tests, a float64 graph for gradient checks).
 // Model definitions are functions of a *builder and call its layer helpers
-// (Conv2d, BatchNorm, Linear, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool,
-// Flatten, Add, Dropout, BasicBlock) in a fixed order, which is the State
-// order of the learnables.
+// (Conv2d, BatchNorm, BatchNormEps, Linear, ReLU, MaxPool2d, MaxPool2dPad,
+// AvgPool2d, GlobalAvgPool, Flatten, Add, Dropout, BasicBlock,
+// PreActBlock, Embedding, LSTM) in a fixed order, which is the State order
+// of the learnables.
 //
 // Errors are sticky: after the first failure every helper returns nil and
 // the error is reported once by the caller of the model definition, so
@@ -43,6 +44,7 @@ type builder struct {
 	dt    tensor.Dtype // tensor.Float32, or tensor.Float64 for gradient checks
 	batch int          // samples per batch (static)
 	train bool         // training graph: batch statistics in BatchNorm, active dropout
+	cfg   Config       // the resolved model Config (sequence models read SeqLen, Hidden, Embed)
 
 	// rng draws the initial weights; nil leaves new learnables zero (and
 	// consumes nothing).
@@ -127,23 +129,22 @@ func (b *builder) param(name string, shape []int, init func(*rand.Rand) float64)
 			b.fail(fmt.Errorf("%w: %s: %d values, the shared learnable has %d", ErrGraph, name, size, l))
 			return nil
 		}
-	} else {
+	} else if b.dt == tensor.Float64 {
 		vals := make([]float64, size)
 		if b.rng != nil {
 			for i := range vals {
 				vals[i] = init(b.rng)
 			}
 		}
-		switch b.dt {
-		case tensor.Float64:
-			data = vals
-		default:
-			f := make([]float32, size)
-			for i, v := range vals {
-				f[i] = float32(v)
+		data = vals
+	} else {
+		vals := make([]float32, size)
+		if b.rng != nil {
+			for i := range vals {
+				vals[i] = float32(init(b.rng))
 			}
-			data = f
 		}
+		data = vals
 	}
 	opts := []G.NodeConsOpt{G.WithShape(shape...), G.WithName(name), G.WithValue(b.newTensor(shape, data))}
 	if b.train {
@@ -170,6 +171,11 @@ func lenOf(data any) int {
 // uniform returns an initialiser drawing from U(-bound, bound).
 func uniform(bound float64) func(*rand.Rand) float64 {
 	return func(r *rand.Rand) float64 { return (2*r.Float64() - 1) * bound }
+}
+
+// normal returns an initialiser drawing from N(0, std²).
+func normal(std float64) func(*rand.Rand) float64 {
+	return func(r *rand.Rand) float64 { return std * r.NormFloat64() }
 }
 
 // constant returns an initialiser that always gives v (no draw).
@@ -225,7 +231,11 @@ func (b *builder) Conv2d(x *node, out, k, stride, pad int, bias bool) *node {
 // 1) or (1, C). Momentum 0.1 and ε 1e-5 as in PyTorch. The running mean
 // (initially 0) and variance (1) are the model's buffers; the training
 // graph updates them, the evaluation graph normalises with them.
-func (b *builder) BatchNorm(x *node) *node {
+func (b *builder) BatchNorm(x *node) *node { return b.BatchNormEps(x, bnEpsilon) }
+
+// BatchNormEps is BatchNorm with ε = eps (FLTK's FashionMNISTResNet
+// blocks use 1e-3).
+func (b *builder) BatchNormEps(x *node, eps float64) *node {
 	if b.err != nil {
 		return nil
 	}
@@ -245,7 +255,7 @@ func (b *builder) BatchNorm(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, _, _, op, err := G.BatchNorm(x, gamma, beta, bnMomentum, bnEpsilon)
+	y, _, _, op, err := G.BatchNorm(x, gamma, beta, bnMomentum, eps)
 	if b.check(name, y, err) == nil {
 		return nil
 	}
@@ -289,11 +299,21 @@ func (b *builder) ReLU(x *node) *node {
 }
 
 // MaxPool2d adds k×k max pooling with the given stride and no padding.
-func (b *builder) MaxPool2d(x *node, k, stride int) *node {
+func (b *builder) MaxPool2d(x *node, k, stride int) *node { return b.MaxPool2dPad(x, k, stride, 0) }
+
+// MaxPool2dPad adds k×k max pooling with the given stride and pad rows and
+// columns of padding on every side. Padding never wins the maximum (it
+// counts as −∞, as in PyTorch); the output is ⌊(H + 2·pad − k)/stride⌋ + 1
+// high, likewise wide.
+func (b *builder) MaxPool2dPad(x *node, k, stride, pad int) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, err := G.MaxPool2D(x, tensor.Shape{k, k}, []int{0, 0}, []int{stride, stride})
+	if x.Dims() != 4 || 2*pad > k {
+		b.fail(fmt.Errorf("%w: MaxPool2dPad(%d, %d, %d) needs a 4-d input and pad ≤ k/2, got %v", ErrGraph, k, stride, pad, x.Shape()))
+		return nil
+	}
+	y, err := G.MaxPool2D(x, tensor.Shape{k, k}, []int{pad, pad}, []int{stride, stride})
 	return b.check("maxpool", y, err)
 }
 
@@ -419,4 +439,153 @@ func (b *builder) BasicBlock(x *node, out, stride int) *node {
 		sc = b.BatchNorm(b.Conv2d(x, out, 1, stride, 0, false))
 	}
 	return b.ReLU(b.Add(h, sc))
+}
+
+// PreActBlock adds a pre-activation residual block (He et al. 2016,
+// "Identity mappings in deep residual networks"), in the layout of FLTK's
+// FashionMNISTResNet (fltk/nets/fashion_mnist_resnet.py, Residual):
+// BN(ε 1e-3)–ReLU–conv3×3(stride)–BN(ε 1e-3)–ReLU–conv3×3, plus the
+// shortcut — x itself, or conv1×1(stride) when shortcutConv is set (it
+// must be when the stride is not 1 or the channels change) — with no
+// activation after the sum. All three convolutions have a bias; the first
+// BatchNorm normalises the block's input channels. Learnables in the
+// order bn1, conv1, bn2, conv2, shortcut conv (PyTorch's state_dict
+// order).
+func (b *builder) PreActBlock(x *node, out, stride int, shortcutConv bool) *node {
+	if b.err != nil {
+		return nil
+	}
+	const eps = 1e-3
+	if !shortcutConv && (stride != 1 || x.Shape()[1] != out) {
+		b.fail(fmt.Errorf("%w: PreActBlock from %v to %d channels with stride %d needs a shortcut convolution", ErrGraph, x.Shape(), out, stride))
+		return nil
+	}
+	h := b.Conv2d(b.ReLU(b.BatchNormEps(x, eps)), out, 3, stride, 1, true)
+	h = b.Conv2d(b.ReLU(b.BatchNormEps(h, eps)), out, 3, 1, 1, true)
+	sc := x
+	if shortcutConv {
+		sc = b.Conv2d(x, out, 1, stride, 0, true)
+	}
+	return b.Add(h, sc)
+}
+
+// Embedding adds a lookup table of vocab rows of width dim (initially
+// N(0, 1), as PyTorch's nn.Embedding) and returns the rows of the ids in
+// idx, a tensor.Int vector of n ids in [0, vocab): (n, dim).
+func (b *builder) Embedding(idx *node, vocab, dim int) *node {
+	if b.err != nil {
+		return nil
+	}
+	name := b.name("embedding")
+	w := b.param(name+".weight", []int{vocab, dim}, normal(1))
+	if b.err != nil {
+		return nil
+	}
+	y, err := G.ByIndices(w, idx, 0)
+	return b.check(name, y, err)
+}
+
+// LSTM adds one LSTM layer of hidden units (Hochreiter & Schmidhuber
+// 1997, PyTorch's gate equations, zero initial state) unrolled over steps
+// time steps. xs holds the inputs of all steps time-major: (steps·batch,
+// in), rows t·batch … (t+1)·batch−1 are step t. The result is the hidden
+// state of every step sample-major: (batch·steps, hidden), row i·steps+t
+// is sample i at step t — the order of a text batch's labels.
+//
+// With the gates z = x_t·Wx + h_{t−1}·Wh + bias split into i, f, g, o:
+//
+//	c_t = σ(f)⊙c_{t−1} + σ(i)⊙tanh(g),  h_t = σ(o)⊙tanh(c_t)
+//
+// Learnables in order: Wx (in, 4·hidden), Wh (hidden, 4·hidden), bias (1,
+// 4·hidden) — PyTorch's weight_ih_l0ᵀ, weight_hh_l0ᵀ and b_ih+b_hh (one
+// bias instead of PyTorch's redundant two); all U(±1/√hidden), PyTorch's
+// initialisation.
+func (b *builder) LSTM(xs *node, steps, hidden int) *node {
+	if b.err != nil {
+		return nil
+	}
+	n := b.batch
+	if xs.Dims() != 2 || steps < 1 || xs.Shape()[0] != steps*n {
+		b.fail(fmt.Errorf("%w: LSTM of %d steps needs a (%d, in) input, got %v", ErrGraph, steps, steps*n, xs.Shape()))
+		return nil
+	}
+	in, H := xs.Shape()[1], hidden
+	name := b.name("lstm")
+	bound := 1 / math.Sqrt(float64(H))
+	wx := b.param(name+".wx", []int{in, 4 * H}, uniform(bound))
+	wh := b.param(name+".wh", []int{H, 4 * H}, uniform(bound))
+	bias := b.param(name+".bias", []int{1, 4 * H}, uniform(bound))
+	if b.err != nil {
+		return nil
+	}
+	// The input projections of all steps in one product.
+	zx, err := G.Mul(xs, wx)
+	if b.check(name+" input", zx, err) == nil {
+		return nil
+	}
+	zx, err = G.BroadcastAdd(zx, bias, nil, []byte{0})
+	if b.check(name+" bias", zx, err) == nil {
+		return nil
+	}
+	// slice returns z[rows, cols] as an (n, H or 4H) matrix: gorgonia
+	// drops an axis sliced to length 1 (batch 1, or H 1).
+	slice := func(z *node, rows, cols tensor.Slice, width int) *node {
+		if b.err != nil {
+			return nil
+		}
+		s, err := G.Slice(z, rows, cols)
+		if b.check(name+" slice", s, err) == nil || s.Dims() == 2 {
+			return s
+		}
+		s, err = G.Reshape(s, tensor.Shape{n, width})
+		return b.check(name+" slice", s, err)
+	}
+	gate := func(z *node, k int, f func(*node) (*node, error)) *node {
+		s := slice(z, nil, G.S(k*H, (k+1)*H), H)
+		if b.err != nil {
+			return nil
+		}
+		s, err := f(s)
+		return b.check(name+" gate", s, err)
+	}
+	op := func(what string, f func(x, y *node) (*node, error), x, y *node) *node {
+		if b.err != nil {
+			return nil
+		}
+		z, err := f(x, y)
+		return b.check(name+" "+what, z, err)
+	}
+	hs := make([]*node, steps)
+	var h, c *node
+	for t := range steps {
+		z := slice(zx, G.S(t*n, (t+1)*n), nil, 4*H)
+		if t > 0 { // h_{-1} = 0: no recurrent term at step 0
+			z = op("recurrence", G.Add, z, op("recurrence", G.Mul, h, wh))
+		}
+		ig := op("input gate", G.HadamardProd, gate(z, 0, G.Sigmoid), gate(z, 2, G.Tanh))
+		if t == 0 { // c_{-1} = 0
+			c = ig
+		} else {
+			c = op("cell", G.Add, op("forget", G.HadamardProd, gate(z, 1, G.Sigmoid), c), ig)
+		}
+		var tc *node
+		if b.err == nil {
+			tc, err = G.Tanh(c)
+			b.check(name+" cell", tc, err)
+		}
+		h = op("output", G.HadamardProd, gate(z, 3, G.Sigmoid), tc)
+		hs[t] = h
+	}
+	if b.err != nil {
+		return nil
+	}
+	out := h
+	if steps > 1 {
+		out, err = G.Concat(1, hs...) // (batch, steps·hidden): row i is h_0[i], h_1[i], …
+		if b.check(name+" concat", out, err) == nil {
+			return nil
+		}
+	}
+	out, err = G.Reshape(out, tensor.Shape{n * steps, H})
+	return b.check(name+" reshape", out, err)
 }

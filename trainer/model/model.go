@@ -26,7 +26,8 @@ type Model interface {
 	Config() Config
 
 	// InputShape is the per-sample input shape, CHW for image models, e.g.
-	// {1, 28, 28}. Inputs are flat: a sample is prod(InputShape) values.
+	// {1, 28, 28}, or {Config().SeqLen} for the text model CharLSTM.
+	// Inputs are flat: a sample is prod(InputShape) values.
 	InputShape() []int
 
 	// NumParams is the number of trainable parameters.
@@ -59,17 +60,21 @@ type Model interface {
 	Grads() [][]float32
 
 	// TrainStep runs forward and backward on exactly Config().Batch
-	// samples (x: Batch·prod(InputShape) values, y: Batch labels in
-	// [0, Classes)), leaves fresh (not accumulated) gradients in Grads and
-	// returns the mean cross-entropy loss. It does not change the
-	// learnables; it does update BatchNorm running statistics.
+	// samples (x: Batch·prod(InputShape) values, y: Batch·L labels in
+	// [0, Classes), where L is 1 for image models and SeqLen for the text
+	// model), leaves fresh (not accumulated) gradients in Grads and
+	// returns the mean cross-entropy loss over the Batch·L labels. It does
+	// not change the learnables; it does update BatchNorm running
+	// statistics. The text model's inputs are token ids stored as float32
+	// and must be integers in [0, Classes).
 	TrainStep(x []float32, y []int32) (loss float64, err error)
 
 	// Evaluate runs the evaluation graph (BatchNorm with running
 	// statistics, no dropout) on the first n ≤ EvalBatch samples of x
 	// (len(x) ≥ n·prod(InputShape); missing samples are padded with
-	// zeros), returns the sum of the n per-sample cross-entropy losses and
-	// writes the argmax predictions into pred[:n]. Only y[:n] is read.
+	// zeros), returns the sum of the n·L cross-entropy losses (L labels per
+	// sample, as for TrainStep) and writes the argmax predictions into
+	// pred[:n·L]. Only y[:n·L] is read.
 	Evaluate(x []float32, y []int32, n int, pred []int32) (lossSum float64, err error)
 
 	// Close releases the graphs. It is idempotent; TrainStep, Evaluate and
@@ -80,10 +85,10 @@ type Model interface {
 // ModelInfo holds the static facts of a registered model.
 type ModelInfo struct {
 	Name        string   // registry name
-	InputShape  []int    // per-sample input shape (CHW)
+	InputShape  []int    // per-sample input shape (CHW); nil for CharLSTM, whose shape is {Config.SeqLen}
 	Classes     int      // default number of classes
 	Datasets    []string // the data sets the model is meant for
-	Params      int      // trainable parameters with the default classes
+	Params      int      // trainable parameters with the default classes (and sizes)
 	BufferLen   int      // buffer values (BatchNorm running mean and variance)
 	Description string   // one line: architecture and source
 }
@@ -99,8 +104,16 @@ type spec struct {
 	build func(b *builder, x *node, classes int) *node
 
 	// labelsPerSample is the number of labels (logit rows) per sample;
-	// 0 means 1.
+	// 0 means 1. Token models have Config.SeqLen instead.
 	labelsPerSample int
+
+	// tokens marks a sequence model: a sample is Config.SeqLen token ids
+	// (stored as float32 in the caller's x) with one label per step, and
+	// info.InputShape is nil. build gets x as a tensor.Int vector of
+	// batch·SeqLen ids in time-major order (x[t·batch+i] is token t of
+	// sample i) and returns the logits in sample-major order (row
+	// i·SeqLen+t), the order of the labels.
+	tokens bool
 }
 
 var registry = map[string]spec{}
@@ -111,7 +124,7 @@ func register(s spec) {
 	if _, dup := registry[s.info.Name]; dup {
 		panic("model: duplicate registration of " + s.info.Name)
 	}
-	if s.build == nil || len(s.info.InputShape) == 0 || s.info.Classes < 2 {
+	if s.build == nil || (len(s.info.InputShape) == 0) != s.tokens || s.info.Classes < 2 {
 		panic("model: malformed registration of " + s.info.Name)
 	}
 	registry[s.info.Name] = s

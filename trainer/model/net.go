@@ -45,31 +45,32 @@ type net struct {
 var _ Model = (*net)(nil)
 
 func newNet(s spec, cfg Config) (*net, error) {
+	cfg.resolve(s)
 	classes := cfg.Classes
-	if classes == 0 {
-		classes = s.info.Classes
-	}
-	cfg.Classes = classes
 	tr, err := buildGraph(s, graphConfig{
 		dt: tensor.Float32, batch: cfg.Batch, classes: classes, train: true,
-		rng: rand.New(rand.NewPCG(cfg.Seed, initStream)),
+		rng: rand.New(rand.NewPCG(cfg.Seed, initStream)), cfg: cfg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("model: %s training graph: %w", s.info.Name, err)
 	}
 	ev, err := buildGraph(s, graphConfig{
-		dt: tensor.Float32, batch: cfg.EvalBatch, classes: classes, shared: tr.paramData(),
+		dt: tensor.Float32, batch: cfg.EvalBatch, classes: classes, shared: tr.paramData(), cfg: cfg,
 	})
 	if err != nil {
 		tr.close()
 		return nil, fmt.Errorf("model: %s evaluation graph: %w", s.info.Name, err)
 	}
+	inShape := slices.Clone(s.info.InputShape)
+	if s.tokens {
+		inShape = []int{cfg.SeqLen}
+	}
 	n := &net{
 		name:      s.info.Name,
 		cfg:       cfg,
-		inShape:   slices.Clone(s.info.InputShape),
+		inShape:   inShape,
 		sampleLen: tr.x.Shape().TotalSize() / cfg.Batch,
-		lps:       max(s.labelsPerSample, 1),
+		lps:       tr.lps,
 		train:     tr,
 		eval:      ev,
 		maskRNG:   rand.New(rand.NewPCG(cfg.Seed, dropoutStream)),
@@ -166,7 +167,9 @@ func (n *net) TrainStep(x []float32, y []int32) (float64, error) {
 		return 0, err
 	}
 	tr := n.train
-	copy(tr.x.Data().([]float32), x)
+	if err := tr.setInput(x); err != nil {
+		return 0, fmt.Errorf("%w: %s: TrainStep: %w", ErrBadInput, n.name, err)
+	}
 	oh := tr.onehot.Data().([]float32)
 	clear(oh)
 	k := n.cfg.Classes
@@ -212,9 +215,9 @@ func (n *net) Evaluate(x []float32, y []int32, cnt int, pred []int32) (float64, 
 		n.statsDirty = false
 	}
 	ev := n.eval
-	xd := ev.x.Data().([]float32)
-	m := copy(xd, x[:cnt*n.sampleLen])
-	clear(xd[m:])
+	if err := ev.setInput(x[:cnt*n.sampleLen]); err != nil {
+		return 0, fmt.Errorf("%w: %s: Evaluate: %w", ErrBadInput, n.name, err)
+	}
 	if err := ev.run(); err != nil {
 		return 0, fmt.Errorf("model: %s evaluation: %w", n.name, err)
 	}
