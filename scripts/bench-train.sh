@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# bench-train.sh — training throughput (samples/s of forward + backward +
+# update) of the gorgonia models in trainer/model beside PyTorch CPU on the
+# same architectures, in one invocation, with the ratio fltk/PyTorch.
+#
+# Usage: scripts/bench-train.sh [options]
+#   --models LIST     comma-separated model names [the four phase-1 models
+#                     MNIST2NN,MNISTCNN,FashionMNISTCNN,Cifar10CNN plus any
+#                     other model registered in trainer/model/*.go]
+#   --batch LIST      batch sizes                          [10,50]
+#   --threads LIST    GOMAXPROCS (go test -cpu; also OPENBLAS_NUM_THREADS)
+#                     and torch.set_num_threads                     [1,2]
+#   --benchtime T     go test -benchtime (e.g. 2s or 20x)  [2s]
+#   --torch-seconds S timed seconds per PyTorch measurement [T if T is in
+#                     seconds, else 2]
+#   --openblas        build the Go side with -tags openblas, CGO_ENABLED=1,
+#                     CGO_LDFLAGS=-lopenblas (installs libopenblas-dev)
+#   --csv FILE        CSV output                [bench-results/bench-train.csv];
+#                     the raw Go and PyTorch output goes to FILE minus .csv
+#                     plus .log
+#   -h, --help
+#
+# The models are run one after another; for each model the Go benchmark
+# (BenchmarkTrainStep/model=<M>/batch=<B>, all batches and thread counts)
+# runs right before scripts/bench_train_torch.py for the same model, so both
+# sides share the machine's noise. A model without a Go benchmark shows n/a.
+# Exit status 1 if a Go or PyTorch run failed (the others still run).
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/.." && pwd)
+invocation="$0 $*"
+cd "$repo_root"
+
+PHASE1="MNIST2NN,MNISTCNN,FashionMNISTCNN,Cifar10CNN"
+models=""
+batches="10,50"
+threads="1,2"
+benchtime="2s"
+torch_seconds=""
+openblas=0
+csv="bench-results/bench-train.csv"
+PY=/usr/bin/python3
+
+log() { printf '[bench-train] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+need_arg() { if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value"; fi; }
+while [ "$#" -gt 0 ]; do
+    case $1 in
+        --models) need_arg "$@"; models=$2; shift 2 ;;
+        --batch) need_arg "$@"; batches=$2; shift 2 ;;
+        --threads) need_arg "$@"; threads=$2; shift 2 ;;
+        --benchtime) need_arg "$@"; benchtime=$2; shift 2 ;;
+        --torch-seconds) need_arg "$@"; torch_seconds=$2; shift 2 ;;
+        --openblas) openblas=1; shift ;;
+        --csv) need_arg "$@"; csv=$2; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+
+[[ $batches =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--batch must be a comma-separated list of integers"
+[[ $threads =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--threads must be a comma-separated list of integers"
+if [ -z "$torch_seconds" ]; then
+    if [[ $benchtime =~ ^([0-9]+(\.[0-9]*)?)s$ ]]; then
+        torch_seconds=${BASH_REMATCH[1]}
+    else
+        torch_seconds=2
+    fi
+fi
+[[ $torch_seconds =~ ^[0-9]+(\.[0-9]*)?$ ]] || die "--torch-seconds must be a number of seconds"
+
+if [ -z "$models" ]; then
+    # Phase-1 models first, then any other registered model (Name: "X" in a register call).
+    models=$PHASE1
+    while read -r m; do
+        [[ ,$models, == *",$m,"* ]] || models+=",$m"
+    done < <(grep -ho --exclude='*_test.go' 'Name: *"[A-Za-z0-9_]*"' trainer/model/*.go 2>/dev/null |
+        sed 's/.*"\(.*\)"/\1/' | sort -u)
+fi
+[[ $models =~ ^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$ ]] || die "--models must be a comma-separated list of names"
+
+# ------------------------------------------------------------ dependencies
+apt_install() {
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || return 1
+        apt=(sudo "${apt[@]}")
+    fi
+    log "installing $*"
+    "${apt[@]}" install -y --no-install-recommends "$@" ||
+        { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends "$@"; }
+}
+
+[ -x "$PY" ] || die "$PY not found (this script needs Debian's python3 and python3-torch)"
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    apt_install python3-torch ||
+        die "could not install python3-torch (apt-get install -y --no-install-recommends python3-torch, with sudo when not root); install it and rerun"
+    "$PY" -c 'import torch' || die "python3-torch is installed but '$PY -c \"import torch\"' fails"
+fi
+torch_version=$("$PY" -c 'import torch; print(torch.__version__)')
+
+go_env=()
+go_tags=()
+build="pure-go"
+if [ "$openblas" -eq 1 ]; then
+    if grep -rlq "go:build openblas" trainer/model 2>/dev/null; then
+        if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
+            apt_install libopenblas-dev || die "could not install libopenblas-dev"
+        fi
+        go_env=(CGO_ENABLED=1 "CGO_LDFLAGS=${CGO_LDFLAGS:+$CGO_LDFLAGS }-lopenblas")
+        go_tags=(-tags openblas)
+        build="openblas"
+    else
+        log "note: the openblas build tag is not available yet (no '//go:build openblas' file in trainer/model); building pure Go"
+        build="pure-go (openblas tag n/a)"
+    fi
+fi
+
+# ------------------------------------------------------------ build
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+test_bin="$tmp/model.test"
+log "building the trainer/model test binary ($build)"
+env ${go_env[@]+"${go_env[@]}"} go test -c ${go_tags[@]+"${go_tags[@]}"} -o "$test_bin" ./trainer/model/ ||
+    die "go test -c ./trainer/model/ failed"
+[ -x "$test_bin" ] || die "go test -c produced no binary"
+
+# ------------------------------------------------------------ runs
+mkdir -p "$(dirname "$csv")"
+raw_log="${csv%.csv}.log"
+{
+    echo "# $invocation"
+    echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# go: $(go version), build $build; torch $torch_version"
+} >"$raw_log"
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+batch_re="(${batches//,/|})"
+failed=0
+raw="$tmp/raw.csv" # side,model,batch,threads,samples_per_s,params
+: >"$raw"
+IFS=, read -r -a model_list <<<"$models"
+IFS=, read -r -a thread_list <<<"$threads"
+start=$SECONDS
+for m in "${model_list[@]}"; do
+    log "$m: Go (benchtime $benchtime, -cpu $threads)"
+    : >"$tmp/go-$m.txt"
+    for t in "${thread_list[@]}"; do
+        # One process per thread count so that OpenBLAS's own thread pool
+        # (--openblas) matches GOMAXPROCS. -test.bench splits the pattern on
+        # '/' into one regexp per level.
+        if ! (cd trainer/model && env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+            "$test_bin" -test.run '^$' -test.bench "^BenchmarkTrainStep\$/^model=$m\$/^batch=$batch_re\$" \
+            -test.cpu "$t" -test.benchtime "$benchtime" -test.count 1 -test.timeout 0) \
+            >"$tmp/go-$m-$t.txt" 2>&1; then
+            log "$m: Go benchmark failed (-cpu $t):"
+            tail -n 20 "$tmp/go-$m-$t.txt" >&2
+            failed=1
+        fi
+        cat "$tmp/go-$m-$t.txt" >>"$tmp/go-$m.txt"
+    done
+    cat "$tmp/go-$m.txt" >>"$raw_log"
+    # BenchmarkTrainStep/model=M/batch=B[-P]  N  X ns/op  Y samples/s
+    awk -v m="$m" '
+        $1 ~ "^BenchmarkTrainStep/model=" m "/batch=[0-9]+(-[0-9]+)?$" {
+            name = $1; procs = 1
+            if (match(name, /-[0-9]+$/)) { procs = substr(name, RSTART + 1); name = substr(name, 1, RSTART - 1) }
+            sub(/.*batch=/, "", name)
+            for (i = 2; i < NF; i++) if ($(i + 1) == "samples/s") print "go," m "," name "," procs "," $i ","
+        }' "$tmp/go-$m.txt" >>"$raw"
+
+    log "$m: PyTorch ${torch_version} (${torch_seconds}s per measurement, threads $threads)"
+    if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --threads "$threads" \
+        --seconds "$torch_seconds" >"$tmp/torch-$m.csv" 2>"$tmp/torch-$m.err"; then
+        if grep -q 'unknown model' "$tmp/torch-$m.err"; then
+            log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
+        else
+            log "$m: PyTorch run failed:"
+            failed=1
+        fi
+    fi
+    grep -v 'unknown model' "$tmp/torch-$m.err" | sed 's/^/    /' >&2 || true
+    sed 's/^/torch,/' "$tmp/torch-$m.csv" >>"$raw"
+    cat "$tmp/torch-$m.err" "$tmp/torch-$m.csv" >>"$raw_log"
+done
+elapsed=$((SECONDS - start))
+
+# ------------------------------------------------------------ table + CSV
+awk -F, -v models="$models" -v batches="$batches" -v threads="$threads" -v build="$build" \
+    -v csv="$csv" '
+    { v[$1, $2, $3, $4] = $5; if ($6 != "") p[$2] = $6 }
+    function fmt(x) { return x == "" ? "n/a" : sprintf(x >= 100 ? "%.0f" : "%.3g", x) }
+    END {
+        nm = split(models, M, ","); nb = split(batches, B, ","); nt = split(threads, T, ",")
+        print "model,batch,threads,fltk_samples_per_s,torch_samples_per_s,ratio,params,build" > csv
+        hdr = sprintf("%-20s %5s %7s %15s %18s %8s", "model", "batch", "threads", "fltk samples/s", "PyTorch samples/s", "ratio")
+        print hdr; gsub(/./, "-", hdr); print hdr
+        met = 0; total = 0
+        for (i = 1; i <= nm; i++) for (j = 1; j <= nb; j++) for (k = 1; k <= nt; k++) {
+            g = v["go", M[i], B[j], T[k]]; t = v["torch", M[i], B[j], T[k]]
+            r = (g != "" && t != "" && t > 0) ? sprintf("%.2f", g / t) : ""
+            if (r != "") { total++; if (r + 0 >= 0.5) met++ }
+            printf "%-20s %5s %7s %15s %18s %8s\n", M[i], B[j], T[k], fmt(g), fmt(t), r == "" ? "n/a" : r
+            printf "%s,%s,%s,%s,%s,%s,%s,%s\n", M[i], B[j], T[k], g, t, r, p[M[i]], build > csv
+        }
+        printf "\nratio >= 0.5 (target) in %d of %d measured rows\n", met, total
+    }' "$raw"
+cat <<EOF
+build: $build; PyTorch $torch_version (SGD lr 0.01, no momentum); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row; $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
+command: $invocation
+CSV: $csv, raw output: $raw_log
+EOF
+exit "$failed"
