@@ -3,8 +3,8 @@
 package model
 
 import (
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/netlib/blas/netlib"
+	G "gorgonia.org/gorgonia"
 )
 
 // With the openblas build tag, gorgonia's matrix products go through

@@ -20,10 +20,28 @@
 //
 // # Models
 //
-//	MNIST2NN         McMahan et al. 2017: MLP 784-200-200-10           199,210 params
-//	MNISTCNN         McMahan et al. 2017: 2×(conv5×5 same, pool), FC 512 1,663,370 params
-//	FashionMNISTCNN  FLTK: 2×(conv5×5, BN, ReLU, pool), FC 1568-10       29,034 params + 96 buffers
-//	Cifar10CNN       FLTK: 3×2×(conv3×3, ReLU, BN) + pools, FC 128, FC 10 551,466 params + 896 buffers
+//	MNIST2NN            McMahan et al. 2017: MLP 784-200-200-10              199,210 params
+//	MNISTCNN            McMahan et al. 2017: 2×(conv5×5 same, pool), FC 512 1,663,370 params
+//	FashionMNISTCNN     FLTK: 2×(conv5×5, BN, ReLU, pool), FC 1568-10          29,034 params + 96 buffers
+//	Cifar10CNN          FLTK: 3×2×(conv3×3, ReLU, BN) + pools, FC 128, FC 10  551,466 params + 896 buffers
+//	Cifar10ResNet       FLTK (kuangliu): ResNet-18, avgpool 4, FC 512-10    11,173,962 params + 9,600 buffers
+//	Cifar100ResNet      FLTK (weiaicunzai): ResNet-18, global pool, FC 100  11,220,132 params + 9,600 buffers
+//	Cifar100VGG         FLTK: VGG-16-BN, FC 4096-4096-100 with dropout      34,015,396 params + 8,448 buffers
+//	FashionMNISTResNet  FLTK: conv7×7/2 stem, 8 pre-activation blocks       11,177,482 params + 6,912 buffers
+//	CharLSTM            embedding, LSTM, FC at every step (V 80, E 8, H 128)    81,104 params
+//
+// The parameter counts of FLTK's nets are those PyTorch gives for them.
+// FashionMNISTResNet replaces FLTK's AvgPool2d(3), which fails on the 1×1
+// maps of a 28×28 input, by a global average pool (FLTK's own later fix;
+// the count is unchanged).
+//
+// CharLSTM is a next-character model for the text data sets: a sample is
+// a window of Config.SeqLen token ids (stored as float32, integers in [0,
+// Classes)) with one label per step, the next token; Classes is the
+// vocabulary size V, and Config.Embed and Config.Hidden set E and H. Its
+// loss is the mean cross-entropy over the Batch·SeqLen positions, and
+// Evaluate sums over n·SeqLen positions and writes n·SeqLen predictions.
+// [Info] has no InputShape for it (the window length is a Config field).
 //
 // Cifar10CNN drops FLTK's final softmax (FLTK applies CrossEntropyLoss to
 // softmax outputs, a double softmax): every model here returns logits and
@@ -57,9 +75,10 @@
 // A model is a registry entry, registered from an init function in its own
 // file: the static [ModelInfo] and a function that builds the network from
 // the input node with the layer helpers of *builder — Conv2d (optional
-// bias), BatchNorm ((1,C,1,1) or (1,C) γ and β; 4-d or 2-d input), Linear,
-// ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, Add, Dropout and
-// BasicBlock (a ResNet block). The order of the helper calls is the State
+// bias), BatchNorm and BatchNormEps ((1,C,1,1) or (1,C) γ and β; 4-d or
+// 2-d input), Linear, ReLU, MaxPool2d and MaxPool2dPad, AvgPool2d,
+// GlobalAvgPool, Flatten, Add, Dropout, BasicBlock and PreActBlock (ResNet
+// blocks), Embedding and LSTM. The order of the helper calls is the State
 // order. The same function builds the training graph, the evaluation graph
 // and, in the tests, float64 graphs for gradient checks.
 //

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	goruntime "runtime"
 	"slices"
 	"sync"
 
@@ -112,7 +113,7 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	}
 	if !c.train {
 		G.Read(logp, &gr.logpV)
-		gr.vm = G.NewTapeMachine(gr.g, G.EvalMode())
+		gr.vm = newTapeMachine(gr.g, G.EvalMode())
 		return gr, nil
 	}
 	var onehot *node
@@ -133,8 +134,19 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	if _, err := G.Grad(loss, gr.params...); err != nil {
 		return nil, fmt.Errorf("%w: building %s gradients: %w", ErrGraph, s.info.Name, err)
 	}
-	gr.vm = G.NewTapeMachine(gr.g, G.BindDualValues(gr.params...))
+	gr.vm = newTapeMachine(gr.g, G.BindDualValues(gr.params...))
 	return gr, nil
+}
+
+// newTapeMachine is G.NewTapeMachine without the finalizer it sets on the
+// machine. The finalizer only frees CUDA contexts (a no-op without the
+// cuda build tag), and the machine sits in a reference cycle, which Go
+// never collects while a finalizer is set: every graph would leak, closed
+// or not.
+func newTapeMachine(g *G.ExprGraph, opts ...G.VMOpt) G.VM {
+	vm := G.NewTapeMachine(g, opts...)
+	goruntime.SetFinalizer(vm, nil)
+	return vm
 }
 
 // run executes the graph once and resets the tape machine (without the

@@ -12,6 +12,12 @@ func newModel(tb testing.TB, name string, batch, evalBatch int, seed uint64) Mod
 	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.Batch, cfg.EvalBatch, cfg.Seed = batch, evalBatch, seed
+	return newModelConfig(tb, name, cfg)
+}
+
+// newModelConfig builds name with cfg, closing it at the end of the test.
+func newModelConfig(tb testing.TB, name string, cfg Config) Model {
+	tb.Helper()
 	m, err := New(name, cfg)
 	if err != nil {
 		tb.Fatalf("New(%q): %v", name, err)

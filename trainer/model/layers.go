@@ -518,17 +518,8 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 	if b.err != nil {
 		return nil
 	}
-	// The input projections of all steps in one product.
-	zx, err := G.Mul(xs, wx)
-	if b.check(name+" input", zx, err) == nil {
-		return nil
-	}
-	zx, err = G.BroadcastAdd(zx, bias, nil, []byte{0})
-	if b.check(name+" bias", zx, err) == nil {
-		return nil
-	}
-	// slice returns z[rows, cols] as an (n, H or 4H) matrix: gorgonia
-	// drops an axis sliced to length 1 (batch 1, or H 1).
+	// slice returns z[rows, cols] as an (n, width) matrix: gorgonia drops
+	// an axis sliced to length 1 (batch 1, H 1 or in 1).
 	slice := func(z *node, rows, cols tensor.Slice, width int) *node {
 		if b.err != nil {
 			return nil
@@ -540,13 +531,12 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 		s, err = G.Reshape(s, tensor.Shape{n, width})
 		return b.check(name+" slice", s, err)
 	}
-	gate := func(z *node, k int, f func(*node) (*node, error)) *node {
-		s := slice(z, nil, G.S(k*H, (k+1)*H), H)
+	unary := func(what string, f func(*node) (*node, error), x *node) *node {
 		if b.err != nil {
 			return nil
 		}
-		s, err := f(s)
-		return b.check(name+" gate", s, err)
+		y, err := f(x)
+		return b.check(name+" "+what, y, err)
 	}
 	op := func(what string, f func(x, y *node) (*node, error), x, y *node) *node {
 		if b.err != nil {
@@ -555,10 +545,19 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 		z, err := f(x, y)
 		return b.check(name+" "+what, z, err)
 	}
+	// gate k of z: f(z[:, k·H : (k+1)·H]).
+	gate := func(z *node, k int, f func(*node) (*node, error)) *node {
+		return unary("gate", f, slice(z, nil, G.S(k*H, (k+1)*H), H))
+	}
+	addBias := func(x, y *node) (*node, error) { return G.BroadcastAdd(x, y, nil, []byte{0}) }
 	hs := make([]*node, steps)
 	var h, c *node
 	for t := range steps {
-		z := slice(zx, G.S(t*n, (t+1)*n), nil, 4*H)
+		// Per-step products: slicing a step out of one (steps·batch, 4H)
+		// product would cost a gradient of that whole size per step.
+		xt := slice(xs, G.S(t*n, (t+1)*n), nil, in)
+		z := op("input", G.Mul, xt, wx)
+		z = op("bias", addBias, z, bias)
 		if t > 0 { // h_{-1} = 0: no recurrent term at step 0
 			z = op("recurrence", G.Add, z, op("recurrence", G.Mul, h, wh))
 		}
@@ -568,12 +567,7 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 		} else {
 			c = op("cell", G.Add, op("forget", G.HadamardProd, gate(z, 1, G.Sigmoid), c), ig)
 		}
-		var tc *node
-		if b.err == nil {
-			tc, err = G.Tanh(c)
-			b.check(name+" cell", tc, err)
-		}
-		h = op("output", G.HadamardProd, gate(z, 3, G.Sigmoid), tc)
+		h = op("output", G.HadamardProd, gate(z, 3, G.Sigmoid), unary("cell", G.Tanh, c))
 		hs[t] = h
 	}
 	if b.err != nil {
@@ -581,11 +575,8 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 	}
 	out := h
 	if steps > 1 {
-		out, err = G.Concat(1, hs...) // (batch, steps·hidden): row i is h_0[i], h_1[i], …
-		if b.check(name+" concat", out, err) == nil {
-			return nil
-		}
+		// (batch, steps·hidden): row i is h_0[i], h_1[i], …
+		out = unary("concat", func(*node) (*node, error) { return G.Concat(1, hs...) }, nil)
 	}
-	out, err = G.Reshape(out, tensor.Shape{n * steps, H})
-	return b.check(name+" reshape", out, err)
+	return unary("reshape", func(x *node) (*node, error) { return G.Reshape(x, tensor.Shape{n * steps, H}) }, out)
 }

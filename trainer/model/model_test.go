@@ -2,11 +2,16 @@ package model
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"weak"
+
+	G "gorgonia.org/gorgonia"
 )
 
 // TestRegistry builds every registered model (the graphs, no step) and
@@ -211,11 +216,14 @@ func TestInit(t *testing.T) {
 // states are then identical bit for bit and so are the evaluations. The
 // CIFAR ResNets and VGG are left out for time (a step takes about a second
 // at 32×32); FashionMNISTResNet covers the BatchNorm-heavy residual nets.
+// CharLSTM runs with windows of 10 (its default width).
 func TestStateRoundTrip(t *testing.T) {
 	for _, name := range []string{"MNIST2NN", "MNISTCNN", "FashionMNISTCNN", "Cifar10CNN", "FashionMNISTResNet", "CharLSTM"} {
 		t.Run(name, func(t *testing.T) {
-			a := newModel(t, name, 2, 4, 1)
-			b := newModel(t, name, 2, 4, 2)
+			cfg := Config{Batch: 2, EvalBatch: 4, Seed: 1, SeqLen: 10}
+			a := newModelConfig(t, name, cfg)
+			cfg.Seed = 2
+			b := newModelConfig(t, name, cfg)
 			x, y := batchFor(a, 4, 5)
 			lps := len(y) / 4
 			if _, err := a.TrainStep(x[:2*sampleLen(a)], y[:2*lps]); err != nil { // moves the BatchNorm statistics
@@ -506,6 +514,47 @@ func TestConcurrentModels(t *testing.T) {
 			t.Errorf("%s: %v", names[i], errs[i])
 		} else if !equalBits(got[i], want[i]) {
 			t.Errorf("%s concurrently: losses %v, sequentially %v", names[i], got[i], want[i])
+		}
+	}
+}
+
+// TestGraphsCollected checks that a dropped model's graphs are garbage
+// collected, closed or not: gorgonia's tape machine carries a finalizer
+// inside a reference cycle, which Go never collects unless it is cleared.
+func TestGraphsCollected(t *testing.T) {
+	// build builds, runs and drops a model and returns weak pointers to
+	// its graphs.
+	build := func(t *testing.T, name string, closeIt bool) []weak.Pointer[G.ExprGraph] {
+		m, err := New(name, Config{Batch: 2, EvalBatch: 2, SeqLen: 3, Hidden: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := batchFor(m, 2, 1)
+		if _, err := m.TrainStep(x, y); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Evaluate(x, y, 2, make([]int32, len(y))); err != nil {
+			t.Fatal(err)
+		}
+		n := m.(*net)
+		if closeIt {
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return []weak.Pointer[G.ExprGraph]{weak.Make(n.train.g), weak.Make(n.eval.g)}
+	}
+	for _, name := range []string{"MNIST2NN", "FashionMNISTCNN", "CharLSTM"} {
+		for _, closed := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/close=%v", name, closed), func(t *testing.T) {
+				ptrs := build(t, name, closed)
+				runtime.GC()
+				for i, p := range ptrs {
+					if p.Value() != nil {
+						t.Errorf("graph %d (0 training, 1 evaluation) still reachable", i)
+					}
+				}
+			})
 		}
 	}
 }
