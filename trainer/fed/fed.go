@@ -162,6 +162,9 @@ func modelConfig(cfg *configs.Config, set *data.Set) model.Config {
 	mc.EvalBatch = cfg.Train.EvalBatchSize
 	mc.Seed = uint64(cfg.Job.Seed)
 	mc.Classes = set.Classes
+	if set.LabelsPerSample > 1 { // a sequence model: one label per time step
+		mc.SeqLen = set.Shape[0]
+	}
 	return mc
 }
 
@@ -171,7 +174,12 @@ func checkModelData(net string, set *data.Set) error {
 	if err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	if !slices.Equal(info.InputShape, set.Shape) && info.InputShape != nil {
+	text := set.LabelsPerSample > 1
+	switch {
+	case info.InputShape == nil && !text: // a sequence model
+		return fmt.Errorf("%w: train.net: %s is a sequence model for the text data sets (opticks, bible), but data set %q holds images of shape %v",
+			configs.ErrInvalid, net, set.Name, set.Shape)
+	case info.InputShape != nil && !slices.Equal(info.InputShape, set.Shape):
 		return fmt.Errorf("%w: train.net: %s takes samples of shape %v, but data set %q has %v",
 			configs.ErrInvalid, net, info.InputShape, set.Name, set.Shape)
 	}

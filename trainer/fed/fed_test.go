@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/csv"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -321,5 +322,55 @@ func TestNamesMatchConfigs(t *testing.T) {
 	}
 	if got, want := sorted(data.Names()), sorted(configs.Datasets); !slices.Equal(got, want) {
 		t.Errorf("data.Names() = %v, configs.Datasets = %v", got, want)
+	}
+}
+
+// TestRunCharLSTMOnBible trains the character LSTM on a small file in the
+// Bible's format, each client holding its own book (the natural split).
+func TestRunCharLSTMOnBible(t *testing.T) {
+	cfg := testConfig(t, 3)
+	var b strings.Builder
+	books := []string{"Ge", "Ex", "1Sa"}
+	for i, book := range books {
+		for v := 1; v <= 60; v++ {
+			fmt.Fprintf(&b, "%s1:%d and it was so, verse %d of book %d.\n", book, v, v%7, i)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Data.Path, "bible"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Data.Path, "bible", "kjv.txt"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Data.Dataset, cfg.Data.Sampler, cfg.Data.SeqLen = "bible", "natural", 12
+	cfg.Train.Net, cfg.Train.Optimizer, cfg.Train.LearningRate = "CharLSTM", "adam", 0.01
+	cfg.Train.ClipNorm = 5
+	cfg.Federated.Clients, cfg.Federated.ClientsPerRound, cfg.Federated.Rounds = 3, 0, 2
+	if err := runJob(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cfg.Output.Dir, cfg.Job.Name)
+	metrics := readCSV(t, filepath.Join(dir, "metrics.csv"))
+	if len(metrics) != 3 {
+		t.Fatalf("metrics.csv has %d rows, want 2", len(metrics)-1)
+	}
+	first, _ := strconv.ParseFloat(metrics[1][2], 64)
+	last, _ := strconv.ParseFloat(metrics[2][2], 64)
+	acc, _ := strconv.ParseFloat(metrics[2][1], 64)
+	if !(last < first) || acc < 0.2 {
+		t.Errorf("test loss %v → %v, accuracy %v: the LSTM did not learn", first, last, acc)
+	}
+	part := readCSV(t, filepath.Join(dir, "partition.csv"))
+	if len(part) != 4 {
+		t.Errorf("partition.csv: %d clients, want one per book (3)", len(part)-1)
+	}
+}
+
+func TestSequenceModelOnImages(t *testing.T) {
+	cfg := testConfig(t, 2)
+	cfg.Train.Net = "CharLSTM"
+	err := runJob(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "sequence model") {
+		t.Errorf("err = %v, want CharLSTM on MNIST rejected", err)
 	}
 }
