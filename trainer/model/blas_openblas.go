@@ -16,5 +16,8 @@ import (
 // or `make build-openblas`.
 func init() { G.Use(netlib.Implementation{}) }
 
+// blasImpl is the BLAS behind gemm32 and gemm64.
+var blasImpl gemmer = netlib.Implementation{}
+
 // BLAS names the BLAS implementation this build uses.
 const BLAS = "openblas"
