@@ -58,6 +58,8 @@ FUZZTIME ?= 30s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZTIME) ./collective/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./configs/
+	go test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./trainer/data/
+	go test -run '^$$' -fuzz '^FuzzParseBible$$' -fuzztime $(FUZZTIME) ./trainer/data/
 
 # bench prints the collective benchmark table (np 2, 5, 9; 4 KiB … 64 MiB).
 bench: build
