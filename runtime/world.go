@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,9 +49,10 @@ type World struct {
 	mu       sync.Mutex // guards the fields below
 	onFrame  func(int, []byte)
 	onDown   func(int, error)
-	early    []earlyFrame  // frames received before Start
-	down     map[int]error // ranks reported down
-	byeCount map[int]int64 // frames a leaving rank sent us, until all arrived
+	early    []earlyFrame   // frames received before Start
+	down     map[int]error  // ranks reported down
+	byeCount map[int]int64  // frames a leaving rank sent us, until all arrived
+	byeWhy   map[int]string // why a leaving rank left: the ranks it knew down
 	closing  bool
 
 	done      chan struct{}
@@ -91,7 +94,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		prefix: "fltk." + cfg.JobID, rank: cfg.Rank, size: cfg.WorldSize,
 		sent: make([]atomic.Int64, cfg.WorldSize), recv: make([]atomic.Int64, cfg.WorldSize),
 		lastSeen: make([]atomic.Int64, cfg.WorldSize),
-		down:     make(map[int]error), byeCount: make(map[int]int64), done: make(chan struct{}),
+		down:     make(map[int]error), byeCount: make(map[int]int64), byeWhy: make(map[int]string), done: make(chan struct{}),
 	}
 	nc, err := w.connect(ctx)
 	if err != nil {
@@ -289,13 +292,20 @@ func (w *World) handleBye(m *nats.Msg) {
 	}
 	// A rank that leaves because another died passes the news on first, so
 	// that collectives fail naming the rank at fault, not the messenger.
-	for r, why := range b.Down {
+	var why []string
+	for _, r := range slices.Sorted(maps.Keys(b.Down)) {
 		if r >= 0 && r < w.size && r != w.rank {
-			w.reportDown(r, fmt.Errorf("%w (reported by rank %d: %s)", ErrRankDead, from, why))
+			w.reportDown(r, fmt.Errorf("%w (reported by rank %d: %s)", ErrRankDead, from, b.Down[r]))
+			why = append(why, fmt.Sprintf("rank %d is down: %s", r, b.Down[r]))
 		}
 	}
 	w.mu.Lock()
 	w.byeCount[from] = b.Sent[w.rank]
+	if len(why) > 0 {
+		// A collective still waiting for the leaver fails naming it; say
+		// which rank's death made it leave.
+		w.byeWhy[from] = strings.Join(why, "; ")
+	}
 	w.mu.Unlock()
 	w.checkBye(from)
 }
@@ -310,8 +320,13 @@ func (w *World) checkBye(from int) {
 		return
 	}
 	delete(w.byeCount, from)
+	why := w.byeWhy[from]
 	w.mu.Unlock()
-	w.reportDown(from, ErrRankLeft)
+	err := ErrRankLeft
+	if why != "" {
+		err = fmt.Errorf("%w because %s", ErrRankLeft, why)
+	}
+	w.reportDown(from, err)
 }
 
 // reportDown tells the transport's user, once per rank, that rank is down

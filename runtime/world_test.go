@@ -353,3 +353,35 @@ func TestSharedMemoryMixedWorld(t *testing.T) {
 		t.Errorf("shared-memory frames: rank 0 %d (want > 0), rank 1 %d (want 0)", ws[0].SharedMemoryFrames(), ws[1].SharedMemoryFrames())
 	}
 }
+
+// TestLeaverNamesTheDeadRank: a rank that leaves after seeing another die
+// says so in its goodbye, so a collective that only waited for the leaver
+// still names the dead rank.
+func TestLeaverNamesTheDeadRank(t *testing.T) {
+	srv := runtimetest.RunServer(t, nil)
+	const np, victim = 3, 2
+	ws := runtimetest.RunWorld(t, srv, "leaver", np, func(c *runtime.Config) {
+		c.LivenessTimeout = time.Second
+		if c.Rank == 1 {
+			c.LivenessTimeout = time.Minute // rank 1 learns of the death only from rank 0
+		}
+	})
+	comms := runtimetest.Comms(t, ws, collective.DefaultConfig())
+	errc := make(chan error, 1)
+	go func() {
+		buf := make([]float32, 16)
+		errc <- collective.Recv(t.Context(), comms[1], buf, 0) // rank 0 never sends
+	}()
+	runtime.Crash(ws[victim])
+	time.Sleep(2500 * time.Millisecond) // rank 0's liveness timeout passes
+	_ = comms[0].Close()
+	_ = ws[0].Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, runtime.ErrRankLeft) || !strings.Contains(err.Error(), fmt.Sprintf("rank %d is down", victim)) {
+			t.Errorf("rank 1: %v, want rank 0 left because rank %d is down", err, victim)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("rank 1's receive did not fail after rank 0 left")
+	}
+}
