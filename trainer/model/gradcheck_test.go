@@ -72,9 +72,8 @@ func f64Graph(t *testing.T, s spec, batch int, seed uint64, cfg Config) *graph {
 			gr.x.Float64s()[i] = x + r.NormFloat64()
 		}
 	}
-	oh := gr.onehot.Float64s()
-	for i := range gr.rows {
-		oh[i*k+r.IntN(k)] = 1
+	for i := range gr.labels {
+		gr.labels[i] = r.IntN(k)
 	}
 	gr.fillMasks(r) // fixed masks: dropout is then a fixed linear map
 	return gr

@@ -37,12 +37,12 @@ type graph struct {
 	tokens  bool          // token model: x holds batch·SeqLen ids
 	batch   int           // samples per run
 	lps     int           // labels (logit rows) per sample: 1, or SeqLen for token models
-	onehot  *tensor.Dense // training graph: one-hot targets (rows, classes)
+	labels  []int         // training graph: the class of every logit row, read by the loss op (setLabels)
 	lossV   G.Value       // training graph: the mean loss, copied out by a Read node
 	logpV   G.Value       // evaluation graph: log-probabilities (rows, classes), copied out by a Read node
 	params  []*node       // learnables in State order
 	names   []string      // their names
-	bns     []*G.BatchNormOp
+	bns     []*bnOp
 	masks   []dropoutMask
 }
 
@@ -93,7 +93,9 @@ func construct(s spec, c graphConfig) (gr *graph, b *builder, logits *node, err 
 
 // buildGraph builds and compiles the training or evaluation graph of s.
 // The training graph's loss is the mean over the rows of −log softmax at
-// the target (LogSoftMax + NLL, i.e. cross-entropy on logits).
+// the target (LogSoftMax + NLL, i.e. cross-entropy on logits), one fused
+// op (op_loss.go) whose labels are set by setLabels; the evaluation graph
+// ends in log softmax.
 func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -107,26 +109,18 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 		return nil, err
 	}
 	gr.params, gr.names, gr.bns, gr.masks = b.params, b.names, b.bns, b.masks
-	logp, err := G.LogSoftMax(logits)
-	if err != nil {
-		return nil, fmt.Errorf("%w: building %s: %w", ErrGraph, s.info.Name, err)
-	}
 	if !c.train {
+		logp := b.logSoftmax(logits)
+		if b.err != nil {
+			return nil, fmt.Errorf("building %s: %w", s.info.Name, b.err)
+		}
 		G.Read(logp, &gr.logpV)
 		gr.vm = newTapeMachine(gr.g, G.EvalMode())
 		return gr, nil
 	}
-	var onehot *node
-	onehot, gr.onehot = b.input("onehot", gr.rows, c.classes)
-	picked, err := G.HadamardProd(logp, onehot)
-	if err != nil {
-		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
-	}
-	sum, err := G.Sum(picked)
-	if err != nil {
-		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
-	}
-	loss, err := G.Mul(sum, b.scalar(-1/float64(gr.rows)))
+	lossOp := newLossOp(c.dt, gr.rows, c.classes)
+	gr.labels = lossOp.labels
+	loss, err := G.ApplyOp(lossOp, logits)
 	if err != nil {
 		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
 	}

@@ -13,8 +13,8 @@ import (
 // layer helpers.
 type node = G.Node
 
-// BatchNorm hyper-parameters, PyTorch's defaults. gorgonia's momentum is
-// the weight of the new batch statistic, as in PyTorch.
+// BatchNorm hyper-parameters, PyTorch's defaults. The momentum is the
+// weight of the new batch statistic, as in PyTorch.
 const (
 	bnMomentum = 0.1
 	bnEpsilon  = 1e-5
@@ -55,12 +55,12 @@ type builder struct {
 	// graph's weights in place, so they never need copying.
 	shared []any
 
-	params []*node          // learnables in creation (= State) order
-	names  []string         // their names, parallel to params
-	bns    []*G.BatchNormOp // BatchNorm ops in creation order
-	masks  []dropoutMask    // dropout masks (training graph only)
-	layers int              // layer counter, for unique names
-	err    error            // the first error
+	params []*node       // learnables in creation (= State) order
+	names  []string      // their names, parallel to params
+	bns    []*bnOp       // BatchNorm ops in creation order
+	masks  []dropoutMask // dropout masks (training graph only)
+	layers int           // layer counter, for unique names
+	err    error         // the first error
 }
 
 // dropoutMask is the input a Dropout layer multiplies by: every step it is
@@ -215,15 +215,9 @@ func (b *builder) Conv2d(x *node, out, k, stride, pad int, bias bool) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, err := G.Conv2d(x, w, tensor.Shape{k, k}, []int{pad, pad}, []int{stride, stride}, []int{1, 1})
-	if b.check(name, y, err) == nil {
-		return nil
-	}
-	if bias {
-		y, err = G.BroadcastAdd(y, bn, nil, []byte{0, 2, 3})
-		y = b.check(name+" bias", y, err)
-	}
-	return y
+	// The fused op (op_conv.go); the graph's input needs no gradient.
+	y, err := conv2d(x, w, bn, stride, pad, !x.IsVar(), name)
+	return b.check(name, y, err)
 }
 
 // BatchNorm adds batch normalisation over the channels (axis 1) of x, which
@@ -255,7 +249,12 @@ func (b *builder) BatchNormEps(x *node, eps float64) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, _, _, op, err := G.BatchNorm(x, gamma, beta, bnMomentum, eps)
+	op, err := newBNOp(b.dt, x.Shape(), b.train, bnMomentum, eps) // op_bn.go
+	if err != nil {
+		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
+		return nil
+	}
+	y, err := G.ApplyOp(op, x, gamma, beta)
 	if b.check(name, y, err) == nil {
 		return nil
 	}
@@ -281,12 +280,7 @@ func (b *builder) Linear(x *node, out int) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, err := G.Mul(x, w)
-	if b.check(name, y, err) == nil {
-		return nil
-	}
-	y, err = G.BroadcastAdd(y, bias, nil, []byte{0})
-	return b.check(name+" bias", y, err)
+	return b.linear(name, x, w, bias) // op_linear.go: x·W + b, one op
 }
 
 // ReLU adds max(x, 0).
@@ -294,8 +288,7 @@ func (b *builder) ReLU(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, err := G.Rectify(x)
-	return b.check("relu", y, err)
+	return b.relu(x) // op_linear.go
 }
 
 // MaxPool2d adds k×k max pooling with the given stride and no padding.
@@ -313,7 +306,7 @@ func (b *builder) MaxPool2dPad(x *node, k, stride, pad int) *node {
 		b.fail(fmt.Errorf("%w: MaxPool2dPad(%d, %d, %d) needs a 4-d input and pad ≤ k/2, got %v", ErrGraph, k, stride, pad, x.Shape()))
 		return nil
 	}
-	y, err := G.MaxPool2D(x, tensor.Shape{k, k}, []int{pad, pad}, []int{stride, stride})
+	y, err := maxPool2d(x, k, stride, pad, !x.IsVar()) // op_pool.go
 	return b.check("maxpool", y, err)
 }
 
@@ -549,15 +542,14 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 	gate := func(z *node, k int, f func(*node) (*node, error)) *node {
 		return unary("gate", f, slice(z, nil, G.S(k*H, (k+1)*H), H))
 	}
-	addBias := func(x, y *node) (*node, error) { return G.BroadcastAdd(x, y, nil, []byte{0}) }
 	hs := make([]*node, steps)
 	var h, c *node
 	for t := range steps {
 		// Per-step products: slicing a step out of one (steps·batch, 4H)
 		// product would cost a gradient of that whole size per step.
 		xt := slice(xs, G.S(t*n, (t+1)*n), nil, in)
-		z := op("input", G.Mul, xt, wx)
-		z = op("bias", addBias, z, bias)
+		// x_t·Wx + bias, one op (op_linear.go).
+		z := b.linear(name+" input", xt, wx, bias)
 		if t > 0 { // h_{-1} = 0: no recurrent term at step 0
 			z = op("recurrence", G.Add, z, op("recurrence", G.Mul, h, wh))
 		}

@@ -170,12 +170,7 @@ func (n *net) TrainStep(x []float32, y []int32) (float64, error) {
 	if err := tr.setInput(x); err != nil {
 		return 0, fmt.Errorf("%w: %s: TrainStep: %w", ErrBadInput, n.name, err)
 	}
-	oh := tr.onehot.Data().([]float32)
-	clear(oh)
-	k := n.cfg.Classes
-	for i, l := range y {
-		oh[i*k+int(l)] = 1
-	}
+	tr.setLabels(y)
 	tr.fillMasks(n.maskRNG)
 	for _, g := range n.grads {
 		clear(g) // gorgonia accumulates gradients across runs

@@ -1,0 +1,240 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Register tile of the micro-kernels: mr rows of C by nr columns. Both
+// kernels (assembly and pure Go) share the packed layout this implies.
+const (
+	mr = 6
+	nr = 16
+)
+
+// Cache blocking, tuned on a 2-core AMD EPYC (Zen 3: L1d 32 KiB, L2
+// 512 KiB per core) with BenchmarkBlocking. A kc×nr micro-panel of B
+// (16 KiB) stays in L1 while the kernel sweeps an mc×kc block of A
+// (144 KiB) held in L2; the kc×nc block of B streams from L3.
+// They are variables so that the tuning benchmark can vary them.
+var (
+	kcBlock = 256
+	mcBlock = 144
+	ncBlock = 4096
+)
+
+// parFlops is the smallest product, in flops (2·m·n·k), that Sgemm splits
+// over goroutines; below it the start and join of a goroutine (a few
+// microseconds on this machine) costs more than it saves. Measured with
+// BenchmarkParallelThreshold.
+var parFlops = 1 << 20
+
+// maxThreads caps the goroutines of one Sgemm call; 0 means GOMAXPROCS.
+var maxThreads atomic.Int32
+
+// SetThreads caps the number of goroutines one Sgemm call uses at n, or
+// at GOMAXPROCS when n ≤ 0 (the default), and returns the previous cap.
+// Processes that already keep every core busy, such as several clients
+// training side by side, can set 1.
+func SetThreads(n int) int {
+	return int(maxThreads.Swap(int32(max(0, n))))
+}
+
+// threads returns how many goroutines a product of the given flops may use.
+func threads(flops int) int {
+	if flops < parFlops {
+		return 1
+	}
+	t := runtime.GOMAXPROCS(0)
+	if c := int(maxThreads.Load()); c > 0 {
+		t = min(t, c)
+	}
+	return t
+}
+
+// problem is one validated Sgemm call, or a block of one.
+type problem struct {
+	aTrans, bTrans bool
+	m, n, k        int
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+}
+
+// workspace holds the packing buffers of one goroutine.
+type workspace struct {
+	a     []float32 // packed mc×kc block of op(A), in panels of mr rows
+	b     []float32 // packed kc×nc block of op(B), in panels of nr columns
+	stage []float32 // kc·nr elements: edge panels on their way to a or b
+}
+
+var pool = sync.Pool{New: func() any { return new(workspace) }}
+
+// ensure returns buf if it holds n elements, else a new 64-byte aligned
+// slice of n elements.
+func ensure(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	s := make([]float32, n+16)
+	off := 0
+	if r := uintptr(unsafe.Pointer(&s[0])) & 63; r != 0 {
+		off = int(64-r) / 4
+	}
+	return s[off : off+n : off+n]
+}
+
+// blocks splits n into the fewest pieces of at most max, of nearly equal
+// size rounded up to a multiple of unit, and returns the piece size.
+func blocks(n, max, unit int) int {
+	pieces := (n + max - 1) / max
+	size := (n + pieces - 1) / pieces
+	return (size + unit - 1) / unit * unit
+}
+
+// chunksPerThread is how many pieces per goroutine a split product is cut
+// into. Goroutines take pieces from a shared counter, so a goroutine that
+// starts late (its core busy elsewhere) takes fewer, and the caller never
+// waits long for it; each extra piece costs one more packing of the
+// operand that is not split.
+const chunksPerThread = 2
+
+// run computes the product p with kernel kr, over several goroutines when
+// it is large enough and GOMAXPROCS allows.
+func run(kr *kernel, p *problem) {
+	threads := threads(2 * p.m * p.n * p.k)
+	if threads <= 1 {
+		serial(kr, p)
+		return
+	}
+	// Split the larger dimension of C: every piece packs the whole of the
+	// other operand, so this keeps the redundant packing smallest.
+	splitN := p.n >= p.m
+	unit, units := mr, (p.m+mr-1)/mr
+	if splitN {
+		unit, units = nr, (p.n+nr-1)/nr
+	}
+	threads = min(threads, units)
+	if threads <= 1 {
+		serial(kr, p)
+		return
+	}
+	j := jobs.Get().(*splitJob)
+	j.kr, j.p, j.splitN, j.unit, j.units = kr, *p, splitN, unit, units
+	j.chunks = min(units, threads*chunksPerThread)
+	j.next.Store(0)
+	for range threads - 1 {
+		j.wg.Go(j.workFn)
+	}
+	j.work()
+	j.wg.Wait()
+	j.kr, j.p = nil, problem{} // do not keep the caller's matrices alive
+	jobs.Put(j)
+}
+
+// jobs recycles splitJobs, so that a split product does not allocate.
+var jobs = sync.Pool{New: func() any {
+	j := new(splitJob)
+	j.workFn = j.work
+	return j
+}}
+
+// splitJob is a product cut into chunks of whole tiles along m or n.
+type splitJob struct {
+	kr     *kernel
+	p      problem // a copy, so that the caller's does not escape
+	splitN bool    // chunks are column blocks of C (else row blocks)
+	unit   int     // nr or mr
+	units  int     // tiles along the split dimension
+	chunks int
+	next   atomic.Int32 // the next chunk to compute
+	wg     sync.WaitGroup
+	workFn func() // j.work, bound once
+}
+
+// work computes chunks until none is left.
+func (j *splitJob) work() {
+	p := &j.p
+	for {
+		c := int(j.next.Add(1)) - 1
+		if c >= j.chunks {
+			return
+		}
+		lo := c * j.units / j.chunks * j.unit
+		hi := (c + 1) * j.units / j.chunks * j.unit
+		sub := *p
+		if j.splitN {
+			hi = min(hi, p.n)
+			sub.n = hi - lo
+			if p.bTrans {
+				sub.b = p.b[lo*p.ldb:]
+			} else {
+				sub.b = p.b[lo:]
+			}
+			sub.c = p.c[lo:]
+		} else {
+			hi = min(hi, p.m)
+			sub.m = hi - lo
+			if p.aTrans {
+				sub.a = p.a[lo:]
+			} else {
+				sub.a = p.a[lo*p.lda:]
+			}
+			sub.c = p.c[lo*p.ldc:]
+		}
+		serial(j.kr, &sub)
+	}
+}
+
+// serial computes the product p on the calling goroutine.
+func serial(kr *kernel, p *problem) {
+	ws := pool.Get().(*workspace)
+	defer pool.Put(ws)
+
+	kc := blocks(p.k, kcBlock, 1)
+	mc := blocks(p.m, mcBlock, mr)
+	nc := blocks(p.n, ncBlock, nr)
+	ws.a = ensure(ws.a, mc*kc)
+	ws.b = ensure(ws.b, nc*kc)
+	ws.stage = ensure(ws.stage, nr*kc)
+
+	for jc := 0; jc < p.n; jc += nc {
+		ncCur := min(nc, p.n-jc)
+		for pc := 0; pc < p.k; pc += kc {
+			kcCur := min(kc, p.k-pc)
+			packB(&kr.pack, ws.b, ws.stage, p, pc, kcCur, jc, ncCur)
+			beta := p.beta
+			if pc > 0 {
+				beta = 1
+			}
+			for ic := 0; ic < p.m; ic += mc {
+				mcCur := min(mc, p.m-ic)
+				packA(&kr.pack, ws.a, ws.stage, p, ic, mcCur, pc, kcCur)
+				macro(kr, ws, mcCur, ncCur, kcCur, p.alpha, beta, p.c[ic*p.ldc+jc:], p.ldc)
+			}
+		}
+	}
+}
+
+// macro updates the mc×nc block of C at the start of c with the packed
+// blocks in ws: C = alpha·A·B + beta·C.
+func macro(kr *kernel, ws *workspace, mc, nc, kc int, alpha, beta float32, c []float32, ldc int) {
+	for jr := 0; jr < nc; jr += nr {
+		n := min(nr, nc-jr)
+		b := ws.b[jr*kc : (jr+nr)*kc]
+		for ir := 0; ir < mc; ir += mr {
+			// Edge tiles (m < mr or n < nr) read rows or columns of the
+			// panels past the block, which hold unspecified values (see
+			// packA); the kernel computes and drops them.
+			m := min(mr, mc-ir)
+			a := ws.a[ir*kc : (ir+mr)*kc]
+			kr.tile(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+		}
+	}
+}

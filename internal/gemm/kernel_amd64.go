@@ -1,0 +1,119 @@
+//go:build amd64 && !purego
+
+package gemm
+
+// sgemmKernel6x16 is the AVX2/FMA micro-kernel (kernel_amd64.s) on raw
+// pointers; see [kernel] for the contract. The caller guarantees that a
+// holds kc·6 elements, b kc·16 and c an m×n tile with row stride ldc.
+// Edge tiles (m < 6 or n < 16) are stored with masked moves.
+//
+//go:noescape
+func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+
+// cpuid executes CPUID with EAX = eaxArg and ECX = ecxArg.
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+// xgetbv returns extended control register 0 (XCR0).
+func xgetbv() (eax, edx uint32)
+
+// The packing routines of kernel_amd64.s; see [packer]. The transposing
+// ones (packA6N, packB16T) take a multiple of 8 columns.
+//
+//go:noescape
+func packA6N(kc8 int, a *float32, lda int, dst *float32)
+
+//go:noescape
+func packA6T(kc int, a *float32, lda int, dst *float32)
+
+//go:noescape
+func packB16N(kc int, b *float32, ldb int, dst *float32)
+
+//go:noescape
+func packB16T(kc8 int, b *float32, ldb int, dst *float32)
+
+// avx2Kernel is the assembly micro-kernel for CPUs with AVX2 and FMA,
+// with AVX packing.
+var avx2Kernel = &kernel{
+	name: "avx2",
+	tile: tileAVX2,
+	pack: packer{a6N: packA6NAVX, a6T: packA6TAVX, b16N: packB16NAVX, b16T: packB16TAVX},
+}
+
+// The wrappers check bounds the assembly relies on and pack the last
+// kc mod 8 columns of the transposing cases in Go.
+
+func packA6NAVX(kc int, a []float32, lda int, dst []float32) {
+	_ = a[(mr-1)*lda+kc-1]
+	_ = dst[kc*mr-1]
+	kc8 := kc &^ 7
+	if kc8 > 0 {
+		packA6N(kc8, &a[0], lda, &dst[0])
+	}
+	if kc8 < kc {
+		packA6NGo(kc-kc8, a[kc8:], lda, dst[kc8*mr:])
+	}
+}
+
+func packA6TAVX(kc int, a []float32, lda int, dst []float32) {
+	_ = a[(kc-1)*lda+mr-1]
+	_ = dst[kc*mr-1]
+	packA6T(kc, &a[0], lda, &dst[0])
+}
+
+func packB16NAVX(kc int, b []float32, ldb int, dst []float32) {
+	_ = b[(kc-1)*ldb+nr-1]
+	_ = dst[kc*nr-1]
+	packB16N(kc, &b[0], ldb, &dst[0])
+}
+
+func packB16TAVX(kc int, b []float32, ldb int, dst []float32) {
+	_ = b[(nr-1)*ldb+kc-1]
+	_ = dst[kc*nr-1]
+	kc8 := kc &^ 7
+	if kc8 > 0 {
+		packB16T(kc8, &b[0], ldb, &dst[0])
+	}
+	if kc8 < kc {
+		packB16TGo(kc-kc8, b[kc8:], ldb, dst[kc8*nr:])
+	}
+}
+
+func tileAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+	_ = a[kc*mr-1]
+	_ = b[kc*nr-1]
+	_ = c[(m-1)*ldc+n-1]
+	sgemmKernel6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+}
+
+// hasAVX2FMA reports whether the CPU has AVX2 and FMA and the OS saves the
+// YMM registers, by the same CPUID and XGETBV tests as golang.org/x/sys/cpu.
+func hasAVX2FMA() bool {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const (
+		fma     = 1 << 12
+		osxsave = 1 << 27
+		avx     = 1 << 28
+	)
+	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
+		return false
+	}
+	if xcr0, _ := xgetbv(); xcr0&6 != 6 { // XMM and YMM state enabled
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	const avx2 = 1 << 5
+	return ebx7&avx2 != 0
+}
+
+// bestKernel returns the AVX2/FMA kernel when the CPU has it, else the
+// pure-Go one.
+func bestKernel() *kernel {
+	if hasAVX2FMA() {
+		return avx2Kernel
+	}
+	return goKernel
+}

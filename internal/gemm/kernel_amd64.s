@@ -1,0 +1,242 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// STEP performs one rank-1 update of the 6×16 accumulator tile Y0…Y11
+// (row i in Y(2i), Y(2i+1)): it loads row q of the packed B panel (at
+// boff(DI)) into Y12, Y13 and broadcasts each of the six elements of
+// column q of the packed A panel (at aoff(SI)).
+#define STEP(boff, aoff) \
+	VMOVUPS      boff(DI), Y12; \
+	VMOVUPS      boff+32(DI), Y13; \
+	VBROADCASTSS aoff(SI), Y14; \
+	VFMADD231PS  Y12, Y14, Y0; \
+	VFMADD231PS  Y13, Y14, Y1; \
+	VBROADCASTSS aoff+4(SI), Y15; \
+	VFMADD231PS  Y12, Y15, Y2; \
+	VFMADD231PS  Y13, Y15, Y3; \
+	VBROADCASTSS aoff+8(SI), Y14; \
+	VFMADD231PS  Y12, Y14, Y4; \
+	VFMADD231PS  Y13, Y14, Y5; \
+	VBROADCASTSS aoff+12(SI), Y15; \
+	VFMADD231PS  Y12, Y15, Y6; \
+	VFMADD231PS  Y13, Y15, Y7; \
+	VBROADCASTSS aoff+16(SI), Y14; \
+	VFMADD231PS  Y12, Y14, Y8; \
+	VFMADD231PS  Y13, Y14, Y9; \
+	VBROADCASTSS aoff+20(SI), Y15; \
+	VFMADD231PS  Y12, Y15, Y10; \
+	VFMADD231PS  Y13, Y15, Y11
+
+// ROW stores accumulators r0, r1 to the C row at DX and moves DX to the
+// next row.
+#define ROW(r0, r1) \
+	VMOVUPS r0, (DX); \
+	VMOVUPS r1, 32(DX); \
+	ADDQ    R8, DX
+
+// ROWBETA stores r0 + beta·C, r1 + beta·C (beta in Y13) to the C row at DX
+// and moves DX to the next row.
+#define ROWBETA(r0, r1) \
+	VFMADD231PS (DX), Y13, r0; \
+	VFMADD231PS 32(DX), Y13, r1; \
+	VMOVUPS     r0, (DX); \
+	VMOVUPS     r1, 32(DX); \
+	ADDQ        R8, DX
+
+// iota holds 0, 1, …, 15: the column indices of a tile, for edge masks.
+DATA iota<>+0(SB)/4, $0
+DATA iota<>+4(SB)/4, $1
+DATA iota<>+8(SB)/4, $2
+DATA iota<>+12(SB)/4, $3
+DATA iota<>+16(SB)/4, $4
+DATA iota<>+20(SB)/4, $5
+DATA iota<>+24(SB)/4, $6
+DATA iota<>+28(SB)/4, $7
+DATA iota<>+32(SB)/4, $8
+DATA iota<>+36(SB)/4, $9
+DATA iota<>+40(SB)/4, $10
+DATA iota<>+44(SB)/4, $11
+DATA iota<>+48(SB)/4, $12
+DATA iota<>+52(SB)/4, $13
+DATA iota<>+56(SB)/4, $14
+DATA iota<>+60(SB)/4, $15
+GLOBL iota<>(SB), RODATA|NOPTR, $64
+
+// EDGEROW stores the first columns of accumulators r0, r1 (+ beta·C when
+// beta is not zero, BX ≠ 0) to the C row at DX under the column masks Y14,
+// Y15, moves DX to the next row and leaves when R10 rows are done.
+#define EDGEROW(r0, r1) \
+	TESTQ       BX, BX; \
+	JZ          3(PC); \
+	VMASKMOVPS  (DX), Y14, Y12; \
+	VFMADD231PS Y12, Y13, r0; \
+	TESTQ       BX, BX; \
+	JZ          3(PC); \
+	VMASKMOVPS  32(DX), Y15, Y12; \
+	VFMADD231PS Y12, Y13, r1; \
+	VMASKMOVPS  r0, Y14, (DX); \
+	VMASKMOVPS  r1, Y15, 32(DX); \
+	ADDQ        R8, DX; \
+	DECQ        R10; \
+	JZ          edgeDone
+
+// func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	// Bring the six rows of C towards L1 while the products accumulate.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	CMPQ CX, $4
+	JLT  tail
+
+loop4:
+	STEP(0, 0)
+	STEP(64, 24)
+	STEP(128, 48)
+	STEP(192, 72)
+	ADDQ $256, DI
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  loop4
+
+tail:
+	TESTQ CX, CX
+	JZ    done
+
+loop1:
+	STEP(0, 0)
+	ADDQ $64, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  loop1
+
+done:
+	// Scale by alpha unless it is 1.
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  scaled
+	VBROADCASTSS alpha+40(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+
+scaled:
+	MOVQ m+48(FP), R10
+	MOVQ n+56(FP), R11
+	MOVL beta+44(FP), AX
+	ANDL $0x7fffffff, AX // AX = 0 when beta = ±0
+	CMPQ R10, $6
+	JNE  edge
+	CMPQ R11, $16
+	JNE  edge
+
+	// A full tile. beta = ±0: store without reading C.
+	TESTL AX, AX
+	JZ    nobeta
+	VBROADCASTSS beta+44(FP), Y13
+	ROWBETA(Y0, Y1)
+	ROWBETA(Y2, Y3)
+	ROWBETA(Y4, Y5)
+	ROWBETA(Y6, Y7)
+	ROWBETA(Y8, Y9)
+	ROWBETA(Y10, Y11)
+	VZEROUPPER
+	RET
+
+nobeta:
+	ROW(Y0, Y1)
+	ROW(Y2, Y3)
+	ROW(Y4, Y5)
+	ROW(Y6, Y7)
+	ROW(Y8, Y9)
+	ROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+edge:
+	// An edge tile: R10 = m rows of R11 = n columns. Masked loads and
+	// stores touch only those columns; rows stop after m.
+	MOVQ         AX, BX
+	VMOVQ        R11, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU      iota<>+0(SB), Y13
+	VPCMPGTD     Y13, Y12, Y14 // column j < n, j = 0…7
+	VMOVDQU      iota<>+32(SB), Y13
+	VPCMPGTD     Y13, Y12, Y15 // j = 8…15
+	VBROADCASTSS beta+44(FP), Y13
+	EDGEROW(Y0, Y1)
+	EDGEROW(Y2, Y3)
+	EDGEROW(Y4, Y5)
+	EDGEROW(Y6, Y7)
+	EDGEROW(Y8, Y9)
+	EDGEROW(Y10, Y11)
+
+edgeDone:
+	VZEROUPPER
+	RET
+
+// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL eaxArg+0(FP), AX
+	MOVL ecxArg+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xgetbv() (eax, edx uint32)
+TEXT ·xgetbv(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, eax+0(FP)
+	MOVL DX, edx+4(FP)
+	RET

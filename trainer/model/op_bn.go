@@ -1,0 +1,477 @@
+package model
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// bnOp is batch normalisation (Ioffe & Szegedy 2015) over axis 1 of a
+// 4-d (N, C, H, W) or 2-d (N, C) input, with the scale γ and shift β
+// (shaped (1, C, 1, 1) or (1, C)) fused in: y = γ·x̂ + β. It replaces
+// gorgonia's BatchNormOp, which starts a goroutine per channel, clones its
+// output every run and applies γ and β through Repeat-based broadcasts.
+//
+// In training mode x̂ = (x − μ)/√(σ² + ε) with the batch mean μ and biased
+// variance σ² of every channel over (N, H, W), and the running statistics
+// are updated as PyTorch does: r ← (1 − m)·r + m·s with momentum m, the
+// unbiased batch variance for the running variance. The backward pass
+// (bnParamGradOp, bnInputGradOp) uses the x̂ and 1/√(σ² + ε) the forward
+// pass kept:
+//
+//	dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ/√(σ² + ε) · (dy − dβ/n − x̂·dγ/n)
+//
+// with n = N·H·W. In evaluation mode the running statistics take the
+// place of the batch's and are not changed; the op has no gradient then.
+// Statistics and sums are computed in float64 and stored in the graph's
+// dtype. Per channel everything is sequential: no goroutines.
+type bnOp struct {
+	ownedOutput
+	dt                tensor.Dtype
+	train             bool
+	momentum, epsilon float64
+	shape             tensor.Shape // of x
+	pShape            tensor.Shape // of γ and β
+	n, c, inner       int          // samples, channels, values per sample and channel
+
+	y                *tensor.Dense // the output
+	runMean, runVar  *tensor.Dense // running statistics (C), the model's buffers
+	xhat             *tensor.Dense // training: x̂ of the last forward pass, never returned
+	invStd           []float64     // training: 1/√(σ² + ε) of the last forward pass
+	mean, scale, acc []float64     // forward scratch (C)
+	sumDy, sumDyXhat []float64     // backward: Σ dy and Σ dy·x̂ per channel
+}
+
+// newBNOp returns a batch normalisation op for inputs of shape x and dtype
+// dt, running statistics 0 and 1.
+func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
+	var pShape tensor.Shape
+	switch x.Dims() {
+	case 2:
+		pShape = tensor.Shape{1, x[1]}
+	case 4:
+		pShape = tensor.Shape{1, x[1], 1, 1}
+	default:
+		return nil, fmt.Errorf("model: BatchNorm needs a 2-d or 4-d input, got %v", x)
+	}
+	if dt != tensor.Float32 && dt != tensor.Float64 {
+		return nil, fmt.Errorf("model: BatchNorm: dtype %v not supported", dt)
+	}
+	c := x[1]
+	op := &bnOp{
+		dt: dt, train: train, momentum: momentum, epsilon: eps,
+		shape: x.Clone(), pShape: pShape,
+		n: x[0], c: c, inner: x.TotalSize() / (x[0] * c),
+		y:       newBuffer(dt, x...),
+		runMean: newBuffer(dt, c),
+		runVar:  newBuffer(dt, c),
+		mean:    make([]float64, c),
+		scale:   make([]float64, c),
+		acc:     make([]float64, c),
+	}
+	if err := op.runVar.Memset(one(dt)); err != nil {
+		return nil, fmt.Errorf("model: BatchNorm: %w", err)
+	}
+	if train {
+		op.xhat = newBuffer(dt, x...)
+		op.invStd = make([]float64, c)
+		op.sumDy = make([]float64, c)
+		op.sumDyXhat = make([]float64, c)
+	}
+	return op, nil
+}
+
+// one returns 1 as a value of dt (float32 or float64).
+func one(dt tensor.Dtype) any {
+	if dt == tensor.Float64 {
+		return 1.0
+	}
+	return float32(1)
+}
+
+// Stats returns the running mean and variance, (C) tensors whose backing
+// arrays the op reads and (in training) writes in place.
+func (op *bnOp) Stats() (mean, variance tensor.Tensor) { return op.runMean, op.runVar }
+
+func (op *bnOp) Arity() int { return 3 }
+func (op *bnOp) Type() hm.Type {
+	t := tensorType(op.shape.Dims())
+	return hm.NewFnType(t, t, t, t)
+}
+func (op *bnOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
+func (op *bnOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "fltk.batchnorm%v(%v,%v,%v)@%p", op.shape, op.train, op.momentum, op.epsilon, op)
+}
+func (op *bnOp) Hashcode() uint32 { return opHashcode(op) }
+func (op *bnOp) String() string {
+	mode := "eval"
+	if op.train {
+		mode = "train"
+	}
+	return fmt.Sprintf("fltk.batchnorm%v(%s, ε %g)", op.shape, mode, op.epsilon)
+}
+
+// Do normalises x (inputs x, γ, β) into the op's buffer.
+func (op *bnOp) Do(in ...G.Value) (G.Value, error) {
+	if len(in) != 3 {
+		return nil, fmt.Errorf("model: BatchNorm: %d inputs, want 3", len(in))
+	}
+	var err error
+	if op.dt == tensor.Float32 {
+		err = bnForward[float32](op, in[0], in[1], in[2])
+	} else {
+		err = bnForward[float64](op, in[0], in[1], in[2])
+	}
+	if err != nil {
+		return nil, err
+	}
+	return asShape(op.y, op.shape), nil
+}
+
+func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
+	x, err := floatsOf[T](xv, op.shape.TotalSize(), "BatchNorm")
+	if err != nil {
+		return err
+	}
+	gamma, err := floatsOf[T](gv, op.c, "BatchNorm γ")
+	if err != nil {
+		return err
+	}
+	beta, err := floatsOf[T](bv, op.c, "BatchNorm β")
+	if err != nil {
+		return err
+	}
+	y := sliceOf[T](op.y)
+	rm, rv := sliceOf[T](op.runMean), sliceOf[T](op.runVar)
+	if !op.train {
+		// y = x·a + b with a = γ/√(r² + ε), b = β − r·a.
+		a, b := op.scale, op.mean
+		for c := range a {
+			a[c] = float64(gamma[c]) / math.Sqrt(float64(rv[c])+op.epsilon)
+			b[c] = float64(beta[c]) - float64(rm[c])*a[c]
+		}
+		bnAffine(op, x, y, a, b)
+		return nil
+	}
+	// Batch mean and biased variance (two passes), per channel.
+	n := float64(op.n * op.inner)
+	bnChannelSums(op, x, op.mean)
+	for c := range op.mean {
+		op.mean[c] /= n
+	}
+	if op.inner == 1 {
+		clear(op.acc)
+		for r := 0; r < len(x); r += op.c {
+			for c, v := range x[r : r+op.c] {
+				d := float64(v) - op.mean[c]
+				op.acc[c] += d * d
+			}
+		}
+	} else {
+		clear(op.acc)
+		for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
+			c := i % op.c
+			op.acc[c] += sumSqDev(x[off:off+op.inner], op.mean[c])
+		}
+	}
+	m := op.momentum
+	for c, ss := range op.acc {
+		v := ss / n
+		op.invStd[c] = 1 / math.Sqrt(v+op.epsilon)
+		unbiased := v // n = 1: no unbiased estimate (PyTorch refuses); keep the biased one
+		if n > 1 {
+			unbiased = ss / (n - 1)
+		}
+		rm[c] = T((1-m)*float64(rm[c]) + m*op.mean[c])
+		rv[c] = T((1-m)*float64(rv[c]) + m*unbiased)
+	}
+	// x̂ and y = γ·x̂ + β in one pass.
+	xhat := sliceOf[T](op.xhat)
+	if op.inner == 1 {
+		for r := 0; r < len(x); r += op.c {
+			for c, v := range x[r : r+op.c] {
+				h := (float64(v) - op.mean[c]) * op.invStd[c]
+				xhat[r+c] = T(h)
+				y[r+c] = T(float64(gamma[c])*h + float64(beta[c]))
+			}
+		}
+		return nil
+	}
+	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
+		c := i % op.c
+		mu, is, g, b := op.mean[c], op.invStd[c], float64(gamma[c]), float64(beta[c])
+		xs, hs, ys := x[off:off+op.inner], xhat[off:off+op.inner], y[off:off+op.inner]
+		for j, v := range xs {
+			h := (float64(v) - mu) * is
+			hs[j] = T(h)
+			ys[j] = T(g*h + b)
+		}
+	}
+	return nil
+}
+
+// bnChannelSums sets sum[c] to the sum of channel c's values of x.
+func bnChannelSums[T float32 | float64](op *bnOp, x []T, sum []float64) {
+	clear(sum)
+	if op.inner == 1 {
+		for r := 0; r < len(x); r += op.c {
+			for c, v := range x[r : r+op.c] {
+				sum[c] += float64(v)
+			}
+		}
+		return
+	}
+	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
+		sum[i%op.c] += sum64(x[off : off+op.inner])
+	}
+}
+
+// sumSqDev returns Σ (x − mu)² in float64.
+func sumSqDev[T float32 | float64](x []T, mu float64) float64 {
+	var s0, s1 float64
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		d0, d1 := float64(x[i])-mu, float64(x[i+1])-mu
+		s0 += d0 * d0
+		s1 += d1 * d1
+	}
+	if i < len(x) {
+		d := float64(x[i]) - mu
+		s0 += d * d
+	}
+	return s0 + s1
+}
+
+// bnAffine sets y = x·a[c] + b[c] per channel c.
+func bnAffine[T float32 | float64](op *bnOp, x, y []T, a, b []float64) {
+	if op.inner == 1 {
+		for r := 0; r < len(x); r += op.c {
+			for c, v := range x[r : r+op.c] {
+				y[r+c] = T(float64(v)*a[c] + b[c])
+			}
+		}
+		return
+	}
+	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
+		c := i % op.c
+		ac, bc := a[c], b[c]
+		xs, ys := x[off:off+op.inner], y[off:off+op.inner]
+		for j, v := range xs {
+			ys[j] = T(float64(v)*ac + bc)
+		}
+	}
+}
+
+func (op *bnOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+// SymDiff returns the gradients of x, γ and β: dγ = bnParamGradOp(dy)
+// also sums dy for dβ = bnParamGradOp(dy, dγ), and dx =
+// bnInputGradOp(γ, dy, dγ, dβ) uses both sums; taking dγ and dβ as inputs
+// orders the three ops.
+func (op *bnOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 3 {
+		return nil, fmt.Errorf("model: BatchNorm: %d inputs, want 3", len(inputs))
+	}
+	if !op.train {
+		return nil, fmt.Errorf("model: BatchNorm in evaluation mode has no gradient")
+	}
+	dg, err := G.ApplyOp(&bnParamGradOp{bn: op, out: newBuffer(op.dt, op.pShape...)}, grad)
+	if err != nil {
+		return nil, err
+	}
+	db, err := G.ApplyOp(&bnParamGradOp{bn: op, beta: true, out: newBuffer(op.dt, op.pShape...)}, grad, dg)
+	if err != nil {
+		return nil, err
+	}
+	dop := &bnInputGradOp{bn: op, dx: newBuffer(op.dt, op.shape...), k: make([]float64, op.c), m1: make([]float64, op.c), m2: make([]float64, op.c)}
+	dx, err := G.ApplyOp(dop, inputs[1], grad, dg, db)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx, dg, db}, nil
+}
+
+// bnParamGradOp is the gradient of γ (inputs dy; it computes Σ dy and
+// Σ dy·x̂ for the other two) or of β (inputs dy, dγ; it copies Σ dy).
+type bnParamGradOp struct {
+	ownedOutput
+	bn   *bnOp
+	beta bool
+	out  *tensor.Dense // the output, shaped like γ
+}
+
+func (op *bnParamGradOp) Arity() int {
+	if op.beta {
+		return 2
+	}
+	return 1
+}
+func (op *bnParamGradOp) Type() hm.Type {
+	t := tensorType(op.bn.shape.Dims())
+	if op.beta {
+		return hm.NewFnType(t, t, t)
+	}
+	return hm.NewFnType(t, t)
+}
+func (op *bnParamGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return op.bn.pShape.Clone(), nil
+}
+func (op *bnParamGradOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "fltk.batchnormgrad(%v)@%p", op.beta, op)
+}
+func (op *bnParamGradOp) Hashcode() uint32 { return opHashcode(op) }
+func (op *bnParamGradOp) String() string {
+	if op.beta {
+		return "fltk.batchnorm.dβ"
+	}
+	return "fltk.batchnorm.dγ"
+}
+
+// Do computes dγ (and the sums) or dβ into the op's buffer.
+func (op *bnParamGradOp) Do(in ...G.Value) (G.Value, error) {
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("model: BatchNorm gradient: %d inputs, want %d", len(in), op.Arity())
+	}
+	src := op.bn.sumDyXhat
+	if op.beta {
+		src = op.bn.sumDy
+	} else {
+		var err error
+		if op.bn.dt == tensor.Float32 {
+			err = bnSums[float32](op.bn, in[0])
+		} else {
+			err = bnSums[float64](op.bn, in[0])
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if op.bn.dt == tensor.Float32 {
+		storeFloats(op.out.Float32s(), src)
+	} else {
+		copy(op.out.Float64s(), src)
+	}
+	return asShape(op.out, op.bn.pShape), nil
+}
+
+// storeFloats sets dst[i] = src[i].
+func storeFloats[T float32 | float64](dst []T, src []float64) {
+	for i, v := range src[:len(dst)] {
+		dst[i] = T(v)
+	}
+}
+
+// bnSums sets the per-channel Σ dy and Σ dy·x̂.
+func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
+	dy, err := floatsOf[T](dyv, op.shape.TotalSize(), "BatchNorm gradient")
+	if err != nil {
+		return err
+	}
+	xhat := sliceOf[T](op.xhat)
+	s, sh := op.sumDy, op.sumDyXhat
+	clear(s)
+	clear(sh)
+	if op.inner == 1 {
+		for r := 0; r < len(dy); r += op.c {
+			hs := xhat[r : r+op.c]
+			for c, v := range dy[r : r+op.c] {
+				s[c] += float64(v)
+				sh[c] += float64(v) * float64(hs[c])
+			}
+		}
+		return nil
+	}
+	for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
+		c := i % op.c
+		var a, b float64
+		hs := xhat[off : off+op.inner]
+		for j, v := range dy[off : off+op.inner] {
+			a += float64(v)
+			b += float64(v) * float64(hs[j])
+		}
+		s[c] += a
+		sh[c] += b
+	}
+	return nil
+}
+
+// bnInputGradOp is the gradient of a training bnOp's input x; its inputs
+// are γ, dy, dγ and dβ (the last two only order it after the sums).
+type bnInputGradOp struct {
+	ownedOutput
+	bn        *bnOp
+	dx        *tensor.Dense // the output
+	k, m1, m2 []float64     // scratch (C): γ/σ, Σdy/n, Σdy·x̂/n
+}
+
+func (op *bnInputGradOp) Arity() int { return 4 }
+func (op *bnInputGradOp) Type() hm.Type {
+	t := tensorType(op.bn.shape.Dims())
+	return hm.NewFnType(t, t, t, t, t)
+}
+func (op *bnInputGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return op.bn.shape.Clone(), nil
+}
+func (op *bnInputGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fltk.batchnorm.dx@%p", op) }
+func (op *bnInputGradOp) Hashcode() uint32      { return opHashcode(op) }
+func (op *bnInputGradOp) String() string        { return fmt.Sprintf("fltk.batchnorm.dx%v", op.bn.shape) }
+
+// Do computes dx into the op's buffer.
+func (op *bnInputGradOp) Do(in ...G.Value) (G.Value, error) {
+	if len(in) != 4 {
+		return nil, fmt.Errorf("model: BatchNorm input gradient: %d inputs, want 4", len(in))
+	}
+	var err error
+	if op.bn.dt == tensor.Float32 {
+		err = bnInputGrad[float32](op, in[0], in[1])
+	} else {
+		err = bnInputGrad[float64](op, in[0], in[1])
+	}
+	if err != nil {
+		return nil, err
+	}
+	return asShape(op.dx, op.bn.shape), nil
+}
+
+func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error {
+	bn := op.bn
+	gamma, err := floatsOf[T](gv, bn.c, "BatchNorm input gradient γ")
+	if err != nil {
+		return err
+	}
+	dy, err := floatsOf[T](dyv, bn.shape.TotalSize(), "BatchNorm input gradient")
+	if err != nil {
+		return err
+	}
+	// dx = k·(dy − m1 − x̂·m2), k = γ/σ, m1 = Σdy/n, m2 = Σdy·x̂/n.
+	n := float64(bn.n * bn.inner)
+	k, m1, m2 := op.k, op.m1, op.m2
+	for c := range k {
+		k[c] = float64(gamma[c]) * bn.invStd[c]
+		m1[c] = bn.sumDy[c] / n
+		m2[c] = bn.sumDyXhat[c] / n
+	}
+	xhat, dx := sliceOf[T](bn.xhat), sliceOf[T](op.dx)
+	if bn.inner == 1 {
+		for r := 0; r < len(dy); r += bn.c {
+			hs := xhat[r : r+bn.c]
+			for c, v := range dy[r : r+bn.c] {
+				dx[r+c] = T(k[c] * (float64(v) - m1[c] - float64(hs[c])*m2[c]))
+			}
+		}
+		return nil
+	}
+	for off, i := 0, 0; off < len(dy); off, i = off+bn.inner, i+1 {
+		c := i % bn.c
+		kc, a, b := k[c], m1[c], m2[c]
+		hs, ds := xhat[off:off+bn.inner], dx[off:off+bn.inner]
+		for j, v := range dy[off : off+bn.inner] {
+			ds[j] = T(kc * (float64(v) - a - float64(hs[j])*b))
+		}
+	}
+	return nil
+}

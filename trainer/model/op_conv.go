@@ -1,0 +1,807 @@
+package model
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chewxy/hm"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// This file holds the fused convolution: a gorgonia op computing
+//
+//	y[n] = W · im2col(x[n]) + b      (O × Ho·Wo, already NCHW)
+//
+// with one matrix product per sample and no transposes, and its three
+// gradient ops (dW, db, dx). Every op owns its output and scratch
+// buffers, allocated on the first run and reused by every later run of
+// the graph (shapes are static), so a training step allocates next to
+// nothing here. The batch is split over goroutines when that pays
+// (workersFor, parallelFor).
+//
+// # Reusing the outputs is safe with gorgonia's tape machine
+//
+// The tape machine clears its registers on every Reset, so each run calls
+// Do (never UsePreallocDo) and binds whatever Do returns; the ops return
+// their own tensors. gorgonia's register allocator gives every node a
+// register of its own, except an op that overwrites its input in place
+// (OverwritesInput ≥ 0) after the input's last use, which then shares the
+// input's register (gorgonia#576: a node's Value may change after its last
+// use). So a downstream op may scribble over an output of these ops once
+// nothing reads it any more, within the same run; the ops therefore never
+// read their own previous outputs: every run overwrites them entirely (the
+// gradients are assigned, not accumulated — the tape adds the dW and db
+// nodes into the learnables' gradients itself). A downstream Reshape may
+// also reshape an output in place; ownTensor gives it its shape back on
+// the next run. The backward pass reads
+// nothing the forward pass left behind except the max pool's argmax, in a
+// buffer no other op sees; the convolution recomputes its columns from x.
+//
+// Results do not depend on how the work is split over goroutines: every
+// output element is computed by one goroutine in a fixed order
+// (TestConvPoolDeterministic), so training is reproducible from the seed.
+
+// floatElem is the element type of the ops' kernels: float32 models, float64
+// graphs of gradient checks.
+type floatElem interface{ ~float32 | ~float64 }
+
+// convGeom is the static geometry of a convolution.
+type convGeom struct {
+	n, c, h, w    int // input (N, C, H, W)
+	o, k          int // output channels, kernel size (k×k)
+	stride, pad   int
+	ho, wo        int   // output height and width
+	owLo, owHi    []int // per kernel column kj: the outputs ow in [owLo, owHi) read inside the input row
+	ohLo, ohHi    []int // likewise per kernel row ki for oh and the input columns
+	ckk, hw, chw  int   // C·k·k (rows of a column matrix), Ho·Wo, C·H·W
+	direct        bool  // 1×1 kernel, stride 1, no padding: the columns are x[n] itself
+	same          bool  // stride 1 and Wo = W: a column row is the plane shifted by a constant
+	perSampleMACs int   // multiply-adds of one sample's forward product
+}
+
+func newConvGeom(xs, ws tensor.Shape, stride, pad int) (convGeom, error) {
+	if len(xs) != 4 || len(ws) != 4 || ws[1] != xs[1] || ws[2] != ws[3] || ws[2] < 1 || stride < 1 || pad < 0 {
+		return convGeom{}, fmt.Errorf("%w: convolution of %v with weight %v, stride %d, pad %d", ErrGraph, xs, ws, stride, pad)
+	}
+	g := convGeom{n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], k: ws[2], stride: stride, pad: pad}
+	g.ho = (g.h+2*pad-g.k)/stride + 1
+	g.wo = (g.w+2*pad-g.k)/stride + 1
+	if g.h+2*pad < g.k || g.w+2*pad < g.k || g.ho < 1 || g.wo < 1 {
+		return convGeom{}, fmt.Errorf("%w: convolution kernel %d larger than the padded input %v (pad %d)", ErrGraph, g.k, xs, pad)
+	}
+	g.owLo, g.owHi = validRange(g.k, g.w, g.wo, stride, pad)
+	g.ohLo, g.ohHi = validRange(g.k, g.h, g.ho, stride, pad)
+	g.ckk, g.hw, g.chw = g.c*g.k*g.k, g.ho*g.wo, g.c*g.h*g.w
+	g.direct = g.k == 1 && stride == 1 && pad == 0
+	g.same = stride == 1 && g.wo == g.w
+	g.perSampleMACs = g.o * g.ckk * g.hw
+	return g, nil
+}
+
+// validRange returns, for every kernel offset j in [0, k), the outputs
+// [lo, hi) whose input index i = out·stride − pad + j lies in [0, size).
+func validRange(k, size, outs, stride, pad int) (lo, hi []int) {
+	lo, hi = make([]int, k), make([]int, k)
+	for j := range k {
+		l := 0
+		if pad > j {
+			l = (pad - j + stride - 1) / stride
+		}
+		h := 0
+		if last := size - 1 + pad - j; last >= 0 {
+			h = last/stride + 1
+		}
+		l = min(l, outs)
+		h = max(min(h, outs), l)
+		lo[j], hi[j] = l, h
+	}
+	return lo, hi
+}
+
+// im2col writes the columns of one sample x (C, H, W) into col (C·k·k ×
+// Ho·Wo): col[(c·k + ki)·k + kj][oh·Wo + ow] = x[c][oh·s − p + ki][ow·s −
+// p + kj], zero outside the input.
+func im2col[T floatElem](g *convGeom, x, col []T) {
+	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
+	r := 0
+	for c := range g.c {
+		xc := x[c*g.h*g.w : (c+1)*g.h*g.w]
+		for ki := range k {
+			ohLo, ohHi := g.ohLo[ki], g.ohHi[ki]
+			for kj := range k {
+				row := col[r*hw : (r+1)*hw]
+				r++
+				if g.same {
+					// One copy of the whole shifted plane, then zeros over
+					// the columns that wrapped around from the next row.
+					a, e, off := g.sameBlock(ki, kj)
+					if a >= e {
+						clear(row)
+						continue
+					}
+					clear(row[:a])
+					clear(row[e:])
+					copy(row[a:e], xc[a+off:e+off])
+					for oh := ohLo; oh < ohHi-1; oh++ {
+						clear(row[oh*wo+g.owHi[kj] : (oh+1)*wo+g.owLo[kj]])
+					}
+					continue
+				}
+				clear(row[:ohLo*wo])
+				clear(row[ohHi*wo:])
+				lo, hi := g.owLo[kj], g.owHi[kj]
+				for oh := ohLo; oh < ohHi; oh++ {
+					ih := oh*s - p + ki
+					src := xc[ih*g.w : (ih+1)*g.w]
+					dst := row[oh*wo : (oh+1)*wo]
+					clear(dst[:lo])
+					clear(dst[hi:])
+					if s == 1 {
+						copy(dst[lo:hi], src[lo-p+kj:])
+						continue
+					}
+					for ow := lo; ow < hi; ow++ {
+						dst[ow] = src[ow*s-p+kj]
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the columns col (C·k·k × Ho·Wo) of one sample into dx (C,
+// H, W): the adjoint of im2col. It may zero the entries of col that
+// belong to the padding (col is scratch).
+func col2im[T floatElem](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
+	r := 0
+	for c := range g.c {
+		xc := dx[c*g.h*g.w : (c+1)*g.h*g.w]
+		for ki := range k {
+			ohLo, ohHi := g.ohLo[ki], g.ohHi[ki]
+			for kj := range k {
+				row := col[r*hw : (r+1)*hw]
+				r++
+				lo, hi := g.owLo[kj], g.owHi[kj]
+				if g.same {
+					// Drop the padding columns' gradients, then one add of
+					// the whole shifted plane.
+					a, e, off := g.sameBlock(ki, kj)
+					if a >= e {
+						continue
+					}
+					for oh := ohLo; oh < ohHi-1; oh++ {
+						clear(row[oh*wo+hi : (oh+1)*wo+lo])
+					}
+					axpy(e-a, 1, row[a:e], 1, xc[a+off:e+off], 1)
+					continue
+				}
+				for oh := ohLo; oh < ohHi; oh++ {
+					ih := oh*s - p + ki
+					dst := xc[ih*g.w : (ih+1)*g.w]
+					src := row[oh*wo : (oh+1)*wo]
+					if s == 1 {
+						src := src[lo:hi]
+						d := dst[lo-p+kj : lo-p+kj+len(src)]
+						for i, v := range src {
+							d[i] += v
+						}
+						continue
+					}
+					for ow := lo; ow < hi; ow++ {
+						dst[ow*s-p+kj] += src[ow]
+					}
+				}
+			}
+		}
+	}
+}
+
+// sameBlock returns, for a "same" convolution (stride 1, Wo = W), the
+// range [a, e) of a column row (c, ki, kj) whose entries lie inside the
+// input, rows wrapped, and the offset from a column index to its input
+// index within the channel's plane (constant, as Wo = W).
+func (g *convGeom) sameBlock(ki, kj int) (a, e, off int) {
+	ohLo, ohHi, lo, hi := g.ohLo[ki], g.ohHi[ki], g.owLo[kj], g.owHi[kj]
+	if ohLo >= ohHi || lo >= hi {
+		return 0, 0, 0
+	}
+	return ohLo*g.wo + lo, (ohHi-1)*g.wo + hi, (ki-g.pad)*g.w + kj - g.pad
+}
+
+// convOp is the forward convolution: inputs x (N, C, H, W), w (O, C, k,
+// k) and, with bias, b (1, O, 1, 1); output (N, O, Ho, Wo).
+type convOp struct {
+	convGeom
+	bias   bool
+	needDX bool         // differentiate with respect to x (false for the graph's input)
+	dt     tensor.Dtype // tensor.Float32 or tensor.Float64
+	name   string       // the layer's name, for String
+
+	y       *tensor.Dense // output, allocated on the first run
+	cols    any           // []float32 or []float64: one sample's columns per worker
+	workers int           // worker buffers in cols
+
+	dw, db, dx *tensor.Dense // gradients, allocated on the first backward run
+	dcol       any           // per worker: one sample's column gradient
+	dcolN      int           // worker buffers in dcol
+}
+
+// newConvOp returns the op for x and w with the given stride and zero
+// padding; needDX says whether the gradient with respect to x is wanted.
+func newConvOp(x, w *node, stride, pad int, bias, needDX bool, name string) (*convOp, error) {
+	g, err := newConvGeom(x.Shape(), w.Shape(), stride, pad)
+	if err != nil {
+		return nil, err
+	}
+	dt := x.Dtype()
+	if dt != tensor.Float32 && dt != tensor.Float64 || w.Dtype() != dt {
+		return nil, fmt.Errorf("%w: convolution of %v by %v values", ErrGraph, dt, w.Dtype())
+	}
+	return &convOp{convGeom: g, bias: bias, needDX: needDX, dt: dt, name: name}, nil
+}
+
+// conv2d applies a fused convolution op to x and w (and b when not nil).
+func conv2d(x, w, b *node, stride, pad int, needDX bool, name string) (*node, error) {
+	op, err := newConvOp(x, w, stride, pad, b != nil, needDX, name)
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		if !b.Shape().Eq(tensor.Shape{1, op.o, 1, 1}) || b.Dtype() != op.dt {
+			return nil, fmt.Errorf("%w: convolution bias %v, want (1, %d, 1, 1)", ErrGraph, b.Shape(), op.o)
+		}
+		return G.ApplyOp(op, x, w, b)
+	}
+	return G.ApplyOp(op, x, w)
+}
+
+// tensor4 is the type of the ops' operands: a 4-d tensor of a.
+var tensor4 = G.TensorType{Dims: 4, Of: hm.TypeVariable('a')}
+
+// fnType returns the type of an op with arity inputs: all 4-d tensors.
+func fnType(arity int) hm.Type {
+	ts := make([]hm.Type, arity+1)
+	for i := range ts {
+		ts[i] = tensor4
+	}
+	return hm.NewFnType(ts...)
+}
+
+// hashOf is an op's Hashcode: FNV-1a of its WriteHash, which includes the
+// op's address, so that gorgonia never merges two layers' nodes.
+func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+
+func (op *convOp) Arity() int {
+	if op.bias {
+		return 3
+	}
+	return 2
+}
+func (op *convOp) Type() hm.Type { return fnType(op.Arity()) }
+func (op *convOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.n, op.o, op.ho, op.wo}, nil
+}
+func (op *convOp) ReturnsPtr() bool      { return false }
+func (op *convOp) CallsExtern() bool     { return false }
+func (op *convOp) OverwritesInput() int  { return -1 }
+func (op *convOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op) }
+func (op *convOp) Hashcode() uint32      { return hashOf(op) }
+func (op *convOp) String() string {
+	return fmt.Sprintf("FusedConv2d{%s: (%d,%d,%d,%d)→%d k%d s%d p%d bias %t}",
+		op.name, op.n, op.c, op.h, op.w, op.o, op.k, op.stride, op.pad, op.bias)
+}
+
+// DiffWRT: x (when needDX), w and the bias.
+func (op *convOp) DiffWRT(inputs int) []bool {
+	d := []bool{op.needDX, true, true}
+	return d[:inputs]
+}
+
+// SymDiff returns the nodes of dx (nil unless needDX), dW and db. dW reads
+// the columns kept by the forward pass (or recomputes them from x).
+func (op *convOp) SymDiff(inputs G.Nodes, output, grad *node) (G.Nodes, error) {
+	if len(inputs) != op.Arity() {
+		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	}
+	x, w := inputs[0], inputs[1]
+	ret := make(G.Nodes, len(inputs))
+	var err error
+	if op.needDX {
+		if ret[0], err = G.ApplyOp(&convGradXOp{op}, w, grad); err != nil {
+			return nil, err
+		}
+	}
+	if ret[1], err = G.ApplyOp(&convGradWOp{op}, x, grad); err != nil {
+		return nil, err
+	}
+	if op.bias {
+		if ret[2], err = G.ApplyOp(&convGradBOp{op}, grad); err != nil {
+			return nil, err
+		}
+	}
+	return ret, nil
+}
+
+// Do computes the convolution into the op's output tensor.
+func (op *convOp) Do(inputs ...G.Value) (G.Value, error) {
+	if len(inputs) != op.Arity() {
+		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	}
+	if err := ownTensor(&op.y, op.dt, [4]int{op.n, op.o, op.ho, op.wo}); err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	var err error
+	switch op.dt {
+	case tensor.Float32:
+		err = convForward[float32](op, inputs, &blas32)
+	default:
+		err = convForward[float64](op, inputs, &blas64)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return op.y, nil
+}
+
+// convColumns returns the columns of sample n, computed into the buffer
+// of worker wk (x[n] itself for a 1×1 stride-1 convolution). The
+// backward pass recomputes them rather than keeping the batch's from the
+// forward pass: one sample's columns stay in the cache, while the batch's
+// do not (keeping them measured 10–40 % slower, OpenBLAS and pure Go).
+func convColumns[T floatElem](op *convOp, x []T, n, wk int) []T {
+	xn := x[n*op.chw : (n+1)*op.chw]
+	if op.direct {
+		return xn
+	}
+	size := op.ckk * op.hw
+	col := op.cols.([]T)[wk*size : (wk+1)*size]
+	im2col(&op.convGeom, xn, col)
+	return col
+}
+
+// ensureCols allocates the column buffers for the given workers.
+func ensureCols[T floatElem](op *convOp, workers int) {
+	if !op.direct && (op.cols == nil || op.workers < workers) {
+		op.cols = make([]T, workers*op.ckk*op.hw)
+		op.workers = workers
+	}
+}
+
+func convForward[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
+	x, err := valueData[T](inputs[0], op.n*op.chw)
+	if err != nil {
+		return fmt.Errorf("%v: x: %w", op, err)
+	}
+	w, err := valueData[T](inputs[1], op.o*op.ckk)
+	if err != nil {
+		return fmt.Errorf("%v: w: %w", op, err)
+	}
+	var b []T
+	if op.bias {
+		if b, err = valueData[T](inputs[2], op.o); err != nil {
+			return fmt.Errorf("%v: bias: %w", op, err)
+		}
+	}
+	y := denseData[T](op.y)
+	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	ensureCols[T](op, workers)
+	ohw := op.o * op.hw
+	parallelFor(workers, op.n, func(wk, n int) {
+		col := convColumns(op, x, n, wk)
+		yn := y[n*ohw : (n+1)*ohw]
+		var beta T
+		if b != nil {
+			for o, v := range b {
+				row := yn[o*op.hw : (o+1)*op.hw]
+				for i := range row {
+					row[i] = v
+				}
+			}
+			beta = 1
+		}
+		// y[n] (O × HW) = w (O × CKK) · col (CKK × HW) + beta·y[n]
+		bl.gemm(false, false, op.o, op.hw, op.ckk, 1, w, op.ckk, col, op.hw, beta, yn, op.hw)
+	})
+	return nil
+}
+
+// convGradWOp computes dW (O, C, k, k) = Σ_n dy[n] · col[n]ᵀ from x and dy.
+type convGradWOp struct{ *convOp }
+
+func (op *convGradWOp) Arity() int    { return 2 }
+func (op *convGradWOp) Type() hm.Type { return fnType(2) }
+func (op *convGradWOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.o, op.c, op.k, op.k}, nil
+}
+func (op *convGradWOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op.convOp) }
+func (op *convGradWOp) Hashcode() uint32      { return hashOf(op) }
+func (op *convGradWOp) String() string        { return "GradW " + op.convOp.String() }
+func (op *convGradWOp) Do(inputs ...G.Value) (G.Value, error) {
+	if len(inputs) != 2 {
+		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	}
+	if err := ownTensor(&op.dw, op.dt, [4]int{op.o, op.c, op.k, op.k}); err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	var err error
+	switch op.dt {
+	case tensor.Float32:
+		err = convGradW[float32](op.convOp, inputs, &blas32)
+	default:
+		err = convGradW[float64](op.convOp, inputs, &blas64)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return op.dw, nil
+}
+
+func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
+	x, err := valueData[T](inputs[0], op.n*op.chw)
+	if err != nil {
+		return fmt.Errorf("%v: x: %w", op, err)
+	}
+	dy, err := valueData[T](inputs[1], op.n*op.o*op.hw)
+	if err != nil {
+		return fmt.Errorf("%v: dy: %w", op, err)
+	}
+	// The workers split dW's rows (output channels), each summing over the
+	// samples in order: the result does not depend on the number of
+	// workers or on their timing (reproducible training), and needs no
+	// partial sums. Each worker computes every sample's columns, so it
+	// takes one block of rows; a 1×1 stride-1 convolution, which has no
+	// columns to compute, splits the rows finer, for the workers to take
+	// as they become free.
+	workers := workersFor(op.o, op.n*op.perSampleMACs)
+	ensureCols[T](op, workers)
+	blocks := workers
+	if op.direct {
+		blocks = min(op.o, 4*workers)
+	}
+	dw := denseData[T](op.dw)
+	clear(dw)
+	ohw := op.o * op.hw
+	parallelFor(workers, blocks, func(wk, blk int) {
+		o0, o1 := blk*op.o/blocks, (blk+1)*op.o/blocks
+		for n := range op.n {
+			col := convColumns(op, x, n, wk)
+			// dW[o0:o1] (rows × CKK) += dy[n][o0:o1] (rows × HW) · col (CKK × HW)ᵀ
+			bl.gemm(false, true, o1-o0, op.ckk, op.hw, 1, dy[n*ohw+o0*op.hw:n*ohw+o1*op.hw], op.hw, col, op.hw, 1, dw[o0*op.ckk:o1*op.ckk], op.ckk)
+		}
+	})
+	return nil
+}
+
+// convGradBOp computes db (1, O, 1, 1) = Σ over n, h, w of dy.
+type convGradBOp struct{ *convOp }
+
+func (op *convGradBOp) Arity() int    { return 1 }
+func (op *convGradBOp) Type() hm.Type { return fnType(1) }
+func (op *convGradBOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{1, op.o, 1, 1}, nil
+}
+func (op *convGradBOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op.convOp) }
+func (op *convGradBOp) Hashcode() uint32      { return hashOf(op) }
+func (op *convGradBOp) String() string        { return "GradB " + op.convOp.String() }
+func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	}
+	if err := ownTensor(&op.db, op.dt, [4]int{1, op.o, 1, 1}); err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	var err error
+	switch op.dt {
+	case tensor.Float32:
+		err = convSumChannels(op.db.Float32s(), inputs[0], op.n, op.o, op.hw)
+	default:
+		err = convSumChannels(op.db.Float64s(), inputs[0], op.n, op.o, op.hw)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	return op.db, nil
+}
+
+// convSumChannels sets dst[c] to the sum of channel c of v (N, C, HW).
+func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int) error {
+	d, err := valueData[T](v, n*c*hw)
+	if err != nil {
+		return err
+	}
+	clear(dst)
+	for i := range n {
+		for ch := range c {
+			var s T
+			for _, x := range d[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+				s += x
+			}
+			dst[ch] += s
+		}
+	}
+	return nil
+}
+
+// convGradXOp computes dx (N, C, H, W) = col2im(wᵀ · dy[n]) from w and dy.
+type convGradXOp struct{ *convOp }
+
+func (op *convGradXOp) Arity() int    { return 2 }
+func (op *convGradXOp) Type() hm.Type { return fnType(2) }
+func (op *convGradXOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.n, op.c, op.h, op.w}, nil
+}
+func (op *convGradXOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op.convOp) }
+func (op *convGradXOp) Hashcode() uint32      { return hashOf(op) }
+func (op *convGradXOp) String() string        { return "GradX " + op.convOp.String() }
+func (op *convGradXOp) Do(inputs ...G.Value) (G.Value, error) {
+	if len(inputs) != 2 {
+		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	}
+	if err := ownTensor(&op.dx, op.dt, [4]int{op.n, op.c, op.h, op.w}); err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	var err error
+	switch op.dt {
+	case tensor.Float32:
+		err = convGradX[float32](op.convOp, inputs, &blas32)
+	default:
+		err = convGradX[float64](op.convOp, inputs, &blas64)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return op.dx, nil
+}
+
+func convGradX[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
+	w, err := valueData[T](inputs[0], op.o*op.ckk)
+	if err != nil {
+		return fmt.Errorf("%v: w: %w", op, err)
+	}
+	dy, err := valueData[T](inputs[1], op.n*op.o*op.hw)
+	if err != nil {
+		return fmt.Errorf("%v: dy: %w", op, err)
+	}
+	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	size := op.ckk * op.hw
+	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
+		op.dcol = make([]T, workers*size)
+		op.dcolN = workers
+	}
+	dx := denseData[T](op.dx)
+	ohw := op.o * op.hw
+	parallelFor(workers, op.n, func(wk, n int) {
+		dxn := dx[n*op.chw : (n+1)*op.chw]
+		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
+		if !op.direct {
+			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
+		}
+		// dcol (CKK × HW) = wᵀ (CKK × O) · dy[n] (O × HW)
+		bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
+		if !op.direct {
+			clear(dxn)
+			col2im(&op.convGeom, dcol, dxn, bl.axpy)
+		}
+	})
+	return nil
+}
+
+// ownTensor points *t at an output tensor of the given shape, allocated
+// on the first call and reused after. gorgonia's Reshape op reshapes its
+// input in place when nothing reads the input afterwards, so a later run
+// may find an op's output reshaped (a Flatten after a pool, say): it gets
+// its shape back, without allocating when nothing changed.
+func ownTensor(t **tensor.Dense, dt tensor.Dtype, shape [4]int) error {
+	if s := *t; s != nil {
+		if s := s.Shape(); len(s) == 4 && s[0] == shape[0] && s[1] == shape[1] && s[2] == shape[2] && s[3] == shape[3] {
+			return nil
+		}
+	}
+	dims := []int{shape[0], shape[1], shape[2], shape[3]} // shape itself must not escape: no allocation on the way above
+	if *t == nil {
+		*t = tensor.New(tensor.Of(dt), tensor.WithShape(dims...))
+		return nil
+	}
+	if err := (*t).Reshape(dims...); err != nil {
+		return fmt.Errorf("%w: restoring the output's shape: %w", ErrGraph, err)
+	}
+	return nil
+}
+
+// valueData returns the elements of v, a dense tensor of at least size
+// values of type T.
+func valueData[T floatElem](v G.Value, size int) ([]T, error) {
+	t, ok := v.(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("%w: got a %T, want a *tensor.Dense", ErrGraph, v)
+	}
+	if t.IsMaterializable() {
+		return nil, fmt.Errorf("%w: got a strided view %v, want a dense tensor", ErrGraph, t.Shape())
+	}
+	var zero T
+	if _, f32 := any(zero).(float32); f32 != (t.Dtype() == tensor.Float32) || !f32 && t.Dtype() != tensor.Float64 {
+		return nil, fmt.Errorf("%w: got %v values, want %T", ErrGraph, t.Dtype(), zero)
+	}
+	d := denseData[T](t)
+	if len(d) < size {
+		return nil, fmt.Errorf("%w: got %d values, want %d", ErrGraph, len(d), size)
+	}
+	return d[:size], nil
+}
+
+// denseData returns the elements of t, whose dtype must be T's. Unlike
+// t.Data() (reflection), it does not allocate.
+func denseData[T floatElem](t *tensor.Dense) []T {
+	var zero T
+	if _, ok := any(zero).(float32); ok {
+		return any(t.Float32s()).([]T)
+	}
+	return any(t.Float64s()).([]T)
+}
+
+// gemmFunc is a row-major matrix product c = alpha·op(a)·op(b) + beta·c
+// (op transposes when tA or tB is set), m×n result, inner dimension k.
+type gemmFunc[T floatElem] func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+
+// blasOps are the matrix products of one element type.
+type blasOps[T floatElem] struct {
+	gemm gemmFunc[T]
+	axpy func(n int, alpha T, x []T, incX int, y []T, incY int) // y += alpha·x, gonum's assembly
+}
+
+func blasTrans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+var (
+	blas32 = blasOps[float32]{
+		gemm: func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			gemm32(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		},
+	}
+	blas64 = blasOps[float64]{
+		gemm: func(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+			gemm64(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		},
+	}
+)
+
+func init() {
+	// The ops call gemm32 and gemm64, unless the build's BLAS is gonum's:
+	// its Sgemm and Dgemm split any product of four or more 64×64 blocks
+	// over goroutines, one per block, even at GOMAXPROCS 1, which on the
+	// ops' per-sample products costs 1.3–2× the CPU time of the same
+	// kernels run serially, and 900–7,000 allocations per layer and step
+	// (BenchmarkConvOp, gemm=gonum). With gonum the ops run its assembly kernels
+	// (Saxpy, Sdot) on one goroutine and split the batch over the cores
+	// themselves (workersFor).
+	impl := gonum.Implementation{}
+	blas32.axpy, blas64.axpy = impl.Saxpy, impl.Daxpy
+	if _, ok := blasImpl.(gonum.Implementation); ok {
+		blas32.gemm = serialGemm(impl.Saxpy, impl.Sdot)
+		blas64.gemm = serialGemm(impl.Daxpy, impl.Ddot)
+	}
+}
+
+// serialGemm returns a single-threaded product built from the level-1
+// routines axpy and dot (gonum's assembly kernels). The loops keep a row
+// of c in the first-level cache while a row of the other operand streams
+// by (blocking for the second-level cache measured no faster). Like
+// gonum's kernels it skips zero elements of a, so 0·Inf and 0·NaN in b
+// contribute nothing. Transposing both operands is not supported (the ops
+// never do).
+func serialGemm[T floatElem](axpy func(n int, alpha T, x []T, incX int, y []T, incY int), dot func(n int, x []T, incX int, y []T, incY int) T) gemmFunc[T] {
+	return func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+		for i := range m {
+			row := c[i*ldc : i*ldc+n]
+			switch beta {
+			case 0:
+				clear(row)
+			case 1:
+			default:
+				for j := range row {
+					row[j] *= beta
+				}
+			}
+		}
+		if k == 0 || alpha == 0 {
+			return
+		}
+		switch {
+		case !tA && !tB: // c[i,:] += Σ_l alpha·a[i,l]·b[l,:]
+			for i := range m {
+				row := c[i*ldc : i*ldc+n]
+				for l, v := range a[i*lda : i*lda+k] {
+					if v != 0 {
+						axpy(n, alpha*v, b[l*ldb:l*ldb+n], 1, row, 1)
+					}
+				}
+			}
+		case tA && !tB: // c[i,:] += Σ_l alpha·a[l,i]·b[l,:]
+			for i := range m {
+				row := c[i*ldc : i*ldc+n]
+				for l := range k {
+					if v := a[l*lda+i]; v != 0 {
+						axpy(n, alpha*v, b[l*ldb:l*ldb+n], 1, row, 1)
+					}
+				}
+			}
+		case !tA && tB: // c[i,j] += alpha·a[i,:]·b[j,:]
+			for i := range m {
+				ar := a[i*lda : i*lda+k]
+				row := c[i*ldc : i*ldc+n]
+				for j := range row {
+					row[j] += alpha * dot(k, ar, 1, b[j*ldb:j*ldb+k], 1)
+				}
+			}
+		default:
+			panic("model: serialGemm: both operands transposed")
+		}
+	}
+}
+
+// minParallelMACs is the work (multiply-adds) below which an op does not
+// split its batch: starting and joining a goroutine costs a few
+// microseconds.
+var minParallelMACs = 1 << 18
+
+// busyWorkers counts the goroutines running the ops' batch loops, over
+// all models: two clients training in parallel then split their batches
+// only over the cores the other is not using, about one each.
+var busyWorkers atomic.Int64
+
+// workersFor returns the goroutines an op over n samples doing macs
+// multiply-adds in all should use: one per core (GOMAXPROCS) not busy
+// with another op, at most one per sample, and one for small work or at
+// GOMAXPROCS 1.
+func workersFor(n, macs int) int {
+	p := goruntime.GOMAXPROCS(0)
+	if p <= 1 || n < 2 || macs < minParallelMACs {
+		return 1
+	}
+	return max(1, min(p-int(busyWorkers.Load()), n))
+}
+
+// parallelFor calls f(worker, i) for every i in [0, n) on workers
+// goroutines — worker 0 is the calling goroutine, the others it starts —
+// and returns when all are done. The workers take the next index as they
+// become free, so one that the operating system holds up (another process
+// on its core) delays the others by at most one index. workers must be in
+// [1, n] (or 1).
+func parallelFor(workers, n int, f func(wk, i int)) {
+	busyWorkers.Add(int64(workers))
+	defer busyWorkers.Add(-int64(workers))
+	if workers <= 1 {
+		for i := range n {
+			f(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	run := func(wk int) {
+		for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+			f(wk, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for wk := 1; wk < workers; wk++ {
+		wg.Go(func() { run(wk) })
+	}
+	run(0)
+	wg.Wait()
+}

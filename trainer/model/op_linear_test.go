@@ -1,0 +1,133 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// TestLinearOp compares linearOp with gorgonia's Mul + BroadcastAdd and
+// reluOp with Rectify on the same random inputs (outputs and all
+// gradients), float64 (error ≤ 1e-9) and float32 (≤ 2e-5).
+func TestLinearOp(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, s := range [][3]int{{5, 7, 3}, {1, 4, 6}, {16, 50, 10}} {
+			n, in, out := s[0], s[1], s[2]
+			t.Run(fmt.Sprintf("%v/%d×%d→%d", dt, n, in, out), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(9, 10))
+				shapes := [][]int{{n, in}, {in, out}, {1, out}}
+				w := randn(r, n*out, 0, 1)
+				ours := newOpGraph(t, dt, shapes, w, func(_ *G.ExprGraph, x []*G.Node) (*G.Node, error) {
+					op, err := newLinearOp(dt, x[0].Shape(), x[1].Shape(), x[2].Shape(), true)
+					if err != nil {
+						return nil, err
+					}
+					return G.ApplyOp(op, x...)
+				})
+				ref := newOpGraph(t, dt, shapes, w, func(_ *G.ExprGraph, x []*G.Node) (*G.Node, error) {
+					y, err := G.Mul(x[0], x[1])
+					if err != nil {
+						return nil, err
+					}
+					return G.BroadcastAdd(y, x[2], nil, []byte{0})
+				})
+				xs := [][]int{{n, in}}
+				wr := randn(r, n*in, 0, 1)
+				relu := newOpGraph(t, dt, xs, wr, func(_ *G.ExprGraph, x []*G.Node) (*G.Node, error) {
+					b := &builder{dt: dt}
+					return b.relu(x[0]), b.err
+				})
+				refRelu := newOpGraph(t, dt, xs, wr, func(_ *G.ExprGraph, x []*G.Node) (*G.Node, error) {
+					return G.Rectify(x[0])
+				})
+				tol := tolFor(dt)
+				for step := range 2 {
+					vals := [][]float64{randn(r, n*in, 0, 1), randn(r, in*out, 0, 1), randn(r, out, 0, 1)}
+					for _, og := range []*opGraph{ours, ref} {
+						for i, v := range vals {
+							og.set(i, v)
+						}
+						og.run()
+					}
+					for _, og := range []*opGraph{relu, refRelu} {
+						og.set(0, vals[0])
+						og.run()
+					}
+					for _, c := range []struct {
+						what     string
+						got, ref []float64
+					}{
+						{"y", ours.out(), ref.out()},
+						{"dx", ours.grad(0), ref.grad(0)},
+						{"dW", ours.grad(1), ref.grad(1)},
+						{"db", ours.grad(2), ref.grad(2)},
+						{"relu", relu.out(), refRelu.out()},
+						{"relu dx", relu.grad(0), refRelu.grad(0)},
+					} {
+						if e := normErr(c.got, c.ref); e > tol {
+							t.Errorf("step %d %s: error %.2g > %.0g", step, c.what, e, tol)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLinearNeedsGrad checks that the linear layer computes no gradient
+// for the graph's input (MNIST2NN's first layer) but does for a hidden
+// layer's: the training graph has one dx op fewer than linear layers.
+func TestLinearNeedsGrad(t *testing.T) {
+	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, train: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gr.close()
+	layers, dx := 0, 0
+	for _, n := range gr.g.AllNodes() {
+		switch op := n.Op().(type) {
+		case *linearOp:
+			layers++
+		case *linearGradOp:
+			if op.dx {
+				dx++
+			}
+		}
+	}
+	if layers != 3 || dx != 2 {
+		t.Errorf("%d linear layers with %d input gradients, want 3 and 2", layers, dx)
+	}
+}
+
+// TestTrainStepAllocs checks that a training step of MNIST2NN (batch 16)
+// allocates under 128 KiB: its ops own their buffers. gorgonia's Mul,
+// BroadcastAdd, Rectify and LogSoftMax + NLL allocated ≈ 1 MiB a step;
+// what is left (≈ 23 KiB) is gonum's parallel sgemm and the tape
+// machine's bookkeeping.
+func TestTrainStepAllocs(t *testing.T) {
+	const bound = 128 << 10
+	m := newModel(t, "MNIST2NN", 16, 2, 1)
+	x, y := batchFor(m, 16, 1)
+	step := func() {
+		if _, err := m.TrainStep(x, y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	var a, b runtime.MemStats
+	const steps = 5
+	runtime.ReadMemStats(&a)
+	for range steps {
+		step()
+	}
+	runtime.ReadMemStats(&b)
+	per := float64(b.TotalAlloc-a.TotalAlloc) / steps
+	t.Logf("%.0f bytes per training step", per)
+	if per > bound {
+		t.Errorf("a training step allocates %.0f bytes, want ≤ %d", per, bound)
+	}
+}
