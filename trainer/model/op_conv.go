@@ -457,28 +457,29 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 	if err != nil {
 		return fmt.Errorf("%v: dy: %w", op, err)
 	}
-	// The workers split dW's rows (output channels), each summing over the
-	// samples in order: the result does not depend on the number of
-	// workers or on their timing (reproducible training), and needs no
-	// partial sums. Each worker computes every sample's columns, so it
-	// takes one block of rows; a 1×1 stride-1 convolution, which has no
-	// columns to compute, splits the rows finer, for the workers to take
-	// as they become free.
-	workers := workersFor(op.o, op.n*op.perSampleMACs)
+	// dW's rows (output channels) are cut into two fixed blocks, each
+	// summed over the samples in order; a worker takes one block, or both
+	// at GOMAXPROCS 1 (computing each sample's columns once for both). The
+	// products' shapes, and so the results, do not depend on the number
+	// of workers or on their timing (reproducible training: with OpenBLAS
+	// a product's rounding depends on its shape), and there are no partial
+	// sums to keep. The second worker recomputes the columns; more blocks
+	// would recompute them more often.
+	blocks := min(op.o, 2)
+	workers := min(workersFor(op.o, op.n*op.perSampleMACs), blocks)
 	ensureCols[T](op, workers)
-	blocks := workers
-	if op.direct {
-		blocks = min(op.o, 4*workers)
-	}
 	dw := denseData[T](op.dw)
 	clear(dw)
 	ohw := op.o * op.hw
-	parallelFor(workers, blocks, func(wk, blk int) {
-		o0, o1 := blk*op.o/blocks, (blk+1)*op.o/blocks
+	parallelFor(workers, workers, func(wk, part int) {
+		b0, b1 := part*blocks/workers, (part+1)*blocks/workers
 		for n := range op.n {
 			col := convColumns(op, x, n, wk)
-			// dW[o0:o1] (rows × CKK) += dy[n][o0:o1] (rows × HW) · col (CKK × HW)ᵀ
-			bl.gemm(false, true, o1-o0, op.ckk, op.hw, 1, dy[n*ohw+o0*op.hw:n*ohw+o1*op.hw], op.hw, col, op.hw, 1, dw[o0*op.ckk:o1*op.ckk], op.ckk)
+			for blk := b0; blk < b1; blk++ {
+				o0, o1 := blk*op.o/blocks, (blk+1)*op.o/blocks
+				// dW[o0:o1] (rows × CKK) += dy[n][o0:o1] (rows × HW) · col (CKK × HW)ᵀ
+				bl.gemm(false, true, o1-o0, op.ckk, op.hw, 1, dy[n*ohw+o0*op.hw:n*ohw+o1*op.hw], op.hw, col, op.hw, 1, dw[o0*op.ckk:o1*op.ckk], op.ckk)
+			}
 		}
 	})
 	return nil
