@@ -116,6 +116,8 @@ func BenchmarkParallelThreshold(b *testing.B) {
 	for _, s := range []benchShape{
 		nn(8, 16, 64), nn(16, 16, 64), nn(16, 32, 64), nn(16, 32, 128), nn(32, 32, 128),
 		nn(32, 64, 128), nn(64, 64, 128), nn(64, 64, 256), nt(10, 200, 784),
+		nn(32, 196, 400), nn(128, 128, 256), nt(50, 200, 784), nn(64, 196, 800),
+		nn(256, 256, 256), nn(64, 3136, 800),
 	} {
 		for _, split := range []bool{false, true} {
 			name := map[bool]string{false: "no", true: "yes"}[split]

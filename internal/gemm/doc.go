@@ -42,7 +42,7 @@
 // # Concurrency
 //
 // Sgemm is safe for concurrent use. When GOMAXPROCS > 1 (capped by
-// [SetThreads]) and the product has at least about a million flops, it
+// [SetThreads]) and the product has at least about four million flops, it
 // cuts the larger dimension of C into blocks of whole tiles, computes them
 // on the calling goroutine and up to GOMAXPROCS-1 others, and waits for
 // them before returning. Packing buffers and split state come from

@@ -26,10 +26,14 @@ var (
 )
 
 // parFlops is the smallest product, in flops (2·m·n·k), that Sgemm splits
-// over goroutines; below it the start and join of a goroutine (a few
-// microseconds on this machine) costs more than it saves. Measured with
-// BenchmarkParallelThreshold.
-var parFlops = 1 << 20
+// over goroutines: about 60 µs of work for one core. A split pays when half
+// the work saves more than waking a second goroutine plus packing the
+// unsplit operand again. BenchmarkParallelThreshold measures it. On the
+// shared 2-core machine of this work, with three or four other processes
+// holding the cores, the split lost below about 20 Mflop and won 1.2× at
+// 34 Mflop; on a quiet machine it should pay from about 2 Mflop. The value
+// is between the two and wants a rerun on a quiet machine.
+var parFlops int64 = 1 << 22
 
 // maxThreads caps the goroutines of one Sgemm call; 0 means GOMAXPROCS.
 var maxThreads atomic.Int32
@@ -43,7 +47,7 @@ func SetThreads(n int) int {
 }
 
 // threads returns how many goroutines a product of the given flops may use.
-func threads(flops int) int {
+func threads(flops int64) int {
 	if flops < parFlops {
 		return 1
 	}
@@ -67,6 +71,9 @@ type problem struct {
 	ldc            int
 }
 
+// flops returns 2·m·n·k, without overflow on 32-bit platforms.
+func (p *problem) flops() int64 { return 2 * int64(p.m) * int64(p.n) * int64(p.k) }
+
 // workspace holds the packing buffers of one goroutine.
 type workspace struct {
 	a     []float32 // packed mc×kc block of op(A), in panels of mr rows
@@ -74,7 +81,37 @@ type workspace struct {
 	stage []float32 // kc·nr elements: edge panels on their way to a or b
 }
 
-var pool = sync.Pool{New: func() any { return new(workspace) }}
+// workspaces keeps the packing buffers of finished calls for the next.
+// Unlike a sync.Pool it is not emptied by the garbage collector nor kept
+// per P, so a steady stream of products allocates nothing even when the
+// caller's goroutine moves between threads.
+var workspaces struct {
+	mu   sync.Mutex   // guards free
+	free []*workspace // at most maxFreeWorkspaces
+}
+
+// maxFreeWorkspaces bounds the workspaces kept: one per product running
+// at once is enough (clients training in parallel, split products).
+const maxFreeWorkspaces = 16
+
+func getWorkspace() *workspace {
+	workspaces.mu.Lock()
+	defer workspaces.mu.Unlock()
+	if n := len(workspaces.free); n > 0 {
+		ws := workspaces.free[n-1]
+		workspaces.free = workspaces.free[:n-1]
+		return ws
+	}
+	return new(workspace)
+}
+
+func putWorkspace(ws *workspace) {
+	workspaces.mu.Lock()
+	defer workspaces.mu.Unlock()
+	if len(workspaces.free) < maxFreeWorkspaces {
+		workspaces.free = append(workspaces.free, ws)
+	}
+}
 
 // ensure returns buf if it holds n elements, else a new 64-byte aligned
 // slice of n elements.
@@ -108,7 +145,7 @@ const chunksPerThread = 2
 // run computes the product p with kernel kr, over several goroutines when
 // it is large enough and GOMAXPROCS allows.
 func run(kr *kernel, p *problem) {
-	threads := threads(2 * p.m * p.n * p.k)
+	threads := threads(p.flops())
 	if threads <= 1 {
 		serial(kr, p)
 		return
@@ -127,7 +164,8 @@ func run(kr *kernel, p *problem) {
 	}
 	j := jobs.Get().(*splitJob)
 	j.kr, j.p, j.splitN, j.unit, j.units = kr, *p, splitN, unit, units
-	j.chunks = min(units, threads*chunksPerThread)
+	// More chunks than goroutines only while each keeps parFlops of work.
+	j.chunks = min(units, max(threads, int(min(int64(threads*chunksPerThread), p.flops()/max(1, parFlops)))))
 	j.next.Store(0)
 	for range threads - 1 {
 		j.wg.Go(j.workFn)
@@ -194,8 +232,8 @@ func (j *splitJob) work() {
 
 // serial computes the product p on the calling goroutine.
 func serial(kr *kernel, p *problem) {
-	ws := pool.Get().(*workspace)
-	defer pool.Put(ws)
+	ws := getWorkspace()
+	defer putWorkspace(ws)
 
 	kc := blocks(p.k, kcBlock, 1)
 	mc := blocks(p.m, mcBlock, mr)

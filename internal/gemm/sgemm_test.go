@@ -519,7 +519,7 @@ func TestSgemmConcurrentCalls(t *testing.T) {
 // TestSetThreads checks that SetThreads caps the split and restores.
 func TestSetThreads(t *testing.T) {
 	useThreads(t, 4)
-	parFlops = 1 << 20
+	parFlops = 1 << 22
 	if got := threads(1 << 30); got != 4 {
 		t.Errorf("threads with GOMAXPROCS=4 = %d, want 4", got)
 	}
@@ -534,7 +534,7 @@ func TestSetThreads(t *testing.T) {
 	if got := threads(1 << 30); got != 4 {
 		t.Errorf("threads after SetThreads(0) = %d, want GOMAXPROCS 4", got)
 	}
-	if got := threads(1<<20 - 1); got != 1 {
+	if got := threads(1<<22 - 1); got != 1 {
 		t.Errorf("threads below parFlops = %d, want 1", got)
 	}
 }
