@@ -174,6 +174,12 @@ type Train struct {
 
 	// ClipNorm clips the global gradient norm per step. Default 0: off.
 	ClipNorm float64 `toml:"clip_norm"`
+
+	// KeepOptimizerState keeps each client's optimizer (momentum buffers,
+	// Adam moments) from one round it takes part in to the next, as FLTK's
+	// long-lived clients do. Default false: a fresh optimizer every round,
+	// as in McMahan et al.
+	KeepOptimizerState bool `toml:"keep_optimizer_state"`
 }
 
 // Output configures where results go.

@@ -52,7 +52,8 @@ type job struct {
 	models   []model.Model // [0] also evaluates
 	info     strategy.Info
 	global   []float32
-	selected map[int]int // client -> times it has been selected (its scheduler epoch)
+	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
+	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with train.keep_optimizer_state
 	res      *results    // rank 0 only
 }
 
@@ -122,6 +123,7 @@ func (j *job) setup() error {
 	}
 	j.aug = data.TrainAugmenter(d.Dataset)
 
+	j.opts = make([]optim.Optimizer, j.clients)
 	for c := j.rank - 1; j.rank > 0 && c < j.clients; c += j.size - 1 {
 		j.hosted = append(j.hosted, c)
 	}
@@ -433,11 +435,20 @@ func (j *job) trainClient(ctx context.Context, m model.Model, round, c, epoch in
 	if f.Strategy == "fedadam" && f.EtaL > 0 {
 		lr = f.EtaL
 	}
-	opt, err := optim.New(optim.Config{Name: t.Optimizer, LR: j.sched.LR(lr, epoch), Momentum: t.Momentum,
-		WeightDecay: t.WeightDecay, Nesterov: t.Nesterov, Beta1: t.AdamBeta1, Beta2: t.AdamBeta2, Eps: t.AdamEps})
-	if err != nil {
-		return trainer.Result{}, 0, err
+	// Each client is trained by one goroutine a round, so opts[c] needs no lock.
+	opt := j.opts[c]
+	if opt == nil {
+		var err error
+		opt, err = optim.New(optim.Config{Name: t.Optimizer, LR: lr, Momentum: t.Momentum,
+			WeightDecay: t.WeightDecay, Nesterov: t.Nesterov, Beta1: t.AdamBeta1, Beta2: t.AdamBeta2, Eps: t.AdamEps})
+		if err != nil {
+			return trainer.Result{}, 0, err
+		}
+		if t.KeepOptimizerState {
+			j.opts[c] = opt
+		}
 	}
+	opt.SetLR(j.sched.LR(lr, epoch))
 	res, err := trainer.Train(ctx, m, opt, j.train, j.parts[c], trainer.LocalConfig{
 		Epochs:     f.EpochsPerCycle,
 		Batch:      t.BatchSize,

@@ -374,3 +374,27 @@ func TestSequenceModelOnImages(t *testing.T) {
 		t.Errorf("err = %v, want CharLSTM on MNIST rejected", err)
 	}
 }
+
+// TestKeepOptimizerState: kept momentum changes round 2; without momentum
+// (no optimizer state) keeping it changes nothing.
+func TestKeepOptimizerState(t *testing.T) {
+	final := func(momentum float64, keep bool) []float32 {
+		cfg := testConfig(t, 3)
+		cfg.Federated.Rounds, cfg.Federated.Clients, cfg.Federated.ClientsPerRound = 2, 2, 0
+		cfg.Train.Momentum, cfg.Train.KeepOptimizerState = momentum, keep
+		if err := runJob(t, cfg); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.Output.Dir, cfg.Job.Name, "model.ckpt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck.State
+	}
+	if !slices.Equal(final(0, false), final(0, true)) {
+		t.Error("keeping the state of plain SGD (none) changed the model")
+	}
+	if slices.Equal(final(0.9, false), final(0.9, true)) {
+		t.Error("keeping SGD's momentum across rounds changed nothing")
+	}
+}
