@@ -54,7 +54,7 @@ type job struct {
 	global   []float32
 	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
 	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with train.keep_optimizer_state
-	res      *results    // rank 0 only
+	res      *results          // rank 0 only
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
