@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"hash"
-	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -234,19 +233,9 @@ func randn(r *rand.Rand, n int, mean, std float64) []float64 {
 	return v
 }
 
-// normErr returns max|a−b| / max(max|b|, 1e-30): the error of a relative
-// to the size of the reference b.
-func normErr(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var d, m float64
-	for i := range a {
-		d = max(d, math.Abs(a[i]-b[i]))
-		m = max(m, math.Abs(b[i]))
-	}
-	return d / max(m, 1e-30)
-}
+// normErr is maxRelErr (op_conv_test.go): the error of a relative to the
+// size of the reference b.
+func normErr(a, b []float64) float64 { return maxRelErr(a, b) }
 
 // tolFor returns the tolerance of comparisons with gorgonia's ops: 1e-9
 // in float64, 2e-5 in float32 (our ops accumulate in float64, gorgonia's
