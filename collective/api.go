@@ -2,6 +2,7 @@ package collective
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unsafe"
 )
@@ -155,6 +156,9 @@ func Barrier(ctx context.Context, c *Comm) error {
 	if err != nil {
 		return err
 	}
+	if bt, ok := c.t.(BarrierTransport); ok && bt.SharedBarrier() {
+		return c.sharedBarrier(ctx, bt, op, o)
+	}
 	if c.rank != 0 {
 		// Arrive at rank 0 (phase 0), wait for its release (phase 1).
 		op.activate([]*inStream{{from: 0, phase: 1}}, []*outStream{{to: 0, block: uint16(c.rank), nchunks: 1, peers: []int{0}}})
@@ -170,6 +174,30 @@ func Barrier(ctx context.Context, c *Comm) error {
 	}
 	op.activate(in, release)
 	return c.run(ctx, op, o)
+}
+
+// sharedBarrier runs the registered barrier op on the transport's own
+// barrier (it keeps the call's sequence number, so the calls after it
+// still match across ranks).
+func (c *Comm) sharedBarrier(ctx context.Context, bt BarrierTransport, op *opState, o callOpts) error {
+	defer c.end(op, o)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.OpTimeout)
+		defer cancel()
+	}
+	err := bt.Barrier(ctx)
+	if err == nil {
+		return nil
+	}
+	var down interface {
+		DownRank() int
+		Unwrap() error
+	}
+	if errors.As(err, &down) {
+		err = &RankError{Rank: down.DownRank(), Err: down.Unwrap()}
+	}
+	return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
 }
 
 // Reduce combines src of every rank with op into dst on root; dst is

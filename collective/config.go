@@ -35,6 +35,18 @@ type Transport interface {
 	Start(onFrame func(from int, frame []byte), onDown func(rank int, err error)) error
 }
 
+// A BarrierTransport is a Transport with a barrier of its own that needs no
+// frames (package runtime's, through shared memory, when every rank is on
+// one host). Barrier uses it whenever SharedBarrier reports true, which
+// must be fixed and the same on every rank. An error that names a rank
+// that is down implements interface{ DownRank() int; Unwrap() error }
+// (the rank and why it is down).
+type BarrierTransport interface {
+	Transport
+	SharedBarrier() bool
+	Barrier(ctx context.Context) error
+}
+
 // Config configures a Comm. The zero value of each field means its
 // default; see DefaultConfig.
 type Config struct {

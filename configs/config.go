@@ -122,6 +122,11 @@ type Runtime struct {
 	// memory (/dev/shm) instead of through the NATS server; NATS keeps
 	// rendezvous, liveness and traffic between hosts. Default true.
 	SharedMemory bool `toml:"shared_memory"`
+
+	// SharedBarrier runs barriers on futexes in rank 0's shared-memory
+	// segment when every rank is on one host (needs SharedMemory); false
+	// sends them as messages through rank 0. Default true.
+	SharedBarrier bool `toml:"shared_barrier"`
 }
 
 // Collective configures how collective operations move data.
@@ -172,6 +177,7 @@ func DefaultConfig() Config {
 			MaxPending:        512 << 20,
 			WriteDeadline:     Duration{60 * time.Second},
 			SharedMemory:      true,
+			SharedBarrier:     true,
 		},
 		Collective: Collective{
 			ChunkBytes: 1 << 20,

@@ -49,6 +49,10 @@ type Config struct {
 	// shared memory instead of through the server (default true; see the
 	// package documentation).
 	SharedMemory bool
+	// SharedBarrier runs World.Barrier (and so collective.Barrier) on
+	// futexes in shared memory when every rank is on this host and maps
+	// rank 0's segment (default true; needs SharedMemory).
+	SharedBarrier bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -62,6 +66,7 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 250 * time.Millisecond,
 		LivenessTimeout:   5 * time.Second,
 		SharedMemory:      true,
+		SharedBarrier:     true,
 	}
 }
 

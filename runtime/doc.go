@@ -52,6 +52,14 @@
 // ranks from 65 ms to about 15 ms and a barrier of 5 ranks from about
 // 500 µs to about 250 µs. Config.SharedMemory turns it off.
 //
+// When every rank mapped rank 0's segment (all on one host), World.Barrier
+// — and through it collective.Barrier — needs no message: each rank stores
+// how many barriers it entered in rank 0's segment header, and the last to
+// arrive wakes the others with one FUTEX_WAKE; waiters spin with
+// sched_yield while ranks keep arriving, then sleep on the futex (see
+// shmbarrier.go). A barrier of 5 ranks on 2 cores went from 350–800 µs to
+// 80–250 µs. Config.SharedBarrier turns it off.
+//
 // The embedded server raises max_pending (512 MiB) and write_deadline (60s)
 // over the NATS defaults, and subscriptions have no pending limits:
 // collectives bound their in-flight data with credits instead (see package

@@ -41,3 +41,23 @@ func (e *RendezvousError) Error() string {
 
 // Unwrap returns ErrRendezvous.
 func (e *RendezvousError) Unwrap() error { return ErrRendezvous }
+
+// DownError is returned by World.Barrier when a rank it waits for is down.
+type DownError struct {
+	Rank int   // the rank that is down; -1 means this rank's connection
+	Err  error // why, wrapping ErrRankDead, ErrRankLeft or ErrDisconnected
+}
+
+func (e *DownError) Error() string {
+	if e.Rank < 0 {
+		return fmt.Sprintf("runtime: this rank's connection is down: %v", e.Err)
+	}
+	return fmt.Sprintf("runtime: rank %d is down: %v", e.Rank, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *DownError) Unwrap() error { return e.Err }
+
+// DownRank returns the rank that is down (package collective turns it into
+// its RankError).
+func (e *DownError) DownRank() int { return e.Rank }

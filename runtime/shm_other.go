@@ -2,7 +2,10 @@
 
 package runtime
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // Shared memory is implemented for Linux only; elsewhere every frame goes
 // through the NATS server.
@@ -37,3 +40,11 @@ func (s *shmSeg) consume(<-chan struct{}, func(int, []byte)) {}
 func (s *shmSeg) enqueue(int, []byte) error                  { return errNoShm }
 func (s *shmSeg) wake()                                      {}
 func (s *shmSeg) remove()                                    {}
+
+// SharedBarrier is always false without shared memory.
+func (w *World) SharedBarrier() bool { return false }
+
+// Barrier fails: there is no shared-memory barrier on this platform.
+func (w *World) Barrier(context.Context) error { return errNoShm }
+
+func (w *World) setupSharedBarrier([]shmAnnounce) {}

@@ -109,6 +109,7 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 			}
 		}
 	}
+	w.setupSharedBarrier(oks)
 	return nil
 }
 

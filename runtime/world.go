@@ -68,6 +68,11 @@ type World struct {
 	shmUse    shmGuard // counts users of the mappings; unmapShm waits for them
 	peers     []*shmSeg
 	shmFrames atomic.Int64 // frames sent through shared memory
+
+	// barrierSeg is rank 0's segment when every rank mapped it (see
+	// SharedBarrier); barriers counts the calls of Barrier.
+	barrierSeg *shmSeg
+	barriers   atomic.Uint32
 }
 
 // SharedMemoryFrames returns how many frames this rank sent through shared

@@ -118,8 +118,11 @@ func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, rep
 			if size > 1<<20 {
 				warm = 1
 			}
-			times := make([]float64, 0, reps)
-			for i := range warm + reps {
+			// Each rank keeps its own times; one AllReduce at the end takes
+			// the maximum per repeat, so no measuring traffic runs between
+			// the repeats.
+			times := make([]float64, warm+reps)
+			for i := range times {
 				if err := collective.Barrier(ctx, c); err != nil {
 					return err
 				}
@@ -127,14 +130,12 @@ func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, rep
 				if err := f(); err != nil {
 					return fmt.Errorf("%s %d bytes: %w", op, size, err)
 				}
-				dt := []float64{time.Since(t0).Seconds()}
-				if err := collective.AllReduce(ctx, c, dt, dt, collective.Max); err != nil {
-					return err
-				}
-				if i >= warm {
-					times = append(times, dt[0])
-				}
+				times[i] = time.Since(t0).Seconds()
 			}
+			if err := collective.AllReduce(ctx, c, times, times, collective.Max); err != nil {
+				return err
+			}
+			times = times[warm:]
 			if rank == 0 {
 				slices.Sort(times)
 				med := times[len(times)/2]

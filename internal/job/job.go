@@ -124,6 +124,7 @@ func RuntimeConfig(c *configs.Config, rc runtime.Config) runtime.Config {
 	rc.HeartbeatInterval = c.Runtime.HeartbeatInterval.Duration
 	rc.LivenessTimeout = c.Runtime.LivenessTimeout.Duration
 	rc.SharedMemory = c.Runtime.SharedMemory
+	rc.SharedBarrier = c.Runtime.SharedBarrier
 	return rc
 }
 
