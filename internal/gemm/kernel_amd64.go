@@ -2,6 +2,8 @@
 
 package gemm
 
+import "github.com/fltk-go/fltk/internal/simd"
+
 // sgemmKernel6x16 is the AVX2/FMA micro-kernel (kernel_amd64.s) on raw
 // pointers; see [kernel] for the contract. The caller guarantees that a
 // holds kc·6 elements, b kc·16 and c an m×n tile with row stride ldc.
@@ -9,12 +11,6 @@ package gemm
 //
 //go:noescape
 func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
-
-// cpuid executes CPUID with EAX = eaxArg and ECX = ecxArg.
-func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-
-// xgetbv returns extended control register 0 (XCR0).
-func xgetbv() (eax, edx uint32)
 
 // The packing routines of kernel_amd64.s; see [packer]. The transposing
 // ones (packA6N, packB16T) take a multiple of 8 columns.
@@ -85,34 +81,10 @@ func tileAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
 	sgemmKernel6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
 }
 
-// hasAVX2FMA reports whether the CPU has AVX2 and FMA and the OS saves the
-// YMM registers, by the same CPUID and XGETBV tests as golang.org/x/sys/cpu.
-func hasAVX2FMA() bool {
-	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const (
-		fma     = 1 << 12
-		osxsave = 1 << 27
-		avx     = 1 << 28
-	)
-	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return false
-	}
-	if xcr0, _ := xgetbv(); xcr0&6 != 6 { // XMM and YMM state enabled
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx2 = 1 << 5
-	return ebx7&avx2 != 0
-}
-
 // bestKernel returns the AVX2/FMA kernel when the CPU has it, else the
 // pure-Go one.
 func bestKernel() *kernel {
-	if hasAVX2FMA() {
+	if simd.HasAVX2FMA {
 		return avx2Kernel
 	}
 	return goKernel

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/fltk-go/fltk/internal/simd"
 	"hash"
 	"math"
 
@@ -144,6 +145,14 @@ func maxPoolForward[T floatElem](op *maxPoolOp, xv G.Value, y []T, negInf T) err
 // maxPool22 is the forward pass of one plane for k = stride = 2 without
 // padding (every window lies inside the input).
 func maxPool22[T floatElem](x, y []T, argmax []int32, ho, wo, w int) {
+	if x32, ok := any(x).([]float32); ok {
+		y32 := any(y).([]float32)
+		for oh := range ho {
+			r0 := x32[2*oh*w : 2*oh*w+w]
+			simd.MaxPool22Row(r0, x32[(2*oh+1)*w:(2*oh+1)*w+w], y32[oh*wo:(oh+1)*wo], argmax[oh*wo:(oh+1)*wo], 2*oh*w, w)
+		}
+		return
+	}
 	for oh := range ho {
 		r0 := x[2*oh*w : 2*oh*w+w]
 		r1 := x[(2*oh+1)*w : (2*oh+1)*w+w]
