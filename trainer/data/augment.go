@@ -20,9 +20,10 @@ type Augmenter interface {
 // [−Pad, Pad]: out(c, r, k) = flipped(c, r+dy, k+dx), or Fill[c] where
 // that falls outside the image (the padding).
 //
-// CIFAR samples are normalised at load, so the padding is the normalised
-// value of a black pixel, −mean/std per channel (what torchvision's zero
-// padding before Normalize gives).
+// CIFAR batches are normalised when gathered ([Set.Batch]), before
+// augmentation, so the padding is the normalised value of a black pixel,
+// −mean/std per channel (what torchvision's zero padding before Normalize
+// gives).
 //
 // Per sample it draws, in this order, dy+Pad = rng.IntN(2·Pad+1),
 // dx+Pad = rng.IntN(2·Pad+1) and flip = rng.IntN(2) == 1.

@@ -24,7 +24,8 @@ var (
 	cifar100Std  = [3]float32{0.267, 0.256, 0.276}
 )
 
-// normTable maps a pixel byte of each channel to (v/255 − mean)/std.
+// normTable maps a pixel byte of each channel to (v/255 − mean)/std, in
+// float32 arithmetic: CIFAR's Set.ByteScale.
 func normTable(mean, std [3]float32) (t [3][256]float32) {
 	for c := range t {
 		for v := range t[c] {
@@ -73,7 +74,9 @@ var (
 // a label byte and 3072 pixel bytes (R, G, B planes of 32×32). Samples have
 // shape {3, 32, 32}, scaled to [0, 1] and normalised per channel with
 // FLTK's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); 10
-// classes. Files may hold any whole number of records.
+// classes. Files may hold any whole number of records. Samples are kept
+// as the files' pixel bytes (Set.Bytes) and scaled and normalised through
+// Set.ByteScale when a batch is gathered.
 //
 // CIFAR cannot be prepared offline: download the binary version from
 // https://www.cs.toronto.edu/~kriz/cifar.html yourself.
@@ -117,8 +120,8 @@ func loadCIFAR(f cifarFormat, dir string, train, coarse bool) (*Set, error) {
 	}
 	table := normTable(f.mean, f.std)
 	rec := f.labelBytes + cifarPixels
-	// Size every file first, so X is allocated once (CIFAR-10's training
-	// split is 50000×3072 float32s, 614 MB).
+	// Size every file first, so the pixels are allocated once (CIFAR-10's
+	// training split is 50000×3072 bytes, 154 MB; 614 MB as float32).
 	total := 0
 	for _, name := range files {
 		path := filepath.Join(base, name)
@@ -131,7 +134,7 @@ func loadCIFAR(f cifarFormat, dir string, train, coarse bool) (*Set, error) {
 		}
 		total += int(st.Size()) / rec
 	}
-	x := make([]float32, 0, total*cifarPixels)
+	px := make([]byte, 0, total*cifarPixels)
 	y := make([]int32, 0, total)
 	for _, name := range files {
 		path := filepath.Join(base, name)
@@ -159,16 +162,11 @@ func loadCIFAR(f cifarFormat, dir string, train, coarse bool) (*Set, error) {
 				return nil, corrupt(path, fmt.Errorf("bad label %d in record %d, want 0..9", l, i))
 			}
 			y = append(y, int32(l))
-			px := r[f.labelBytes:]
-			for c := range 3 {
-				t := &table[c]
-				for _, v := range px[c*cifarSide*cifarSide : (c+1)*cifarSide*cifarSide] {
-					x = append(x, t[v])
-				}
-			}
+			px = append(px, r[f.labelBytes:]...) // R, G, B planes: CHW
 		}
 	}
-	return &Set{Name: f.name, X: x, Y: y, Shape: []int{3, cifarSide, cifarSide}, LabelsPerSample: 1, Classes: classes}, nil
+	return &Set{Name: f.name, Bytes: px, ByteScale: table[:], Y: y,
+		Shape: []int{3, cifarSide, cifarSide}, LabelsPerSample: 1, Classes: classes}, nil
 }
 
 // checkRecords checks that a file of size bytes holds whole records of

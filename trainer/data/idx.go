@@ -2,11 +2,9 @@ package data
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 )
 
 // IDX magic numbers: unsigned bytes with 3 dimensions (images) or 1
@@ -31,8 +29,9 @@ var byteScale = func() (t [256]float32) {
 	return t
 }()
 
-// decodeIDXImages reads an IDX3 image file (raw or gzip).
-func decodeIDXImages(r io.Reader) (x []float32, n, rows, cols int, err error) {
+// decodeIDXImages reads an IDX3 image file (raw or gzip) and returns its
+// pixel bytes, image after image, row major.
+func decodeIDXImages(r io.Reader) (px []byte, n, rows, cols int, err error) {
 	r, err = gunzipIfNeeded(r)
 	if err != nil {
 		return nil, 0, 0, 0, err
@@ -48,37 +47,13 @@ func decodeIDXImages(r io.Reader) (x []float32, n, rows, cols int, err error) {
 		return nil, 0, 0, 0, fmt.Errorf("implausible dimensions %d×%d×%d", h[1], h[2], h[3])
 	}
 	n, rows, cols = int(h[1]), int(h[2]), int(h[3])
-	if x, err = readScaled(r, n*rows*cols); err != nil {
+	if px, err = readN(r, n*rows*cols); err != nil {
 		return nil, 0, 0, 0, fmt.Errorf("%d images of %d×%d: %w", n, rows, cols, err)
 	}
 	if err := expectEOF(r); err != nil {
 		return nil, 0, 0, 0, err
 	}
-	return x, n, rows, cols, nil
-}
-
-// readScaled reads exactly n bytes from r and returns them scaled to
-// [0, 1], converting chunk by chunk (no byte copy of the whole payload).
-// At most maxPrealloc values are allocated before the data arrives.
-func readScaled(r io.Reader, n int) ([]float32, error) {
-	x := make([]float32, 0, min(n, maxPrealloc))
-	var buf [1 << 16]byte
-	for len(x) < n {
-		m, err := io.ReadFull(r, buf[:min(len(buf), n-len(x))])
-		x = slices.Grow(x, m)
-		dst := x[len(x) : len(x)+m]
-		for i, p := range buf[:m] {
-			dst[i] = byteScale[p]
-		}
-		x = x[:len(x)+m]
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("truncated: got %d of %d bytes", len(x), n)
-			}
-			return nil, err
-		}
-	}
-	return x, nil
+	return px, n, rows, cols, nil
 }
 
 // decodeIDXLabels reads an IDX1 label file (raw or gzip).
@@ -117,7 +92,7 @@ func decodeIDXLabels(r io.Reader) ([]int32, error) {
 // major. Errors wrap [ErrCorrupt] and say which of the two is wrong: bad
 // magic, truncation, trailing data, or different counts.
 func ReadIDX(images, labels io.Reader) (x []float32, y []int32, rows, cols int, err error) {
-	x, n, rows, cols, err := decodeIDXImages(images)
+	px, n, rows, cols, err := decodeIDXImages(images)
 	if err != nil {
 		return nil, nil, 0, 0, fmt.Errorf("%w: images: %w", ErrCorrupt, err)
 	}
@@ -126,6 +101,10 @@ func ReadIDX(images, labels io.Reader) (x []float32, y []int32, rows, cols int, 
 	}
 	if len(y) != n {
 		return nil, nil, 0, 0, fmt.Errorf("%w: count mismatch: %d images, %d labels", ErrCorrupt, n, len(y))
+	}
+	x = make([]float32, len(px))
+	for i, p := range px {
+		x[i] = byteScale[p]
 	}
 	return x, y, rows, cols, nil
 }
@@ -142,7 +121,9 @@ func idxFiles(train bool) (images, labels string) {
 // LoadMNIST loads MNIST from dir: {train,t10k}-images-idx3-ubyte and
 // {train,t10k}-labels-idx1-ubyte, each optionally gzipped (.gz). Samples
 // have shape {1, rows, cols} ({1, 28, 28}) scaled to [0, 1]; 10 classes.
-// `make data` (scripts/prepare-data.sh) puts MNIST in data/mnist.
+// They are kept as the files' bytes (Set.Bytes) and scaled when a batch
+// is gathered. `make data` (scripts/prepare-data.sh) puts MNIST in
+// data/mnist.
 func LoadMNIST(dir string, train bool) (*Set, error) {
 	return loadIDXSet("mnist", "MNIST", dir, train)
 }
@@ -169,7 +150,7 @@ func loadIDXSet(name, title, dir string, train bool) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	x, n, rows, cols, err := decodeIDXImages(f)
+	px, n, rows, cols, err := decodeIDXImages(f)
 	f.Close()
 	if err != nil {
 		return nil, corrupt(imgPath, err)
@@ -190,7 +171,8 @@ func loadIDXSet(name, title, dir string, train bool) (*Set, error) {
 			return nil, corrupt(lblPath, fmt.Errorf("bad label %d of sample %d, want 0..%d", l, i, classes-1))
 		}
 	}
-	return &Set{Name: name, X: x, Y: y, Shape: []int{1, rows, cols}, LabelsPerSample: 1, Classes: classes}, nil
+	return &Set{Name: name, Bytes: px, ByteScale: [][256]float32{byteScale}, Y: y,
+		Shape: []int{1, rows, cols}, LabelsPerSample: 1, Classes: classes}, nil
 }
 
 // splitName names a split in messages.

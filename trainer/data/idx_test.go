@@ -115,7 +115,7 @@ func TestLoadMNIST(t *testing.T) {
 				if got, want := s.Label(13%split.n), int32(13%split.n%10); got != want {
 					t.Errorf("Label(%d) = %d, want %d", 13%split.n, got, want)
 				}
-				if got, want := s.X[5*784+100], float32(pixel(5, 100))/255; got != want {
+				if got, want := s.Values()[5*784+100], float32(pixel(5, 100))/255; got != want {
 					t.Errorf("X[5][100] = %v, want %v", got, want)
 				}
 			}

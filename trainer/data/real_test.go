@@ -72,14 +72,18 @@ func TestRealData(t *testing.T) {
 				}
 			}
 			t.Logf("training label histogram %v", hist)
+			if tr.X != nil || len(tr.Bytes) != tr.Len()*tr.SampleLen() {
+				t.Fatalf("training set holds %d float32 values and %d bytes, want only bytes", len(tr.X), len(tr.Bytes))
+			}
 			var sum float64
-			for _, v := range tr.X {
+			x := tr.Values()
+			for _, v := range x {
 				if v < 0 || v > 1 {
 					t.Fatalf("pixel %v outside [0, 1]", v)
 				}
 				sum += float64(v)
 			}
-			if mean := sum / float64(len(tr.X)); mean < tt.meanLo || mean > tt.meanHi {
+			if mean := sum / float64(len(x)); mean < tt.meanLo || mean > tt.meanHi {
 				t.Errorf("mean pixel %.4f, want in [%g, %g]", mean, tt.meanLo, tt.meanHi)
 			}
 		})
