@@ -25,7 +25,7 @@ var Datasets = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "optick
 // Samplers lists the values allowed for data.sampler (the schemes of
 // trainer/partition), with FLTK's spellings.
 var Samplers = []string{"iid", "shards", "limit-labels", "q-sampler", "dirichlet", "n-labels", "quantity-skew", "natural",
-	"uniform", "limit labels", "q sampler", "n labels"}
+	"strided", "uniform", "limit labels", "q sampler", "n labels"}
 
 // Strategies lists the values allowed for federated.strategy (the
 // strategies of trainer/strategy).
@@ -107,7 +107,8 @@ type Data struct {
 
 	// Sampler splits the training set over the clients: "iid" (FLTK's
 	// "uniform"), "shards", "limit-labels", "q-sampler", "dirichlet",
-	// "n-labels", "quantity-skew" or "natural". Default "iid".
+	// "n-labels", "quantity-skew", "natural" or "strided" (FLTK v0.3.1's
+	// "uniform" is "strided" with sampler_args = [1]). Default "iid".
 	Sampler string `toml:"sampler"`
 
 	// SamplerArgs are the sampler's parameters (FLTK's sampler_args

@@ -96,6 +96,7 @@ func TestSplitAssignsEverySampleOnce(t *testing.T) {
 		{"quantity-skew", nil, 100},
 		{"natural", nil, 66},
 		{"natural", nil, 10},
+		{"strided", nil, 7},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%v/clients=%d", tt.scheme, tt.args, tt.clients), func(t *testing.T) {
@@ -613,7 +614,7 @@ func TestValidate(t *testing.T) {
 	if args[0] != 3 {
 		t.Errorf("Validate aliased the caller's Args")
 	}
-	if got := Schemes(); len(got) != 8 || got[0] != "iid" {
+	if got := Schemes(); len(got) != 9 || got[0] != "iid" {
 		t.Errorf("Schemes() = %v", got)
 	}
 }
@@ -638,5 +639,36 @@ func BenchmarkSplit(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestStrided: FLTK v0.3.1's uniform sampler, 2 clients in a world of 3:
+// client c holds the indices ≡ c+1 (mod 3), shard 0 goes to nobody.
+func TestStrided(t *testing.T) {
+	labels := make([]int32, 60000)
+	for i := range labels {
+		labels[i] = int32(i % 10)
+	}
+	for _, tt := range []struct {
+		spare, clients int
+	}{{1, 2}, {0, 3}, {2, 5}} {
+		parts, err := Split(labels, 10, tt.clients, nil, Config{Scheme: "strided", Args: []float64{float64(tt.spare)}, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := tt.clients + tt.spare
+		for c, p := range parts {
+			if want := (len(labels) - (c + tt.spare) + n - 1) / n; len(p) != want {
+				t.Errorf("spare %d client %d: %d samples, want %d", tt.spare, c, len(p), want)
+			}
+			for _, i := range p {
+				if i%n != c+tt.spare {
+					t.Fatalf("spare %d client %d holds index %d (≢ %d mod %d)", tt.spare, c, i, c+tt.spare, n)
+				}
+			}
+		}
+	}
+	if _, err := Split(labels, 10, 2, nil, Config{Scheme: "strided", Args: []float64{0.5}}); !errors.Is(err, ErrArgs) {
+		t.Errorf("spare_shards 0.5: %v, want ErrArgs", err)
 	}
 }

@@ -54,6 +54,9 @@ var schemes = []scheme{
 		},
 		split: (*splitter).quantitySkew},
 	{name: "natural", split: (*splitter).natural},
+	{name: "strided", argNames: []string{"spare_shards"}, defaults: []float64{0},
+		check: func(a []float64) error { return intArg("strided", "spare_shards", a[0], 0) },
+		split: (*splitter).strided},
 }
 
 // splitter holds one Split call's inputs. Every scheme draws from rng
@@ -104,6 +107,21 @@ func (s *splitter) iid() ([][]int, error) {
 	parts := make([][]int, s.clients)
 	for c := range parts {
 		parts[c] = chunk(perm, c, s.clients)
+	}
+	return parts, nil
+}
+
+// strided cuts the data set into clients+spare interleaved shards, shard
+// k holding the indices ≡ k (mod clients+spare), and gives client c shard
+// c+spare; the first spare shards are left out.
+func (s *splitter) strided() ([][]int, error) {
+	spare := int(s.args[0])
+	n := s.clients + spare
+	parts := make([][]int, s.clients)
+	for c := range parts {
+		for i := c + spare; i < len(s.labels); i += n {
+			parts[c] = append(parts[c], i)
+		}
 	}
 	return parts, nil
 }
