@@ -511,6 +511,21 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 	if b.err != nil {
 		return nil
 	}
+	op, err := newLSTMOp(b.dt, xs.Shape(), wx.Shape(), wh.Shape(), bias.Shape(), steps, b.train && b.needsGrad(xs)) // op_lstm.go
+	if err != nil {
+		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
+		return nil
+	}
+	y, err := G.ApplyOp(op, xs, wx, wh, bias)
+	return b.check(name, y, err)
+}
+
+// lstmGorgonia is the LSTM of [builder.LSTM] from gorgonia's generic ops,
+// the reference the fused lstmOp is tested against (and what CharLSTM ran
+// on before it: about 20 nodes per step, each allocating its output).
+func (b *builder) lstmGorgonia(xs, wx, wh, bias *node, steps int) *node {
+	n, in, H := xs.Shape()[0]/steps, xs.Shape()[1], wh.Shape()[0]
+	name := "lstm"
 	// slice returns z[rows, cols] as an (n, width) matrix: gorgonia drops
 	// an axis sliced to length 1 (batch 1, H 1 or in 1).
 	slice := func(z *node, rows, cols tensor.Slice, width int) *node {
@@ -548,8 +563,8 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 		// Per-step products: slicing a step out of one (steps·batch, 4H)
 		// product would cost a gradient of that whole size per step.
 		xt := slice(xs, G.S(t*n, (t+1)*n), nil, in)
-		// x_t·Wx + bias, one op (op_linear.go).
-		z := b.linear(name+" input", xt, wx, bias)
+		z := op("input", G.Mul, xt, wx)
+		z = op("bias", func(x, y *node) (*node, error) { return G.BroadcastAdd(x, y, nil, []byte{0}) }, z, bias)
 		if t > 0 { // h_{-1} = 0: no recurrent term at step 0
 			z = op("recurrence", G.Add, z, op("recurrence", G.Mul, h, wh))
 		}
