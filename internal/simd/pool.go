@@ -6,13 +6,17 @@ package simd
 // position, base+2k(+1) for r0 and base+w+2k(+1) for r1 (r1 is the input
 // row w elements after r0, which starts at base). r0 and r1 need 2·len(y)
 // elements, idx len(y).
-func MaxPool22Row(r0, r1, y []float32, idx []int32, base, w int) {
-	done := maxPool22Rows8(r0, r1, y, idx, base, w)
+// float32 rows run on AVX2 where the CPU has it.
+func MaxPool22Row[T ~float32 | ~float64](r0, r1, y []T, idx []int32, base, w int) {
+	done := 0
+	if r32, ok := any(r0).([]float32); ok {
+		done = maxPool22Rows8(r32, any(r1).([]float32), any(y).([]float32), idx, base, w)
+	}
 	maxPool22RowGo(r0, r1, y, idx, base, w, done)
 }
 
 // maxPool22RowGo computes the outputs from `from` on.
-func maxPool22RowGo(r0, r1, y []float32, idx []int32, base, w, from int) {
+func maxPool22RowGo[T ~float32 | ~float64](r0, r1, y []T, idx []int32, base, w, from int) {
 	for k := from; k < len(y); k++ {
 		i := 2 * k
 		best, at := r0[i], i

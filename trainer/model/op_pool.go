@@ -145,35 +145,9 @@ func maxPoolForward[T floatElem](op *maxPoolOp, xv G.Value, y []T, negInf T) err
 // maxPool22 is the forward pass of one plane for k = stride = 2 without
 // padding (every window lies inside the input).
 func maxPool22[T floatElem](x, y []T, argmax []int32, ho, wo, w int) {
-	if x32, ok := any(x).([]float32); ok {
-		y32 := any(y).([]float32)
-		for oh := range ho {
-			r0 := x32[2*oh*w : 2*oh*w+w]
-			simd.MaxPool22Row(r0, x32[(2*oh+1)*w:(2*oh+1)*w+w], y32[oh*wo:(oh+1)*wo], argmax[oh*wo:(oh+1)*wo], 2*oh*w, w)
-		}
-		return
-	}
 	for oh := range ho {
 		r0 := x[2*oh*w : 2*oh*w+w]
-		r1 := x[(2*oh+1)*w : (2*oh+1)*w+w]
-		yr := y[oh*wo : (oh+1)*wo]
-		ar := argmax[oh*wo : (oh+1)*wo]
-		base := 2 * oh * w
-		for ow := range yr {
-			i := 2 * ow
-			best, at := r0[i], i
-			if v := r0[i+1]; v > best || v != v {
-				best, at = v, i+1
-			}
-			if v := r1[i]; v > best || v != v {
-				best, at = v, w+i
-			}
-			if v := r1[i+1]; v > best || v != v {
-				best, at = v, w+i+1
-			}
-			yr[ow] = best
-			ar[ow] = int32(base + at)
-		}
+		simd.MaxPool22Row(r0, x[(2*oh+1)*w:(2*oh+1)*w+w], y[oh*wo:(oh+1)*wo], argmax[oh*wo:(oh+1)*wo], 2*oh*w, w)
 	}
 }
 
