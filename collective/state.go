@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -316,6 +317,8 @@ func (op *opState) canSendLocked(s *outStream, window int) bool {
 
 // wait blocks until every in stream is complete or the call failed.
 func (op *opState) wait(ctx context.Context) error {
+	poller, _ := op.c.t.(Poller)
+	var pollEnd time.Time
 	for {
 		op.mu.Lock()
 		err, left := op.err, op.incomplete
@@ -325,6 +328,16 @@ func (op *opState) wait(ctx context.Context) error {
 		}
 		if left == 0 {
 			return nil
+		}
+		if poller != nil && op.c.cfg.PollFor > 0 {
+			now := time.Now()
+			if pollEnd.IsZero() {
+				pollEnd = now.Add(op.c.cfg.PollFor)
+			}
+			if now.Before(pollEnd) && ctx.Err() == nil {
+				poller.Poll()
+				continue
+			}
 		}
 		select {
 		case <-op.notify:

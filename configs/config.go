@@ -145,6 +145,12 @@ type Collective struct {
 	// ZstdLevel is the zstd encoder level used when Codec is "zstd": 1
 	// fastest, 2 default, 3 better, 4 best. Default 1; 1..4.
 	ZstdLevel int `toml:"zstd_level"`
+
+	// PollFor is how long a rank waiting for frames from ranks on its own
+	// host polls its shared-memory queue (yielding the core in between)
+	// before it sleeps until a doorbell wakes it. Default "300us"; "0s"
+	// never polls; at most 10ms.
+	PollFor Duration `toml:"poll_for"`
 }
 
 // Demo configures the collective demo job, run until the trainer exists.
@@ -184,6 +190,7 @@ func DefaultConfig() Config {
 			Window:     4,
 			Codec:      "none",
 			ZstdLevel:  1,
+			PollFor:    Duration{300 * time.Microsecond},
 		},
 		Federated: defaultFederated(),
 		Data:      defaultData(),
@@ -303,6 +310,9 @@ func (c *Collective) validate(v *validator, maxPayload int) {
 		v.errorf("collective.codec", "%s is not one of %s", quote(c.Codec), strings.Join(Codecs, ", "))
 	}
 	v.intRange("collective.zstd_level", int64(c.ZstdLevel), minZstdLevel, maxZstdLevel)
+	if c.PollFor.Duration < 0 || c.PollFor.Duration > 10*time.Millisecond {
+		v.errorf("collective.poll_for", "%v is outside 0s..10ms", c.PollFor.Duration)
+	}
 }
 
 func (d *Demo) validate(v *validator) {

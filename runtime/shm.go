@@ -68,6 +68,10 @@ type shmSeg struct {
 	// GOMAXPROCS=1 that stalled every other goroutine for up to 10 ms.)
 	bell   *os.File // owner: read end
 	bellFd int      // peer: write end, -1 if none
+
+	// cmu makes the queue's consumers take turns: the consume goroutine
+	// and callers polling while they wait for a collective (World.Poll).
+	cmu sync.Mutex
 }
 
 func shmDir() string { return "/dev/shm" }
@@ -256,34 +260,62 @@ func (s *shmSeg) enqueue(from int, msg []byte) error {
 // is empty, until done is closed.
 func (s *shmSeg) consume(done <-chan struct{}, deliver func(from int, msg []byte)) {
 	var buf [256]byte
-	h := atomic.LoadUint64(s.qHead())
 	for {
-		i := int(h % shmCells)
-		if atomic.LoadUint64(s.cellSeq(i)) == h+1 {
-			s.raceAcquireCell(i)
-			c := s.cell(i)
-			n := int(binary.LittleEndian.Uint32(c[8:]))
-			from := int(binary.LittleEndian.Uint32(c[12:]))
-			deliver(from, c[shmCellHdr:shmCellHdr+min(n, shmThreshold)])
-			s.raceReleaseCell(i)
-			atomic.StoreUint64(s.cellSeq(i), h+shmCells)
-			h++
-			atomic.StoreUint64(s.qHead(), h)
-			continue
-		}
+		s.cmu.Lock()
+		s.drain(deliver)
+		s.cmu.Unlock()
 		select {
 		case <-done:
 			return
 		default:
 		}
+		// Look again once producers see the flag (and under cmu, so that
+		// no poller is half way through the queue): a message put in
+		// before it is seen here, one put in after it rings.
 		atomic.StoreUint32(s.qSleeping(), 1)
-		if atomic.LoadUint64(s.cellSeq(i)) != h+1 {
+		s.cmu.Lock()
+		h := atomic.LoadUint64(s.qHead())
+		empty := atomic.LoadUint64(s.cellSeq(int(h%shmCells))) != h+1
+		s.cmu.Unlock()
+		if empty {
 			// Sleep until a producer rings (or 100 ms pass, to check done).
 			_ = s.bell.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			_, _ = s.bell.Read(buf[:])
 		}
 		atomic.StoreUint32(s.qSleeping(), 0)
 	}
+}
+
+// drain delivers the messages in the queue, in order, and reports whether
+// there were any. s.cmu must be held.
+func (s *shmSeg) drain(deliver func(from int, msg []byte)) bool {
+	h := atomic.LoadUint64(s.qHead())
+	got := false
+	for {
+		i := int(h % shmCells)
+		if atomic.LoadUint64(s.cellSeq(i)) != h+1 {
+			return got
+		}
+		s.raceAcquireCell(i)
+		c := s.cell(i)
+		n := int(binary.LittleEndian.Uint32(c[8:]))
+		from := int(binary.LittleEndian.Uint32(c[12:]))
+		deliver(from, c[shmCellHdr:shmCellHdr+min(n, shmThreshold)])
+		s.raceReleaseCell(i)
+		atomic.StoreUint64(s.cellSeq(i), h+shmCells)
+		h++
+		atomic.StoreUint64(s.qHead(), h)
+		got = true
+	}
+}
+
+// poll delivers what the queue holds unless another consumer is at it.
+func (s *shmSeg) poll(deliver func(from int, msg []byte)) bool {
+	if !s.cmu.TryLock() {
+		return false
+	}
+	defer s.cmu.Unlock()
+	return s.drain(deliver)
 }
 
 // ring wakes the consumer of this (peer's) segment.

@@ -37,6 +37,7 @@ func (s *shmSender) put([]byte, int32, func() error) ([]byte, error) {
 var errQueueFull = errors.New("shared-memory queue full")
 
 func (s *shmSeg) consume(<-chan struct{}, func(int, []byte)) {}
+func (s *shmSeg) poll(func(int, []byte)) bool                { return false }
 func (s *shmSeg) enqueue(int, []byte) error                  { return errNoShm }
 func (s *shmSeg) wake()                                      {}
 func (s *shmSeg) remove()                                    {}
@@ -48,3 +49,6 @@ func (w *World) SharedBarrier() bool { return false }
 func (w *World) Barrier(context.Context) error { return errNoShm }
 
 func (w *World) setupSharedBarrier([]shmAnnounce) {}
+
+// Poll has nothing to deliver without shared memory.
+func (w *World) Poll() bool { return false }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -36,25 +37,37 @@ func TestShmOpenChecksNonce(t *testing.T) {
 }
 
 // TestShmQueueOrderAndFull: messages from several producers arrive
-// complete and in each producer's order; a full queue says so instead of
-// blocking, and has room again once consumed.
+// complete and in each producer's order, while the queue's goroutine and a
+// poller take turns consuming; a full queue says so instead of blocking.
 func TestShmQueueOrderAndFull(t *testing.T) {
 	own, peer := testSeg(t)
 	const producers, each = 3, 2000
 	got := make([][]int, producers)
 	var mu sync.Mutex // guards got
 	done := make(chan struct{})
+	deliver := func(from int, msg []byte) {
+		var k int
+		if _, err := fmt.Sscanf(string(msg), "msg %d", &k); err != nil {
+			t.Errorf("bad message %q", msg)
+		}
+		mu.Lock()
+		got[from] = append(got[from], k)
+		mu.Unlock()
+	}
+	// The queue's goroutine and a poller (a caller waiting for a
+	// collective, World.Poll) take turns at the queue.
 	var consumer sync.WaitGroup
+	consumer.Go(func() { own.consume(done, deliver) })
 	consumer.Go(func() {
-		own.consume(done, func(from int, msg []byte) {
-			var k int
-			if _, err := fmt.Sscanf(string(msg), "msg %d", &k); err != nil {
-				t.Errorf("bad message %q", msg)
+		for {
+			select {
+			case <-done:
+				return
+			default:
 			}
-			mu.Lock()
-			got[from] = append(got[from], k)
-			mu.Unlock()
-		})
+			own.poll(deliver)
+			time.Sleep(time.Duration(rand.IntN(20)) * time.Microsecond)
+		}
 	})
 	var wg sync.WaitGroup
 	for p := range producers {

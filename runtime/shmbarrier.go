@@ -189,3 +189,22 @@ func futex(addr *uint32, op int, val uint32, ts *syscall.Timespec) {
 	// (EAGAIN: the word changed; ETIMEDOUT; EINTR) all mean "look again".
 	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 }
+
+// Poll delivers the frames waiting in this rank's shared-memory queue
+// unless the queue's goroutine is at it, and reports whether it delivered
+// any; with nothing to deliver it yields the core (sched_yield) to the
+// other processes. A caller waiting for a collective calls it for a short
+// while before sleeping: on an oversubscribed host the frame it waits for
+// then needs no doorbell wake-up of its goroutine (collective.Poller).
+func (w *World) Poll() bool {
+	if w.shm == nil || !w.shmUse.enter() {
+		return false
+	}
+	defer w.shmUse.exit()
+	if w.shm.seg.poll(func(from int, msg []byte) { w.deliver(from, msg, false) }) {
+		return true
+	}
+	goruntime.Gosched()
+	_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+	return false
+}

@@ -58,6 +58,27 @@ func TestConformanceNATS(t *testing.T) {
 	}
 }
 
+// TestConformancePolling runs the conformance suite over shared memory
+// with the waiting caller never polling its queue (every frame through
+// the doorbell goroutine) and polling for long (most frames delivered on
+// the caller's goroutine, racing the doorbell goroutine for the queue).
+func TestConformancePolling(t *testing.T) {
+	for _, poll := range []time.Duration{-1, 20 * time.Millisecond} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
+			const np = 5
+			ws := runtimetest.RunWorld(t, inProcessServer(t), "poll", np, nil)
+			comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, SmallBytes: 4096, PollFor: poll})
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			if err := runtimetest.OnAll(np, func(r int) error {
+				return collectivetest.Conformance(ctx, comms[r], []int{0, 7, 1000, 70000}, []collective.Codec{collective.CodecNone})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // TestTwoJobsOneServer runs two jobs with the same rank numbers on one
 // server at once; neither sees the other's frames.
 func TestTwoJobsOneServer(t *testing.T) {

@@ -141,6 +141,7 @@ func CommConfig(c *configs.Config, jobID string, log *slog.Logger) (collective.C
 		Codec:      codec,
 		ZstdLevel:  c.Collective.ZstdLevel,
 		OpTimeout:  c.Runtime.OpTimeout.Duration,
+		PollFor:    pollFor(c.Collective.PollFor.Duration),
 		Logger:     log,
 	}, nil
 }
@@ -170,4 +171,13 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 // federator's per-round progress lines ("round k/R …", rank 0).
 func IsProgress(rank int, line []byte) bool {
 	return rank == 0 && bytes.HasPrefix(line, []byte("round "))
+}
+
+// pollFor maps collective.poll_for to collective.Config.PollFor, where 0
+// means the default and a negative value never polls.
+func pollFor(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
