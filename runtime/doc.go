@@ -60,6 +60,11 @@
 // shmbarrier.go). A barrier of 5 ranks on 2 cores went from 350–800 µs to
 // 80–250 µs. Config.SharedBarrier turns it off.
 //
+// A caller waiting for a collective may also consume its own queue
+// (World.Poll, through collective.Poller) for a short while before it
+// sleeps: the queue's goroutine and pollers take turns under a lock, and a
+// frame that is already there needs no doorbell wake-up.
+//
 // The embedded server raises max_pending (512 MiB) and write_deadline (60s)
 // over the NATS defaults, and subscriptions have no pending limits:
 // collectives bound their in-flight data with credits instead (see package
