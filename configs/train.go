@@ -29,7 +29,7 @@ var Samplers = []string{"iid", "shards", "limit-labels", "q-sampler", "dirichlet
 
 // Strategies lists the values allowed for federated.strategy (the
 // strategies of trainer/strategy).
-var Strategies = []string{"fedavg", "mean", "fedprox", "fedadam"}
+var Strategies = []string{"fedavg", "mean", "fedprox", "fedadam", "median"}
 
 // TestSets lists the values allowed for data.test_set.
 var TestSets = []string{"full", "odd-half"}
@@ -58,8 +58,9 @@ type Federated struct {
 	EpochsPerCycle float64 `toml:"epochs_per_cycle"`
 
 	// Strategy aggregates the clients' updates: "fedavg" (sample-weighted
-	// mean), "mean" (FLTK's unweighted mean), "fedprox" or "fedadam".
-	// Default "fedavg".
+	// mean), "mean" (FLTK's unweighted mean), "fedprox", "fedadam" or
+	// "median" (coordinate-wise; gathers every client's state). Default
+	// "fedavg".
 	Strategy string `toml:"strategy"`
 
 	// ProximalMu is FedProx's μ: clients add μ/2·‖w − w_global‖² to their

@@ -13,7 +13,10 @@
 //  3. A weighted-mean Reduce to rank 0 turns the workers' partial means
 //     into the mean over all selected clients (the federator contributes
 //     weight 0); a Gather brings each client's metadata (samples, steps,
-//     loss, time, bytes).
+//     loss, time, bytes). A strategy that needs every update (median)
+//     gets a Gather of every trained state instead of the Reduce: one
+//     block per rank, as many states as the busiest worker trained this
+//     round.
 //  4. The federator applies the strategy (FedAvg takes the mean, FedAdam
 //     takes a server Adam step towards it) and broadcasts the new global
 //     state.

@@ -114,9 +114,6 @@ func (j *job) setup() error {
 	if j.strat, err = strategy.New(sc); err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	if j.strat.Individual() {
-		return fmt.Errorf("fed: strategy %q needs every update individually, which fed does not move yet", f.Strategy)
-	}
 	if j.sched, err = optim.NewSchedule(optim.ScheduleConfig{Name: t.Scheduler, StepSize: t.SchedulerStepSize,
 		Gamma: t.SchedulerGamma, MinLR: t.MinLR, TMax: t.SchedulerStepSize, EtaMin: t.MinLR}); err != nil {
 		return fmt.Errorf("fed: %w", err)
@@ -251,6 +248,7 @@ type clientOut struct {
 	client int
 	res    trainer.Result
 	weight float64
+	state  []float32 // the trained state, kept for strategies that need every update
 }
 
 // round runs one round; down holds the bytes this rank received with the
@@ -281,15 +279,24 @@ func (j *job) round(ctx context.Context, round int, down *collective.Stats) (sto
 		trainWall = time.Since(tt)
 	}
 
-	// Partial means to the federator.
+	// Partial means to the federator, or every client's state when the
+	// strategy needs each one.
 	var up collective.Stats
 	agg := mean
-	if j.rank == 0 {
-		agg = make([]float32, len(j.global))
-	}
-	if err := collective.Reduce(rctx, j.comm, agg, mean, collective.WeightedMean, 0,
-		collective.WithWeight(weight), collective.WithStats(&up)); err != nil {
-		return false, fmt.Errorf("reduce updates: %w", err)
+	var states []float32 // rank 0, individual strategies: perWorker states per rank
+	perWorker := 0
+	if j.strat.Individual() {
+		if states, perWorker, err = j.gatherStates(rctx, sel, outs, &up); err != nil {
+			return false, err
+		}
+	} else {
+		if j.rank == 0 {
+			agg = make([]float32, len(j.global))
+		}
+		if err := collective.Reduce(rctx, j.comm, agg, mean, collective.WeightedMean, 0,
+			collective.WithWeight(weight), collective.WithStats(&up)); err != nil {
+			return false, fmt.Errorf("reduce updates: %w", err)
+		}
 	}
 	slots := (j.clients + j.size - 2) / (j.size - 1)
 	block := slots*metaFields + rankFields
@@ -318,6 +325,9 @@ func (j *job) round(ctx context.Context, round int, down *collective.Stats) (sto
 			return false, fmt.Errorf("no client trained (selected %v)", sel)
 		}
 		upd := []strategy.Update{{Client: -1, State: agg, Samples: rec.samples, Steps: rec.steps, TrainLoss: rec.trainLoss}}
+		if states != nil {
+			upd = individualUpdates(rec, states, perWorker, len(j.global))
+		}
 		j.info.Round = round
 		if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
 			return false, fmt.Errorf("aggregate: %w", err)
@@ -362,6 +372,47 @@ func (j *job) round(ctx context.Context, round int, down *collective.Stats) (sto
 	return stop, nil
 }
 
+// gatherStates brings every selected client's trained state to rank 0:
+// each rank contributes one block of perWorker states (the most any worker
+// trained this round, which every rank computes from the selection),
+// its clients' states in the order it trained them, the rest zero. On
+// rank 0 it returns the gathered blocks, rank by rank.
+func (j *job) gatherStates(ctx context.Context, sel []int, outs []clientOut, up *collective.Stats) ([]float32, int, error) {
+	counts := make([]int, j.size)
+	for _, c := range sel {
+		counts[1+c%(j.size-1)]++
+	}
+	perWorker := slices.Max(counts)
+	n := len(j.global)
+	block := make([]float32, perWorker*n)
+	for i, o := range outs {
+		copy(block[i*n:(i+1)*n], o.state)
+	}
+	var all []float32
+	if j.rank == 0 {
+		all = make([]float32, j.size*perWorker*n)
+	}
+	if err := collective.Gather(ctx, j.comm, all, block, 0, collective.WithStats(up)); err != nil {
+		return nil, 0, fmt.Errorf("gather client states: %w", err)
+	}
+	return all, perWorker, nil
+}
+
+// individualUpdates pairs the gathered states with the clients' metadata:
+// the clients of rank r come in rec in the order r trained them, which is
+// the order of its states.
+func individualUpdates(rec roundRecord, states []float32, perWorker, n int) []strategy.Update {
+	upd := make([]strategy.Update, 0, len(rec.clients))
+	next := map[int]int{} // rank → index of its next state
+	for _, c := range rec.clients {
+		i := next[c.rank]
+		next[c.rank]++
+		off := (c.rank*perWorker + i) * n
+		upd = append(upd, strategy.Update{Client: c.client, State: states[off : off+n], Samples: c.samples, Steps: c.steps, TrainLoss: c.loss})
+	}
+	return upd
+}
+
 // trainLocal trains the clients mine with j.parallel models and writes
 // the weighted mean of their states into mean. Client i is trained by
 // goroutine i mod parallel, and the sums are folded in a fixed order, so
@@ -396,6 +447,9 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 				}
 				outs[i] = clientOut{client: c, res: res, weight: w}
 				state = m.State(state)
+				if j.strat.Individual() {
+					outs[i].state = slices.Clone(state)
+				}
 				for k, v := range state {
 					acc[k] += w * float64(v)
 				}

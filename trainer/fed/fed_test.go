@@ -22,6 +22,7 @@ import (
 	"github.com/fltk-go/fltk/trainer/data"
 	"github.com/fltk-go/fltk/trainer/model"
 	"github.com/fltk-go/fltk/trainer/optim"
+	"github.com/fltk-go/fltk/trainer/strategy"
 )
 
 // writeSynthMNIST writes MNIST-format IDX files with n training and m test
@@ -209,79 +210,82 @@ func TestRunWritesResultsAndLearns(t *testing.T) {
 	}
 }
 
-// TestOneRoundIsFedAvg checks the whole pipeline's numerics: after one
-// round the global model equals the sample-weighted mean of the clients'
-// models, each trained here independently from the same initial state.
-func TestOneRoundIsFedAvg(t *testing.T) {
-	cfg := testConfig(t, 3)
-	cfg.Federated.Rounds = 1
-	cfg.Federated.Clients = 4
-	cfg.Federated.ClientsPerRound = 0
-	cfg.Data.Sampler = "quantity-skew" // unequal sizes make the weights matter
-	if err := runJob(t, cfg); err != nil {
-		t.Fatal(err)
-	}
-	ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.Output.Dir, cfg.Job.Name, "model.ckpt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestOneRoundIsTheStrategy checks the whole pipeline's numerics: after
+// one round the global model equals the sample-weighted mean (fedavg) or
+// the coordinate-wise median (median: every state gathered, 3 clients on
+// one worker and 2 on the other) of the clients' models, each trained here
+// independently from the same initial state.
+func TestOneRoundIsTheStrategy(t *testing.T) {
+	for _, tt := range []struct {
+		strategy string
+		clients  int
+	}{{"fedavg", 4}, {"median", 5}, {"median", 4}} {
+		t.Run(fmt.Sprintf("%s/clients=%d", tt.strategy, tt.clients), func(t *testing.T) {
+			cfg := testConfig(t, 3)
+			cfg.Federated.Rounds = 1
+			cfg.Federated.Clients = tt.clients
+			cfg.Federated.ClientsPerRound = 0
+			cfg.Federated.Strategy = tt.strategy
+			cfg.Data.Sampler = "quantity-skew" // unequal sizes make the weights matter
+			if err := runJob(t, cfg); err != nil {
+				t.Fatal(err)
+			}
+			ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.Output.Dir, cfg.Job.Name, "model.ckpt"))
+			if err != nil {
+				t.Fatal(err)
+			}
 
-	j := &job{cfg: cfg, rank: 0, size: 3, selected: map[int]int{}}
-	if err := j.setup(); err != nil {
-		t.Fatal(err)
-	}
-	defer j.models[0].Close()
-	init := j.models[0].State(nil)
-	want := make([]float64, len(init))
-	var wsum float64
-	for c := 0; c < 4; c++ {
-		m := j.models[0]
-		if err := m.LoadState(init); err != nil {
-			t.Fatal(err)
-		}
-		opt, _ := optim.New(optim.Config{Name: "sgd", LR: cfg.Train.LearningRate})
-		_, err := trainer.Train(context.Background(), m, opt, j.train, j.parts[c], trainer.LocalConfig{
-			Epochs: 1, Batch: cfg.Train.BatchSize, Seed: clientSeed(cfg.Job.Seed, 1, c)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := float64(len(j.parts[c]))
-		for i, v := range m.State(nil) {
-			want[i] += w * float64(v)
-		}
-		wsum += w
-	}
-	var maxErr float64
-	for i, v := range ck.State {
-		maxErr = max(maxErr, abs(float64(v)-want[i]/wsum))
-	}
-	if maxErr > 1e-5 {
-		t.Errorf("global model differs from the weighted mean of the clients' models by %g", maxErr)
-	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-func TestSelect(t *testing.T) {
-	a := Select(42, 3, 100, 10)
-	if len(a) != 10 || !slices.IsSorted(a) || !slices.Equal(a, Select(42, 3, 100, 10)) {
-		t.Fatalf("Select(42, 3, 100, 10) = %v: want 10 sorted clients, the same every call", a)
-	}
-	if slices.Equal(a, Select(42, 4, 100, 10)) || slices.Equal(a, Select(43, 3, 100, 10)) {
-		t.Error("another round or seed selects the same clients")
-	}
-	if got := Select(1, 1, 4, 4); !slices.Equal(got, []int{0, 1, 2, 3}) {
-		t.Errorf("Select all = %v", got)
-	}
-	for _, c := range a {
-		if c < 0 || c >= 100 {
-			t.Errorf("client %d out of range", c)
-		}
+			j := &job{cfg: cfg, rank: 0, size: 3, selected: map[int]int{}}
+			if err := j.setup(); err != nil {
+				t.Fatal(err)
+			}
+			defer j.models[0].Close()
+			init := j.models[0].State(nil)
+			var updates []strategy.Update
+			for c := range tt.clients {
+				m := j.models[0]
+				if err := m.LoadState(init); err != nil {
+					t.Fatal(err)
+				}
+				opt, _ := optim.New(optim.Config{Name: "sgd", LR: cfg.Train.LearningRate})
+				_, err := trainer.Train(context.Background(), m, opt, j.train, j.parts[c], trainer.LocalConfig{
+					Epochs: 1, Batch: cfg.Train.BatchSize, Seed: clientSeed(cfg.Job.Seed, 1, c)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				updates = append(updates, strategy.Update{Client: c, State: m.State(nil), Samples: len(j.parts[c])})
+			}
+			want := make([]float64, len(init))
+			switch tt.strategy {
+			case "fedavg":
+				var wsum float64
+				for _, u := range updates {
+					for i, v := range u.State {
+						want[i] += float64(u.Samples) * float64(v)
+					}
+					wsum += float64(u.Samples)
+				}
+				for i := range want {
+					want[i] /= wsum
+				}
+			case "median": // by hand: sort each coordinate
+				col := make([]float64, len(updates))
+				for i := range want {
+					for k, u := range updates {
+						col[k] = float64(u.State[i])
+					}
+					slices.Sort(col)
+					want[i] = (col[(len(col)-1)/2] + col[len(col)/2]) / 2
+				}
+			}
+			var maxErr float64
+			for i, v := range ck.State {
+				maxErr = max(maxErr, abs(float64(v)-want[i]))
+			}
+			if maxErr > 1e-5 {
+				t.Errorf("global model differs from the %s of the clients' models by %g", tt.strategy, maxErr)
+			}
+		})
 	}
 }
 
@@ -397,4 +401,10 @@ func TestKeepOptimizerState(t *testing.T) {
 	if slices.Equal(final(0.9, false), final(0.9, true)) {
 		t.Error("keeping SGD's momentum across rounds changed nothing")
 	}
+}
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -20,6 +20,9 @@
 //   - fedadam ([FedAdam]): Reddi et al. 2021 as Flower's FedAdam: a server
 //     Adam step (no bias correction) from the global state towards the
 //     FedAvg mean; buffers (BatchNorm statistics) just take the mean.
+//   - median ([Median]): the coordinate-wise median of the clients' states
+//     (Yin et al. 2018), weights ignored; Individual, so the federated
+//     round gathers every state instead of reducing them.
 //
 // # Pre-averaged updates
 //
@@ -31,8 +34,8 @@
 //
 // # Extending
 //
-//   - Krum, trimmed mean, median: robust rules are not linear. They return
-//     Individual() == true, and the caller must gather every update.
+//   - Krum, trimmed mean: robust rules are not linear. Like [Median] they
+//     return Individual() == true, and the caller gathers every update.
 //   - FedNova (Wang et al. 2020): with p_k = n_k/n and τ_k = Steps, the new
 //     state is g − τ_eff·A·(g − M), where M is the weighted mean with
 //     weights n_k/τ_k, A = Σ p_k/τ_k and τ_eff = Σ p_k·τ_k. M fits the

@@ -102,7 +102,7 @@ func DefaultConfig() Config {
 }
 
 // Names returns the canonical strategy names.
-func Names() []string { return []string{"fedavg", "mean", "fedprox", "fedadam"} }
+func Names() []string { return []string{"fedavg", "mean", "fedprox", "fedadam", "median"} }
 
 // Validate canonicalises Name ("" becomes "fedavg"), fills zero Eta,
 // Beta1, Beta2 and Tau with their defaults and rejects values out of
@@ -164,6 +164,8 @@ func New(cfg Config) (Strategy, error) {
 		return FedProx{Mu: cfg.ProximalMu}, nil
 	case "fedadam":
 		return NewFedAdam(cfg.Eta, cfg.Beta1, cfg.Beta2, cfg.Tau), nil
+	case "median":
+		return Median{}, nil
 	}
 	return FedAvg{}, nil
 }

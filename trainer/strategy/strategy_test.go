@@ -56,6 +56,8 @@ func TestAggregateHandComputed(t *testing.T) {
 		{"fedprox", []float64{2.5, 5}},
 		// ((1,2) + (3,6) + (10,−4)) / 3.
 		{"mean", []float64{14.0 / 3, 4.0 / 3}},
+		// Middle of (1, 3, 10) and of (2, 6, −4); weights ignored.
+		{"median", []float64{3, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +163,10 @@ func TestPreAveraged(t *testing.T) {
 			full := mustNew(t, Config{Name: name, ProximalMu: 1})
 			pre := mustNew(t, Config{Name: name, ProximalMu: 1})
 			if full.Individual() {
-				t.Fatalf("%s is individual", name)
+				if name != "median" {
+					t.Fatalf("%s is individual", name)
+				}
+				return // needs every update: nothing to pre-average
 			}
 			r := rand.New(rand.NewPCG(7, 8))
 			info := Info{Buffers: [][2]int{{100, 200}}}
@@ -241,7 +246,7 @@ func TestAggregateErrors(t *testing.T) {
 		info    Info
 		want    error
 		client  int  // -1: no ClientError expected
-		samples bool // the case is about sample weights: not for "mean"
+		samples bool // the case is about sample weights: not for "mean" and "median"
 	}{
 		{"none", nil, Info{}, ErrNoUpdates, -1, false},
 		{"zero weight", []Update{with(good(1), func(u *Update) { u.Samples = 0 }), with(good(2), func(u *Update) { u.Samples = 0 })},
@@ -255,7 +260,7 @@ func TestAggregateErrors(t *testing.T) {
 	}
 	for _, name := range Names() {
 		for _, tt := range tests {
-			if tt.samples && name == "mean" {
+			if tt.samples && (name == "mean" || name == "median") {
 				continue
 			}
 			t.Run(name+"/"+tt.name, func(t *testing.T) {
@@ -425,5 +430,34 @@ func BenchmarkWeightedMean(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMedian: an even count takes the mean of the two middle values, one
+// wild client does not move the result, bad updates leave global as it was.
+func TestMedian(t *testing.T) {
+	m := Median{}
+	if !m.Individual() || m.Weight(&Update{Samples: 9}) != 1 {
+		t.Fatal("median: want Individual and weight 1")
+	}
+	global := []float32{0, 0}
+	ups := []Update{{State: []float32{1, 5}}, {State: []float32{4, 1e30}}, {State: []float32{2, 6}}, {State: []float32{3, -2}}}
+	if err := m.Aggregate(Info{}, global, ups); err != nil {
+		t.Fatal(err)
+	}
+	checkState(t, "global", global, []float64{2.5, 5.5})
+	for name, bad := range map[string]Update{
+		"NaN":    {Client: 7, State: []float32{float32(math.NaN()), 0}},
+		"length": {Client: 7, State: []float32{1}},
+	} {
+		global := []float32{9, 9}
+		err := m.Aggregate(Info{}, global, append(slices.Clone(ups), bad))
+		var ce *ClientError
+		if !errors.As(err, &ce) || ce.Client != 7 || global[0] != 9 || global[1] != 9 {
+			t.Errorf("%s: err %v, global %v; want a ClientError for client 7 and global unchanged", name, err, global)
+		}
+	}
+	if err := m.Aggregate(Info{}, global, nil); !errors.Is(err, ErrNoUpdates) {
+		t.Errorf("no updates: %v, want ErrNoUpdates", err)
 	}
 }
