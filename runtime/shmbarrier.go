@@ -110,13 +110,18 @@ func (w *World) Barrier(ctx context.Context) error {
 	wake := seg.barrierWake()
 	start := time.Now()
 	progress, last := start, w.size
-	for {
+	for first := true; ; first = false {
 		ticket := atomic.LoadUint32(wake)
 		missing := w.barrierMissing(seg, n, nil)
 		if missing == 0 {
-			// More than one rank may get here; extra wake-ups are harmless.
-			atomic.AddUint32(wake, 1)
-			futex(wake, futexWake, 1<<30, nil)
+			// The last rank to store its count sees every count on its
+			// first look (and ranks storing at the same moment may too:
+			// extra wake-ups are harmless); the others were woken or saw
+			// it while spinning.
+			if first {
+				atomic.AddUint32(wake, 1)
+				futex(wake, futexWake, 1<<30, nil)
+			}
 			return nil
 		}
 		if err := w.barrierAbort(ctx, seg, n); err != nil {
