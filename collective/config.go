@@ -39,8 +39,12 @@ type Transport interface {
 // goroutine (package runtime's World, from its shared-memory queue). A
 // call waiting for frames polls it for up to Config.PollFor before it
 // sleeps: Poll delivers what is there (through the onFrame callback) and,
-// when there was nothing, gives the core to other processes.
+// when there was nothing, gives the core to other processes. CanPoll
+// reports whether polling can deliver anything at all (package runtime:
+// some rank shares memory with this one); calls do not poll when it is
+// false.
 type Poller interface {
+	CanPoll() bool
 	Poll() bool
 }
 

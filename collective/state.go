@@ -318,6 +318,9 @@ func (op *opState) canSendLocked(s *outStream, window int) bool {
 // wait blocks until every in stream is complete or the call failed.
 func (op *opState) wait(ctx context.Context) error {
 	poller, _ := op.c.t.(Poller)
+	if poller != nil && !poller.CanPoll() {
+		poller = nil
+	}
 	var pollEnd time.Time
 	for {
 		op.mu.Lock()

@@ -50,5 +50,8 @@ func (w *World) Barrier(context.Context) error { return errNoShm }
 
 func (w *World) setupSharedBarrier([]shmAnnounce) {}
 
+// CanPoll is false without shared memory.
+func (w *World) CanPoll() bool { return false }
+
 // Poll has nothing to deliver without shared memory.
 func (w *World) Poll() bool { return false }

@@ -195,6 +195,10 @@ func futex(addr *uint32, op int, val uint32, ts *syscall.Timespec) {
 	_, _, _ = syscall.Syscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 }
 
+// CanPoll reports whether Poll can deliver anything: whether this rank has
+// a shared-memory queue that some other rank writes to.
+func (w *World) CanPoll() bool { return w.shm != nil && slices.Contains(w.mutual, true) }
+
 // Poll delivers the frames waiting in this rank's shared-memory queue
 // unless the queue's goroutine is at it, and reports whether it delivered
 // any; with nothing to deliver it yields the core (sched_yield) to the

@@ -370,6 +370,10 @@ func TestSharedMemoryMixedWorld(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Only ranks with shared memory poll while they wait.
+	if !ws[0].CanPoll() || ws[1].CanPoll() {
+		t.Errorf("CanPoll: rank 0 %v (want true), rank 1 %v (want false)", ws[0].CanPoll(), ws[1].CanPoll())
+	}
 	if ws[0].SharedMemoryFrames() == 0 || ws[1].SharedMemoryFrames() != 0 {
 		t.Errorf("shared-memory frames: rank 0 %d (want > 0), rank 1 %d (want 0)", ws[0].SharedMemoryFrames(), ws[1].SharedMemoryFrames())
 	}
