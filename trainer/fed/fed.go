@@ -416,7 +416,9 @@ func individualUpdates(rec roundRecord, states []float32, perWorker, n int) []st
 // trainLocal trains the clients mine with j.parallel models and writes
 // the weighted mean of their states into mean. Client i is trained by
 // goroutine i mod parallel, and the sums are folded in a fixed order, so
-// the result does not depend on timing.
+// the result does not depend on timing. For a strategy that needs every
+// update it keeps each client's state in its clientOut instead and leaves
+// mean alone.
 func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []float32) ([]clientOut, float64, error) {
 	p := min(j.parallel, len(mine))
 	outs := make([]clientOut, len(mine))
@@ -435,7 +437,11 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 	for g := 0; g < p; g++ {
 		wg.Go(func() {
 			m := j.models[g]
-			acc := make([]float64, len(j.global))
+			individual := j.strat.Individual() // keep each state; no mean needed
+			var acc []float64
+			if !individual {
+				acc = make([]float64, len(j.global))
+			}
 			var state []float32
 			for i := g; i < len(mine); i += p {
 				c := mine[i]
@@ -446,14 +452,15 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 					return
 				}
 				outs[i] = clientOut{client: c, res: res, weight: w}
-				state = m.State(state)
-				if j.strat.Individual() {
-					outs[i].state = slices.Clone(state)
+				weights[g] += w
+				if individual {
+					outs[i].state = m.State(nil)
+					continue
 				}
+				state = m.State(state)
 				for k, v := range state {
 					acc[k] += w * float64(v)
 				}
-				weights[g] += w
 			}
 			sums[g] = acc
 		})
@@ -468,6 +475,9 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 	}
 	if !(total > 0) {
 		return nil, 0, fmt.Errorf("clients %v on rank %d have total weight %g", mine, j.rank, total)
+	}
+	if j.strat.Individual() {
+		return outs, total, nil // the states travel one by one (gatherStates)
 	}
 	for k := range mean {
 		var s float64
