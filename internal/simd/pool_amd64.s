@@ -67,16 +67,16 @@ TEXT ·maxPool22AVX2(SB), NOSPLIT, $0-48
 	TESTQ CX, CX
 	JZ   done
 
-	MOVD         AX, X12
+	VMOVD        AX, X12
 	VPBROADCASTD X12, Y12                 // base
 	VPADDD       poolCols<>(SB), Y12, Y12 // index of each output's r0[2k]
-	MOVD         BX, X13
+	VMOVD        BX, X13
 	VPBROADCASTD X13, Y13                 // w
 	MOVL         $1, AX
-	MOVD         AX, X14
+	VMOVD        AX, X14
 	VPBROADCASTD X14, Y14                 // 1
 	MOVL         $16, AX
-	MOVD         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y15                 // 16: the next block's columns
 
 	CMPQ CX, $8
