@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/chewxy/hm"
+	"github.com/fltk-go/fltk/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -154,7 +155,20 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 			a[c] = float64(gamma[c]) / math.Sqrt(float64(rv[c])+op.epsilon)
 			b[c] = float64(beta[c]) - float64(rm[c])*a[c]
 		}
+		if x32, ok := any(x).([]float32); ok && op.inner > 1 {
+			// y = (x − r)·(1/√(r² + ε))·γ + β, per channel block.
+			for off, i := 0, 0; off < len(x32); off, i = off+op.inner, i+1 {
+				c := i % op.c
+				simd.Normalize(any(y).([]float32)[off:off+op.inner], nil, x32[off:off+op.inner],
+					float32(rm[c]), float32(1/math.Sqrt(float64(rv[c])+op.epsilon)), float32(gamma[c]), float32(beta[c]))
+			}
+			return nil
+		}
 		bnAffine(op, x, y, a, b)
+		return nil
+	}
+	if x32, ok := any(x).([]float32); ok && op.inner > 1 {
+		bnTrain32(op, x32, sliceOf[float32](op.xhat), any(y).([]float32), any(gamma).([]float32), any(beta).([]float32), any(rm).([]float32), any(rv).([]float32))
 		return nil
 	}
 	// Batch mean and biased variance (two passes), per channel.
@@ -178,17 +192,7 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 			op.acc[c] += sumSqDev(x[off:off+op.inner], op.mean[c])
 		}
 	}
-	m := op.momentum
-	for c, ss := range op.acc {
-		v := ss / n
-		op.invStd[c] = 1 / math.Sqrt(v+op.epsilon)
-		unbiased := v // n = 1: no unbiased estimate (PyTorch refuses); keep the biased one
-		if n > 1 {
-			unbiased = ss / (n - 1)
-		}
-		rm[c] = T((1-m)*float64(rm[c]) + m*op.mean[c])
-		rv[c] = T((1-m)*float64(rv[c]) + m*unbiased)
-	}
+	bnRunningStats(op, rm, rv)
 	// x̂ and y = γ·x̂ + β in one pass.
 	xhat := sliceOf[T](op.xhat)
 	if op.inner == 1 {
@@ -212,6 +216,51 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 		}
 	}
 	return nil
+}
+
+// bnTrain32 is bnForward's training pass for float32 planes (inner > 1)
+// on the simd kernels: one pass for Σx and Σx² per channel (in float64,
+// so the variance E[x²] − mean² keeps ~15 digits for any realistic ratio
+// of mean to spread), then x̂ and y in one pass.
+func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
+	clear(op.mean)
+	clear(op.acc)
+	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
+		c := i % op.c
+		s, ss := simd.SumDot(x[off:off+op.inner], x[off:off+op.inner])
+		op.mean[c] += s
+		op.acc[c] += ss
+	}
+	n := float64(op.n * op.inner)
+	for c := range op.mean {
+		op.mean[c] /= n
+		// Σ(x − mean)² = Σx² − n·mean², never below 0.
+		op.acc[c] = max(0, op.acc[c]-n*op.mean[c]*op.mean[c])
+	}
+	bnRunningStats(op, rm, rv)
+	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
+		c := i % op.c
+		simd.Normalize(y[off:off+op.inner], xhat[off:off+op.inner], x[off:off+op.inner],
+			float32(op.mean[c]), float32(op.invStd[c]), gamma[c], beta[c])
+	}
+}
+
+// bnRunningStats sets 1/σ per channel from op.mean and op.acc (the sums
+// of squared deviations) and moves the running statistics towards the
+// batch's.
+func bnRunningStats[T float32 | float64](op *bnOp, rm, rv []T) {
+	n := float64(op.n * op.inner)
+	m := op.momentum
+	for c, ss := range op.acc {
+		v := ss / n
+		op.invStd[c] = 1 / math.Sqrt(v+op.epsilon)
+		unbiased := v // n = 1: no unbiased estimate (PyTorch refuses); keep the biased one
+		if n > 1 {
+			unbiased = ss / (n - 1)
+		}
+		rm[c] = T((1-m)*float64(rm[c]) + m*op.mean[c])
+		rv[c] = T((1-m)*float64(rv[c]) + m*unbiased)
+	}
 }
 
 // bnChannelSums sets sum[c] to the sum of channel c's values of x.
@@ -385,6 +434,15 @@ func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
 		}
 		return nil
 	}
+	if dy32, ok := any(dy).([]float32); ok {
+		h32 := any(xhat).([]float32)
+		for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
+			a, b := simd.SumDot(dy32[off:off+op.inner], h32[off:off+op.inner])
+			s[i%op.c] += a
+			sh[i%op.c] += b
+		}
+		return nil
+	}
 	for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
 		c := i % op.c
 		var a, b float64
@@ -462,6 +520,15 @@ func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error 
 			for c, v := range dy[r : r+bn.c] {
 				dx[r+c] = T(k[c] * (float64(v) - m1[c] - float64(hs[c])*m2[c]))
 			}
+		}
+		return nil
+	}
+	if dy32, ok := any(dy).([]float32); ok {
+		h32, dx32 := any(xhat).([]float32), any(dx).([]float32)
+		for off, i := 0, 0; off < len(dy); off, i = off+bn.inner, i+1 {
+			c := i % bn.c
+			simd.BNInputGrad(dx32[off:off+bn.inner], dy32[off:off+bn.inner], h32[off:off+bn.inner],
+				float32(k[c]), float32(m1[c]), float32(m2[c]))
 		}
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/chewxy/hm"
+	"github.com/fltk-go/fltk/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -300,6 +301,10 @@ func reluForward[T float32 | float64](op *reluOp, xv G.Value) error {
 	if err != nil {
 		return err
 	}
+	if y32, ok := any(y).([]float32); ok {
+		simd.ReLU(y32, any(x).([]float32))
+		return nil
+	}
 	for i, v := range x {
 		y[i] = max(v, 0)
 	}
@@ -346,7 +351,7 @@ func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	var err error
 	if op.relu.dt == tensor.Float32 {
-		err = reluBackward(op, in[0], in[1], reluMask32)
+		err = reluBackward(op, in[0], in[1], simd.ReLUMask)
 	} else {
 		err = reluBackward(op, in[0], in[1], reluMask64)
 	}
@@ -370,20 +375,10 @@ func reluBackward[T float32 | float64](op *reluGradOp, yv, dyv G.Value, mask fun
 	return nil
 }
 
-// reluMask32 sets dx = dy where y > 0, else 0, without branches (the
+// reluMask64 sets dx = dy where y > 0, else 0, without branches (the
 // signs of y are random: a branch mispredicts half the time). y ≥ 0 is
-// the output of max(x, 0), so y > 0 exactly when its bits are not 0.
-func reluMask32(dx, y, dy []float32) {
-	dy = dy[:len(y)]
-	dx = dx[:len(y)]
-	for i, v := range y {
-		b := math.Float32bits(v)
-		m := uint32(int32(b|-b) >> 31) // all ones if b ≠ 0
-		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & m)
-	}
-}
-
-// reluMask64 is reluMask32 in float64.
+// the output of max(x, 0), so y > 0 exactly when its bits are not 0
+// (simd.ReLUMask does float32 the same way).
 func reluMask64(dx, y, dy []float64) {
 	dy = dy[:len(y)]
 	dx = dx[:len(y)]

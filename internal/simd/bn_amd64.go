@@ -1,0 +1,71 @@
+//go:build amd64 && !purego
+
+package simd
+
+//go:noescape
+func sumDotAVX2(n int, a, b *float32, acc *[16]float64)
+
+//go:noescape
+func normalizeAVX2(n int, y, h, x *float32, mu, is, gamma, beta float32)
+
+//go:noescape
+func bnInputGradAVX2(n int, dx, dy, h *float32, k, m1, m2 float32)
+
+//go:noescape
+func reluAVX2(n int, y, x *float32)
+
+//go:noescape
+func reluMaskAVX2(n int, dx, y, dy *float32)
+
+// The …8 functions do the first len &^ 7 elements with AVX2 when the CPU
+// has it and return how many they did; the callers do the rest in Go.
+// Lengths are checked by the callers.
+
+func sumDot8(a, b []float32, acc *[16]float64) int {
+	n := len(a) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	sumDotAVX2(n, &a[0], &b[0], acc)
+	return n
+}
+
+func normalize8(y, h, x []float32, mu, is, g, b float32) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	var hp *float32
+	if h != nil {
+		hp = &h[0]
+	}
+	normalizeAVX2(n, &y[0], hp, &x[0], mu, is, g, b)
+	return n
+}
+
+func bnInputGrad8(dx, dy, h []float32, k, m1, m2 float32) int {
+	n := len(dy) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	bnInputGradAVX2(n, &dx[0], &dy[0], &h[0], k, m1, m2)
+	return n
+}
+
+func relu8(y, x []float32) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	reluAVX2(n, &y[0], &x[0])
+	return n
+}
+
+func reluMask8(dx, y, dy []float32) int {
+	n := len(y) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	reluMaskAVX2(n, &dx[0], &y[0], &dy[0])
+	return n
+}
