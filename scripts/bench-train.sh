@@ -24,6 +24,11 @@
 # (BenchmarkTrainStep/model=<M>/batch=<B>, all batches and thread counts)
 # runs right before scripts/bench_train_torch.py for the same model, so both
 # sides share the machine's noise. A model without a Go benchmark shows n/a.
+# For every thread count P > 1 a row "Px1" follows: P clients of one thread
+# side by side — fltk in one process (BenchmarkTrainStepClients, one model
+# per goroutine, as fed trains federated.parallel clients), PyTorch as P
+# one-thread processes (as the seed FLTK runs one client per process) —
+# with their summed samples/s.
 # Exit status 1 if a Go or PyTorch run failed (the others still run).
 set -euo pipefail
 
@@ -161,12 +166,28 @@ for m in "${model_list[@]}"; do
         fi
         cat "$tmp/go-$m-$t.txt" >>"$tmp/go-$m.txt"
     done
+    for t in "${thread_list[@]}"; do
+        [ "$t" -gt 1 ] || continue
+        # t clients side by side in one process, one model each (fed's
+        # federated.parallel); PyTorch runs t one-thread processes.
+        if ! (cd trainer/model && env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+            "$test_bin" -test.run '^$' -test.bench "^BenchmarkTrainStepClients\$/^model=$m\$/^batch=$batch_re\$" \
+            -test.cpu "$t" -test.benchtime "$benchtime" -test.count 1 -test.timeout 0) \
+            >"$tmp/go-$m-${t}x1.txt" 2>&1; then
+            log "$m: Go clients benchmark failed (-cpu $t):"
+            tail -n 20 "$tmp/go-$m-${t}x1.txt" >&2
+            failed=1
+        fi
+        cat "$tmp/go-$m-${t}x1.txt" >>"$tmp/go-$m.txt"
+    done
     cat "$tmp/go-$m.txt" >>"$raw_log"
     # BenchmarkTrainStep/model=M/batch=B[-P]  N  X ns/op  Y samples/s
+    # BenchmarkTrainStepClients/model=M/batch=B-P: P clients of one thread, "Px1"
     awk -v m="$m" '
-        $1 ~ "^BenchmarkTrainStep/model=" m "/batch=[0-9]+(-[0-9]+)?$" {
+        $1 ~ "^BenchmarkTrainStep(Clients)?/model=" m "/batch=[0-9]+(-[0-9]+)?$" {
             name = $1; procs = 1
             if (match(name, /-[0-9]+$/)) { procs = substr(name, RSTART + 1); name = substr(name, 1, RSTART - 1) }
+            if ($1 ~ /^BenchmarkTrainStepClients/) procs = procs "x1"
             sub(/.*batch=/, "", name)
             for (i = 2; i < NF; i++) if ($(i + 1) == "samples/s") print "go," m "," name "," procs "," $i ","
         }' "$tmp/go-$m.txt" >>"$raw"
@@ -181,6 +202,13 @@ for m in "${model_list[@]}"; do
             failed=1
         fi
     fi
+    for t in "${thread_list[@]}"; do
+        [ "$t" -gt 1 ] || continue
+        if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --procs "$t" \
+            --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
+            grep -q 'unknown model' "$tmp/torch-$m.err" || { log "$m: PyTorch side-by-side run failed:"; failed=1; }
+        fi
+    done
     grep -v 'unknown model' "$tmp/torch-$m.err" | sed 's/^/    /' >&2 || true
     sed 's/^/torch,/' "$tmp/torch-$m.csv" >>"$raw"
     cat "$tmp/torch-$m.err" "$tmp/torch-$m.csv" >>"$raw_log"
@@ -188,7 +216,14 @@ done
 elapsed=$((SECONDS - start))
 
 # ------------------------------------------------------------ table + CSV
-awk -F, -v models="$models" -v batches="$batches" -v threads="$threads" -v build="$build" \
+# Thread columns: each count, then "Px1" (P one-thread clients side by side) for P > 1.
+labels=""
+for t in "${thread_list[@]}"; do
+    labels="$labels,$t"
+    [ "$t" -gt 1 ] && labels="$labels,${t}x1"
+done
+labels=${labels#,}
+awk -F, -v models="$models" -v batches="$batches" -v threads="$labels" -v build="$build" \
     -v csv="$csv" '
     { v[$1, $2, $3, $4] = $5; if ($6 != "") p[$2] = $6 }
     function fmt(x) { return x == "" ? "n/a" : sprintf(x >= 100 ? "%.0f" : "%.3g", x) }

@@ -13,12 +13,18 @@ on logits + backward + optimizer step (SGD, lr 0.01, momentum 0 unless
 
     model,batch,threads,samples_per_s,params
 
+With --procs P > 1 it instead runs P copies of itself side by side, each a
+process with one thread (as the seed FLTK runs one client per process),
+and prints their summed samples/s with threads written "Px1".
+
 Diagnostics (parameter counts, mismatches, unknown models) go to stderr.
 Exit status 1 if a model is unknown or its parameter count differs from the
 one the Go model registers; the other models are still measured.
 """
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 
@@ -264,6 +270,35 @@ def bench(model, shape, classes, batch, seconds, warmup, momentum):
             return steps * batch / elapsed
 
 
+def side_by_side(args):
+    """Run args.procs one-thread copies of this script at once per model and
+    batch; print the summed samples/s."""
+    if args.header:
+        print('model,batch,threads,samples_per_s,params', flush=True)
+    status = 0
+    for name in [m for m in args.models.split(',') if m]:
+        for batch in args.batch:
+            cmd = [sys.executable, os.path.abspath(__file__), '--models', name, '--batch', str(batch),
+                   '--threads', '1', '--seconds', str(args.seconds), '--warmup', str(args.warmup),
+                   '--momentum', str(args.momentum)]
+            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(args.procs)]
+            total, params, ok = 0.0, '', True
+            for p in procs:
+                out, _ = p.communicate()
+                rows = [r.split(',') for r in out.splitlines() if r.count(',') == 4]
+                if p.returncode != 0 or len(rows) != 1:
+                    ok = False
+                    continue
+                total += float(rows[0][3])
+                params = rows[0][4]
+            if not ok:
+                log(f'{name}: a side-by-side process failed')
+                status = 1
+                continue
+            print(f'{name},{batch},{args.procs}x1,{total:.1f},{params}', flush=True)
+    return status
+
+
 def int_list(s):
     return [int(v) for v in s.split(',') if v]
 
@@ -278,7 +313,11 @@ def main():
     ap.add_argument('--warmup', type=int, default=3, help='untimed steps before each measurement')
     ap.add_argument('--momentum', type=float, default=0.0, help='SGD momentum (lr is 0.01)')
     ap.add_argument('--header', action='store_true', help='print the CSV header line first')
+    ap.add_argument('--procs', type=int, default=1,
+                    help='P > 1: run P one-thread processes side by side and print their sum (threads "Px1")')
     args = ap.parse_args()
+    if args.procs > 1:
+        return side_by_side(args)
 
     torch.set_num_interop_threads(1)
     log(f'torch {torch.__version__}, SGD lr 0.01 momentum {args.momentum}, '

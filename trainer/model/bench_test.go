@@ -2,6 +2,9 @@ package model
 
 import (
 	"fmt"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fltk-go/fltk/trainer/optim"
@@ -28,6 +31,59 @@ func BenchmarkTrainStep(b *testing.B) {
 						b.Fatal(err)
 					}
 					opt.Step(params, grads)
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
+	}
+}
+
+// BenchmarkTrainStepClients trains one model per GOMAXPROCS side by side,
+// each on its own goroutine with its own data — clients training in
+// parallel, as fed does with federated.parallel graphs (and as the seed's
+// experiment does with one client process per core) — and reports the
+// samples per second of all of them together. The ops' batch splitting
+// sees the other clients' busy workers and stays on one core each.
+func BenchmarkTrainStepClients(b *testing.B) {
+	for _, name := range Names() {
+		for _, batch := range []int{10, 16, 50} {
+			b.Run(fmt.Sprintf("model=%s/batch=%d", name, batch), func(b *testing.B) {
+				p := goruntime.GOMAXPROCS(0)
+				type client struct {
+					m    Model
+					x    []float32
+					y    []int32
+					opt  *optim.SGD
+					errs error
+				}
+				cs := make([]*client, p)
+				for i := range cs {
+					m := newModel(b, name, batch, 1, uint64(i+1))
+					x, y := batchFor(m, batch, uint64(i+1))
+					cs[i] = &client{m: m, x: x, y: y, opt: optim.NewSGD(0.01, 0, 0, false)}
+				}
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for _, c := range cs {
+					wg.Go(func() {
+						params, grads := c.m.Params(), c.m.Grads()
+						for next.Add(1) <= int64(b.N) {
+							if _, err := c.m.TrainStep(c.x, c.y); err != nil {
+								c.errs = err
+								return
+							}
+							c.opt.Step(params, grads)
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				for _, c := range cs {
+					if c.errs != nil {
+						b.Fatal(c.errs)
+					}
 				}
 				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "samples/s")
 			})
