@@ -9,8 +9,8 @@ var hasAVX2 = false
 
 func maxPool22Rows8([]float32, []float32, []float32, []int32, int, int) int { return 0 }
 
-func sumDot8([]float32, []float32, *[16]float64) int                               { return 0 }
+func sumDot8([]float32, []float32, *[16]float64) int                                     { return 0 }
 func normalize8([]float32, []float32, []float32, float32, float32, float32, float32) int { return 0 }
-func bnInputGrad8([]float32, []float32, []float32, float32, float32, float32) int      { return 0 }
-func relu8([]float32, []float32) int                                                 { return 0 }
-func reluMask8([]float32, []float32, []float32) int                                  { return 0 }
+func bnInputGrad8([]float32, []float32, []float32, float32, float32, float32) int        { return 0 }
+func relu8([]float32, []float32) int                                                     { return 0 }
+func reluMask8([]float32, []float32, []float32) int                                      { return 0 }
