@@ -82,16 +82,36 @@ type workspace struct {
 }
 
 // workspaces keeps the packing buffers of finished calls for the next.
-// A sync.Pool keeps one per P, so a goroutine that stays on its core (a
-// client training beside another) gets back the buffers that are in its
-// own core's cache; a shared free list handed them back and forth between
-// the cores. The garbage collector drops an unused workspace after two
-// cycles, and a steady stream of products reuses its own long before.
-var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+// Unlike a sync.Pool it is not emptied by the garbage collector nor kept
+// per P, so a steady stream of products allocates nothing even when the
+// caller's goroutine moves between threads.
+var workspaces struct {
+	mu   sync.Mutex   // guards free
+	free []*workspace // at most maxFreeWorkspaces
+}
 
-func getWorkspace() *workspace { return workspaces.Get().(*workspace) }
+// maxFreeWorkspaces bounds the workspaces kept: one per product running
+// at once is enough (clients training in parallel, split products).
+const maxFreeWorkspaces = 16
 
-func putWorkspace(ws *workspace) { workspaces.Put(ws) }
+func getWorkspace() *workspace {
+	workspaces.mu.Lock()
+	defer workspaces.mu.Unlock()
+	if n := len(workspaces.free); n > 0 {
+		ws := workspaces.free[n-1]
+		workspaces.free = workspaces.free[:n-1]
+		return ws
+	}
+	return new(workspace)
+}
+
+func putWorkspace(ws *workspace) {
+	workspaces.mu.Lock()
+	defer workspaces.mu.Unlock()
+	if len(workspaces.free) < maxFreeWorkspaces {
+		workspaces.free = append(workspaces.free, ws)
+	}
+}
 
 // ensure returns buf if it holds n elements, else a new 64-byte aligned
 // slice of n elements.
