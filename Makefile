@@ -44,10 +44,13 @@ demo: build
 	$(BIN)/fltk-launch -np 5 configs/demo.toml
 
 # test is the suite CI runs: runtime/ and collective/ under the race
-# detector, everything else normally, then the multi-process tests.
+# detector, everything else normally, then the multi-process tests. The
+# model's parallel loops (helpers shared by clients) also run under the
+# race detector.
 test: data
 	go build ./...
 	go test -race -count=1 -timeout 15m ./runtime/... ./collective/...
+	go test -race -count=1 -timeout 5m -run 'TestParallelFor$$|TestCoresDoNotChangeResults|TestConcurrentModels' ./trainer/model/
 	go test -count=1 -timeout 15m $$(go list ./... | grep -v -e /runtime -e /collective)
 
 test-race:

@@ -558,3 +558,52 @@ func TestGraphsCollected(t *testing.T) {
 		}
 	}
 }
+
+// TestCoresDoNotChangeResults trains FashionMNISTCNN (convolutions,
+// BatchNorm, ReLU and pooling all large enough to split) and MNISTCNN for
+// three steps and evaluates, at GOMAXPROCS 1 and 2 with every op split
+// (minParallelMACs and minParallelElems 0): the losses, predictions,
+// weights and BatchNorm statistics must be bit-identical — the ops split
+// their work so that every sum keeps its order. A split that summed
+// channels or samples in another order fails here.
+func TestCoresDoNotChangeResults(t *testing.T) {
+	for _, name := range []string{"FashionMNISTCNN", "MNISTCNN"} {
+		run := func(procs int) []float32 {
+			prevProcs, prevMAC, prevElems := runtime.GOMAXPROCS(procs), minParallelMACs, minParallelElems
+			minParallelMACs, minParallelElems = 0, 0
+			defer func() { runtime.GOMAXPROCS(prevProcs); minParallelMACs, minParallelElems = prevMAC, prevElems }()
+			m := newModel(t, name, 8, 8, 3)
+			x, y := randomBatch(8, sampleLen(m), 10, 5)
+			var out []float32
+			for range 3 {
+				loss, err := m.TrainStep(x, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sgd(m, 0.05)
+				out = append(out, float32(loss))
+			}
+			pred := make([]int32, 8)
+			l, err := m.Evaluate(x, y, 8, pred)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, float32(l))
+			for _, p := range pred {
+				out = append(out, float32(p))
+			}
+			return append(out, m.State(nil)...)
+		}
+		one, two := run(1), run(2)
+		if !equalBits(one, two) {
+			diff := 0
+			for i := range one {
+				if math.Float32bits(one[i]) != math.Float32bits(two[i]) {
+					diff++
+				}
+			}
+			t.Errorf("%s: %d of %d values (losses %v vs %v, then predictions, weights, statistics) differ between 1 and 2 cores",
+				name, diff, len(one), one[:4], two[:4])
+		}
+	}
+}

@@ -157,11 +157,13 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 		}
 		if x32, ok := any(x).([]float32); ok && op.inner > 1 {
 			// y = (x − r)·(1/√(r² + ε))·γ + β, per channel block.
-			for off, i := 0, 0; off < len(x32); off, i = off+op.inner, i+1 {
-				c := i % op.c
-				simd.Normalize(any(y).([]float32)[off:off+op.inner], nil, x32[off:off+op.inner],
-					float32(rm[c]), float32(1/math.Sqrt(float64(rv[c])+op.epsilon)), float32(gamma[c]), float32(beta[c]))
-			}
+			y32 := any(y).([]float32)
+			parallelFor(elemWorkers(op.c, len(x32)), op.c, func(_, c int) {
+				is := float32(1 / math.Sqrt(float64(rv[c])+op.epsilon))
+				for off := c * op.inner; off < len(x32); off += op.c * op.inner {
+					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), is, float32(gamma[c]), float32(beta[c]))
+				}
+			})
 			return nil
 		}
 		bnAffine(op, x, y, a, b)
@@ -219,48 +221,55 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 }
 
 // bnTrain32 is bnForward's training pass for float32 planes (inner > 1)
-// on the simd kernels: one pass for Σx and Σx² per channel (in float64,
-// so the variance E[x²] − mean² keeps ~15 digits for any realistic ratio
-// of mean to spread), then x̂ and y in one pass.
+// on the simd kernels, channel by channel (over the cores when large):
+// one pass for Σx and Σx² (in float64, so the variance E[x²] − mean²
+// keeps ~15 digits for any realistic ratio of mean to spread), then x̂ and
+// y in one pass. Each channel's sums run over the samples in order, so
+// the results do not depend on the number of cores.
 func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
-	clear(op.mean)
-	clear(op.acc)
-	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
-		c := i % op.c
-		s, ss := simd.SumDot(x[off:off+op.inner], x[off:off+op.inner])
-		op.mean[c] += s
-		op.acc[c] += ss
-	}
 	n := float64(op.n * op.inner)
-	for c := range op.mean {
-		op.mean[c] /= n
+	stride := op.c * op.inner
+	parallelFor(elemWorkers(op.c, len(x)), op.c, func(_, c int) {
+		var sum, sq float64
+		for off := c * op.inner; off < len(x); off += stride {
+			s, ss := simd.SumDot(x[off:off+op.inner], x[off:off+op.inner])
+			sum += s
+			sq += ss
+		}
+		mean := sum / n
+		op.mean[c] = mean
 		// Σ(x − mean)² = Σx² − n·mean², never below 0.
-		op.acc[c] = max(0, op.acc[c]-n*op.mean[c]*op.mean[c])
-	}
-	bnRunningStats(op, rm, rv)
-	for off, i := 0, 0; off < len(x); off, i = off+op.inner, i+1 {
-		c := i % op.c
-		simd.Normalize(y[off:off+op.inner], xhat[off:off+op.inner], x[off:off+op.inner],
-			float32(op.mean[c]), float32(op.invStd[c]), gamma[c], beta[c])
-	}
+		op.acc[c] = max(0, sq-n*mean*mean)
+		bnChannelStats(op, c, rm, rv)
+		for off := c * op.inner; off < len(x); off += stride {
+			simd.Normalize(y[off:off+op.inner], xhat[off:off+op.inner], x[off:off+op.inner],
+				float32(mean), float32(op.invStd[c]), gamma[c], beta[c])
+		}
+	})
 }
 
 // bnRunningStats sets 1/σ per channel from op.mean and op.acc (the sums
 // of squared deviations) and moves the running statistics towards the
 // batch's.
 func bnRunningStats[T float32 | float64](op *bnOp, rm, rv []T) {
+	for c := range op.acc {
+		bnChannelStats(op, c, rm, rv)
+	}
+}
+
+// bnChannelStats is bnRunningStats for channel c.
+func bnChannelStats[T float32 | float64](op *bnOp, c int, rm, rv []T) {
 	n := float64(op.n * op.inner)
 	m := op.momentum
-	for c, ss := range op.acc {
-		v := ss / n
-		op.invStd[c] = 1 / math.Sqrt(v+op.epsilon)
-		unbiased := v // n = 1: no unbiased estimate (PyTorch refuses); keep the biased one
-		if n > 1 {
-			unbiased = ss / (n - 1)
-		}
-		rm[c] = T((1-m)*float64(rm[c]) + m*op.mean[c])
-		rv[c] = T((1-m)*float64(rv[c]) + m*unbiased)
+	ss := op.acc[c]
+	v := ss / n
+	op.invStd[c] = 1 / math.Sqrt(v+op.epsilon)
+	unbiased := v // n = 1: no unbiased estimate (PyTorch refuses); keep the biased one
+	if n > 1 {
+		unbiased = ss / (n - 1)
 	}
+	rm[c] = T((1-m)*float64(rm[c]) + m*op.mean[c])
+	rv[c] = T((1-m)*float64(rv[c]) + m*unbiased)
 }
 
 // bnChannelSums sets sum[c] to the sum of channel c's values of x.
@@ -436,11 +445,13 @@ func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32 := any(xhat).([]float32)
-		for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
-			a, b := simd.SumDot(dy32[off:off+op.inner], h32[off:off+op.inner])
-			s[i%op.c] += a
-			sh[i%op.c] += b
-		}
+		parallelFor(elemWorkers(op.c, len(dy)), op.c, func(_, c int) {
+			for off := c * op.inner; off < len(dy32); off += op.c * op.inner {
+				a, b := simd.SumDot(dy32[off:off+op.inner], h32[off:off+op.inner])
+				s[c] += a
+				sh[c] += b
+			}
+		})
 		return nil
 	}
 	for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
@@ -525,11 +536,12 @@ func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error 
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32, dx32 := any(xhat).([]float32), any(dx).([]float32)
-		for off, i := 0, 0; off < len(dy); off, i = off+bn.inner, i+1 {
-			c := i % bn.c
-			simd.BNInputGrad(dx32[off:off+bn.inner], dy32[off:off+bn.inner], h32[off:off+bn.inner],
-				float32(k[c]), float32(m1[c]), float32(m2[c]))
-		}
+		parallelFor(elemWorkers(bn.c, len(dy)), bn.c, func(_, c int) {
+			for off := c * bn.inner; off < len(dy32); off += bn.c * bn.inner {
+				simd.BNInputGrad(dx32[off:off+bn.inner], dy32[off:off+bn.inner], h32[off:off+bn.inner],
+					float32(k[c]), float32(m1[c]), float32(m2[c]))
+			}
+		})
 		return nil
 	}
 	for off, i := 0, 0; off < len(dy); off, i = off+bn.inner, i+1 {

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
-	goruntime "runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas"
@@ -619,16 +616,19 @@ func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int) error {
 	if err != nil {
 		return err
 	}
-	clear(dst)
-	for i := range n {
-		for ch := range c {
+	// Channel by channel, the samples in order: the same sums on any
+	// number of cores.
+	parallelFor(elemWorkers(c, len(d)), c, func(_, ch int) {
+		var acc T
+		for i := range n {
 			var s T
 			for _, x := range d[(i*c+ch)*hw : (i*c+ch+1)*hw] {
 				s += x
 			}
-			dst[ch] += s
+			acc += s
 		}
-	}
+		dst[ch] = acc
+	})
 	return nil
 }
 
@@ -885,55 +885,4 @@ func serialGemm[T floatElem](axpy func(n int, alpha T, x []T, incX int, y []T, i
 			panic("model: serialGemm: both operands transposed")
 		}
 	}
-}
-
-// minParallelMACs is the work (multiply-adds) below which an op does not
-// split its batch: starting and joining a goroutine costs a few
-// microseconds.
-var minParallelMACs = 1 << 18
-
-// busyWorkers counts the goroutines running the ops' batch loops, over
-// all models: two clients training in parallel then split their batches
-// only over the cores the other is not using, about one each.
-var busyWorkers atomic.Int64
-
-// workersFor returns the goroutines an op over n samples doing macs
-// multiply-adds in all should use: one per core (GOMAXPROCS) not busy
-// with another op, at most one per sample, and one for small work or at
-// GOMAXPROCS 1.
-func workersFor(n, macs int) int {
-	p := goruntime.GOMAXPROCS(0)
-	if p <= 1 || n < 2 || macs < minParallelMACs {
-		return 1
-	}
-	return max(1, min(p-int(busyWorkers.Load()), n))
-}
-
-// parallelFor calls f(worker, i) for every i in [0, n) on workers
-// goroutines — worker 0 is the calling goroutine, the others it starts —
-// and returns when all are done. The workers take the next index as they
-// become free, so one that the operating system holds up (another process
-// on its core) delays the others by at most one index. workers must be in
-// [1, n] (or 1).
-func parallelFor(workers, n int, f func(wk, i int)) {
-	busyWorkers.Add(int64(workers))
-	defer busyWorkers.Add(-int64(workers))
-	if workers <= 1 {
-		for i := range n {
-			f(0, i)
-		}
-		return
-	}
-	var next atomic.Int64
-	run := func(wk int) {
-		for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-			f(wk, i)
-		}
-	}
-	var wg sync.WaitGroup
-	for wk := 1; wk < workers; wk++ {
-		wg.Go(func() { run(wk) })
-	}
-	run(0)
-	wg.Wait()
 }

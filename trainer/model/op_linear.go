@@ -302,7 +302,8 @@ func reluForward[T float32 | float64](op *reluOp, xv G.Value) error {
 		return err
 	}
 	if y32, ok := any(y).([]float32); ok {
-		simd.ReLU(y32, any(x).([]float32))
+		x32 := any(x).([]float32)
+		forPieces(len(y32), func(lo, hi int) { simd.ReLU(y32[lo:hi], x32[lo:hi]) })
 		return nil
 	}
 	for i, v := range x {
@@ -371,7 +372,7 @@ func reluBackward[T float32 | float64](op *reluGradOp, yv, dyv G.Value, mask fun
 	if err != nil {
 		return err
 	}
-	mask(dx, y, dy)
+	forPieces(len(dx), func(lo, hi int) { mask(dx[lo:hi], y[lo:hi], dy[lo:hi]) })
 	return nil
 }
 

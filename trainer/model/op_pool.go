@@ -109,37 +109,44 @@ func maxPoolForward[T floatElem](op *maxPoolOp, xv G.Value, y []T, negInf T) err
 	if err != nil {
 		return err
 	}
-	k, s, p, w := op.k, op.stride, op.pad, op.w
-	for plane := range op.n * op.c {
-		xp := x[plane*op.hwIn : (plane+1)*op.hwIn]
-		yp := y[plane*op.hwOut : (plane+1)*op.hwOut]
-		ap := op.argmax[plane*op.hwOut : (plane+1)*op.hwOut]
-		if k == 2 && s == 2 && p == 0 {
-			maxPool22(xp, yp, ap, op.ho, op.wo, w)
-			continue
+	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
+		for plane := n * op.c; plane < (n+1)*op.c; plane++ {
+			maxPoolPlane(op, x, y, plane, negInf)
 		}
-		for oh := range op.ho {
-			hs := oh*s - p
-			he := min(hs+k, op.h)
-			hs = max(hs, 0)
-			for ow := range op.wo {
-				ws := ow*s - p
-				we := min(ws+k, w)
-				ws = max(ws, 0)
-				best, at := negInf, hs*w+ws
-				for ih := hs; ih < he; ih++ {
-					for iw, v := range xp[ih*w+ws : ih*w+we] {
-						if v > best || v != v {
-							best, at = v, ih*w+ws+iw
-						}
+	})
+	return nil
+}
+
+// maxPoolPlane pools one plane of x into y and op.argmax.
+func maxPoolPlane[T floatElem](op *maxPoolOp, x, y []T, plane int, negInf T) {
+	k, s, p, w := op.k, op.stride, op.pad, op.w
+	xp := x[plane*op.hwIn : (plane+1)*op.hwIn]
+	yp := y[plane*op.hwOut : (plane+1)*op.hwOut]
+	ap := op.argmax[plane*op.hwOut : (plane+1)*op.hwOut]
+	if k == 2 && s == 2 && p == 0 {
+		maxPool22(xp, yp, ap, op.ho, op.wo, w)
+		return
+	}
+	for oh := range op.ho {
+		hs := oh*s - p
+		he := min(hs+k, op.h)
+		hs = max(hs, 0)
+		for ow := range op.wo {
+			ws := ow*s - p
+			we := min(ws+k, w)
+			ws = max(ws, 0)
+			best, at := negInf, hs*w+ws
+			for ih := hs; ih < he; ih++ {
+				for iw, v := range xp[ih*w+ws : ih*w+we] {
+					if v > best || v != v {
+						best, at = v, ih*w+ws+iw
 					}
 				}
-				yp[oh*op.wo+ow] = best
-				ap[oh*op.wo+ow] = int32(at)
 			}
+			yp[oh*op.wo+ow] = best
+			ap[oh*op.wo+ow] = int32(at)
 		}
 	}
-	return nil
 }
 
 // maxPool22 is the forward pass of one plane for k = stride = 2 without
@@ -190,13 +197,15 @@ func maxPoolBackward[T floatElem](op *maxPoolOp, dyv G.Value, dx []T) error {
 	if err != nil {
 		return err
 	}
-	clear(dx)
-	for plane := range op.n * op.c {
-		dxp := dx[plane*op.hwIn : (plane+1)*op.hwIn]
-		ap := op.argmax[plane*op.hwOut : (plane+1)*op.hwOut]
-		for i, g := range dy[plane*op.hwOut : (plane+1)*op.hwOut] {
-			dxp[ap[i]] += g
+	parallelFor(elemWorkers(op.n, len(dx)), op.n, func(_, n int) {
+		clear(dx[n*op.c*op.hwIn : (n+1)*op.c*op.hwIn])
+		for plane := n * op.c; plane < (n+1)*op.c; plane++ {
+			dxp := dx[plane*op.hwIn : (plane+1)*op.hwIn]
+			ap := op.argmax[plane*op.hwOut : (plane+1)*op.hwOut]
+			for i, g := range dy[plane*op.hwOut : (plane+1)*op.hwOut] {
+				dxp[ap[i]] += g
+			}
 		}
-	}
+	})
 	return nil
 }
