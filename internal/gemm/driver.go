@@ -270,6 +270,14 @@ func macro(kr *kernel, ws *workspace, mc, nc, kc int, alpha, beta float32, c []f
 			// Edge tiles (m < mr or n < nr) read rows or columns of the
 			// panels past the block, which hold unspecified values (see
 			// packA); the kernel computes and drops them.
+			if kr.tile12 != nil && mc-ir > mr {
+				// Two panels (the second maybe partial) in one tile.
+				m := min(2*mr, mc-ir)
+				a := ws.a[ir*kc : (ir+2*mr)*kc]
+				kr.tile12(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+				ir += mr
+				continue
+			}
 			m := min(mr, mc-ir)
 			a := ws.a[ir*kc : (ir+mr)*kc]
 			kr.tile(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)

@@ -10,11 +10,16 @@ package gemm
 // with row stride ldc. Elements of C outside the m×n part are neither read
 // nor written, and when beta is zero C is not read at all.
 //
+// tile12, when not nil, does the same for a 2·mr×nr tile (0 < m ≤ 2·mr)
+// from two consecutive packed A panels (a holds 2·kc·mr elements), with
+// the same results as two calls of tile.
+//
 // pack holds the packing routines that go with the kernel.
 type kernel struct {
-	name string
-	tile func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
-	pack packer
+	name   string
+	tile   func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
+	tile12 func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
+	pack   packer
 }
 
 // goKernel is the portable micro-kernel, in pure Go.

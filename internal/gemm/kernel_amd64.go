@@ -81,11 +81,26 @@ func tileAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
 	sgemmKernel6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
 }
 
-// bestKernel returns the AVX2/FMA kernel when the CPU has it, else the
-// pure-Go one.
+// bestKernel returns the AVX-512 kernel when the CPU has it, else the
+// AVX2/FMA one when it has that, else the pure-Go one.
 func bestKernel() *kernel {
+	if hasAVX512 {
+		return avx512Kernel
+	}
 	if simd.HasAVX2FMA {
 		return avx2Kernel
 	}
 	return goKernel
+}
+
+// cpuKernels returns the assembly kernels this CPU can run, for tests.
+func cpuKernels() []*kernel {
+	var ks []*kernel
+	if simd.HasAVX2FMA {
+		ks = append(ks, avx2Kernel)
+	}
+	if hasAVX512 {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
 }

@@ -193,11 +193,7 @@ func randCase(rng *rand.Rand, maxDim int) gemmCase {
 // kernels returns the kernels to test: the pure-Go one and, when it
 // differs, the one this CPU uses.
 func kernels() []*kernel {
-	ks := []*kernel{goKernel}
-	if best := bestKernel(); best != goKernel {
-		ks = append(ks, best)
-	}
-	return ks
+	return append([]*kernel{goKernel}, cpuKernels()...)
 }
 
 // useKernel makes Sgemm use kr until the test ends.
@@ -313,6 +309,61 @@ func TestKernelEdges(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKernel12Edges checks the two-panel tiles (tile12, the AVX-512
+// kernel where the CPU has it) of every shape up to 2·mr×nr against two
+// calls of the same kernel's tile, bit for bit, with alpha 1 and 2 and
+// beta 0 and −0.5, and that nothing around the tile is written.
+func TestKernel12Edges(t *testing.T) {
+	const kc, ldc = 13, nr + 3
+	rng := rand.New(rand.NewPCG(6, 0))
+	a := randMat(rng, 1, 2*kc*mr, 2*kc*mr, 0)
+	b := randMat(rng, 1, kc*nr, kc*nr, 0)
+	tested := 0
+	for _, kr := range kernels() {
+		if kr.tile12 == nil {
+			continue
+		}
+		tested++
+		for _, alpha := range []float32{1, 2} {
+			for _, beta := range []float32{0, -0.5} {
+				for m := 1; m <= 2*mr; m++ {
+					for n := 1; n <= nr; n++ {
+						const sentinel = 777
+						got := make([]float32, (2*mr+2)*ldc)
+						want := make([]float32, len(got))
+						for i := range got {
+							got[i], want[i] = sentinel, sentinel
+						}
+						for i := range m {
+							for j := range n {
+								v := float32(i - j)
+								if beta == 0 {
+									v = float32(math.NaN())
+								}
+								got[(i+1)*ldc+1+j], want[(i+1)*ldc+1+j] = v, v
+							}
+						}
+						kr.tile12(kc, a, b, got[ldc+1:], ldc, alpha, beta, m, n)
+						kr.tile(kc, a[:kc*mr], b, want[ldc+1:], ldc, alpha, beta, min(m, mr), n)
+						if m > mr {
+							kr.tile(kc, a[kc*mr:], b, want[(mr+1)*ldc+1:], ldc, alpha, beta, m-mr, n)
+						}
+						for idx := range got {
+							if math.Float32bits(got[idx]) != math.Float32bits(want[idx]) {
+								t.Fatalf("kernel=%s alpha=%g beta=%g m=%d n=%d: element (%d, %d) = %g, two tiles give %g",
+									kr.name, alpha, beta, m, n, idx/ldc-1, idx%ldc-1, got[idx], want[idx])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Log("no kernel with two-panel tiles on this CPU (AVX-512 absent)")
 	}
 }
 

@@ -9,6 +9,11 @@ var HasAVX2FMA = hasAVX2FMA()
 
 var hasAVX2 = HasAVX2FMA
 
+// HasAVX512F reports whether the CPU has AVX-512F (with AVX2 and FMA) and
+// the OS saves the opmask and ZMM registers: internal/gemm then uses its
+// 512-bit micro-kernel.
+var HasAVX512F = HasAVX2FMA && hasAVX512F()
+
 // cpuid executes CPUID with EAX = eaxArg and ECX = ecxArg.
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 
@@ -37,4 +42,19 @@ func hasAVX2FMA() bool {
 	_, ebx7, _, _ := cpuid(7, 0)
 	const avx2 = 1 << 5
 	return ebx7&avx2 != 0
+}
+
+// hasAVX512F is the AVX-512 Foundation test of golang.org/x/sys/cpu:
+// CPUID.7.0:EBX bit 16, and XCR0 enabling the opmask, ZMM_Hi256 and
+// Hi16_ZMM states (bits 5–7) besides XMM and YMM.
+func hasAVX512F() bool {
+	if maxID, _, _, _ := cpuid(0, 0); maxID < 7 {
+		return false
+	}
+	if xcr0, _ := xgetbv(); xcr0&0xe6 != 0xe6 {
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	const avx512f = 1 << 16
+	return ebx7&avx512f != 0
 }

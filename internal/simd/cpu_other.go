@@ -5,6 +5,9 @@ package simd
 // HasAVX2FMA is false where this package has no assembly.
 const HasAVX2FMA = false
 
+// HasAVX512F is false where this package has no assembly.
+const HasAVX512F = false
+
 var hasAVX2 = false
 
 func maxPool22Rows8([]float32, []float32, []float32, []int32, int, int) int { return 0 }

@@ -1,0 +1,33 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import "github.com/fltk-go/fltk/internal/simd"
+
+// sgemmKernel12x16 is the AVX-512 micro-kernel (kernel512_amd64.s) on raw
+// pointers: a 12×16 tile from two consecutive packed A panels of six rows
+// and one B panel, with the AVX2 kernel's packing and its summation order
+// (so the same bits). Edge tiles are stored under an opmask.
+//
+//go:noescape
+func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+
+// avx512Kernel is avx2Kernel with the 12-row AVX-512 tile for pairs of A
+// panels.
+var avx512Kernel = &kernel{
+	name:   "avx512",
+	tile:   tileAVX2,
+	tile12: tileAVX512,
+	pack:   avx2Kernel.pack,
+}
+
+func tileAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+	_ = a[kc*2*mr-1]
+	_ = b[kc*nr-1]
+	_ = c[(m-1)*ldc+n-1]
+	sgemmKernel12x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+}
+
+// hasAVX512 is simd.HasAVX512F, here so that kernel_amd64.go's bestKernel
+// can ask for it.
+var hasAVX512 = simd.HasAVX512F
