@@ -69,3 +69,27 @@ func reluMask8(dx, y, dy []float32) int {
 	reluMaskAVX2(n, &dx[0], &y[0], &dy[0])
 	return n
 }
+
+//go:noescape
+func sgdStepAVX2(n int, p, grad *float32, rate float32)
+
+//go:noescape
+func sgdMomentumAVX2(n int, p, b, grad *float32, rate, m float32)
+
+func sgdStep8(p, g []float32, lr float32) int {
+	n := len(p) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	sgdStepAVX2(n, &p[0], &g[0], lr)
+	return n
+}
+
+func sgdMomentum8(p, b, g []float32, lr, m float32) int {
+	n := len(p) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	sgdMomentumAVX2(n, &p[0], &b[0], &g[0], lr, m)
+	return n
+}

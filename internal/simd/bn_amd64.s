@@ -158,3 +158,53 @@ reluMaskLoop:
 	JNZ      reluMaskLoop
 	VZEROUPPER
 	RET
+
+// func sgdStepAVX2(n int, p, grad *float32, rate float32)
+//
+// n is a positive multiple of 8. p[i] -= rate·g[i], without fused
+// multiply-adds.
+TEXT ·sgdStepAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), CX
+	MOVQ         p+8(FP), DI
+	MOVQ         grad+16(FP), SI
+	VBROADCASTSS rate+24(FP), Y15
+
+sgdStepLoop:
+	VMULPS  (SI), Y15, Y0
+	VMOVUPS (DI), Y1
+	VSUBPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     sgdStepLoop
+	VZEROUPPER
+	RET
+
+// func sgdMomentumAVX2(n int, p, b, grad *float32, rate, m float32)
+//
+// n is a positive multiple of 8. b[i] = m·b[i] + g[i]; p[i] -= rate·b[i],
+// without fused multiply-adds.
+TEXT ·sgdMomentumAVX2(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), CX
+	MOVQ         p+8(FP), DI
+	MOVQ         b+16(FP), DX
+	MOVQ         grad+24(FP), SI
+	VBROADCASTSS rate+32(FP), Y15
+	VBROADCASTSS m+36(FP), Y14
+
+sgdMomentumLoop:
+	VMULPS  (DX), Y14, Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DX)
+	VMULPS  Y0, Y15, Y0
+	VMOVUPS (DI), Y1
+	VSUBPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     sgdMomentumLoop
+	VZEROUPPER
+	RET

@@ -145,3 +145,31 @@ func BenchmarkBNKernels(b *testing.B) {
 		run("ReLUMask", func() { ReLUMask(y, h, x) })
 	}
 }
+
+// TestSGDKernelsMatchGo checks the SGD updates' assembly against their Go
+// loops bit for bit, for every length up to 41, with special values.
+func TestSGDKernelsMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := range 42 {
+		for trial := range 10 {
+			special := trial%2 == 1
+			p, b, g := randomVec(rng, n, special), randomVec(rng, n, special), randomVec(rng, n, special)
+			lr, m := float32(rng.Float64()), float32(rng.Float64())
+			p1, p2 := append([]float32(nil), p...), append([]float32(nil), p...)
+			SGDStep(p1, g, lr)
+			goOnly(func() { SGDStep(p2, g, lr) })
+			sameBits(t, "SGDStep", n, p1, p2)
+			for i := range p {
+				if !special && math.Abs(float64(p1[i])-(float64(p[i])-float64(lr)*float64(g[i]))) > 1e-5*(1+math.Abs(float64(p[i]))) {
+					t.Fatalf("SGDStep n=%d: p[%d] = %v from %v − %v·%v", n, i, p1[i], p[i], lr, g[i])
+				}
+			}
+			p1, p2 = append([]float32(nil), p...), append([]float32(nil), p...)
+			b1, b2 := append([]float32(nil), b...), append([]float32(nil), b...)
+			SGDMomentum(p1, b1, g, lr, m)
+			goOnly(func() { SGDMomentum(p2, b2, g, lr, m) })
+			sameBits(t, "SGDMomentum p", n, p1, p2)
+			sameBits(t, "SGDMomentum b", n, b1, b2)
+		}
+	}
+}

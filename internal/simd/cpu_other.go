@@ -17,3 +17,6 @@ func normalize8([]float32, []float32, []float32, float32, float32, float32, floa
 func bnInputGrad8([]float32, []float32, []float32, float32, float32, float32) int        { return 0 }
 func relu8([]float32, []float32) int                                                     { return 0 }
 func reluMask8([]float32, []float32, []float32) int                                      { return 0 }
+
+func sgdStep8([]float32, []float32, float32) int                         { return 0 }
+func sgdMomentum8([]float32, []float32, []float32, float32, float32) int { return 0 }

@@ -1,5 +1,7 @@
 package optim
 
+import "github.com/fltk-go/fltk/internal/simd"
+
 // SGD is stochastic gradient descent with optional momentum, Nesterov
 // momentum and L2 weight decay, with exactly PyTorch's torch.optim.SGD
 // semantics at dampening 0:
@@ -42,9 +44,7 @@ func (s *SGD) Step(params, grads [][]float32) {
 		for i, p := range params {
 			g := grads[i][:len(p)]
 			if wd == 0 {
-				for j := range p {
-					p[j] -= lr * g[j]
-				}
+				simd.SGDStep(p, g, lr)
 				continue
 			}
 			for j := range p {
@@ -84,10 +84,7 @@ func (s *SGD) Step(params, grads [][]float32) {
 				p[j] -= lr * (d + m*b[j])
 			}
 		case wd == 0:
-			for j := range p {
-				b[j] = m*b[j] + g[j]
-				p[j] -= lr * b[j]
-			}
+			simd.SGDMomentum(p, b, g, lr, m)
 		default:
 			for j := range p {
 				b[j] = m*b[j] + (g[j] + wd*p[j])
