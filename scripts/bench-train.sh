@@ -149,35 +149,32 @@ raw="$tmp/raw.csv" # side,model,batch,threads,samples_per_s,params
 IFS=, read -r -a model_list <<<"$models"
 IFS=, read -r -a thread_list <<<"$threads"
 start=$SECONDS
+# go_bench BENCH MODEL T BLAS_THREADS OUT: runs BenchmarkBENCH for MODEL
+# at -cpu T (one process per thread count, so that OpenBLAS's own thread
+# pool, --openblas, matches) into OUT; on failure logs its tail and sets
+# failed. -test.bench splits the pattern on '/' into one regexp per level.
+go_bench() {
+    if ! (cd trainer/model && env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS="$4" OMP_NUM_THREADS="$4" \
+        "$test_bin" -test.run '^$' -test.bench "^Benchmark$1\$/^model=$2\$/^batch=$batch_re\$" \
+        -test.cpu "$3" -test.benchtime "$benchtime" -test.count 1 -test.timeout 0) >"$5" 2>&1; then
+        log "$2: Go benchmark $1 failed (-cpu $3):"
+        tail -n 20 "$5" >&2
+        failed=1
+    fi
+}
+
 for m in "${model_list[@]}"; do
     log "$m: Go (benchtime $benchtime, -cpu $threads)"
     : >"$tmp/go-$m.txt"
     for t in "${thread_list[@]}"; do
-        # One process per thread count so that OpenBLAS's own thread pool
-        # (--openblas) matches GOMAXPROCS. -test.bench splits the pattern on
-        # '/' into one regexp per level.
-        if ! (cd trainer/model && env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
-            "$test_bin" -test.run '^$' -test.bench "^BenchmarkTrainStep\$/^model=$m\$/^batch=$batch_re\$" \
-            -test.cpu "$t" -test.benchtime "$benchtime" -test.count 1 -test.timeout 0) \
-            >"$tmp/go-$m-$t.txt" 2>&1; then
-            log "$m: Go benchmark failed (-cpu $t):"
-            tail -n 20 "$tmp/go-$m-$t.txt" >&2
-            failed=1
-        fi
+        go_bench TrainStep "$m" "$t" "$t" "$tmp/go-$m-$t.txt"
         cat "$tmp/go-$m-$t.txt" >>"$tmp/go-$m.txt"
     done
     for t in "${thread_list[@]}"; do
         [ "$t" -gt 1 ] || continue
         # t clients side by side in one process, one model each (fed's
         # federated.parallel); PyTorch runs t one-thread processes.
-        if ! (cd trainer/model && env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-            "$test_bin" -test.run '^$' -test.bench "^BenchmarkTrainStepClients\$/^model=$m\$/^batch=$batch_re\$" \
-            -test.cpu "$t" -test.benchtime "$benchtime" -test.count 1 -test.timeout 0) \
-            >"$tmp/go-$m-${t}x1.txt" 2>&1; then
-            log "$m: Go clients benchmark failed (-cpu $t):"
-            tail -n 20 "$tmp/go-$m-${t}x1.txt" >&2
-            failed=1
-        fi
+        go_bench TrainStepClients "$m" "$t" 1 "$tmp/go-$m-${t}x1.txt"
         cat "$tmp/go-$m-${t}x1.txt" >>"$tmp/go-$m.txt"
     done
     cat "$tmp/go-$m.txt" >>"$raw_log"
