@@ -45,6 +45,7 @@ type bnOp struct {
 	invStd           []float64     // training: 1/√(σ² + ε) of the last forward pass
 	mean, scale, acc []float64     // forward scratch (C)
 	sumDy, sumDyXhat []float64     // backward: Σ dy and Σ dy·x̂ per channel
+	partial          []float64     // training: two sums per sample and channel (N·C·2)
 }
 
 // newBNOp returns a batch normalisation op for inputs of shape x and dtype
@@ -82,6 +83,7 @@ func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64)
 		op.invStd = make([]float64, c)
 		op.sumDy = make([]float64, c)
 		op.sumDyXhat = make([]float64, c)
+		op.partial = make([]float64, 2*x[0]*c)
 	}
 	return op, nil
 }
@@ -158,10 +160,13 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 		if x32, ok := any(x).([]float32); ok && op.inner > 1 {
 			// y = (x − r)·(1/√(r² + ε))·γ + β, per channel block.
 			y32 := any(y).([]float32)
-			parallelFor(elemWorkers(op.c, len(x32)), op.c, func(_, c int) {
-				is := float32(1 / math.Sqrt(float64(rv[c])+op.epsilon))
-				for off := c * op.inner; off < len(x32); off += op.c * op.inner {
-					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), is, float32(gamma[c]), float32(beta[c]))
+			for c := range a {
+				a[c] = 1 / math.Sqrt(float64(rv[c])+op.epsilon)
+			}
+			parallelFor(elemWorkers(op.n, len(x32)), op.n, func(_, n int) {
+				for c := range op.c {
+					off := (n*op.c + c) * op.inner
+					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), float32(a[c]), float32(gamma[c]), float32(beta[c]))
 				}
 			})
 			return nil
@@ -221,29 +226,38 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 }
 
 // bnTrain32 is bnForward's training pass for float32 planes (inner > 1)
-// on the simd kernels, channel by channel (over the cores when large):
-// one pass for Σx and Σx² (in float64, so the variance E[x²] − mean²
-// keeps ~15 digits for any realistic ratio of mean to spread), then x̂ and
-// y in one pass. Each channel's sums run over the samples in order, so
-// the results do not depend on the number of cores.
+// on the simd kernels, sample by sample (over the cores when large, as
+// the convolutions before split the batch, so each core reads the planes
+// it wrote): one pass for Σx and Σx² per plane (in float64, so the
+// variance E[x²] − mean² keeps ~15 digits for any realistic ratio of mean
+// to spread), the channels' sums over the samples in order, then x̂ and y.
+// The sums do not depend on the number of cores.
 func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
+	part := op.partial
+	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
+		for c := range op.c {
+			off := (n*op.c + c) * op.inner
+			part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(x[off:off+op.inner], x[off:off+op.inner])
+		}
+	})
 	n := float64(op.n * op.inner)
-	stride := op.c * op.inner
-	parallelFor(elemWorkers(op.c, len(x)), op.c, func(_, c int) {
+	for c := range op.c {
 		var sum, sq float64
-		for off := c * op.inner; off < len(x); off += stride {
-			s, ss := simd.SumDot(x[off:off+op.inner], x[off:off+op.inner])
-			sum += s
-			sq += ss
+		for i := range op.n {
+			sum += part[2*(i*op.c+c)]
+			sq += part[2*(i*op.c+c)+1]
 		}
 		mean := sum / n
 		op.mean[c] = mean
 		// Σ(x − mean)² = Σx² − n·mean², never below 0.
 		op.acc[c] = max(0, sq-n*mean*mean)
 		bnChannelStats(op, c, rm, rv)
-		for off := c * op.inner; off < len(x); off += stride {
+	}
+	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
+		for c := range op.c {
+			off := (n*op.c + c) * op.inner
 			simd.Normalize(y[off:off+op.inner], xhat[off:off+op.inner], x[off:off+op.inner],
-				float32(mean), float32(op.invStd[c]), gamma[c], beta[c])
+				float32(op.mean[c]), float32(op.invStd[c]), gamma[c], beta[c])
 		}
 	})
 }
@@ -445,13 +459,19 @@ func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32 := any(xhat).([]float32)
-		parallelFor(elemWorkers(op.c, len(dy)), op.c, func(_, c int) {
-			for off := c * op.inner; off < len(dy32); off += op.c * op.inner {
-				a, b := simd.SumDot(dy32[off:off+op.inner], h32[off:off+op.inner])
-				s[c] += a
-				sh[c] += b
+		part := op.partial
+		parallelFor(elemWorkers(op.n, len(dy)), op.n, func(_, n int) {
+			for c := range op.c {
+				off := (n*op.c + c) * op.inner
+				part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(dy32[off:off+op.inner], h32[off:off+op.inner])
 			}
 		})
+		for c := range op.c {
+			for n := range op.n {
+				s[c] += part[2*(n*op.c+c)]
+				sh[c] += part[2*(n*op.c+c)+1]
+			}
+		}
 		return nil
 	}
 	for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
@@ -536,8 +556,9 @@ func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error 
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32, dx32 := any(xhat).([]float32), any(dx).([]float32)
-		parallelFor(elemWorkers(bn.c, len(dy)), bn.c, func(_, c int) {
-			for off := c * bn.inner; off < len(dy32); off += bn.c * bn.inner {
+		parallelFor(elemWorkers(bn.n, len(dy)), bn.n, func(_, n int) {
+			for c := range bn.c {
+				off := (n*bn.c + c) * bn.inner
 				simd.BNInputGrad(dx32[off:off+bn.inner], dy32[off:off+bn.inner], h32[off:off+bn.inner],
 					float32(k[c]), float32(m1[c]), float32(m2[c]))
 			}

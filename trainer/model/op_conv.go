@@ -242,6 +242,8 @@ type convOp struct {
 	// The batched path (see batched): the batch's columns (CKK × N·HW),
 	// and an (O × N·HW) buffer for the output or dy; allocated on first use.
 	colB, outB any
+
+	sumsB any // the bias gradient's per-sample sums (N·O)
 }
 
 // batchedMaxHW is the largest output plane (Ho·Wo) for which the op puts
@@ -600,9 +602,9 @@ func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
 	var err error
 	switch op.dt {
 	case tensor.Float32:
-		err = convSumChannels(op.db.Float32s(), inputs[0], op.n, op.o, op.hw)
+		err = convSumChannels(op.db.Float32s(), inputs[0], op.n, op.o, op.hw, &op.sumsB)
 	default:
-		err = convSumChannels(op.db.Float64s(), inputs[0], op.n, op.o, op.hw)
+		err = convSumChannels(op.db.Float64s(), inputs[0], op.n, op.o, op.hw, &op.sumsB)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
@@ -611,24 +613,31 @@ func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
 }
 
 // convSumChannels sets dst[c] to the sum of channel c of v (N, C, HW).
-func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int) error {
+func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int, scratch *any) error {
 	d, err := valueData[T](v, n*c*hw)
 	if err != nil {
 		return err
 	}
-	// Channel by channel, the samples in order: the same sums on any
+	// Each plane's sum on the core that split the batch before, then the
+	// channels' sums over the samples in order: the same sums on any
 	// number of cores.
-	parallelFor(elemWorkers(c, len(d)), c, func(_, ch int) {
-		var acc T
-		for i := range n {
+	part := batchBuf[T](scratch, n*c)
+	parallelFor(elemWorkers(n, len(d)), n, func(_, i int) {
+		for ch := range c {
 			var s T
 			for _, x := range d[(i*c+ch)*hw : (i*c+ch+1)*hw] {
 				s += x
 			}
-			acc += s
+			part[i*c+ch] = s
+		}
+	})
+	for ch := range c {
+		var acc T
+		for i := range n {
+			acc += part[i*c+ch]
 		}
 		dst[ch] = acc
-	})
+	}
 	return nil
 }
 
