@@ -59,11 +59,14 @@ func freeWorkers(n int) int {
 
 // parallelFor calls f(worker, i) for every i in [0, n) on workers
 // goroutines — worker 0 is the caller, the others the team's helpers —
-// and returns when all are done. The workers take the next index as they
-// become free, so one that the operating system holds up (another process
-// on its core) delays the others by at most one index; the caller never
-// waits for a helper that has not started an index. workers must be in
-// [1, n] (or 1).
+// and returns when all are done. Worker w owns the w-th of workers
+// consecutive ranges of [0, n) and runs it from the front, so successive
+// loops over the same samples (a convolution, its BatchNorm, its ReLU, its
+// pooling) keep each sample on one core while the workers keep up. A
+// worker that has not begun its range when another runs out of work —
+// its thread not scheduled, a helper still waking — loses its indices to
+// the others, from the back, so the caller never waits for a worker that
+// has not started. workers must be in [1, n] (or 1).
 func parallelFor(workers, n int, f func(wk, i int)) {
 	busyWorkers.Add(int64(workers))
 	defer busyWorkers.Add(-int64(workers))
@@ -73,15 +76,21 @@ func parallelFor(workers, n int, f func(wk, i int)) {
 		}
 		return
 	}
-	t := &loop{f: f, n: int64(n)}
+	t := &loop{f: f, ranges: make([]span, workers)}
+	for w := range t.ranges {
+		t.ranges[w].start = uint64(w * n / workers)
+		t.ranges[w].v.Store(t.ranges[w].start<<32 | uint64((w+1)*n/workers))
+	}
 	hs := team.helpers(workers - 1)
 	for k, h := range hs {
 		h.post(t, k+1)
 	}
 	t.run(0)
-	// Every index is taken; wait for those still running. A helper that
-	// takes its first index after this saw inflight at 0 finds none left.
-	for spins := 0; t.inflight.Load() != 0; spins++ {
+	// Wait until every index is taken (the helpers' begun ranges), then
+	// until those still running finish: a helper counts itself in
+	// inflight before it takes an index, so once every range is empty,
+	// inflight covers every index not yet done.
+	for spins := 0; !t.taken() || t.inflight.Load() != 0; spins++ {
 		if spins%16 == 15 {
 			goruntime.Gosched()
 		}
@@ -104,28 +113,87 @@ func forPieces(n int, f func(lo, hi int)) {
 // loop is one parallelFor call.
 type loop struct {
 	f        func(wk, i int)
-	n        int64
-	next     atomic.Int64 // the next index to take
+	ranges   []span       // the indices not yet taken, one range per worker
 	inflight atomic.Int32 // helpers between taking an index and finishing it
 }
 
-// run takes and runs indices until none is left. Helpers count themselves
-// in inflight before each take, so the caller can tell when they are done.
+// span is a range [lo, hi) of indices, lo in the high 32 bits; start is
+// its first lo.
+type span struct {
+	v     atomic.Uint64
+	start uint64
+}
+
+// front takes the first index of s.
+func (s *span) front() (int, bool) {
+	for {
+		v := s.v.Load()
+		lo, hi := v>>32, v&0xffffffff
+		if lo >= hi {
+			return 0, false
+		}
+		if s.v.CompareAndSwap(v, (lo+1)<<32|hi) {
+			return int(lo), true
+		}
+	}
+}
+
+// back takes the last index of s unless its owner has begun it.
+func (s *span) back() (int, bool) {
+	for {
+		v := s.v.Load()
+		lo, hi := v>>32, v&0xffffffff
+		if lo >= hi || lo != s.start {
+			return 0, false
+		}
+		if s.v.CompareAndSwap(v, lo<<32|(hi-1)) {
+			return int(hi - 1), true
+		}
+	}
+}
+
+// take returns the next index for worker wk: its own range first, then
+// the back of a range whose owner has not begun.
+func (t *loop) take(wk int) (int, bool) {
+	if i, ok := t.ranges[wk].front(); ok {
+		return i, true
+	}
+	for k := 1; k < len(t.ranges); k++ {
+		if i, ok := t.ranges[(wk+k)%len(t.ranges)].back(); ok {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// taken reports whether every index of t has been taken.
+func (t *loop) taken() bool {
+	for i := range t.ranges {
+		if v := t.ranges[i].v.Load(); v>>32 < v&0xffffffff {
+			return false
+		}
+	}
+	return true
+}
+
+// run takes and runs indices until none is left that wk may take.
+// Helpers count themselves in inflight before each take, so the caller
+// can tell when they are done.
 func (t *loop) run(wk int) {
 	if wk == 0 {
-		for i := t.next.Add(1) - 1; i < t.n; i = t.next.Add(1) - 1 {
-			t.f(0, int(i))
+		for i, ok := t.take(0); ok; i, ok = t.take(0) {
+			t.f(0, i)
 		}
 		return
 	}
 	for {
 		t.inflight.Add(1)
-		i := t.next.Add(1) - 1
-		if i >= t.n {
+		i, ok := t.take(wk)
+		if !ok {
 			t.inflight.Add(-1)
 			return
 		}
-		t.f(wk, int(i))
+		t.f(wk, i)
 		t.inflight.Add(-1)
 	}
 }
