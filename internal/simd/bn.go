@@ -83,3 +83,23 @@ func ReLUMask(dx, y, dy []float32) {
 		}
 	}
 }
+
+// Add sets dst[i] += src[i] for i < len(dst). src needs len(dst) elements.
+func Add(dst, src []float32) {
+	src = src[:len(dst)]
+	done := add8(dst, src)
+	for i := done; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}
+
+// Sum returns the sum of x in float32, kept in eight lanes (element i in
+// lane i mod 8, each summed in order) combined in a fixed order.
+func Sum(x []float32) float32 {
+	var l [8]float32
+	done := sum8(x, &l)
+	for i := done; i < len(x); i++ {
+		l[i%8] += x[i]
+	}
+	return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}

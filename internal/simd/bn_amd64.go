@@ -93,3 +93,27 @@ func sgdMomentum8(p, b, g []float32, lr, m float32) int {
 	sgdMomentumAVX2(n, &p[0], &b[0], &g[0], lr, m)
 	return n
 }
+
+//go:noescape
+func addAVX2(n int, dst, src *float32)
+
+//go:noescape
+func sumAVX2(n int, x *float32, lanes *[8]float32)
+
+func add8(dst, src []float32) int {
+	n := len(dst) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	addAVX2(n, &dst[0], &src[0])
+	return n
+}
+
+func sum8(x []float32, lanes *[8]float32) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	sumAVX2(n, &x[0], lanes)
+	return n
+}

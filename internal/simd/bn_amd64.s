@@ -208,3 +208,41 @@ sgdMomentumLoop:
 	JNZ     sgdMomentumLoop
 	VZEROUPPER
 	RET
+
+// func addAVX2(n int, dst, src *float32)
+//
+// n is a positive multiple of 8. dst[i] += src[i].
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ src+16(FP), SI
+
+addLoop:
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     addLoop
+	VZEROUPPER
+	RET
+
+// func sumAVX2(n int, x *float32, lanes *[8]float32)
+//
+// n is a positive multiple of 8. lanes[j] = Σ x[i] over i ≡ j (mod 8), in
+// order.
+TEXT ·sumAVX2(SB), NOSPLIT, $0-24
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	MOVQ   lanes+16(FP), DI
+	VXORPS Y0, Y0, Y0
+
+sumLoop:
+	VADDPS (SI), Y0, Y0
+	ADDQ   $32, SI
+	SUBQ   $8, CX
+	JNZ    sumLoop
+	VMOVUPS Y0, (DI)
+	VZEROUPPER
+	RET

@@ -173,3 +173,40 @@ func TestSGDKernelsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// TestAddSumMatchGo checks Add and Sum's assembly against their Go loops
+// bit for bit, for every length up to 41, with special values, and Sum
+// against a float64 sum.
+func TestAddSumMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for n := range 42 {
+		for trial := range 10 {
+			special := trial%2 == 1
+			x, y := randomVec(rng, n, special), randomVec(rng, n, special)
+			d1, d2 := append([]float32(nil), y...), append([]float32(nil), y...)
+			Add(d1, x)
+			goOnly(func() { Add(d2, x) })
+			sameBits(t, "Add", n, d1, d2)
+			for i := range y {
+				if want := y[i] + x[i]; math.Float32bits(d1[i]) != math.Float32bits(want) && !(want != want && d1[i] != d1[i]) {
+					t.Fatalf("Add n=%d: %v + %v = %v", n, y[i], x[i], d1[i])
+				}
+			}
+			s := Sum(x)
+			var w float32
+			goOnly(func() { w = Sum(x) })
+			if math.Float32bits(s) != math.Float32bits(w) && !(s != s && w != w) {
+				t.Fatalf("Sum n=%d: assembly %v, Go %v", n, s, w)
+			}
+			if !special {
+				var ref float64
+				for _, v := range x {
+					ref += float64(v)
+				}
+				if math.Abs(float64(s)-ref) > 1e-5*(1+math.Abs(ref)) {
+					t.Fatalf("Sum n=%d: %v, float64 sum %v", n, s, ref)
+				}
+			}
+		}
+	}
+}

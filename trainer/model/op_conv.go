@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 
 	"github.com/chewxy/hm"
+	"github.com/fltk-go/fltk/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
@@ -186,7 +187,7 @@ func col2im[T floatElem](g *convGeom, col, dx []T, axpy func(n int, alpha T, x [
 					for oh := ohLo; oh < ohHi-1; oh++ {
 						zeroShort(row[oh*wo+hi : (oh+1)*wo+lo])
 					}
-					axpy(e-a, 1, row[a:e], 1, xc[a+off:e+off], 1)
+					addTo(xc[a+off:e+off], row[a:e], axpy)
 					continue
 				}
 				for oh := ohLo; oh < ohHi; oh++ {
@@ -194,11 +195,7 @@ func col2im[T floatElem](g *convGeom, col, dx []T, axpy func(n int, alpha T, x [
 					dst := xc[ih*g.w : (ih+1)*g.w]
 					src := row[oh*wo : (oh+1)*wo]
 					if s == 1 {
-						src := src[lo:hi]
-						d := dst[lo-p+kj : lo-p+kj+len(src)]
-						for i, v := range src {
-							d[i] += v
-						}
+						addTo(dst[lo-p+kj:lo-p+kj+hi-lo], src[lo:hi], axpy)
 						continue
 					}
 					for ow := lo; ow < hi; ow++ {
@@ -208,6 +205,16 @@ func col2im[T floatElem](g *convGeom, col, dx []T, axpy func(n int, alpha T, x [
 			}
 		}
 	}
+}
+
+// addTo sets dst += src: the AVX2 kernel for float32, axpy otherwise
+// (the same sums: each element adds one value).
+func addTo[T floatElem](dst, src []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+	if d, ok := any(dst).([]float32); ok {
+		simd.Add(d, any(src).([]float32))
+		return
+	}
+	axpy(len(src), 1, src, 1, dst, 1)
 }
 
 // sameBlock returns, for a "same" convolution (stride 1, Wo = W), the
@@ -624,8 +631,13 @@ func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int, scratch *any
 	part := batchBuf[T](scratch, n*c)
 	parallelFor(elemWorkers(n, len(d)), n, func(_, i int) {
 		for ch := range c {
+			plane := d[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			if p32, ok := any(plane).([]float32); ok {
+				part[i*c+ch] = T(simd.Sum(p32))
+				continue
+			}
 			var s T
-			for _, x := range d[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+			for _, x := range plane {
 				s += x
 			}
 			part[i*c+ch] = s
