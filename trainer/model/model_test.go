@@ -607,3 +607,37 @@ func TestCoresDoNotChangeResults(t *testing.T) {
 		}
 	}
 }
+
+// TestGradientsDoNotAccumulate runs the same training step twice without
+// changing the weights: the gradients must come out the same, not summed
+// (they are copied from the gradient nodes after each run, not added to
+// dual values), for a model on gorgonia's own ops as well as on ours.
+func TestGradientsDoNotAccumulate(t *testing.T) {
+	for _, name := range []string{"FashionMNISTCNN", "MNIST2NN", "CharLSTM"} {
+		m := newModel(t, name, 4, 4, 2)
+		x, y := batchFor(m, 4, 3)
+		if _, err := m.TrainStep(x, y); err != nil {
+			t.Fatal(err)
+		}
+		var first []float32
+		for _, g := range m.Grads() {
+			first = append(first, g...)
+		}
+		if _, err := m.TrainStep(x, y); err != nil {
+			t.Fatal(err)
+		}
+		var second []float32
+		nonzero := 0
+		for _, g := range m.Grads() {
+			second = append(second, g...)
+		}
+		for _, v := range second {
+			if v != 0 {
+				nonzero++
+			}
+		}
+		if nonzero == 0 || !equalBits(first, second) {
+			t.Errorf("%s: two steps on the same weights and batch gave different gradients (%d nonzero)", name, nonzero)
+		}
+	}
+}

@@ -172,9 +172,6 @@ func (n *net) TrainStep(x []float32, y []int32) (float64, error) {
 	}
 	tr.setLabels(y)
 	tr.fillMasks(n.maskRNG)
-	for _, g := range n.grads {
-		clear(g) // gorgonia accumulates gradients across runs
-	}
 	if len(n.bufs) > 0 {
 		n.statsDirty = true
 	}

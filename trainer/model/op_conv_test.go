@@ -280,7 +280,7 @@ func TestConvOpNoInputGradient(t *testing.T) {
 		}
 	}
 	loss64(t, gr)
-	g, _ := gr.params[0].Grad()
+	g := gr.grad(0)
 	nonzero := 0
 	for _, v := range g.Data().([]float64) {
 		if v != 0 {
@@ -629,10 +629,6 @@ func TestConvPoolStepAllocs(t *testing.T) {
 			gr.labels[i] = r.IntN(10)
 		}
 		step := func() {
-			for _, p := range gr.params {
-				g, _ := p.Grad()
-				g.(tensor.Tensor).Zero()
-			}
 			if err := gr.run(); err != nil {
 				t.Fatal(err)
 			}
@@ -645,9 +641,8 @@ func TestConvPoolStepAllocs(t *testing.T) {
 			step()
 		}
 		goruntime.ReadMemStats(&z)
-		for _, p := range gr.params {
-			g, _ := p.Grad()
-			grads = append(grads, testValues(g))
+		for i := range gr.params {
+			grads = append(grads, testValues(gr.grad(i)))
 		}
 		return float64(z.TotalAlloc-a.TotalAlloc) / steps, gr.lossV.Data().(float32), grads
 	}
@@ -742,9 +737,8 @@ func TestConvPoolDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := [][]float64{{float64(gr.lossV.Data().(float32))}}
-		for _, p := range gr.params {
-			g, _ := p.Grad()
-			got = append(got, testValues(g))
+		for i := range gr.params {
+			got = append(got, testValues(gr.grad(i)))
 		}
 		batched := batchedMaxHW >= 14*14 // the smallest plane of this CNN
 		w, ok := want[batched]
