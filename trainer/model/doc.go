@@ -59,10 +59,11 @@
 // through Params are seen by both; the few BatchNorm statistics are copied
 // into the evaluation graph when TrainStep or LoadState changed them.
 //
-// TrainStep zeroes the gradients before each run (gorgonia accumulates
-// them) and never changes the learnables: optimisation, clipping and
-// proximal terms are the caller's (trainer/optim). gorgonia's solvers are
-// not used.
+// TrainStep overwrites the gradients (Grads) with those of the batch —
+// copied from the gradient nodes after the run; nothing accumulates across
+// steps — and never changes the learnables: optimisation, clipping and
+// proximal terms are the caller's (trainer/optim). gorgonia's solvers and
+// dual values are not used.
 //
 // Initialisation follows PyTorch's defaults from a math/rand/v2 PCG seeded
 // with Config.Seed: convolution and linear weights and biases are
