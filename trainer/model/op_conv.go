@@ -250,7 +250,8 @@ type convOp struct {
 	// and an (O × N·HW) buffer for the output or dy; allocated on first use.
 	colB, outB any
 
-	sumsB any // the bias gradient's per-sample sums (N·O)
+	sumsB  any // the bias gradient's per-sample sums (N·O)
+	dwHalf any // the weight gradient of the second half of the batch (O·CKK)
 }
 
 // batchedMaxHW is the largest output plane (Ho·Wo) for which the op puts
@@ -550,14 +551,16 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 	if err != nil {
 		return fmt.Errorf("%v: dy: %w", op, err)
 	}
-	// dW's rows (output channels) are cut into two fixed blocks, each
-	// summed over the samples in order; a worker takes one block, or both
-	// at GOMAXPROCS 1 (computing each sample's columns once for both). The
-	// products' shapes, and so the results, do not depend on the number
-	// of workers or on their timing (reproducible training: with OpenBLAS
-	// a product's rounding depends on its shape), and there are no partial
-	// sums to keep. The second worker recomputes the columns; more blocks
-	// would recompute them more often.
+	// The samples are cut into two fixed halves, each summed in order into
+	// its own dW (the second half into op.dwHalf), then dW = first + second:
+	// a worker takes one half (the samples it owns in the ops around this
+	// one), or both at GOMAXPROCS 1. The products' shapes and the order of
+	// every sum, and so the results, do not depend on the number of
+	// workers or on their timing (reproducible training: with OpenBLAS a
+	// product's rounding depends on its shape), and each sample's columns
+	// are computed once. (Splitting dW's rows instead made both workers
+	// recompute every sample's columns: im2col took twice the CPU time on
+	// two cores.)
 	dw := denseData[T](op.dw)
 	if op.batched() {
 		nhw := op.n * op.hw
@@ -569,22 +572,26 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 		bl.gemm(false, true, op.o, op.ckk, nhw, 1, dyB, nhw, colB, nhw, 0, dw, op.ckk)
 		return nil
 	}
-	blocks := min(op.o, 2)
-	workers := min(workersFor(op.o, op.n*op.perSampleMACs), blocks)
+	halves := min(op.n, 2)
+	workers := min(workersFor(op.n, op.n*op.perSampleMACs), halves)
 	ensureCols[T](op, workers)
-	clear(dw)
+	second := batchBuf[T](&op.dwHalf, op.o*op.ckk)
 	ohw := op.o * op.hw
-	parallelFor(workers, workers, func(wk, part int) {
-		b0, b1 := part*blocks/workers, (part+1)*blocks/workers
-		for n := range op.n {
+	parallelFor(workers, halves, func(wk, half int) {
+		acc := dw
+		if half == 1 {
+			acc = second
+		}
+		clear(acc)
+		for n := half * op.n / halves; n < (half+1)*op.n/halves; n++ {
 			col := convColumns(op, x, n, wk)
-			for blk := b0; blk < b1; blk++ {
-				o0, o1 := blk*op.o/blocks, (blk+1)*op.o/blocks
-				// dW[o0:o1] (rows × CKK) += dy[n][o0:o1] (rows × HW) · col (CKK × HW)ᵀ
-				bl.gemm(false, true, o1-o0, op.ckk, op.hw, 1, dy[n*ohw+o0*op.hw:n*ohw+o1*op.hw], op.hw, col, op.hw, 1, dw[o0*op.ckk:o1*op.ckk], op.ckk)
-			}
+			// dW (O × CKK) += dy[n] (O × HW) · col (CKK × HW)ᵀ
+			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, 1, acc, op.ckk)
 		}
 	})
+	if halves == 2 {
+		addTo(dw, second, bl.axpy)
+	}
 	return nil
 }
 
