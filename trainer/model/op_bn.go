@@ -151,25 +151,25 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 	y := sliceOf[T](op.y)
 	rm, rv := sliceOf[T](op.runMean), sliceOf[T](op.runVar)
 	if !op.train {
+		if x32, ok := any(x).([]float32); ok && op.inner > 1 {
+			// y = (x − r)·(1/√(r² + ε))·γ + β, sample by sample.
+			y32, is := any(y).([]float32), op.scale
+			for c := range is {
+				is[c] = 1 / math.Sqrt(float64(rv[c])+op.epsilon)
+			}
+			parallelFor(elemWorkers(op.n, len(x32)), op.n, func(_, n int) {
+				for c := range op.c {
+					off := (n*op.c + c) * op.inner
+					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), float32(is[c]), float32(gamma[c]), float32(beta[c]))
+				}
+			})
+			return nil
+		}
 		// y = x·a + b with a = γ/√(r² + ε), b = β − r·a.
 		a, b := op.scale, op.mean
 		for c := range a {
 			a[c] = float64(gamma[c]) / math.Sqrt(float64(rv[c])+op.epsilon)
 			b[c] = float64(beta[c]) - float64(rm[c])*a[c]
-		}
-		if x32, ok := any(x).([]float32); ok && op.inner > 1 {
-			// y = (x − r)·(1/√(r² + ε))·γ + β, per channel block.
-			y32 := any(y).([]float32)
-			for c := range a {
-				a[c] = 1 / math.Sqrt(float64(rv[c])+op.epsilon)
-			}
-			parallelFor(elemWorkers(op.n, len(x32)), op.n, func(_, n int) {
-				for c := range op.c {
-					off := (n*op.c + c) * op.inner
-					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), float32(a[c]), float32(gamma[c]), float32(beta[c]))
-				}
-			})
-			return nil
 		}
 		bnAffine(op, x, y, a, b)
 		return nil
@@ -233,24 +233,13 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 // to spread), the channels' sums over the samples in order, then x̂ and y.
 // The sums do not depend on the number of cores.
 func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
-	part := op.partial
-	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
-		for c := range op.c {
-			off := (n*op.c + c) * op.inner
-			part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(x[off:off+op.inner], x[off:off+op.inner])
-		}
-	})
+	bnSumDots(op, x, x, op.mean, op.acc)
 	n := float64(op.n * op.inner)
 	for c := range op.c {
-		var sum, sq float64
-		for i := range op.n {
-			sum += part[2*(i*op.c+c)]
-			sq += part[2*(i*op.c+c)+1]
-		}
-		mean := sum / n
+		mean := op.mean[c] / n
 		op.mean[c] = mean
 		// Σ(x − mean)² = Σx² − n·mean², never below 0.
-		op.acc[c] = max(0, sq-n*mean*mean)
+		op.acc[c] = max(0, op.acc[c]-n*mean*mean)
 		bnChannelStats(op, c, rm, rv)
 	}
 	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
@@ -260,6 +249,28 @@ func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
 				float32(op.mean[c]), float32(op.invStd[c]), gamma[c], beta[c])
 		}
 	})
+}
+
+// bnSumDots sets sa[c] = Σ a and sab[c] = Σ a·b over channel c's planes
+// of a and b (float32, inner > 1): each plane's sums on the core that
+// holds its sample (over the cores when large), then each channel's over
+// the samples in order, so the sums do not depend on the number of cores.
+func bnSumDots(op *bnOp, a, b []float32, sa, sab []float64) {
+	part := op.partial
+	parallelFor(elemWorkers(op.n, len(a)), op.n, func(_, n int) {
+		for c := range op.c {
+			off := (n*op.c + c) * op.inner
+			part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(a[off:off+op.inner], b[off:off+op.inner])
+		}
+	})
+	clear(sa)
+	clear(sab)
+	for c := range op.c {
+		for n := range op.n {
+			sa[c] += part[2*(n*op.c+c)]
+			sab[c] += part[2*(n*op.c+c)+1]
+		}
+	}
 }
 
 // bnRunningStats sets 1/σ per channel from op.mean and op.acc (the sums
@@ -459,19 +470,7 @@ func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32 := any(xhat).([]float32)
-		part := op.partial
-		parallelFor(elemWorkers(op.n, len(dy)), op.n, func(_, n int) {
-			for c := range op.c {
-				off := (n*op.c + c) * op.inner
-				part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(dy32[off:off+op.inner], h32[off:off+op.inner])
-			}
-		})
-		for c := range op.c {
-			for n := range op.n {
-				s[c] += part[2*(n*op.c+c)]
-				sh[c] += part[2*(n*op.c+c)+1]
-			}
-		}
+		bnSumDots(op, dy32, h32, s, sh)
 		return nil
 	}
 	for off, i := 0, 0; off < len(dy); off, i = off+op.inner, i+1 {
