@@ -69,6 +69,11 @@ type problem struct {
 	ldb            int
 	c              []float32
 	ldc            int
+
+	// shifted, when not nil, is op(B) (b and ldb are unused; bTrans is
+	// false); its column bCol is column 0 of this problem's B.
+	shifted *Shifted
+	bCol    int
 }
 
 // flops returns 2·m·n·k, without overflow on 32-bit platforms.
@@ -229,7 +234,9 @@ func (j *splitJob) work() {
 		if j.splitN {
 			hi = min(hi, p.n)
 			sub.n = hi - lo
-			if p.bTrans {
+			if p.shifted != nil {
+				sub.bCol = p.bCol + lo
+			} else if p.bTrans {
 				sub.b = p.b[lo*p.ldb:]
 			} else {
 				sub.b = p.b[lo:]

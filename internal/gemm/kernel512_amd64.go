@@ -18,7 +18,27 @@ var avx512Kernel = &kernel{
 	name:   "avx512",
 	tile:   tileAVX2,
 	tile12: tileAVX512,
-	pack:   avx2Kernel.pack,
+	pack:   with512Packing(avx2Kernel.pack),
+}
+
+// packShifted16Z is packShifted16 with one AVX-512 zero-masked load per
+// row (masked-off lanes read nothing).
+//
+//go:noescape
+func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
+
+// with512Packing returns pk with the AVX-512 packing of Shifted panels.
+func with512Packing(pk packer) packer {
+	pk.shifted16 = packShifted16AVX512
+	return pk
+}
+
+func packShifted16AVX512(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32) {
+	if kc == 0 {
+		return
+	}
+	_, _, _ = off[kc-1], mask[kc-1], dst[kc*nr-1]
+	packShifted16Z(kc, &base[0], col, &off[0], &mask[0], &dst[0])
 }
 
 func tileAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {

@@ -139,3 +139,31 @@ store:
 done:
 	VZEROUPPER
 	RET
+
+// func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
+//
+// For q < kc: dst[16q … 16q+15] = base[off[q]+col … +15] where the bits
+// of mask[q] are set, 0 elsewhere. The zero-masked load reads no masked-
+// off lane, so a window may start before base or end past it.
+TEXT ·packShifted16Z(SB), NOSPLIT, $0-48
+	MOVQ      kc+0(FP), CX
+	MOVQ      base+8(FP), SI
+	MOVQ      col+16(FP), AX
+	LEAQ      (SI)(AX*4), SI
+	MOVQ      off+24(FP), R8
+	MOVQ      mask+32(FP), R9
+	MOVQ      dst+40(FP), DI
+
+shiftedRow:
+	MOVLQSX   (R8), AX
+	MOVWLZX   (R9), BX
+	KMOVW     BX, K1
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $4, R8
+	ADDQ      $2, R9
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       shiftedRow
+	VZEROUPPER
+	RET

@@ -221,3 +221,59 @@ edge:
 edgeDone:
 	VZEROUPPER
 	RET
+
+// Lane bits of a 16-bit mask: lanes 0–7, then 8–15.
+DATA shiftBits<>+0(SB)/4, $0x1
+DATA shiftBits<>+4(SB)/4, $0x2
+DATA shiftBits<>+8(SB)/4, $0x4
+DATA shiftBits<>+12(SB)/4, $0x8
+DATA shiftBits<>+16(SB)/4, $0x10
+DATA shiftBits<>+20(SB)/4, $0x20
+DATA shiftBits<>+24(SB)/4, $0x40
+DATA shiftBits<>+28(SB)/4, $0x80
+DATA shiftBits<>+32(SB)/4, $0x100
+DATA shiftBits<>+36(SB)/4, $0x200
+DATA shiftBits<>+40(SB)/4, $0x400
+DATA shiftBits<>+44(SB)/4, $0x800
+DATA shiftBits<>+48(SB)/4, $0x1000
+DATA shiftBits<>+52(SB)/4, $0x2000
+DATA shiftBits<>+56(SB)/4, $0x4000
+DATA shiftBits<>+60(SB)/4, $0x8000
+GLOBL shiftBits<>(SB), RODATA|NOPTR, $64
+
+// func packShifted16(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
+//
+// For q < kc: dst[16q … 16q+15] = base[off[q]+col … +15] where the bits
+// of mask[q] are set, 0 elsewhere. The 16-bit mask, broadcast to every
+// word, becomes two lane masks (AND with each lane's bit, compare); the
+// masked loads read no masked-off lane, so a window may start before
+// base or end past it.
+TEXT ·packShifted16(SB), NOSPLIT, $0-48
+	MOVQ       kc+0(FP), CX
+	MOVQ       base+8(FP), SI
+	MOVQ       col+16(FP), AX
+	LEAQ       (SI)(AX*4), SI
+	MOVQ       off+24(FP), R8
+	MOVQ       mask+32(FP), R9
+	MOVQ       dst+40(FP), DI
+	VMOVDQU    shiftBits<>+0(SB), Y14
+	VMOVDQU    shiftBits<>+32(SB), Y15
+
+shiftedRow:
+	MOVLQSX      (R8), AX
+	VPBROADCASTW (R9), Y0
+	VPAND        Y14, Y0, Y1
+	VPCMPEQD     Y14, Y1, Y1
+	VPAND        Y15, Y0, Y2
+	VPCMPEQD     Y15, Y2, Y2
+	VMASKMOVPS   (SI)(AX*4), Y1, Y3
+	VMASKMOVPS   32(SI)(AX*4), Y2, Y4
+	VMOVUPS      Y3, (DI)
+	VMOVUPS      Y4, 32(DI)
+	ADDQ         $4, R8
+	ADDQ         $2, R9
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          shiftedRow
+	VZEROUPPER
+	RET

@@ -13,10 +13,14 @@ type packer struct {
 	b16N func(kc int, b []float32, ldb int, dst []float32)
 	// b16T packs a full panel of op(B) = Bᵀ: dst[q·nr+j] = b[j·ldb+q].
 	b16T func(kc int, b []float32, ldb int, dst []float32)
+	// shifted16 packs a full panel of a Shifted matrix: dst[q·nr+j] =
+	// base[off[q]+col+j] where bit j of mask[q] is set, else 0; the
+	// selected entries lie inside base (NewShifted checked).
+	shifted16 func(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32)
 }
 
 // goPacker packs in pure Go.
-var goPacker = packer{a6N: packA6NGo, a6T: packA6TGo, b16N: packB16NGo, b16T: packB16TGo}
+var goPacker = packer{a6N: packA6NGo, a6T: packA6TGo, b16N: packB16NGo, b16T: packB16TGo, shifted16: packShifted16Go}
 
 // packA packs the mc×kc block of op(A) at row i0, column p0 into dst as
 // ceil(mc/mr) panels of kc·mr elements: panel r holds rows r·mr … r·mr+mr-1,
@@ -69,6 +73,10 @@ func packA(pk *packer, dst, stage []float32, p *problem, i0, mc, p0, kc int) {
 // packA, the columns of the last panel past nc are unspecified, and stage
 // holds at least nr·kc elements.
 func packB(pk *packer, dst, stage []float32, p *problem, p0, kc, j0, nc int) {
+	if p.shifted != nil {
+		p.shifted.pack(pk, dst, p0, kc, p.bCol+j0, nc)
+		return
+	}
 	b, ldb := p.b, p.ldb
 	for jr := 0; jr < nc; jr += nr {
 		d := dst[jr*kc : (jr+nr)*kc]

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fltk-go/fltk/internal/gemm"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -752,4 +753,66 @@ func TestConvPoolDeterministic(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestShiftedConvMatchesIm2col checks that the shifted forward path (the
+// columns packed straight from x by gemm.SgemmShifted) gives the bits of
+// im2col followed by gemm.Sgemm, on one and two cores, with and without
+// bias, on the "same" geometries of convCases that are not batched and
+// the models' layers.
+func TestShiftedConvMatchesIm2col(t *testing.T) {
+	cases := []convCase{
+		{16, 1, 28, 28, 16, 5, 1, 2, true},  // FashionMNIST-CNN conv1
+		{16, 16, 14, 14, 32, 5, 1, 2, true}, // conv2
+		{4, 3, 10, 10, 8, 3, 1, 1, false},   // the CIFAR models' 3×3
+	}
+	for _, cc := range convCases {
+		if cc.stride == 1 && cc.k > 1 && cc.k == 2*cc.pad+1 && (cc.n == 1 || cc.h*cc.w > batchedMaxHW) {
+			cases = append(cases, cc) // a "same" convolution not batched
+		}
+	}
+	prevGemm, prevShifted := blas32.gemm, shiftedConv
+	blas32.gemm = func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		gemm.Sgemm(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+	defer func() { blas32.gemm, shiftedConv = prevGemm, prevShifted }()
+	for _, procs := range []int{1, 2} {
+		prevProcs := goruntime.GOMAXPROCS(procs)
+		for _, cc := range cases {
+			r := rand.New(rand.NewPCG(uint64(cc.c), uint64(cc.k)))
+			mk := func(shape ...int) *tensor.Dense {
+				d := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
+				setTestValues(d, normals(r, d.Shape().TotalSize()))
+				return d
+			}
+			x, w, b := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1)
+			var ys [2][]float32
+			for i, shifted := range []bool{false, true} {
+				shiftedConv = shifted
+				g, err := newConvGeom(x.Shape(), w.Shape(), cc.stride, cc.pad)
+				if err != nil {
+					t.Fatal(err)
+				}
+				op := &convOp{convGeom: g, bias: cc.bias, dt: tensor.Float32, name: "conv"}
+				if op.shifted() != shifted || shifted && op.batched() {
+					t.Fatalf("%v: shifted() = %t with shiftedConv %t", cc, op.shifted(), shifted)
+				}
+				ins := []G.Value{x, w}
+				if cc.bias {
+					ins = append(ins, b)
+				}
+				y, err := op.Do(ins...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ys[i] = slices.Clone(y.Data().([]float32))
+			}
+			for i := range ys[0] {
+				if math.Float32bits(ys[0][i]) != math.Float32bits(ys[1][i]) {
+					t.Fatalf("procs %d, %v: y[%d] = %g shifted, %g by im2col", procs, cc, i, ys[1][i], ys[0][i])
+				}
+			}
+		}
+		goruntime.GOMAXPROCS(prevProcs)
+	}
 }

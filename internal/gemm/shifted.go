@@ -1,0 +1,212 @@
+package gemm
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/blas"
+)
+
+// PanelWidth is the number of columns of B in one packed panel: the
+// granularity of a [Shifted] matrix's masks.
+const PanelWidth = nr
+
+// Shifted is a matrix B (rows × cols) that is never stored: every row is a
+// window of one base vector, with some entries zeroed,
+//
+//	B[r][j] = base[off[r] + j]   where bit j mod 16 of mask[(j/16)·rows + r] is set,
+//	B[r][j] = 0                  elsewhere.
+//
+// It is the column matrix (im2col) of a stride-1 convolution: row r =
+// (c, ki, kj) is channel c of the input shifted by (ki−pad)·W + kj−pad,
+// with zeros where the kernel hangs over the image's edge. [SgemmShifted]
+// packs its panels straight from the base vector (one masked load per row
+// of a panel), so the column matrix is neither written nor read.
+//
+// A Shifted is not safe for concurrent use: SetBase changes it.
+type Shifted struct {
+	base       []float32
+	off        []int32
+	mask       []uint16 // panel-major: mask[p·rows + r] covers columns 16p … 16p+15 of row r
+	rows, cols int
+	need       int // the base vector's least length
+}
+
+// NewShifted returns the Shifted matrix of the given size with the row
+// offsets off (rows of them) and masks mask (rows·⌈cols/16⌉, panel-major).
+// Every entry a mask selects must lie at a non-negative index of the base
+// vector, and masks select no column past cols; the base vector, given by
+// SetBase, must be long enough for every selected entry.
+func NewShifted(rows, cols int, off []int32, mask []uint16) (*Shifted, error) {
+	if rows < 1 || cols < 1 {
+		return nil, fmt.Errorf("gemm: shifted matrix of %d×%d", rows, cols)
+	}
+	panels := (cols + nr - 1) / nr
+	if len(off) != rows || len(mask) != rows*panels {
+		return nil, fmt.Errorf("gemm: shifted matrix of %d×%d with %d offsets and %d masks (want %d and %d)",
+			rows, cols, len(off), len(mask), rows, rows*panels)
+	}
+	s := &Shifted{off: off, mask: mask, rows: rows, cols: cols}
+	for p := range panels {
+		for r := range rows {
+			m := mask[p*rows+r]
+			for j := range nr {
+				if m>>j&1 == 0 {
+					continue
+				}
+				col := p*nr + j
+				i := int(off[r]) + col
+				if col >= cols || i < 0 {
+					return nil, fmt.Errorf("gemm: shifted matrix entry (%d, %d) reads base[%d]", r, col, i)
+				}
+				s.need = max(s.need, i+1)
+			}
+		}
+	}
+	return s, nil
+}
+
+// SetBase sets the base vector. It panics if base is shorter than the
+// entries the masks select need.
+func (s *Shifted) SetBase(base []float32) {
+	if len(base) < s.need {
+		panic(fmt.Sprintf("gemm: shifted matrix base of %d elements, need %d", len(base), s.need))
+	}
+	s.base = base
+}
+
+// At returns B[r][j].
+func (s *Shifted) At(r, j int) float32 {
+	if s.mask[(j/nr)*s.rows+r]>>(j%nr)&1 == 0 {
+		return 0
+	}
+	return s.base[int(s.off[r])+j]
+}
+
+// Dims returns the numbers of rows and columns.
+func (s *Shifted) Dims() (rows, cols int) { return s.rows, s.cols }
+
+// pack packs the kc×nc block of s at row p0, column j0 (a multiple of
+// nr) into dst, as packB does for a stored matrix.
+func (s *Shifted) pack(pk *packer, dst []float32, p0, kc, j0, nc int) {
+	if j0%nr != 0 {
+		panic("gemm: shifted matrix packed from an unaligned column")
+	}
+	if s.base == nil {
+		panic("gemm: shifted matrix without a base vector")
+	}
+	for jr := 0; jr < nc; jr += nr {
+		pan := (j0 + jr) / nr
+		m := s.mask[pan*s.rows+p0 : pan*s.rows+p0+kc]
+		pk.shifted16(kc, s.base, s.off[p0:p0+kc], m, j0+jr, dst[jr*kc:(jr+nr)*kc])
+	}
+}
+
+// packShifted16Go packs one panel of a Shifted matrix: dst[q·nr+j] =
+// base[off[q]+col+j] where bit j of mask[q] is set, else 0.
+func packShifted16Go(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32) {
+	dst = dst[:kc*nr]
+	for q := range kc {
+		t := dst[q*nr : q*nr+nr : q*nr+nr]
+		m, i := mask[q], int(off[q])+col
+		for j := range nr {
+			if m>>j&1 != 0 {
+				t[j] = base[i+j]
+			} else {
+				t[j] = 0
+			}
+		}
+	}
+}
+
+// SgemmShifted computes C = alpha·op(A)·B + beta·C as [Sgemm] does, for
+// a [Shifted] matrix B of k rows and n columns. Its results are those of
+// Sgemm on B written out (the same packed panels, the same sums).
+func SgemmShifted(tA blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b *Shifted, beta float32, c []float32, ldc int) {
+	switch tA {
+	default:
+		panic(badTranspose)
+	case blas.NoTrans, blas.Trans, blas.ConjTrans:
+	}
+	if m < 0 {
+		panic(mLT0)
+	}
+	if n < 0 {
+		panic(nLT0)
+	}
+	if k < 0 {
+		panic(kLT0)
+	}
+	if b == nil || b.rows != k || b.cols != n {
+		panic(shortB)
+	}
+	aTrans := tA != blas.NoTrans
+	if aTrans {
+		if lda < max(1, m) {
+			panic(badLdA)
+		}
+	} else if lda < max(1, k) {
+		panic(badLdA)
+	}
+	if ldc < max(1, n) {
+		panic(badLdC)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if aTrans {
+		if len(a) < (k-1)*lda+m {
+			panic(shortA)
+		}
+	} else if len(a) < (m-1)*lda+k {
+		panic(shortA)
+	}
+	if len(c) < (m-1)*ldc+n {
+		panic(shortC)
+	}
+	if alpha == 0 || k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	p := problem{
+		aTrans: aTrans,
+		m:      m, n: n, k: k,
+		alpha: alpha, beta: beta,
+		a: a, lda: lda, shifted: b, c: c, ldc: ldc,
+	}
+	run(kern, &p)
+}
+
+// SameConvColumns returns the column matrix of a stride-1 "same"
+// convolution with a k×k kernel (k odd, zero padding (k−1)/2) over an
+// input of the given channels of h×w planes, as a Shifted matrix of
+// channels·k·k rows and h·w columns:
+//
+//	B[(c·k + ki)·k + kj][oh·w + ow] = x[c][oh+ki−p][ow+kj−p]  (0 outside the planes),
+//
+// with x, of channels·h·w elements, the base vector (SetBase).
+func SameConvColumns(channels, h, w, k int) (*Shifted, error) {
+	if channels < 1 || h < 1 || w < 1 || k < 1 || k%2 == 0 {
+		return nil, fmt.Errorf("gemm: same-convolution columns of %d channels of %d×%d with a %d×%d kernel", channels, h, w, k, k)
+	}
+	p, hw := (k-1)/2, h*w
+	if int64(channels)*int64(hw) > 1<<31-1 {
+		return nil, fmt.Errorf("gemm: same-convolution columns of %d channels of %d×%d: input too large", channels, h, w)
+	}
+	rows, panels := channels*k*k, (hw+nr-1)/nr
+	off := make([]int32, rows)
+	mask := make([]uint16, rows*panels)
+	for c := range channels {
+		for ki := range k {
+			for kj := range k {
+				r := (c*k+ki)*k + kj
+				off[r] = int32(c*hw + (ki-p)*w + kj - p)
+				for i := range hw {
+					if ih, iw := i/w+ki-p, i%w+kj-p; ih >= 0 && ih < h && iw >= 0 && iw < w {
+						mask[(i/nr)*rows+r] |= 1 << (i % nr)
+					}
+				}
+			}
+		}
+	}
+	return NewShifted(rows, hw, off, mask)
+}
