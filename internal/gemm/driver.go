@@ -70,8 +70,8 @@ type problem struct {
 	c              []float32
 	ldc            int
 
-	// shifted, when not nil, is op(B) (b and ldb are unused; bTrans is
-	// false); its column bCol is column 0 of this problem's B.
+	// shifted, when not nil, is B (b and ldb are unused); column bCol
+	// of op(B) is column 0 of this problem's.
 	shifted *Shifted
 	bCol    int
 }

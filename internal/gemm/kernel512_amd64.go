@@ -30,7 +30,21 @@ func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, ds
 // with512Packing returns pk with the AVX-512 packing of Shifted panels.
 func with512Packing(pk packer) packer {
 	pk.shifted16 = packShifted16AVX512
+	pk.shiftedT16 = packShiftedT16AVX512
 	return pk
+}
+
+// packShiftedT16Z is packShiftedT16 with one AVX-512 gather per row.
+//
+//go:noescape
+func packShiftedT16Z(kc int, base *float32, p0 int, off *int32, mask *uint16, stride int, dst *float32)
+
+func packShiftedT16AVX512(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32) {
+	if kc == 0 {
+		return
+	}
+	_, _, _ = off[nr-1], mask[(kc-1)*stride], dst[kc*nr-1]
+	packShiftedT16Z(kc, &base[0], p0, &off[0], &mask[0], stride, &dst[0])
 }
 
 func packShifted16AVX512(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32) {

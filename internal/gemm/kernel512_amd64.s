@@ -167,3 +167,36 @@ shiftedRow:
 	JNZ       shiftedRow
 	VZEROUPPER
 	RET
+
+// func packShiftedT16Z(kc int, base *float32, p0 int, off *int32, mask *uint16, stride int, dst *float32)
+//
+// For q < kc: dst[16q+i] = base[off[i]+p0+q] for the lanes i whose bit
+// is set in mask[q·stride], 0 elsewhere: one gather per row of the
+// panel, reading no masked-off lane.
+TEXT ·packShiftedT16Z(SB), NOSPLIT, $0-56
+	MOVQ         kc+0(FP), CX
+	MOVQ         base+8(FP), SI
+	MOVQ         off+24(FP), AX
+	VMOVDQU32    (AX), Z1
+	VPBROADCASTD p0+16(FP), Z2
+	VPADDD       Z2, Z1, Z1 // lane i: off[i] + p0
+	MOVL         $1, AX
+	VPBROADCASTD AX, Z3
+	MOVQ         mask+32(FP), R9
+	MOVQ         stride+40(FP), R10
+	SHLQ         $1, R10
+	MOVQ         dst+48(FP), DI
+
+shiftedTRow:
+	MOVWLZX    (R9), BX
+	KMOVW      BX, K1
+	VPXORD     Z0, Z0, Z0
+	VGATHERDPS (SI)(Z1*4), K1, Z0
+	VMOVUPS    Z0, (DI)
+	VPADDD     Z3, Z1, Z1
+	ADDQ       R10, R9
+	ADDQ       $64, DI
+	DECQ       CX
+	JNZ        shiftedTRow
+	VZEROUPPER
+	RET

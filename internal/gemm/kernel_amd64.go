@@ -34,12 +34,19 @@ func packB16T(kc8 int, b *float32, ldb int, dst *float32)
 //go:noescape
 func packShifted16(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
 
+// packShiftedT16 packs a panel of the transpose of a Shifted matrix (see
+// packer) with two AVX2 gathers per row; masked-off lanes read nothing.
+// kc > 0.
+//
+//go:noescape
+func packShiftedT16(kc int, base *float32, p0 int, off *int32, mask *uint16, stride int, dst *float32)
+
 // avx2Kernel is the assembly micro-kernel for CPUs with AVX2 and FMA,
 // with AVX packing.
 var avx2Kernel = &kernel{
 	name: "avx2",
 	tile: tileAVX2,
-	pack: packer{a6N: packA6NAVX, a6T: packA6TAVX, b16N: packB16NAVX, b16T: packB16TAVX, shifted16: packShifted16AVX2},
+	pack: packer{a6N: packA6NAVX, a6T: packA6TAVX, b16N: packB16NAVX, b16T: packB16TAVX, shifted16: packShifted16AVX2, shiftedT16: packShiftedT16AVX2},
 }
 
 // The wrappers check bounds the assembly relies on and pack the last
@@ -87,6 +94,14 @@ func packShifted16AVX2(kc int, base []float32, off []int32, mask []uint16, col i
 	}
 	_, _, _ = off[kc-1], mask[kc-1], dst[kc*nr-1]
 	packShifted16(kc, &base[0], col, &off[0], &mask[0], &dst[0])
+}
+
+func packShiftedT16AVX2(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32) {
+	if kc == 0 {
+		return
+	}
+	_, _, _ = off[nr-1], mask[(kc-1)*stride], dst[kc*nr-1]
+	packShiftedT16(kc, &base[0], p0, &off[0], &mask[0], stride, &dst[0])
 }
 
 func tileAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {

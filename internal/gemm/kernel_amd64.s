@@ -277,3 +277,49 @@ shiftedRow:
 	JNZ          shiftedRow
 	VZEROUPPER
 	RET
+
+// func packShiftedT16(kc int, base *float32, p0 int, off *int32, mask *uint16, stride int, dst *float32)
+//
+// For q < kc: dst[16q+i] = base[off[i]+p0+q] for the lanes i whose bit
+// is set in mask[q·stride], 0 elsewhere: two gathers of eight lanes per
+// row of the panel (lane masks made as in packShifted16), reading no
+// masked-off lane.
+TEXT ·packShiftedT16(SB), NOSPLIT, $0-56
+	MOVQ         kc+0(FP), CX
+	MOVQ         base+8(FP), SI
+	MOVQ         off+24(FP), AX
+	VMOVDQU      (AX), Y10
+	VMOVDQU      32(AX), Y11
+	VPBROADCASTD p0+16(FP), Y12
+	VPADDD       Y12, Y10, Y10 // lane i: off[i] + p0
+	VPADDD       Y12, Y11, Y11
+	MOVL         $1, AX
+	MOVQ         AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVDQU      shiftBits<>+0(SB), Y14
+	VMOVDQU      shiftBits<>+32(SB), Y15
+	MOVQ         mask+32(FP), R9
+	MOVQ         stride+40(FP), R10
+	SHLQ         $1, R10
+	MOVQ         dst+48(FP), DI
+
+shiftedTRow:
+	VPBROADCASTW (R9), Y0
+	VPAND        Y14, Y0, Y1
+	VPCMPEQD     Y14, Y1, Y1
+	VPAND        Y15, Y0, Y2
+	VPCMPEQD     Y15, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VPXOR        Y4, Y4, Y4
+	VGATHERDPS   Y1, (SI)(Y10*4), Y3
+	VGATHERDPS   Y2, (SI)(Y11*4), Y4
+	VMOVUPS      Y3, (DI)
+	VMOVUPS      Y4, 32(DI)
+	VPADDD       Y13, Y10, Y10
+	VPADDD       Y13, Y11, Y11
+	ADDQ         R10, R9
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          shiftedTRow
+	VZEROUPPER
+	RET

@@ -17,10 +17,14 @@ type packer struct {
 	// base[off[q]+col+j] where bit j of mask[q] is set, else 0; the
 	// selected entries lie inside base (NewShifted checked).
 	shifted16 func(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32)
+	// shiftedT16 packs a full panel of the transpose of a Shifted
+	// matrix: dst[q·nr+i] = base[off[i]+p0+q] where bit i of
+	// mask[q·stride] is set, else 0.
+	shiftedT16 func(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32)
 }
 
 // goPacker packs in pure Go.
-var goPacker = packer{a6N: packA6NGo, a6T: packA6TGo, b16N: packB16NGo, b16T: packB16TGo, shifted16: packShifted16Go}
+var goPacker = packer{a6N: packA6NGo, a6T: packA6TGo, b16N: packB16NGo, b16T: packB16TGo, shifted16: packShifted16Go, shiftedT16: packShiftedT16Go}
 
 // packA packs the mc×kc block of op(A) at row i0, column p0 into dst as
 // ceil(mc/mr) panels of kc·mr elements: panel r holds rows r·mr … r·mr+mr-1,
@@ -74,7 +78,11 @@ func packA(pk *packer, dst, stage []float32, p *problem, i0, mc, p0, kc int) {
 // holds at least nr·kc elements.
 func packB(pk *packer, dst, stage []float32, p *problem, p0, kc, j0, nc int) {
 	if p.shifted != nil {
-		p.shifted.pack(pk, dst, p0, kc, p.bCol+j0, nc)
+		if p.bTrans {
+			p.shifted.packT(pk, dst, p0, kc, p.bCol+j0, nc)
+		} else {
+			p.shifted.pack(pk, dst, p0, kc, p.bCol+j0, nc)
+		}
 		return
 	}
 	b, ldb := p.b, p.ldb

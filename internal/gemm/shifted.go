@@ -29,6 +29,14 @@ type Shifted struct {
 	mask       []uint16 // panel-major: mask[p·rows + r] covers columns 16p … 16p+15 of row r
 	rows, cols int
 	need       int // the base vector's least length
+
+	// For packing Bᵀ (panels of 16 rows): off padded with zeros to
+	// whole panels of rows, and the masks by column: bit i of
+	// maskT[j·rowPanels + p] says whether row 16p+i is selected at
+	// column j.
+	offT      []int32
+	maskT     []uint16
+	rowPanels int
 }
 
 // NewShifted returns the Shifted matrix of the given size with the row
@@ -45,7 +53,10 @@ func NewShifted(rows, cols int, off []int32, mask []uint16) (*Shifted, error) {
 		return nil, fmt.Errorf("gemm: shifted matrix of %d×%d with %d offsets and %d masks (want %d and %d)",
 			rows, cols, len(off), len(mask), rows, rows*panels)
 	}
-	s := &Shifted{off: off, mask: mask, rows: rows, cols: cols}
+	rowPanels := (rows + nr - 1) / nr
+	s := &Shifted{off: off, mask: mask, rows: rows, cols: cols,
+		offT: make([]int32, rowPanels*nr), maskT: make([]uint16, cols*rowPanels), rowPanels: rowPanels}
+	copy(s.offT, off)
 	for p := range panels {
 		for r := range rows {
 			m := mask[p*rows+r]
@@ -59,6 +70,7 @@ func NewShifted(rows, cols int, off []int32, mask []uint16) (*Shifted, error) {
 					return nil, fmt.Errorf("gemm: shifted matrix entry (%d, %d) reads base[%d]", r, col, i)
 				}
 				s.need = max(s.need, i+1)
+				s.maskT[col*rowPanels+r/nr] |= 1 << (r % nr)
 			}
 		}
 	}
@@ -101,6 +113,42 @@ func (s *Shifted) pack(pk *packer, dst []float32, p0, kc, j0, nc int) {
 	}
 }
 
+// packT packs the kc×nc block of Bᵀ at row p0, column j0 (a multiple of
+// nr) into dst, as packB does for a stored matrix: panel r holds rows
+// j0+16r … j0+16r+15 of B (columns of Bᵀ), by column of B (rows of Bᵀ).
+func (s *Shifted) packT(pk *packer, dst []float32, p0, kc, j0, nc int) {
+	if j0%nr != 0 {
+		panic("gemm: shifted matrix packed from an unaligned row")
+	}
+	if s.base == nil {
+		panic("gemm: shifted matrix without a base vector")
+	}
+	for jr := 0; jr < nc; jr += nr {
+		pan := (j0 + jr) / nr
+		m := s.maskT[p0*s.rowPanels+pan : (p0+kc-1)*s.rowPanels+pan+1]
+		pk.shiftedT16(kc, s.base, p0, s.offT[pan*nr:pan*nr+nr], m, s.rowPanels, dst[jr*kc:(jr+nr)*kc])
+	}
+}
+
+// packShiftedT16Go packs one panel of the transpose of a Shifted matrix:
+// dst[q·nr+i] = base[off[i]+p0+q] where bit i of mask[q·stride] is set,
+// else 0.
+func packShiftedT16Go(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32) {
+	dst = dst[:kc*nr]
+	off = off[:nr]
+	for q := range kc {
+		t := dst[q*nr : q*nr+nr : q*nr+nr]
+		m := mask[q*stride]
+		for i := range nr {
+			if m>>i&1 != 0 {
+				t[i] = base[int(off[i])+p0+q]
+			} else {
+				t[i] = 0
+			}
+		}
+	}
+}
+
 // packShifted16Go packs one panel of a Shifted matrix: dst[q·nr+j] =
 // base[off[q]+col+j] where bit j of mask[q] is set, else 0.
 func packShifted16Go(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32) {
@@ -118,14 +166,17 @@ func packShifted16Go(kc int, base []float32, off []int32, mask []uint16, col int
 	}
 }
 
-// SgemmShifted computes C = alpha·op(A)·B + beta·C as [Sgemm] does, for
-// a [Shifted] matrix B of k rows and n columns. Its results are those of
-// Sgemm on B written out (the same packed panels, the same sums).
-func SgemmShifted(tA blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b *Shifted, beta float32, c []float32, ldc int) {
-	switch tA {
-	default:
-		panic(badTranspose)
-	case blas.NoTrans, blas.Trans, blas.ConjTrans:
+// SgemmShifted computes C = alpha·op(A)·op(B) + beta·C as [Sgemm] does,
+// for a [Shifted] matrix B (op(B) k×n: B is k×n, or n×k when tB is
+// blas.Trans). Its results are those of Sgemm on B written out (the same
+// packed panels, the same sums).
+func SgemmShifted(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b *Shifted, beta float32, c []float32, ldc int) {
+	for _, t := range []blas.Transpose{tA, tB} {
+		switch t {
+		default:
+			panic(badTranspose)
+		case blas.NoTrans, blas.Trans, blas.ConjTrans:
+		}
 	}
 	if m < 0 {
 		panic(mLT0)
@@ -136,7 +187,8 @@ func SgemmShifted(tA blas.Transpose, m, n, k int, alpha float32, a []float32, ld
 	if k < 0 {
 		panic(kLT0)
 	}
-	if b == nil || b.rows != k || b.cols != n {
+	bTrans := tB != blas.NoTrans
+	if b == nil || !bTrans && (b.rows != k || b.cols != n) || bTrans && (b.rows != n || b.cols != k) {
 		panic(shortB)
 	}
 	aTrans := tA != blas.NoTrans
@@ -168,8 +220,8 @@ func SgemmShifted(tA blas.Transpose, m, n, k int, alpha float32, a []float32, ld
 		return
 	}
 	p := problem{
-		aTrans: aTrans,
-		m:      m, n: n, k: k,
+		aTrans: aTrans, bTrans: bTrans,
+		m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
 		a: a, lda: lda, shifted: b, c: c, ldc: ldc,
 	}

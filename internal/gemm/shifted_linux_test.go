@@ -34,7 +34,7 @@ func TestSgemmShiftedGuardPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, cols, rows := 32, h*w, c*k*k
-	a := make([]float32, m*rows)
+	a := make([]float32, m*max(rows, cols))
 	for i := range a {
 		a[i] = float32(i%7) - 3
 	}
@@ -49,13 +49,19 @@ func TestSgemmShiftedGuardPages(t *testing.T) {
 				base[i] = float32(i%11) - 5
 			}
 			s.SetBase(base)
-			want := make([]float32, m*cols)
-			Sgemm(blas.NoTrans, blas.NoTrans, m, cols, rows, 1, a, rows, materialize(s), cols, 0, want, cols)
-			got := make([]float32, m*cols)
-			SgemmShifted(blas.NoTrans, m, cols, rows, 1, a, rows, s, 0, got, cols)
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("kernel %s, base at the %s of its pages: C[%d] = %g, want %g", kr.name, at, i, got[i], want[i])
+			for _, tB := range transposes {
+				n, k := cols, rows // op(B) k×n
+				if tB == blas.Trans {
+					n, k = rows, cols
+				}
+				want := make([]float32, m*n)
+				Sgemm(blas.NoTrans, tB, m, n, k, 1, a, k, materialize(s), cols, 0, want, n)
+				got := make([]float32, m*n)
+				SgemmShifted(blas.NoTrans, tB, m, n, k, 1, a, k, s, 0, got, n)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("kernel %s, tB=%c, base at the %s of its pages: C[%d] = %g, want %g", kr.name, tB, at, i, got[i], want[i])
+					}
 				}
 			}
 		}

@@ -125,7 +125,6 @@ func TestSgemmShifted(t *testing.T) {
 						useThreads(t, procs)
 					}
 					for _, sc := range cases {
-						k, n := sc.s.Dims()
 						nan := float32(math.NaN())
 						padded := randMat(rng, 1, sc.n+64, sc.n+64, nan)
 						for i := range 32 {
@@ -133,20 +132,27 @@ func TestSgemmShifted(t *testing.T) {
 						}
 						sc.s.SetBase(padded[32 : 32+sc.n])
 						b := materialize(sc.s)
-						for _, tA := range transposes {
-							m := 1 + rng.IntN(40)
-							ar, ac := stored(tA, m, k)
-							a := randMat(rng, ar, ac, ac, 0)
-							c0 := randMat(rng, m, n, n, 0)
-							for _, ab := range [][2]float32{{1, 0}, {0.5, 1}, {1, -0.25}} {
-								want := append([]float32(nil), c0...)
-								Sgemm(tA, blas.NoTrans, m, n, k, ab[0], a, ac, b, n, ab[1], want, n)
-								got := append([]float32(nil), c0...)
-								SgemmShifted(tA, m, n, k, ab[0], a, ac, sc.s, ab[1], got, n)
-								for i := range got {
-									if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-										t.Fatalf("%s tA=%c m=%d alpha=%g beta=%g: C[%d,%d] = %g, Sgemm on the written-out matrix %g",
-											sc.name, tA, m, ab[0], ab[1], i/n, i%n, got[i], want[i])
+						rows, cols := sc.s.Dims()
+						for _, tB := range transposes {
+							k, n := rows, cols // op(B) k×n
+							if tB == blas.Trans {
+								k, n = cols, rows
+							}
+							for _, tA := range transposes {
+								m := 1 + rng.IntN(40)
+								ar, ac := stored(tA, m, k)
+								a := randMat(rng, ar, ac, ac, 0)
+								c0 := randMat(rng, m, n, n, 0)
+								for _, ab := range [][2]float32{{1, 0}, {0.5, 1}, {1, -0.25}} {
+									want := append([]float32(nil), c0...)
+									Sgemm(tA, tB, m, n, k, ab[0], a, ac, b, cols, ab[1], want, n)
+									got := append([]float32(nil), c0...)
+									SgemmShifted(tA, tB, m, n, k, ab[0], a, ac, sc.s, ab[1], got, n)
+									for i := range got {
+										if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+											t.Fatalf("%s tA=%c tB=%c m=%d alpha=%g beta=%g: C[%d,%d] = %g, Sgemm on the written-out matrix %g",
+												sc.name, tA, tB, m, ab[0], ab[1], i/n, i%n, got[i], want[i])
+										}
 									}
 								}
 							}
@@ -197,8 +203,10 @@ func TestShiftedPanics(t *testing.T) {
 		want string
 	}{
 		{"short base", func() { s.SetBase(make([]float32, 17)) }, "base of 17 elements, need 18"},
-		{"no base", func() { SgemmShifted(blas.NoTrans, 1, 9, 18, 1, a, 18, s, 0, c, 9) }, "without a base"},
-		{"wrong shape", func() { SgemmShifted(blas.NoTrans, 1, 9, 17, 1, a, 17, s, 0, c, 9) }, shortB},
+		{"no base", func() { SgemmShifted(blas.NoTrans, blas.NoTrans, 1, 9, 18, 1, a, 18, s, 0, c, 9) }, "without a base"},
+		{"no base (transposed)", func() { SgemmShifted(blas.NoTrans, blas.Trans, 1, 18, 9, 1, a, 9, s, 0, c, 18) }, "without a base"},
+		{"wrong shape", func() { SgemmShifted(blas.NoTrans, blas.NoTrans, 1, 9, 17, 1, a, 17, s, 0, c, 9) }, shortB},
+		{"wrong shape (transposed)", func() { SgemmShifted(blas.NoTrans, blas.Trans, 1, 9, 18, 1, a, 18, s, 0, c, 9) }, shortB},
 	} {
 		func() {
 			defer func() {

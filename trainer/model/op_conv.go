@@ -576,7 +576,7 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 			beta = 1
 		}
 		// y[n] (O × HW) = w (O × CKK) · cols (CKK × HW) + beta·y[n]
-		gemm.SgemmShifted(blas.NoTrans, op.o, op.hw, op.ckk, 1, w, op.ckk, cols, beta, yn, op.hw)
+		gemm.SgemmShifted(blas.NoTrans, blas.NoTrans, op.o, op.hw, op.ckk, 1, w, op.ckk, cols, beta, yn, op.hw)
 	})
 }
 
@@ -643,7 +643,12 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 	}
 	halves := min(op.n, 2)
 	workers := min(workersFor(op.n, op.n*op.perSampleMACs), halves)
-	ensureCols[T](op, workers)
+	shifted := op.shifted()
+	if shifted {
+		op.ensureXCols(workers)
+	} else {
+		ensureCols[T](op, workers)
+	}
 	second := batchBuf[T](&op.dwHalf, op.o*op.ckk)
 	ohw := op.o * op.hw
 	parallelFor(workers, halves, func(wk, half int) {
@@ -653,6 +658,13 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 		}
 		clear(acc)
 		for n := half * op.n / halves; n < (half+1)*op.n/halves; n++ {
+			if shifted {
+				cols := op.xCols[wk]
+				cols.SetBase(any(x[n*op.chw : (n+1)*op.chw]).([]float32))
+				// dW (O × CKK) += dy[n] (O × HW) · colsᵀ (HW × CKK)
+				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, 1, any(acc).([]float32), op.ckk)
+				continue
+			}
 			col := convColumns(op, x, n, wk)
 			// dW (O × CKK) += dy[n] (O × HW) · col (CKK × HW)ᵀ
 			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, 1, acc, op.ckk)

@@ -755,9 +755,9 @@ func TestConvPoolDeterministic(t *testing.T) {
 	})
 }
 
-// TestShiftedConvMatchesIm2col checks that the shifted forward path (the
-// columns packed straight from x by gemm.SgemmShifted) gives the bits of
-// im2col followed by gemm.Sgemm, on one and two cores, with and without
+// TestShiftedConvMatchesIm2col checks that the shifted path (the columns
+// packed straight from x by gemm.SgemmShifted) gives the bits of im2col
+// followed by gemm.Sgemm, forward and dW, on one and two cores, with and without
 // bias, on the "same" geometries of convCases that are not batched and
 // the models' layers.
 func TestShiftedConvMatchesIm2col(t *testing.T) {
@@ -786,7 +786,8 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				return d
 			}
 			x, w, b := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1)
-			var ys [2][]float32
+			dy := mk(cc.n, cc.o, cc.h, cc.w)
+			var ys, dws [2][]float32
 			for i, shifted := range []bool{false, true} {
 				shiftedConv = shifted
 				g, err := newConvGeom(x.Shape(), w.Shape(), cc.stride, cc.pad)
@@ -805,11 +806,21 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				dw, err := (&convGradWOp{op}).Do(x, dy)
+				if err != nil {
+					t.Fatal(err)
+				}
 				ys[i] = slices.Clone(y.Data().([]float32))
+				dws[i] = slices.Clone(dw.Data().([]float32))
 			}
 			for i := range ys[0] {
 				if math.Float32bits(ys[0][i]) != math.Float32bits(ys[1][i]) {
 					t.Fatalf("procs %d, %v: y[%d] = %g shifted, %g by im2col", procs, cc, i, ys[1][i], ys[0][i])
+				}
+			}
+			for i := range dws[0] {
+				if math.Float32bits(dws[0][i]) != math.Float32bits(dws[1][i]) {
+					t.Fatalf("procs %d, %v: dW[%d] = %g shifted, %g by im2col", procs, cc, i, dws[1][i], dws[0][i])
 				}
 			}
 		}
