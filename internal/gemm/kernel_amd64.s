@@ -294,7 +294,7 @@ TEXT ·packShiftedT16(SB), NOSPLIT, $0-56
 	VPADDD       Y12, Y10, Y10 // lane i: off[i] + p0
 	VPADDD       Y12, Y11, Y11
 	MOVL         $1, AX
-	MOVQ         AX, X13
+	VMOVD        AX, X13
 	VPBROADCASTD X13, Y13
 	VMOVDQU      shiftBits<>+0(SB), Y14
 	VMOVDQU      shiftBits<>+32(SB), Y15

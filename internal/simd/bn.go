@@ -93,6 +93,14 @@ func Add(dst, src []float32) {
 	}
 }
 
+// Fill sets every element of dst to v.
+func Fill(dst []float32, v float32) {
+	done := fill8(dst, v)
+	for i := done; i < len(dst); i++ {
+		dst[i] = v
+	}
+}
+
 // Sum returns the sum of x in float32, kept in eight lanes (element i in
 // lane i mod 8, each summed in order) combined in a fixed order.
 func Sum(x []float32) float32 {

@@ -102,6 +102,17 @@ func addAVX2(n int, dst, src *float32)
 //go:noescape
 func sumAVX2(n int, x *float32, lanes *[8]float32)
 
+//go:noescape
+func fillAVX2(n int, dst *float32, v float32)
+
+func fill8(dst []float32, v float32) int {
+	n := avx2Len(len(dst))
+	if n > 0 {
+		fillAVX2(n, &dst[0], v)
+	}
+	return n
+}
+
 func add8(dst, src []float32) int {
 	n := avx2Len(len(dst))
 	if n > 0 {

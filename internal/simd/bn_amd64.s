@@ -246,3 +246,19 @@ sumLoop:
 	VMOVUPS Y0, (DI)
 	VZEROUPPER
 	RET
+
+// func fillAVX2(n int, dst *float32, v float32)
+//
+// n is a positive multiple of 8. dst[i] = v for i < n.
+TEXT ·fillAVX2(SB), NOSPLIT, $0-20
+	MOVQ         n+0(FP), CX
+	MOVQ         dst+8(FP), DI
+	VBROADCASTSS v+16(FP), Y0
+
+fillLoop:
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     fillLoop
+	VZEROUPPER
+	RET

@@ -177,7 +177,7 @@ func TestSGDKernelsMatchGo(t *testing.T) {
 // TestAddSumMatchGo checks Add and Sum's assembly against their Go loops
 // bit for bit, for every length up to 41, with special values, and Sum
 // against a float64 sum.
-func TestAddSumMatchGo(t *testing.T) {
+func TestAddSumFillMatchGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for n := range 42 {
 		for trial := range 10 {
@@ -190,6 +190,18 @@ func TestAddSumMatchGo(t *testing.T) {
 			for i := range y {
 				if want := y[i] + x[i]; math.Float32bits(d1[i]) != math.Float32bits(want) && !(want != want && d1[i] != d1[i]) {
 					t.Fatalf("Add n=%d: %v + %v = %v", n, y[i], x[i], d1[i])
+				}
+			}
+			f := append(append([]float32(nil), y...), 7) // a guard after the end
+			v := x[0:min(1, n)]
+			fv := float32(-0.5)
+			if len(v) == 1 {
+				fv = v[0]
+			}
+			Fill(f[:n], fv)
+			for i, e := range f {
+				if want := map[bool]float32{true: fv, false: 7}[i < n]; math.Float32bits(e) != math.Float32bits(want) {
+					t.Fatalf("Fill n=%d: element %d = %v, want %v", n, i, e, want)
 				}
 			}
 			s := Sum(x)

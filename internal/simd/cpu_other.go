@@ -22,4 +22,5 @@ func sgdStep8([]float32, []float32, float32) int                         { retur
 func sgdMomentum8([]float32, []float32, []float32, float32, float32) int { return 0 }
 
 func add8([]float32, []float32) int   { return 0 }
+func fill8([]float32, float32) int    { return 0 }
 func sum8([]float32, *[8]float32) int { return 0 }

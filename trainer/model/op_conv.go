@@ -519,16 +519,7 @@ func convForward[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) erro
 		colB := batchBuf[T](&op.colB, op.ckk*nhw)
 		batchColumns(op, x, colB)
 		yB := batchBuf[T](&op.outB, op.o*nhw)
-		var beta T
-		if b != nil {
-			for o, v := range b {
-				row := yB[o*nhw : (o+1)*nhw]
-				for i := range row {
-					row[i] = v
-				}
-			}
-			beta = 1
-		}
+		beta := fillBias(yB, b, nhw)
 		// yB (O × N·HW) = w (O × CKK) · colB (CKK × N·HW) + beta·yB
 		bl.gemm(false, false, op.o, nhw, op.ckk, 1, w, op.ckk, colB, nhw, beta, yB, nhw)
 		batchRows(op, y, yB, false)
@@ -540,16 +531,7 @@ func convForward[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) erro
 	parallelFor(workers, op.n, func(wk, n int) {
 		col := convColumns(op, x, n, wk)
 		yn := y[n*ohw : (n+1)*ohw]
-		var beta T
-		if b != nil {
-			for o, v := range b {
-				row := yn[o*op.hw : (o+1)*op.hw]
-				for i := range row {
-					row[i] = v
-				}
-			}
-			beta = 1
-		}
+		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · col (CKK × HW) + beta·y[n]
 		bl.gemm(false, false, op.o, op.hw, op.ckk, 1, w, op.ckk, col, op.hw, beta, yn, op.hw)
 	})
@@ -565,19 +547,30 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 		cols := op.xCols[wk]
 		cols.SetBase(x[n*op.chw : (n+1)*op.chw])
 		yn := y[n*ohw : (n+1)*ohw]
-		var beta float32
-		if b != nil {
-			for o, v := range b {
-				row := yn[o*op.hw : (o+1)*op.hw]
-				for i := range row {
-					row[i] = v
-				}
-			}
-			beta = 1
-		}
+		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · cols (CKK × HW) + beta·y[n]
 		gemm.SgemmShifted(blas.NoTrans, blas.NoTrans, op.o, op.hw, op.ckk, 1, w, op.ckk, cols, beta, yn, op.hw)
 	})
+}
+
+// fillBias sets row o of y (rows of hw elements) to b[o] for every o <
+// len(b), and returns the beta that adds a product to it: 1, or 0 (y
+// untouched) without a bias.
+func fillBias[T floatElem](y, b []T, hw int) (beta T) {
+	if b == nil {
+		return 0
+	}
+	for o, v := range b {
+		row := y[o*hw : (o+1)*hw]
+		if r, ok := any(row).([]float32); ok {
+			simd.Fill(r, float32(v))
+			continue
+		}
+		for i := range row {
+			row[i] = v
+		}
+	}
+	return 1
 }
 
 // convGradWOp computes dW (O, C, k, k) = Σ_n dy[n] · col[n]ᵀ from x and dy.
