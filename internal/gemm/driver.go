@@ -74,6 +74,10 @@ type problem struct {
 	// of op(B) is column 0 of this problem's.
 	shifted *Shifted
 	bCol    int
+
+	// scatter, when not nil, receives the product instead of C (c and
+	// ldc are unused; see SgemmScatter).
+	scatter *Shifted
 }
 
 // flops returns 2·m·n·k, without overflow on 32-bit platforms.
@@ -84,6 +88,7 @@ type workspace struct {
 	a     []float32 // packed mc×kc block of op(A), in panels of mr rows
 	b     []float32 // packed kc×nc block of op(B), in panels of nr columns
 	stage []float32 // kc·nr elements: edge panels on their way to a or b
+	tile  []float32 // 2·mr·nr elements: a tile on its way to a scattered C
 	busy  atomic.Bool
 }
 
@@ -280,6 +285,10 @@ func serial(kr *kernel, p *problem) {
 			for ic := 0; ic < p.m; ic += mc {
 				mcCur := min(mc, p.m-ic)
 				packA(&kr.pack, ws.a, ws.stage, p, ic, mcCur, pc, kcCur)
+				if p.scatter != nil {
+					macroScatter(kr, ws, p, ic, jc, mcCur, ncCur, kcCur)
+					continue
+				}
 				macro(kr, ws, mcCur, ncCur, kcCur, p.alpha, beta, p.c[ic*p.ldc+jc:], p.ldc)
 			}
 		}

@@ -31,7 +31,21 @@ func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, ds
 func with512Packing(pk packer) packer {
 	pk.shifted16 = packShifted16AVX512
 	pk.shiftedT16 = packShiftedT16AVX512
+	pk.scatter16 = scatter16AVX512
 	return pk
+}
+
+// scatterAdd16Z is scatterAdd16 under AVX-512 opmasks.
+//
+//go:noescape
+func scatterAdd16Z(m int, t *float32, base *float32, col int, off *int32, mask *uint16)
+
+func scatter16AVX512(m int, t, base []float32, off []int32, mask []uint16, col int) {
+	if m == 0 {
+		return
+	}
+	_, _, _ = t[m*nr-1], off[m-1], mask[m-1]
+	scatterAdd16Z(m, &t[0], &base[0], col, &off[0], &mask[0])
 }
 
 // packShiftedT16Z is packShiftedT16 with one AVX-512 gather per row.

@@ -200,3 +200,32 @@ shiftedTRow:
 	JNZ        shiftedTRow
 	VZEROUPPER
 	RET
+
+// func scatterAdd16Z(m int, t *float32, base *float32, col int, off *int32, mask *uint16)
+//
+// For i < m: base[off[i]+col+j] += t[16i+j] for the bits j set in mask[i]
+// under an opmask (masked-off lanes are neither read nor
+// written). m > 0.
+TEXT ·scatterAdd16Z(SB), NOSPLIT, $0-48
+	MOVQ    m+0(FP), CX
+	MOVQ    t+8(FP), DX
+	MOVQ    base+16(FP), SI
+	MOVQ    col+24(FP), AX
+	LEAQ    (SI)(AX*4), SI
+	MOVQ    off+32(FP), R8
+	MOVQ    mask+40(FP), R9
+
+scatterRow:
+	MOVLQSX   (R8), AX
+	MOVWLZX   (R9), BX
+	KMOVW     BX, K1
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VADDPS    (DX), Z0, Z0
+	VMOVUPS   Z0, K1, (SI)(AX*4)
+	ADDQ      $4, R8
+	ADDQ      $2, R9
+	ADDQ      $64, DX
+	DECQ      CX
+	JNZ       scatterRow
+	VZEROUPPER
+	RET

@@ -46,7 +46,7 @@ func packShiftedT16(kc int, base *float32, p0 int, off *int32, mask *uint16, str
 var avx2Kernel = &kernel{
 	name: "avx2",
 	tile: tileAVX2,
-	pack: packer{a6N: packA6NAVX, a6T: packA6TAVX, b16N: packB16NAVX, b16T: packB16TAVX, shifted16: packShifted16AVX2, shiftedT16: packShiftedT16AVX2},
+	pack: packer{a6N: packA6NAVX, a6T: packA6TAVX, b16N: packB16NAVX, b16T: packB16TAVX, shifted16: packShifted16AVX2, shiftedT16: packShiftedT16AVX2, scatter16: scatter16AVX2},
 }
 
 // The wrappers check bounds the assembly relies on and pack the last
@@ -102,6 +102,20 @@ func packShiftedT16AVX2(kc int, base []float32, p0 int, off []int32, mask []uint
 	}
 	_, _, _ = off[nr-1], mask[(kc-1)*stride], dst[kc*nr-1]
 	packShiftedT16(kc, &base[0], p0, &off[0], &mask[0], stride, &dst[0])
+}
+
+// scatterAdd16 adds the rows of a tile into a Shifted matrix's base (see
+// packer) with masked AVX loads and stores. m > 0.
+//
+//go:noescape
+func scatterAdd16(m int, t *float32, base *float32, col int, off *int32, mask *uint16)
+
+func scatter16AVX2(m int, t, base []float32, off []int32, mask []uint16, col int) {
+	if m == 0 {
+		return
+	}
+	_, _, _ = t[m*nr-1], off[m-1], mask[m-1]
+	scatterAdd16(m, &t[0], &base[0], col, &off[0], &mask[0])
 }
 
 func tileAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {

@@ -323,3 +323,40 @@ shiftedTRow:
 	JNZ          shiftedTRow
 	VZEROUPPER
 	RET
+
+// func scatterAdd16(m int, t *float32, base *float32, col int, off *int32, mask *uint16)
+//
+// For i < m: base[off[i]+col+j] += t[16i+j] for the bits j set in mask[i]
+// with masked loads and stores (VMASKMOVPS: masked-off lanes
+// are neither read nor written). m > 0.
+TEXT ·scatterAdd16(SB), NOSPLIT, $0-48
+	MOVQ         m+0(FP), CX
+	MOVQ         t+8(FP), DX
+	MOVQ         base+16(FP), SI
+	MOVQ         col+24(FP), AX
+	LEAQ         (SI)(AX*4), SI
+	MOVQ         off+32(FP), R8
+	MOVQ         mask+40(FP), R9
+	VMOVDQU      shiftBits<>+0(SB), Y14
+	VMOVDQU      shiftBits<>+32(SB), Y15
+
+scatterRow:
+	MOVLQSX      (R8), AX
+	VPBROADCASTW (R9), Y0
+	VPAND        Y14, Y0, Y1
+	VPCMPEQD     Y14, Y1, Y1
+	VPAND        Y15, Y0, Y2
+	VPCMPEQD     Y15, Y2, Y2
+	VMASKMOVPS   (SI)(AX*4), Y1, Y3
+	VMASKMOVPS   32(SI)(AX*4), Y2, Y4
+	VADDPS       (DX), Y3, Y3
+	VADDPS       32(DX), Y4, Y4
+	VMASKMOVPS   Y3, Y1, (SI)(AX*4)
+	VMASKMOVPS   Y4, Y2, 32(SI)(AX*4)
+	ADDQ         $4, R8
+	ADDQ         $2, R9
+	ADDQ         $64, DX
+	DECQ         CX
+	JNZ          scatterRow
+	VZEROUPPER
+	RET

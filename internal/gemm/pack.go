@@ -21,10 +21,15 @@ type packer struct {
 	// matrix: dst[q·nr+i] = base[off[i]+p0+q] where bit i of
 	// mask[q·stride] is set, else 0.
 	shiftedT16 func(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32)
+	// scatter16 adds the m rows of a tile t (row stride nr) into a
+	// Shifted matrix's base: base[off[i]+col+j] += t[i·nr+j] for the bits
+	// j set in mask[i]. (The masks select no column past the matrix's, so
+	// the columns of an edge tile past its width are never read.)
+	scatter16 func(m int, t, base []float32, off []int32, mask []uint16, col int)
 }
 
 // goPacker packs in pure Go.
-var goPacker = packer{a6N: packA6NGo, a6T: packA6TGo, b16N: packB16NGo, b16T: packB16TGo, shifted16: packShifted16Go, shiftedT16: packShiftedT16Go}
+var goPacker = packer{a6N: packA6NGo, a6T: packA6TGo, b16N: packB16NGo, b16T: packB16TGo, shifted16: packShifted16Go, shiftedT16: packShiftedT16Go, scatter16: scatter16Go}
 
 // packA packs the mc×kc block of op(A) at row i0, column p0 into dst as
 // ceil(mc/mr) panels of kc·mr elements: panel r holds rows r·mr … r·mr+mr-1,

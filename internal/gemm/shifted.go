@@ -237,6 +237,20 @@ func SgemmShifted(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32
 //
 // with x, of channels·h·w elements, the base vector (SetBase).
 func SameConvColumns(channels, h, w, k int) (*Shifted, error) {
+	return sameConvColumns(channels, h, w, k, func(c, kk int) int { return c*k*k + kk })
+}
+
+// SameConvColumnsByShift is SameConvColumns with the rows ordered by
+// kernel position first: row (ki·k + kj)·channels + c. Consecutive rows
+// then come from different channels, so their windows do not overlap
+// when there are more channels than rows in a tile (see SgemmScatter).
+func SameConvColumnsByShift(channels, h, w, k int) (*Shifted, error) {
+	return sameConvColumns(channels, h, w, k, func(c, kk int) int { return kk*channels + c })
+}
+
+// sameConvColumns is SameConvColumns with row(c, ki·k + kj) the row of
+// channel c and kernel position (ki, kj).
+func sameConvColumns(channels, h, w, k int, row func(c, kk int) int) (*Shifted, error) {
 	if channels < 1 || h < 1 || w < 1 || k < 1 || k%2 == 0 {
 		return nil, fmt.Errorf("gemm: same-convolution columns of %d channels of %d×%d with a %d×%d kernel", channels, h, w, k, k)
 	}
@@ -250,7 +264,7 @@ func SameConvColumns(channels, h, w, k int) (*Shifted, error) {
 	for c := range channels {
 		for ki := range k {
 			for kj := range k {
-				r := (c*k+ki)*k + kj
+				r := row(c, ki*k+kj)
 				off[r] = int32(c*hw + (ki-p)*w + kj - p)
 				for i := range hw {
 					if ih, iw := i/w+ki-p, i%w+kj-p; ih >= 0 && ih < h && iw >= 0 && iw < w {

@@ -255,8 +255,13 @@ type convOp struct {
 	dwHalf any // the weight gradient of the second half of the batch (O·CKK)
 
 	// xCols holds per worker the columns of x[n] as a gemm.Shifted
-	// matrix: the forward product's on the shifted path (see shifted).
-	xCols []*gemm.Shifted
+	// matrix: the forward product's and dW's on the shifted path (see
+	// shifted). dxCols holds per worker the columns of dx[n], rows by
+	// kernel position (gemm.SameConvColumnsByShift), and wPerm the
+	// weights as CKK × O with rows in that order: dx's on the scattered
+	// path (see scattered).
+	xCols, dxCols []*gemm.Shifted
+	wPerm         []float32
 }
 
 // shiftedConv says whether the float32 ops take the shifted path where
@@ -282,6 +287,19 @@ var shiftedConv bool
 // the column gradient and col2im.
 func (op *convOp) shifted() bool {
 	return shiftedConv && op.dt == tensor.Float32 && op.stride == 1 && op.k > 1 && op.k == 2*op.pad+1 && !op.batched()
+}
+
+// scatterMinChannels is the fewest input channels for which dx takes the
+// scattered path: a tile of the product has up to 12 rows, which must
+// come from different channels (rows of one channel overlap in dx).
+const scatterMinChannels = 12
+
+// scattered reports whether the op computes dx with gemm.SgemmScatter:
+// the column gradient wᵀ·dy[n] is added straight into dx[n] tile by
+// tile (col2im fused into the product), instead of being written out
+// and added by col2im. Its sums are in another order than col2im's.
+func (op *convOp) scattered() bool {
+	return op.shifted() && op.c >= scatterMinChannels
 }
 
 // ensureXCols makes the column matrices of the given workers.
@@ -774,6 +792,10 @@ func convGradX[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 	if err != nil {
 		return fmt.Errorf("%v: dy: %w", op, err)
 	}
+	if op.scattered() {
+		convGradXScattered(op, any(w).([]float32), any(dy).([]float32), denseData[float32](op.dx))
+		return nil
+	}
 	if op.batched() {
 		convGradXBatched(op, w, dy, bl)
 		return nil
@@ -800,6 +822,39 @@ func convGradX[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 		}
 	})
 	return nil
+}
+
+// convGradXScattered is convGradX's scattered path.
+func convGradXScattered(op *convOp, w, dy, dx []float32) {
+	kk := op.k * op.k
+	if len(op.wPerm) != op.ckk*op.o {
+		op.wPerm = make([]float32, op.ckk*op.o)
+	}
+	// wPerm[(kk·C + c)·O + o] = w[o][c][kk]
+	for o := range op.o {
+		for c := range op.c {
+			for p, v := range w[(o*op.c+c)*kk : (o*op.c+c+1)*kk] {
+				op.wPerm[(p*op.c+c)*op.o+o] = v
+			}
+		}
+	}
+	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	for len(op.dxCols) < workers {
+		s, err := gemm.SameConvColumnsByShift(op.c, op.h, op.w, op.k)
+		if err != nil {
+			panic(fmt.Sprintf("model: %v: %v", op, err)) // scattered() admitted the geometry
+		}
+		op.dxCols = append(op.dxCols, s)
+	}
+	ohw := op.o * op.hw
+	parallelFor(workers, op.n, func(wk, n int) {
+		dxn := dx[n*op.chw : (n+1)*op.chw]
+		clear(dxn)
+		cols := op.dxCols[wk]
+		cols.SetBase(dxn)
+		// dx[n] = col2im(wPerm (CKK × O) · dy[n] (O × HW))
+		gemm.SgemmScatter(blas.NoTrans, blas.NoTrans, op.ckk, op.hw, op.o, 1, op.wPerm, op.o, dy[n*ohw:(n+1)*ohw], op.hw, cols)
+	})
 }
 
 // convGradXBatched is convGradX's batched path: one product for the

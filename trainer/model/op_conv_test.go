@@ -27,18 +27,20 @@ func (cc convCase) String() string {
 }
 
 var convCases = []convCase{
-	{1, 1, 5, 5, 1, 1, 1, 0, true},   // 1×1: the columns are x itself
-	{2, 3, 7, 6, 4, 3, 1, 1, true},   // odd sizes, "same" padding
-	{3, 2, 9, 8, 5, 3, 2, 0, false},  // stride 2, no padding
-	{2, 3, 11, 9, 2, 5, 2, 2, true},  // 5×5 stride 2
-	{1, 2, 9, 9, 3, 7, 2, 3, true},   // the ResNet stem's 7×7/2 pad 3
-	{2, 1, 6, 7, 3, 5, 1, 3, false},  // pad 3 > k/2: whole padding rows
-	{3, 4, 6, 6, 2, 1, 2, 0, false},  // 1×1 stride 2 (a shortcut)
-	{3, 4, 5, 7, 2, 3, 3, 1, true},   // stride 3
-	{2, 2, 3, 4, 3, 5, 1, 1, true},   // kernel as large as the padded input
-	{4, 5, 12, 10, 6, 3, 1, 1, true}, // enough work to split the batch
-	{2, 3, 6, 5, 2, 5, 1, 2, true},   // "same" 5×5: whole shifted planes
-	{1, 2, 2, 3, 2, 7, 1, 3, true},   // "same" 7×7 on 2×3: kernel rows entirely in the padding
+	{1, 1, 5, 5, 1, 1, 1, 0, true},    // 1×1: the columns are x itself
+	{2, 3, 7, 6, 4, 3, 1, 1, true},    // odd sizes, "same" padding
+	{3, 2, 9, 8, 5, 3, 2, 0, false},   // stride 2, no padding
+	{2, 3, 11, 9, 2, 5, 2, 2, true},   // 5×5 stride 2
+	{1, 2, 9, 9, 3, 7, 2, 3, true},    // the ResNet stem's 7×7/2 pad 3
+	{2, 1, 6, 7, 3, 5, 1, 3, false},   // pad 3 > k/2: whole padding rows
+	{3, 4, 6, 6, 2, 1, 2, 0, false},   // 1×1 stride 2 (a shortcut)
+	{3, 4, 5, 7, 2, 3, 3, 1, true},    // stride 3
+	{2, 2, 3, 4, 3, 5, 1, 1, true},    // kernel as large as the padded input
+	{4, 5, 12, 10, 6, 3, 1, 1, true},  // enough work to split the batch
+	{2, 3, 6, 5, 2, 5, 1, 2, true},    // "same" 5×5: whole shifted planes
+	{1, 2, 2, 3, 2, 7, 1, 3, true},    // "same" 7×7 on 2×3: kernel rows entirely in the padding
+	{2, 12, 9, 8, 3, 3, 1, 1, true},   // 12 channels: dx scattered (float32)
+	{2, 13, 5, 11, 2, 5, 1, 2, false}, // 13 channels, 5×5
 }
 
 // opTestGraph is a compiled graph computing y = f(inputs) and the cost
@@ -788,6 +790,7 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 			x, w, b := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1)
 			dy := mk(cc.n, cc.o, cc.h, cc.w)
 			var ys, dws [2][]float32
+			var dxs [2][]float64
 			for i, shifted := range []bool{false, true} {
 				shiftedConv = shifted
 				g, err := newConvGeom(x.Shape(), w.Shape(), cc.stride, cc.pad)
@@ -810,8 +813,20 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				dx, err := (&convGradXOp{op}).Do(w, dy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if op.scattered() != (shifted && cc.c >= scatterMinChannels) {
+					t.Fatalf("%v: scattered() = %t", cc, op.scattered())
+				}
 				ys[i] = slices.Clone(y.Data().([]float32))
 				dws[i] = slices.Clone(dw.Data().([]float32))
+				dxs[i] = testValues(dx)
+			}
+			// dx: col2im's sums in another order.
+			if e := maxRelErr(dxs[1], dxs[0]); e > 1e-6 {
+				t.Errorf("procs %d, %v: dx rel err %.3g between the paths", procs, cc, e)
 			}
 			for i := range ys[0] {
 				if math.Float32bits(ys[0][i]) != math.Float32bits(ys[1][i]) {
