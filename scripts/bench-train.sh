@@ -13,6 +13,10 @@
 #   --benchtime T     go test -benchtime (e.g. 2s or 20x)  [2s]
 #   --torch-seconds S timed seconds per PyTorch measurement [T if T is in
 #                     seconds, else 2]
+#   --repeats R       measure every row R times, Go and PyTorch alternating
+#                     (each repetition runs all models again); the table
+#                     shows medians and the range of the R paired ratios
+#                                                              [1]
 #   --openblas        build the Go side with -tags openblas, CGO_ENABLED=1,
 #                     CGO_LDFLAGS=-lopenblas (installs libopenblas-dev)
 #   --csv FILE        CSV output                [bench-results/bench-train.csv];
@@ -28,7 +32,10 @@
 # side by side — fltk in one process (BenchmarkTrainStepClients, one model
 # per goroutine, as fed trains federated.parallel clients), PyTorch as P
 # one-thread processes (as the seed FLTK runs one client per process) —
-# with their summed samples/s.
+# with their summed samples/s. With --repeats R the whole sequence runs R
+# times: the table shows each side's median and the range of the R ratios
+# of a Go run to the PyTorch run right after it, which on a shared
+# machine says more than one ratio.
 # Exit status 1 if a Go or PyTorch run failed (the others still run).
 set -euo pipefail
 
@@ -43,6 +50,7 @@ batches="10,50"
 threads="1,2"
 benchtime="2s"
 torch_seconds=""
+repeats=1
 openblas=0
 csv="bench-results/bench-train.csv"
 PY=/usr/bin/python3
@@ -59,6 +67,7 @@ while [ "$#" -gt 0 ]; do
         --threads) need_arg "$@"; threads=$2; shift 2 ;;
         --benchtime) need_arg "$@"; benchtime=$2; shift 2 ;;
         --torch-seconds) need_arg "$@"; torch_seconds=$2; shift 2 ;;
+        --repeats) need_arg "$@"; repeats=$2; shift 2 ;;
         --openblas) openblas=1; shift ;;
         --csv) need_arg "$@"; csv=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
@@ -68,6 +77,7 @@ done
 
 [[ $batches =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--batch must be a comma-separated list of integers"
 [[ $threads =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--threads must be a comma-separated list of integers"
+[[ $repeats =~ ^[1-9][0-9]*$ ]] || die "--repeats must be a positive integer"
 if [ -z "$torch_seconds" ]; then
     if [[ $benchtime =~ ^([0-9]+(\.[0-9]*)?)s$ ]]; then
         torch_seconds=${BASH_REMATCH[1]}
@@ -144,7 +154,7 @@ raw_log="${csv%.csv}.log"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 batch_re="(${batches//,/|})"
 failed=0
-raw="$tmp/raw.csv" # side,model,batch,threads,samples_per_s,params
+raw="$tmp/raw.csv" # side,model,batch,threads,samples_per_s,params,repeat
 : >"$raw"
 IFS=, read -r -a model_list <<<"$models"
 IFS=, read -r -a thread_list <<<"$threads"
@@ -163,52 +173,55 @@ go_bench() {
     fi
 }
 
-for m in "${model_list[@]}"; do
-    log "$m: Go (benchtime $benchtime, -cpu $threads)"
-    : >"$tmp/go-$m.txt"
-    for t in "${thread_list[@]}"; do
-        go_bench TrainStep "$m" "$t" "$t" "$tmp/go-$m-$t.txt"
-        cat "$tmp/go-$m-$t.txt" >>"$tmp/go-$m.txt"
-    done
-    for t in "${thread_list[@]}"; do
-        [ "$t" -gt 1 ] || continue
-        # t clients side by side in one process, one model each (fed's
-        # federated.parallel); PyTorch runs t one-thread processes.
-        go_bench TrainStepClients "$m" "$t" 1 "$tmp/go-$m-${t}x1.txt"
-        cat "$tmp/go-$m-${t}x1.txt" >>"$tmp/go-$m.txt"
-    done
-    cat "$tmp/go-$m.txt" >>"$raw_log"
-    # BenchmarkTrainStep/model=M/batch=B[-P]  N  X ns/op  Y samples/s
-    # BenchmarkTrainStepClients/model=M/batch=B-P: P clients of one thread, "Px1"
-    awk -v m="$m" '
-        $1 ~ "^BenchmarkTrainStep(Clients)?/model=" m "/batch=[0-9]+(-[0-9]+)?$" {
-            name = $1; procs = 1
-            if (match(name, /-[0-9]+$/)) { procs = substr(name, RSTART + 1); name = substr(name, 1, RSTART - 1) }
-            if ($1 ~ /^BenchmarkTrainStepClients/) procs = procs "x1"
-            sub(/.*batch=/, "", name)
-            for (i = 2; i < NF; i++) if ($(i + 1) == "samples/s") print "go," m "," name "," procs "," $i ","
-        }' "$tmp/go-$m.txt" >>"$raw"
+for rep in $(seq 1 "$repeats"); do
+    [ "$repeats" -eq 1 ] || log "repetition $rep of $repeats"
+    for m in "${model_list[@]}"; do
+        log "$m: Go (benchtime $benchtime, -cpu $threads)"
+        : >"$tmp/go-$m.txt"
+        for t in "${thread_list[@]}"; do
+            go_bench TrainStep "$m" "$t" "$t" "$tmp/go-$m-$t.txt"
+            cat "$tmp/go-$m-$t.txt" >>"$tmp/go-$m.txt"
+        done
+        for t in "${thread_list[@]}"; do
+            [ "$t" -gt 1 ] || continue
+            # t clients side by side in one process, one model each (fed's
+            # federated.parallel); PyTorch runs t one-thread processes.
+            go_bench TrainStepClients "$m" "$t" 1 "$tmp/go-$m-${t}x1.txt"
+            cat "$tmp/go-$m-${t}x1.txt" >>"$tmp/go-$m.txt"
+        done
+        cat "$tmp/go-$m.txt" >>"$raw_log"
+        # BenchmarkTrainStep/model=M/batch=B[-P]  N  X ns/op  Y samples/s
+        # BenchmarkTrainStepClients/model=M/batch=B-P: P clients of one thread, "Px1"
+        awk -v m="$m" -v rep="$rep" '
+            $1 ~ "^BenchmarkTrainStep(Clients)?/model=" m "/batch=[0-9]+(-[0-9]+)?$" {
+                name = $1; procs = 1
+                if (match(name, /-[0-9]+$/)) { procs = substr(name, RSTART + 1); name = substr(name, 1, RSTART - 1) }
+                if ($1 ~ /^BenchmarkTrainStepClients/) procs = procs "x1"
+                sub(/.*batch=/, "", name)
+                for (i = 2; i < NF; i++) if ($(i + 1) == "samples/s") print "go," m "," name "," procs "," $i ",," rep
+            }' "$tmp/go-$m.txt" >>"$raw"
 
-    log "$m: PyTorch ${torch_version} (${torch_seconds}s per measurement, threads $threads)"
-    if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --threads "$threads" \
-        --seconds "$torch_seconds" >"$tmp/torch-$m.csv" 2>"$tmp/torch-$m.err"; then
-        if grep -q 'unknown model' "$tmp/torch-$m.err"; then
-            log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
-        else
-            log "$m: PyTorch run failed:"
-            failed=1
+        log "$m: PyTorch ${torch_version} (${torch_seconds}s per measurement, threads $threads)"
+        if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --threads "$threads" \
+            --seconds "$torch_seconds" >"$tmp/torch-$m.csv" 2>"$tmp/torch-$m.err"; then
+            if grep -q 'unknown model' "$tmp/torch-$m.err"; then
+                log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
+            else
+                log "$m: PyTorch run failed:"
+                failed=1
+            fi
         fi
-    fi
-    for t in "${thread_list[@]}"; do
-        [ "$t" -gt 1 ] || continue
-        if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --procs "$t" \
-            --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
-            grep -q 'unknown model' "$tmp/torch-$m.err" || { log "$m: PyTorch side-by-side run failed:"; failed=1; }
-        fi
+        for t in "${thread_list[@]}"; do
+            [ "$t" -gt 1 ] || continue
+            if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --procs "$t" \
+                --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
+                grep -q 'unknown model' "$tmp/torch-$m.err" || { log "$m: PyTorch side-by-side run failed:"; failed=1; }
+            fi
+        done
+        grep -v 'unknown model' "$tmp/torch-$m.err" | sed 's/^/    /' >&2 || true
+        sed "s/^/torch,/; s/\$/,$rep/" "$tmp/torch-$m.csv" >>"$raw"
+        cat "$tmp/torch-$m.err" "$tmp/torch-$m.csv" >>"$raw_log"
     done
-    grep -v 'unknown model' "$tmp/torch-$m.err" | sed 's/^/    /' >&2 || true
-    sed 's/^/torch,/' "$tmp/torch-$m.csv" >>"$raw"
-    cat "$tmp/torch-$m.err" "$tmp/torch-$m.csv" >>"$raw_log"
 done
 elapsed=$((SECONDS - start))
 
@@ -221,26 +234,51 @@ for t in "${thread_list[@]}"; do
 done
 labels=${labels#,}
 awk -F, -v models="$models" -v batches="$batches" -v threads="$labels" -v build="$build" \
-    -v csv="$csv" '
-    { v[$1, $2, $3, $4] = $5; if ($6 != "") p[$2] = $6 }
+    -v csv="$csv" -v repeats="$repeats" '
+    {
+        k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+        n[k]++; x[k, n[k]] = $5; byrep[k, $7] = $5
+        if ($6 != "") p[$2] = $6
+    }
     function fmt(x) { return x == "" ? "n/a" : sprintf(x >= 100 ? "%.0f" : "%.3g", x) }
+    # median of the values of key k (insertion sort; mawk has no asort)
+    function median(k,    i, j, c, a, t) {
+        c = n[k]
+        if (c == 0) return ""
+        for (i = 1; i <= c; i++) a[i] = x[k, i] + 0
+        for (i = 2; i <= c; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+    }
     END {
         nm = split(models, M, ","); nb = split(batches, B, ","); nt = split(threads, T, ",")
-        print "model,batch,threads,fltk_samples_per_s,torch_samples_per_s,ratio,params,build" > csv
+        print "model,batch,threads,fltk_samples_per_s,torch_samples_per_s,ratio,params,build,repeats,ratio_min,ratio_max" > csv
         hdr = sprintf("%-20s %5s %7s %15s %18s %8s", "model", "batch", "threads", "fltk samples/s", "PyTorch samples/s", "ratio")
+        if (repeats > 1) hdr = hdr sprintf(" %13s", "ratio range")
         print hdr; gsub(/./, "-", hdr); print hdr
         met = 0; total = 0
         for (i = 1; i <= nm; i++) for (j = 1; j <= nb; j++) for (k = 1; k <= nt; k++) {
-            g = v["go", M[i], B[j], T[k]]; t = v["torch", M[i], B[j], T[k]]
+            gk = "go" SUBSEP M[i] SUBSEP B[j] SUBSEP T[k]; tk = "torch" SUBSEP M[i] SUBSEP B[j] SUBSEP T[k]
+            g = median(gk); t = median(tk)
             r = (g != "" && t != "" && t > 0) ? sprintf("%.2f", g / t) : ""
             if (r != "") { total++; if (r + 0 >= 0.5) met++ }
-            printf "%-20s %5s %7s %15s %18s %8s\n", M[i], B[j], T[k], fmt(g), fmt(t), r == "" ? "n/a" : r
-            printf "%s,%s,%s,%s,%s,%s,%s,%s\n", M[i], B[j], T[k], g, t, r, p[M[i]], build > csv
+            # the ratios of the repetitions, each Go run against the PyTorch run after it
+            lo = ""; hi = ""
+            for (q = 1; q <= repeats; q++) {
+                if (!((gk, q) in byrep) || !((tk, q) in byrep) || byrep[tk, q] <= 0) continue
+                rq = byrep[gk, q] / byrep[tk, q]
+                if (lo == "" || rq < lo) lo = rq
+                if (hi == "" || rq > hi) hi = rq
+            }
+            line = sprintf("%-20s %5s %7s %15s %18s %8s", M[i], B[j], T[k], fmt(g), fmt(t), r == "" ? "n/a" : r)
+            if (repeats > 1) line = line sprintf(" %13s", lo == "" ? "n/a" : sprintf("%.2f–%.2f", lo, hi))
+            print line
+            printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", M[i], B[j], T[k], g, t, r, p[M[i]], build, repeats,
+                lo == "" ? "" : sprintf("%.2f", lo), hi == "" ? "" : sprintf("%.2f", hi) > csv
         }
         printf "\nratio >= 0.5 (target) in %d of %d measured rows\n", met, total
     }' "$raw"
 cat <<EOF
-build: $build; PyTorch $torch_version (SGD lr 0.01, no momentum); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row; $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
+build: $build; PyTorch $torch_version (SGD lr 0.01, no momentum); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row, $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
 command: $invocation
 CSV: $csv, raw output: $raw_log
 EOF
