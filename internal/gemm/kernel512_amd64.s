@@ -168,36 +168,129 @@ shiftedRow:
 	VZEROUPPER
 	RET
 
-// func packShiftedT16Z(kc int, base *float32, p0 int, off *int32, mask *uint16, stride int, dst *float32)
+// func transposeShifted16Z(base *float32, col int, off *int32, mask *uint16, dst *float32)
 //
-// For q < kc: dst[16q+i] = base[off[i]+p0+q] for the lanes i whose bit
-// is set in mask[q·stride], 0 elsewhere: one gather per row of the
-// panel, reading no masked-off lane.
-TEXT ·packShiftedT16Z(SB), NOSPLIT, $0-56
-	MOVQ         kc+0(FP), CX
-	MOVQ         base+8(FP), SI
-	MOVQ         off+24(FP), AX
-	VMOVDQU32    (AX), Z1
-	VPBROADCASTD p0+16(FP), Z2
-	VPADDD       Z2, Z1, Z1 // lane i: off[i] + p0
-	MOVL         $1, AX
-	VPBROADCASTD AX, Z3
-	MOVQ         mask+32(FP), R9
-	MOVQ         stride+40(FP), R10
-	SHLQ         $1, R10
-	MOVQ         dst+48(FP), DI
+// Rows i < 16: base[off[i]+col … +15] under the opmask mask[i] (zero-
+// masked: masked-off lanes read nothing). dst[16j+i] = row i, element j:
+// a 16×16 transpose in four rounds (32-bit and 64-bit interleaves within
+// 128-bit lanes, then two rounds of lane shuffles).
+#define SHIFTROW(i, z) \
+	MOVLQSX   (i*4)(R8), AX; \
+	MOVWLZX   (i*2)(R9), BX; \
+	KMOVW     BX, K1; \
+	VMOVUPS.Z (SI)(AX*4), K1, z
 
-shiftedTRow:
-	MOVWLZX    (R9), BX
-	KMOVW      BX, K1
-	VPXORD     Z0, Z0, Z0
-	VGATHERDPS (SI)(Z1*4), K1, Z0
-	VMOVUPS    Z0, (DI)
-	VPADDD     Z3, Z1, Z1
-	ADDQ       R10, R9
-	ADDQ       $64, DI
-	DECQ       CX
-	JNZ        shiftedTRow
+TEXT ·transposeShifted16Z(SB), NOSPLIT, $0-40
+	MOVQ base+0(FP), SI
+	MOVQ col+8(FP), AX
+	LEAQ (SI)(AX*4), SI
+	MOVQ off+16(FP), R8
+	MOVQ mask+24(FP), R9
+	MOVQ dst+32(FP), DI
+	SHIFTROW(0, Z0)
+	SHIFTROW(1, Z1)
+	SHIFTROW(2, Z2)
+	SHIFTROW(3, Z3)
+	SHIFTROW(4, Z4)
+	SHIFTROW(5, Z5)
+	SHIFTROW(6, Z6)
+	SHIFTROW(7, Z7)
+	SHIFTROW(8, Z8)
+	SHIFTROW(9, Z9)
+	SHIFTROW(10, Z10)
+	SHIFTROW(11, Z11)
+	SHIFTROW(12, Z12)
+	SHIFTROW(13, Z13)
+	SHIFTROW(14, Z14)
+	SHIFTROW(15, Z15)
+
+	// t[2k], t[2k+1] = 32-bit interleaves of rows 2k, 2k+1
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z17
+	VUNPCKLPS Z3, Z2, Z18
+	VUNPCKHPS Z3, Z2, Z19
+	VUNPCKLPS Z5, Z4, Z20
+	VUNPCKHPS Z5, Z4, Z21
+	VUNPCKLPS Z7, Z6, Z22
+	VUNPCKHPS Z7, Z6, Z23
+	VUNPCKLPS Z9, Z8, Z24
+	VUNPCKHPS Z9, Z8, Z25
+	VUNPCKLPS Z11, Z10, Z26
+	VUNPCKHPS Z11, Z10, Z27
+	VUNPCKLPS Z13, Z12, Z28
+	VUNPCKHPS Z13, Z12, Z29
+	VUNPCKLPS Z15, Z14, Z30
+	VUNPCKHPS Z15, Z14, Z31
+
+	// u[4g+j]: within each 128-bit lane L, element 4L+j of rows 4g … 4g+3
+	VUNPCKLPD Z18, Z16, Z0
+	VUNPCKHPD Z18, Z16, Z1
+	VUNPCKLPD Z19, Z17, Z2
+	VUNPCKHPD Z19, Z17, Z3
+	VUNPCKLPD Z22, Z20, Z4
+	VUNPCKHPD Z22, Z20, Z5
+	VUNPCKLPD Z23, Z21, Z6
+	VUNPCKHPD Z23, Z21, Z7
+	VUNPCKLPD Z26, Z24, Z8
+	VUNPCKHPD Z26, Z24, Z9
+	VUNPCKLPD Z27, Z25, Z10
+	VUNPCKHPD Z27, Z25, Z11
+	VUNPCKLPD Z30, Z28, Z12
+	VUNPCKHPD Z30, Z28, Z13
+	VUNPCKLPD Z31, Z29, Z14
+	VUNPCKHPD Z31, Z29, Z15
+
+	// lanes 0, 2 (0x88) and 1, 3 (0xdd) of groups 0|1 and 2|3
+	VSHUFF32X4 $0x88, Z4, Z0, Z16
+	VSHUFF32X4 $0xdd, Z4, Z0, Z20
+	VSHUFF32X4 $0x88, Z12, Z8, Z24
+	VSHUFF32X4 $0xdd, Z12, Z8, Z28
+	VSHUFF32X4 $0x88, Z5, Z1, Z17
+	VSHUFF32X4 $0xdd, Z5, Z1, Z21
+	VSHUFF32X4 $0x88, Z13, Z9, Z25
+	VSHUFF32X4 $0xdd, Z13, Z9, Z29
+	VSHUFF32X4 $0x88, Z6, Z2, Z18
+	VSHUFF32X4 $0xdd, Z6, Z2, Z22
+	VSHUFF32X4 $0x88, Z14, Z10, Z26
+	VSHUFF32X4 $0xdd, Z14, Z10, Z30
+	VSHUFF32X4 $0x88, Z7, Z3, Z19
+	VSHUFF32X4 $0xdd, Z7, Z3, Z23
+	VSHUFF32X4 $0x88, Z15, Z11, Z27
+	VSHUFF32X4 $0xdd, Z15, Z11, Z31
+
+	// column c = 4L+j of the rows: lane L of every group
+	VSHUFF32X4 $0x88, Z24, Z16, Z0
+	VMOVUPS    Z0, 0(DI)
+	VSHUFF32X4 $0xdd, Z24, Z16, Z0
+	VMOVUPS    Z0, 512(DI)
+	VSHUFF32X4 $0x88, Z28, Z20, Z0
+	VMOVUPS    Z0, 256(DI)
+	VSHUFF32X4 $0xdd, Z28, Z20, Z0
+	VMOVUPS    Z0, 768(DI)
+	VSHUFF32X4 $0x88, Z25, Z17, Z0
+	VMOVUPS    Z0, 64(DI)
+	VSHUFF32X4 $0xdd, Z25, Z17, Z0
+	VMOVUPS    Z0, 576(DI)
+	VSHUFF32X4 $0x88, Z29, Z21, Z0
+	VMOVUPS    Z0, 320(DI)
+	VSHUFF32X4 $0xdd, Z29, Z21, Z0
+	VMOVUPS    Z0, 832(DI)
+	VSHUFF32X4 $0x88, Z26, Z18, Z0
+	VMOVUPS    Z0, 128(DI)
+	VSHUFF32X4 $0xdd, Z26, Z18, Z0
+	VMOVUPS    Z0, 640(DI)
+	VSHUFF32X4 $0x88, Z30, Z22, Z0
+	VMOVUPS    Z0, 384(DI)
+	VSHUFF32X4 $0xdd, Z30, Z22, Z0
+	VMOVUPS    Z0, 896(DI)
+	VSHUFF32X4 $0x88, Z27, Z19, Z0
+	VMOVUPS    Z0, 192(DI)
+	VSHUFF32X4 $0xdd, Z27, Z19, Z0
+	VMOVUPS    Z0, 704(DI)
+	VSHUFF32X4 $0x88, Z31, Z23, Z0
+	VMOVUPS    Z0, 448(DI)
+	VSHUFF32X4 $0xdd, Z31, Z23, Z0
+	VMOVUPS    Z0, 960(DI)
 	VZEROUPPER
 	RET
 

@@ -96,12 +96,14 @@ func packShifted16AVX2(kc int, base []float32, off []int32, mask []uint16, col i
 	packShifted16(kc, &base[0], col, &off[0], &mask[0], &dst[0])
 }
 
-func packShiftedT16AVX2(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32) {
+func packShiftedT16AVX2(kc int, s *Shifted, p0, pan int, dst []float32) {
 	if kc == 0 {
 		return
 	}
-	_, _, _ = off[nr-1], mask[(kc-1)*stride], dst[kc*nr-1]
-	packShiftedT16(kc, &base[0], p0, &off[0], &mask[0], stride, &dst[0])
+	off := s.offT[pan*nr : pan*nr+nr]
+	mask := s.maskT[p0*s.rowPanels+pan:]
+	_, _ = mask[(kc-1)*s.rowPanels], dst[kc*nr-1]
+	packShiftedT16(kc, &s.base[0], p0, &off[0], &mask[0], s.rowPanels, &dst[0])
 }
 
 // scatterAdd16 adds the rows of a tile into a Shifted matrix's base (see

@@ -17,10 +17,10 @@ type packer struct {
 	// base[off[q]+col+j] where bit j of mask[q] is set, else 0; the
 	// selected entries lie inside base (NewShifted checked).
 	shifted16 func(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32)
-	// shiftedT16 packs a full panel of the transpose of a Shifted
-	// matrix: dst[q·nr+i] = base[off[i]+p0+q] where bit i of
-	// mask[q·stride] is set, else 0.
-	shiftedT16 func(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32)
+	// shiftedT16 packs panel pan (rows 16·pan … 16·pan+15 of s) of
+	// the transpose of a Shifted matrix s, for its columns p0 … p0+kc−1
+	// (see packShiftedT16Go).
+	shiftedT16 func(kc int, s *Shifted, p0, pan int, dst []float32)
 	// scatter16 adds the m rows of a tile t (row stride nr) into a
 	// Shifted matrix's base: base[off[i]+col+j] += t[i·nr+j] for the bits
 	// j set in mask[i]. (The masks select no column past the matrix's, so

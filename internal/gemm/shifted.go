@@ -31,11 +31,14 @@ type Shifted struct {
 	need       int // the base vector's least length
 
 	// For packing Bᵀ (panels of 16 rows): off padded with zeros to
-	// whole panels of rows, and the masks by column: bit i of
+	// whole panels of rows; the masks by column: bit i of
 	// maskT[j·rowPanels + p] says whether row 16p+i is selected at
-	// column j.
+	// column j (the gathering packers); and mask with its rows padded
+	// (zero masks) to whole panels: maskP[p·rowPanels·16 + r] (the
+	// transposing packer).
 	offT      []int32
 	maskT     []uint16
+	maskP     []uint16
 	rowPanels int
 }
 
@@ -55,8 +58,12 @@ func NewShifted(rows, cols int, off []int32, mask []uint16) (*Shifted, error) {
 	}
 	rowPanels := (rows + nr - 1) / nr
 	s := &Shifted{off: off, mask: mask, rows: rows, cols: cols,
-		offT: make([]int32, rowPanels*nr), maskT: make([]uint16, cols*rowPanels), rowPanels: rowPanels}
+		offT: make([]int32, rowPanels*nr), maskT: make([]uint16, cols*rowPanels),
+		maskP: make([]uint16, panels*rowPanels*nr), rowPanels: rowPanels}
 	copy(s.offT, off)
+	for p := range panels {
+		copy(s.maskP[p*rowPanels*nr:], mask[p*rows:(p+1)*rows])
+	}
 	for p := range panels {
 		for r := range rows {
 			m := mask[p*rows+r]
@@ -124,21 +131,20 @@ func (s *Shifted) packT(pk *packer, dst []float32, p0, kc, j0, nc int) {
 		panic("gemm: shifted matrix without a base vector")
 	}
 	for jr := 0; jr < nc; jr += nr {
-		pan := (j0 + jr) / nr
-		m := s.maskT[p0*s.rowPanels+pan : (p0+kc-1)*s.rowPanels+pan+1]
-		pk.shiftedT16(kc, s.base, p0, s.offT[pan*nr:pan*nr+nr], m, s.rowPanels, dst[jr*kc:(jr+nr)*kc])
+		pk.shiftedT16(kc, s, p0, (j0+jr)/nr, dst[jr*kc:(jr+nr)*kc])
 	}
 }
 
-// packShiftedT16Go packs one panel of the transpose of a Shifted matrix:
-// dst[q·nr+i] = base[off[i]+p0+q] where bit i of mask[q·stride] is set,
-// else 0.
-func packShiftedT16Go(kc int, base []float32, p0 int, off []int32, mask []uint16, stride int, dst []float32) {
+// packShiftedT16Go packs panel pan of the transpose of s (rows 16·pan …
+// 16·pan+15 of s) for its columns p0 … p0+kc−1: dst[q·nr+i] =
+// base[off[16·pan+i]+p0+q] where that entry is selected, else 0.
+func packShiftedT16Go(kc int, s *Shifted, p0, pan int, dst []float32) {
 	dst = dst[:kc*nr]
-	off = off[:nr]
+	off := s.offT[pan*nr : pan*nr+nr]
+	base := s.base
 	for q := range kc {
 		t := dst[q*nr : q*nr+nr : q*nr+nr]
-		m := mask[q*stride]
+		m := s.maskT[(p0+q)*s.rowPanels+pan]
 		for i := range nr {
 			if m>>i&1 != 0 {
 				t[i] = base[int(off[i])+p0+q]
