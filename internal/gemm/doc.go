@@ -31,6 +31,19 @@
 // the purego build tag, or on CPUs without AVX2/FMA, a pure-Go kernel and
 // pure-Go packing work on the same layout.
 //
+// # Implicit operands
+//
+// [SgemmShifted] multiplies by a [Shifted] matrix, which is never stored:
+// each of its rows is a masked window of one vector, as the columns of a
+// stride-1 "same" convolution (im2col) are windows of its input
+// ([SameConvColumns]). Its panels are packed straight from the vector —
+// one masked load per packed row, or for Bᵀ 16×16 blocks loaded under
+// masks and transposed in registers (AVX-512; gathers with AVX2) — so
+// the column matrix is neither written nor read back, with the bits of
+// Sgemm on the matrix written out. [SgemmScatter] is the adjoint: it adds
+// a product tile by tile into the windows of a Shifted matrix (col2im
+// fused into the product).
+//
 // # Semantics
 //
 // C = alpha·op(A)·op(B) + beta·C. When beta is zero, C is not read, so NaN

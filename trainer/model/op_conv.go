@@ -23,7 +23,11 @@ import (
 // buffers, allocated on the first run and reused by every later run of
 // the graph (shapes are static), so a training step allocates next to
 // nothing here. The batch is split over goroutines when that pays
-// (workersFor, parallelFor).
+// (workersFor, parallelFor). Stride-1 "same" convolutions in float32 with
+// internal/gemm (the default build) never write their columns out: the
+// products pack them straight from x (gemm.SgemmShifted, forward and dW)
+// and dx is added straight from the product's tiles
+// (gemm.SgemmScatter); see shifted and scattered.
 //
 // # Reusing the outputs is safe with gorgonia's tape machine
 //
@@ -830,11 +834,14 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 	if len(op.wPerm) != op.ckk*op.o {
 		op.wPerm = make([]float32, op.ckk*op.o)
 	}
-	// wPerm[(kk·C + c)·O + o] = w[o][c][kk]
-	for o := range op.o {
+	// wPerm[(p·C + c)·O + o] = w[o][c][p], written in order (w, 4·C·k·k
+	// bytes, stays in the cache for the strided reads).
+	i := 0
+	for p := range kk {
 		for c := range op.c {
-			for p, v := range w[(o*op.c+c)*kk : (o*op.c+c+1)*kk] {
-				op.wPerm[(p*op.c+c)*op.o+o] = v
+			for o := range op.o {
+				op.wPerm[i] = w[(o*op.c+c)*kk+p]
+				i++
 			}
 		}
 	}
