@@ -14,6 +14,13 @@ var hasAVX2 = HasAVX2FMA
 // 512-bit micro-kernel.
 var HasAVX512F = HasAVX2FMA && hasAVX512F()
 
+// Pause executes n (> 0) PAUSE instructions, the spin-wait hint: a
+// spinning thread then leaves the core's execution resources to the other
+// hardware thread (on recent Intel cores one PAUSE waits ~140 cycles).
+//
+//go:noescape
+func Pause(n int)
+
 // cpuid executes CPUID with EAX = eaxArg and ECX = ecxArg.
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 

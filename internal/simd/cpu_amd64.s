@@ -20,3 +20,16 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL AX, eax+0(FP)
 	MOVL DX, edx+4(FP)
 	RET
+
+// func Pause(n int)
+//
+// n PAUSE instructions: a spin-wait hint that frees the core's resources
+// for its other hardware thread. n > 0.
+TEXT ·Pause(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), CX
+
+pauseLoop:
+	PAUSE
+	DECQ CX
+	JNZ  pauseLoop
+	RET
