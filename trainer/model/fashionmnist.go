@@ -15,8 +15,8 @@ func init() {
 				"[conv5x5 32 pad2, BN, ReLU, maxpool2], FC 1568-10",
 		},
 		build: func(b *builder, x *node, classes int) *node {
-			h := b.MaxPool2d(b.ReLU(b.BatchNorm(b.Conv2d(x, 16, 5, 1, 2, true))), 2, 2)
-			h = b.MaxPool2d(b.ReLU(b.BatchNorm(b.Conv2d(h, 32, 5, 1, 2, true))), 2, 2)
+			h := b.ReLUMaxPool2d(b.BatchNorm(b.Conv2d(x, 16, 5, 1, 2, true)), 2, 2)
+			h = b.ReLUMaxPool2d(b.BatchNorm(b.Conv2d(h, 32, 5, 1, 2, true)), 2, 2)
 			return b.Linear(b.Flatten(h), classes)
 		},
 	})

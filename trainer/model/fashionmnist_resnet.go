@@ -27,7 +27,7 @@ func init() {
 		},
 		build: func(b *builder, x *node, classes int) *node {
 			// 28×28 → 14×14 (conv) → 7×7 (pool) → 7, 4, 2, 1 (stages).
-			h := b.MaxPool2dPad(b.ReLU(b.BatchNorm(b.Conv2d(x, 64, 7, 2, 3, true))), 3, 2, 1)
+			h := b.ReLUMaxPool2dPad(b.BatchNorm(b.Conv2d(x, 64, 7, 2, 3, true)), 3, 2, 1)
 			for i, c := range []int{64, 128, 256, 512} {
 				if i == 0 {
 					h = b.PreActBlock(h, c, 1, false)

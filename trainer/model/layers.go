@@ -310,6 +310,24 @@ func (b *builder) MaxPool2dPad(x *node, k, stride, pad int) *node {
 	return b.check("maxpool", y, err)
 }
 
+// ReLUMaxPool2d adds MaxPool2d(ReLU(x), k, stride), computed as
+// ReLU(MaxPool2d(x, k, stride)).
+func (b *builder) ReLUMaxPool2d(x *node, k, stride int) *node {
+	return b.ReLUMaxPool2dPad(x, k, stride, 0)
+}
+
+// ReLUMaxPool2dPad adds MaxPool2dPad(ReLU(x), k, stride, pad), computed
+// as ReLU(MaxPool2dPad(x, k, stride, pad)): max and max(·, 0) commute, so
+// the values are the same, and so are the gradients — where the window's
+// maximum is positive both route the gradient to the same element (ReLU
+// changes no positive value, so neither the maximum nor its ties), and
+// where it is not, both give zero (ReLU's mask is x > 0)
+// (TestReLUMaxPoolOrder). The ReLU then runs on the pooled tensor, a
+// quarter of the input for 2×2 pooling, forward and backward.
+func (b *builder) ReLUMaxPool2dPad(x *node, k, stride, pad int) *node {
+	return b.ReLU(b.MaxPool2dPad(x, k, stride, pad))
+}
+
 // AvgPool2d adds non-overlapping k×k average pooling (stride k, no
 // padding) of x (N, C, H, W); H and W must be multiples of k. It is built
 // from reshapes and sums: gorgonia's AveragePool2D computes a wrong

@@ -30,8 +30,8 @@ func init() {
 				"FC 3136-512 ReLU, FC 512-10",
 		},
 		build: func(b *builder, x *node, classes int) *node {
-			h := b.MaxPool2d(b.ReLU(b.Conv2d(x, 32, 5, 1, 2, true)), 2, 2)
-			h = b.MaxPool2d(b.ReLU(b.Conv2d(h, 64, 5, 1, 2, true)), 2, 2)
+			h := b.ReLUMaxPool2d(b.Conv2d(x, 32, 5, 1, 2, true), 2, 2)
+			h = b.ReLUMaxPool2d(b.Conv2d(h, 64, 5, 1, 2, true), 2, 2)
 			h = b.ReLU(b.Linear(b.Flatten(h), 512))
 			return b.Linear(h, classes)
 		},

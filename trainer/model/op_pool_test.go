@@ -177,3 +177,65 @@ func TestOwnedOutputShape(t *testing.T) {
 		t.Errorf("second run: %p %v %v, want %p (2, 3, 2, 2) %v", y2, y2.Shape(), y2.Data(), y, want)
 	}
 }
+
+// TestReLUMaxPoolOrder checks that ReLUMaxPool2dPad (pooling, then ReLU)
+// gives the bits of ReLU then pooling, values and input gradients, on
+// inputs full of negatives, zeros and ties, for 2×2/2 and the ResNet
+// stem's overlapping 3×3/2 pad 1.
+func TestReLUMaxPoolOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		for _, pc := range []struct{ k, stride, pad, h, w int }{{2, 2, 0, 8, 6}, {3, 2, 1, 9, 8}} {
+			shape := []int{3, 2, pc.h, pc.w}
+			size := tensor.Shape(shape).TotalSize()
+			ho, wo := (pc.h+2*pc.pad-pc.k)/pc.stride+1, (pc.w+2*pc.pad-pc.k)/pc.stride+1
+			weights := normals(r, 3*2*ho*wo)
+			graph := func(pooledFirst bool) *opTestGraph {
+				return newOpTestGraph(t, dt, [][]int{shape}, [][]float64{make([]float64, size)}, weights, func(ins []*node) (*node, error) {
+					b := &builder{dt: dt}
+					// x·1: an op's output, as in the models (the pool of
+					// a graph input computes no dx).
+					one := G.NewConstant(1.0)
+					if dt == tensor.Float32 {
+						one = G.NewConstant(float32(1))
+					}
+					x, err := G.Mul(ins[0], one)
+					if err != nil {
+						return nil, err
+					}
+					var y *node
+					if pooledFirst {
+						y = b.ReLUMaxPool2dPad(x, pc.k, pc.stride, pc.pad)
+					} else {
+						y = b.MaxPool2dPad(b.ReLU(x), pc.k, pc.stride, pc.pad)
+					}
+					return y, b.err
+				})
+			}
+			fused, ref := graph(true), graph(false)
+			for trial := range 4 {
+				x := make([]float64, size)
+				for i := range x {
+					x[i] = float64(r.IntN(5) - 3) // −3 … 1: mostly ≤ 0, many ties
+					if trial%2 == 1 {
+						x[i] *= 0.25
+					}
+				}
+				fused.set(0, x)
+				ref.set(0, x)
+				gotY, gotG := fused.run(t)
+				wantY, wantG := ref.run(t)
+				for i := range wantY {
+					if math.Float64bits(gotY[i]) != math.Float64bits(wantY[i]) {
+						t.Fatalf("%v %+v trial %d: y[%d] = %v, ReLU then pool %v", dt, pc, trial, i, gotY[i], wantY[i])
+					}
+				}
+				for i := range wantG[0] {
+					if math.Float64bits(gotG[0][i]) != math.Float64bits(wantG[0][i]) {
+						t.Fatalf("%v %+v trial %d: dx[%d] = %v, ReLU then pool %v", dt, pc, trial, i, gotG[0][i], wantG[0][i])
+					}
+				}
+			}
+		}
+	}
+}
