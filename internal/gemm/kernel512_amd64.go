@@ -49,12 +49,12 @@ func scatter16AVX512(m int, t, base []float32, off []int32, mask []uint16, col i
 }
 
 // transposeShifted16Z loads 16 rows of 16 elements, row i from
-// base[off[i]+col …] under the opmask mask[i] (masked-off lanes read
-// nothing and are 0), and stores their transpose at dst: dst[16j+i] =
-// row i's element j.
+// base[off[i]+col …] under the opmask (next[i]<<16 | mask[i]) >> sh
+// (masked-off lanes read nothing and are 0; sh < 16), and stores their
+// transpose at dst: dst[16j+i] = row i's element j.
 //
 //go:noescape
-func transposeShifted16Z(base *float32, col int, off *int32, mask *uint16, dst *float32)
+func transposeShifted16Z(base *float32, col int, off *int32, mask, next *uint16, sh int, dst *float32)
 
 func packShiftedT16AVX512(kc int, s *Shifted, p0, pan int, dst []float32) {
 	if kc == 0 {
@@ -63,37 +63,31 @@ func packShiftedT16AVX512(kc int, s *Shifted, p0, pan int, dst []float32) {
 	off := s.offT[pan*nr : pan*nr+nr]
 	rowsP := s.rowPanels * nr
 	_ = dst[kc*nr-1]
-	var masks [nr]uint16
 	for q := 0; q < kc; q += nr {
-		// The masks of the 16 rows for columns p0+q … p0+q+15: one
-		// panel's, or the ends of two when p0 is not a multiple of 16.
+		// The masks of the 16 rows for columns p0+q … p0+q+15: the ends
+		// of two panels' masks when p0 is not a multiple of 16.
 		col := p0 + q
-		lo, sh := col/nr, uint(col%nr)
+		lo, sh := col/nr, col%nr
 		m := s.maskP[lo*rowsP+pan*nr : lo*rowsP+pan*nr+nr]
-		if sh != 0 {
-			var next []uint16
-			if (lo+1)*rowsP < len(s.maskP) {
-				next = s.maskP[(lo+1)*rowsP+pan*nr : (lo+1)*rowsP+pan*nr+nr]
-			}
-			for i := range nr {
-				v := m[i] >> sh
-				if next != nil {
-					v |= next[i] << (nr - sh)
-				}
-				masks[i] = v
-			}
-			m = masks[:]
+		next := m // read, then shifted out, when sh is 0
+		if sh != 0 && (lo+1)*rowsP < len(s.maskP) {
+			next = s.maskP[(lo+1)*rowsP+pan*nr : (lo+1)*rowsP+pan*nr+nr]
+		} else if sh != 0 {
+			next = zeroMasks[:]
 		}
 		if kc-q >= nr {
-			transposeShifted16Z(&s.base[0], col, &off[0], &m[0], &dst[q*nr])
+			transposeShifted16Z(&s.base[0], col, &off[0], &m[0], &next[0], sh, &dst[q*nr])
 			continue
 		}
 		// The last columns: transpose a whole block, keep its first rows.
 		var t [nr * nr]float32
-		transposeShifted16Z(&s.base[0], col, &off[0], &m[0], &t[0])
+		transposeShifted16Z(&s.base[0], col, &off[0], &m[0], &next[0], sh, &t[0])
 		copy(dst[q*nr:kc*nr], t[:])
 	}
 }
+
+// zeroMasks selects nothing: the masks past a Shifted matrix's last column.
+var zeroMasks [nr]uint16
 
 func packShifted16AVX512(kc int, base []float32, off []int32, mask []uint16, col int, dst []float32) {
 	if kc == 0 {

@@ -168,25 +168,32 @@ shiftedRow:
 	VZEROUPPER
 	RET
 
-// func transposeShifted16Z(base *float32, col int, off *int32, mask *uint16, dst *float32)
+// func transposeShifted16Z(base *float32, col int, off *int32, mask, next *uint16, sh int, dst *float32)
 //
-// Rows i < 16: base[off[i]+col … +15] under the opmask mask[i] (zero-
+// Rows i < 16: base[off[i]+col … +15] under the opmask (next[i]<<16 |
+// mask[i]) >> sh (zero-
 // masked: masked-off lanes read nothing). dst[16j+i] = row i, element j:
 // a 16×16 transpose in four rounds (32-bit and 64-bit interleaves within
 // 128-bit lanes, then two rounds of lane shuffles).
 #define SHIFTROW(i, z) \
 	MOVLQSX   (i*4)(R8), AX; \
 	MOVWLZX   (i*2)(R9), BX; \
+	MOVWLZX   (i*2)(R10), DX; \
+	SHLL      $16, DX; \
+	ORL       DX, BX; \
+	SHRL      CX, BX; \
 	KMOVW     BX, K1; \
 	VMOVUPS.Z (SI)(AX*4), K1, z
 
-TEXT ·transposeShifted16Z(SB), NOSPLIT, $0-40
+TEXT ·transposeShifted16Z(SB), NOSPLIT, $0-56
 	MOVQ base+0(FP), SI
 	MOVQ col+8(FP), AX
 	LEAQ (SI)(AX*4), SI
 	MOVQ off+16(FP), R8
 	MOVQ mask+24(FP), R9
-	MOVQ dst+32(FP), DI
+	MOVQ next+32(FP), R10
+	MOVQ sh+40(FP), CX
+	MOVQ dst+48(FP), DI
 	SHIFTROW(0, Z0)
 	SHIFTROW(1, Z1)
 	SHIFTROW(2, Z2)
