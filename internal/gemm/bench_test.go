@@ -154,8 +154,19 @@ func BenchmarkSgemmTiny(b *testing.B) {
 // CNN's conv2 (16 channels of 14×14, 5×5): packed from the input
 // (SgemmShifted, SgemmScatter) against Sgemm on the columns written out
 // (im2col done once, outside the timing: the written-out side is
-// flattered). fwd: y = W·cols; dW: dy·colsᵀ; dx: Wᵀ·dy scattered.
+// flattered). fwd: y = W·cols; dW: dy·colsᵀ; dx: Wᵀ·dy scattered. Every
+// assembly kernel this CPU runs (avx2 packs dW's panels with gathers,
+// avx512 with 16×16 transposes).
 func BenchmarkSgemmShifted(b *testing.B) {
+	for _, kr := range cpuKernels() {
+		b.Run("kernel="+kr.name, func(b *testing.B) {
+			useKernel(b, kr)
+			benchShifted(b)
+		})
+	}
+}
+
+func benchShifted(b *testing.B) {
 	const c, h, w, k, o = 16, 14, 14, 5, 32
 	s, err := SameConvColumns(c, h, w, k)
 	if err != nil {
