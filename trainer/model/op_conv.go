@@ -273,22 +273,22 @@ type convOp struct {
 // OpenBLAS, which multiplies stored matrices only).
 var shiftedConv bool
 
-// shifted reports whether the op computes its forward product with
-// gemm.SgemmShifted, which packs the columns of a stride-1 "same"
+// shifted reports whether the op computes its forward product and dW
+// with gemm.SgemmShifted, which packs the columns of a stride-1 "same"
 // convolution (k = 2·pad + 1 > 1) straight from the input instead of
 // writing them out with im2col and reading them back: one pass over the
 // columns instead of three (im2col's writes, packing's reads and
 // writes). The results are bit-identical to im2col's (the same packed
 // panels; TestShiftedConvMatchesIm2col). Measured on FashionMNIST-CNN,
-// batch 16 (alternated runs, medians): one thread +4 %, two threads
-// 2,885 → 3,408 samples/s.
+// batch 16 (alternated runs, medians): one thread 3,043 → 3,441, two
+// threads 3,933 → 4,158 samples/s (forward and dW together).
 //
 // dx could be the same kind of product: the "same" convolution of dy
 // with the flipped weights (C × O·k·k), no column gradient and no
 // col2im. It measured no faster on FashionMNIST-CNN's conv2 (twice the
 // columns to pack: O·k·k = 800 rows against C·k·k = 400, and a product
-// of only C = 16 rows) and 5× slower with one input channel, so dx keeps
-// the column gradient and col2im.
+// of only C = 16 rows) and 5× slower with one input channel; dx instead
+// adds the column gradient's tiles straight into dx (see scattered).
 func (op *convOp) shifted() bool {
 	return shiftedConv && op.dt == tensor.Float32 && op.stride == 1 && op.k > 1 && op.k == 2*op.pad+1 && !op.batched()
 }
