@@ -309,7 +309,11 @@ func macro(kr *kernel, ws *workspace, mc, nc, kc int, alpha, beta float32, c []f
 				// Two panels (the second maybe partial) in one tile.
 				m := min(2*mr, mc-ir)
 				a := ws.a[ir*kc : (ir+2*mr)*kc]
-				kr.tile12(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+				if m <= mr+2 && kr.tile8 != nil {
+					kr.tile8(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+				} else {
+					kr.tile12(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+				}
 				ir += mr
 				continue
 			}

@@ -12,12 +12,14 @@ package gemm
 //
 // tile12, when not nil, does the same for a 2·mr×nr tile (0 < m ≤ 2·mr)
 // from two consecutive packed A panels (a holds 2·kc·mr elements), with
-// the same results as two calls of tile.
+// the same results as two calls of tile; tile8, when not nil, likewise
+// for mr < m ≤ mr+2 (it reads two rows of the second panel).
 //
 // pack holds the packing routines that go with the kernel.
 type kernel struct {
 	name   string
 	tile   func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
+	tile8  func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
 	tile12 func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
 	pack   packer
 }

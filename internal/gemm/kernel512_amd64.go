@@ -12,13 +12,41 @@ import "github.com/fltk-go/fltk/internal/simd"
 //go:noescape
 func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
 
-// avx512Kernel is avx2Kernel with the 12-row AVX-512 tile for pairs of A
-// panels.
+// sgemmKernel6x16Z and sgemmKernel8x16 are sgemmKernel12x16 for tiles of
+// at most 6 rows (one A panel) and 8 rows (two), with its bits: the rows
+// left over by 12-row tiles (M = 16: 12 + 4; M = 32: 12 + 12 + 8) in
+// 512-bit registers, without computing rows that are dropped.
+//
+//go:noescape
+func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+
+//go:noescape
+func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+
+// avx512Kernel has the 12-row AVX-512 tile for pairs of A panels, an
+// 8-row one for pairs whose second panel has at most 2 rows, a 6-row one
+// for single panels, and avx2Kernel's packing plus the AVX-512 packing of
+// Shifted panels.
 var avx512Kernel = &kernel{
 	name:   "avx512",
-	tile:   tileAVX2,
+	tile:   tileAVX512x6,
+	tile8:  tileAVX512x8,
 	tile12: tileAVX512,
 	pack:   with512Packing(avx2Kernel.pack),
+}
+
+func tileAVX512x6(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+	_ = a[kc*mr-1]
+	_ = b[kc*nr-1]
+	_ = c[(m-1)*ldc+n-1]
+	sgemmKernel6x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+}
+
+func tileAVX512x8(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+	_ = a[kc*mr+(kc-1)*mr+1] // row 7 of the second panel's last column
+	_ = b[kc*nr-1]
+	_ = c[(m-1)*ldc+n-1]
+	sgemmKernel8x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
 }
 
 // packShifted16Z is packShifted16 with one AVX-512 zero-masked load per

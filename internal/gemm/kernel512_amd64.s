@@ -140,6 +140,196 @@ done:
 	VZEROUPPER
 	RET
 
+// STEP6 is STEP12 for the first A panel only (rows 0–5), STEP8 adds
+// rows 6 and 7 from the second.
+#define STEP6(boff, aoff) \
+	VMOVUPS          boff(DI), Z12; \
+	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
+	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
+	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
+	VFMADD231PS.BCST aoff+12(SI), Z12, Z3; \
+	VFMADD231PS.BCST aoff+16(SI), Z12, Z4; \
+	VFMADD231PS.BCST aoff+20(SI), Z12, Z5
+
+#define STEP8(boff, aoff) \
+	STEP6(boff, aoff); \
+	VFMADD231PS.BCST aoff(R9), Z12, Z6; \
+	VFMADD231PS.BCST aoff+4(R9), Z12, Z7
+
+// OUTROWTO is OUTROW leaving to the given label.
+#define OUTROWTO(r, out) \
+	TESTQ       BX, BX; \
+	JZ          2(PC); \
+	VFMADD231PS (DX), Z13, K1, r; \
+	VMOVUPS     r, K1, (DX); \
+	ADDQ        R8, DX; \
+	DECQ        R10; \
+	JZ          out
+
+// func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+//
+// sgemmKernel12x16 for one packed A panel: m ≤ 6 rows, the same bits.
+TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+	CMPQ CX, $4
+	JLT  sgemmKernel6x16Z_tail
+
+sgemmKernel6x16Z_loop4:
+	STEP6(0, 0)
+	STEP6(64, 24)
+	STEP6(128, 48)
+	STEP6(192, 72)
+	ADDQ $256, DI
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel6x16Z_loop4
+
+sgemmKernel6x16Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel6x16Z_scale
+
+sgemmKernel6x16Z_loop1:
+	STEP6(0, 0)
+	ADDQ $64, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel6x16Z_loop1
+
+sgemmKernel6x16Z_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel6x16Z_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+	VMULPS       Z12, Z4, Z4
+	VMULPS       Z12, Z5, Z5
+
+sgemmKernel6x16Z_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel6x16Z_done)
+	OUTROWTO(Z1, sgemmKernel6x16Z_done)
+	OUTROWTO(Z2, sgemmKernel6x16Z_done)
+	OUTROWTO(Z3, sgemmKernel6x16Z_done)
+	OUTROWTO(Z4, sgemmKernel6x16Z_done)
+	OUTROWTO(Z5, sgemmKernel6x16Z_done)
+
+sgemmKernel6x16Z_done:
+	VZEROUPPER
+	RET
+
+// func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+//
+// sgemmKernel12x16 for m ≤ 8 rows (the first two of the second panel),
+// the same bits; a holds two panels, as for sgemmKernel12x16.
+TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	LEAQ (CX)(CX*2), R9
+	SHLQ $3, R9 // 24·kc bytes: one A panel
+	ADDQ SI, R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+	CMPQ CX, $4
+	JLT  sgemmKernel8x16_tail
+
+sgemmKernel8x16_loop4:
+	STEP8(0, 0)
+	STEP8(64, 24)
+	STEP8(128, 48)
+	STEP8(192, 72)
+	ADDQ $256, DI
+	ADDQ $96, SI
+	ADDQ $96, R9
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel8x16_loop4
+
+sgemmKernel8x16_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel8x16_scale
+
+sgemmKernel8x16_loop1:
+	STEP8(0, 0)
+	ADDQ $64, DI
+	ADDQ $24, SI
+	ADDQ $24, R9
+	DECQ CX
+	JNZ  sgemmKernel8x16_loop1
+
+sgemmKernel8x16_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel8x16_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+	VMULPS       Z12, Z4, Z4
+	VMULPS       Z12, Z5, Z5
+	VMULPS       Z12, Z6, Z6
+	VMULPS       Z12, Z7, Z7
+
+sgemmKernel8x16_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel8x16_done)
+	OUTROWTO(Z1, sgemmKernel8x16_done)
+	OUTROWTO(Z2, sgemmKernel8x16_done)
+	OUTROWTO(Z3, sgemmKernel8x16_done)
+	OUTROWTO(Z4, sgemmKernel8x16_done)
+	OUTROWTO(Z5, sgemmKernel8x16_done)
+	OUTROWTO(Z6, sgemmKernel8x16_done)
+	OUTROWTO(Z7, sgemmKernel8x16_done)
+
+sgemmKernel8x16_done:
+	VZEROUPPER
+	RET
+
 // func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
 //
 // For q < kc: dst[16q … 16q+15] = base[off[q]+col … +15] where the bits

@@ -98,7 +98,12 @@ func macroScatter(kr *kernel, ws *workspace, p *problem, ic, jc, mc, nc, kc int)
 			m := min(mr, mc-ir)
 			if kr.tile12 != nil && mc-ir > mr {
 				m = min(2*mr, mc-ir)
-				kr.tile12(kc, ws.a[ir*kc:(ir+2*mr)*kc], b, ws.tile, nr, p.alpha, 0, m, n)
+				a := ws.a[ir*kc : (ir+2*mr)*kc]
+				if m <= mr+2 && kr.tile8 != nil {
+					kr.tile8(kc, a, b, ws.tile, nr, p.alpha, 0, m, n)
+				} else {
+					kr.tile12(kc, a, b, ws.tile, nr, p.alpha, 0, m, n)
+				}
 			} else {
 				kr.tile(kc, ws.a[ir*kc:(ir+mr)*kc], b, ws.tile, nr, p.alpha, 0, m, n)
 			}

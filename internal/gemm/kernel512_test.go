@@ -1,0 +1,62 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestKernel512SmallTiles checks the AVX-512 6-row and 8-row tiles
+// against the AVX2 6×16 tile, bit for bit, on every shape they take, with
+// the sentinels around C untouched.
+func TestKernel512SmallTiles(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("AVX-512 absent: avx512Kernel is not used on this CPU")
+	}
+	const kc, ldc = 13, nr + 3
+	rng := rand.New(rand.NewPCG(6, 1))
+	a := randMat(rng, 1, 2*kc*mr, 2*kc*mr, 0)
+	b := randMat(rng, 1, kc*nr, kc*nr, 0)
+	for _, alpha := range []float32{1, 2} {
+		for _, beta := range []float32{0, -0.5} {
+			for m := 1; m <= mr+2; m++ {
+				for n := 1; n <= nr; n++ {
+					const sentinel = 777
+					got := make([]float32, (2*mr+2)*ldc)
+					want := make([]float32, len(got))
+					for i := range got {
+						got[i], want[i] = sentinel, sentinel
+					}
+					for i := range m {
+						for j := range n {
+							v := float32(i - j)
+							if beta == 0 {
+								v = float32(math.NaN())
+							}
+							got[(i+1)*ldc+1+j], want[(i+1)*ldc+1+j] = v, v
+						}
+					}
+					name := "tile (6 rows)"
+					if m <= mr {
+						avx512Kernel.tile(kc, a[:kc*mr], b, got[ldc+1:], ldc, alpha, beta, m, n)
+					} else {
+						name = "tile8"
+						avx512Kernel.tile8(kc, a, b, got[ldc+1:], ldc, alpha, beta, m, n)
+					}
+					tileAVX2(kc, a[:kc*mr], b, want[ldc+1:], ldc, alpha, beta, min(m, mr), n)
+					if m > mr {
+						tileAVX2(kc, a[kc*mr:], b, want[(mr+1)*ldc+1:], ldc, alpha, beta, m-mr, n)
+					}
+					for idx := range got {
+						if math.Float32bits(got[idx]) != math.Float32bits(want[idx]) {
+							t.Fatalf("%s alpha=%g beta=%g m=%d n=%d: element (%d, %d) = %g, AVX2 tiles give %g",
+								name, alpha, beta, m, n, idx/ldc-1, idx%ldc-1, got[idx], want[idx])
+						}
+					}
+				}
+			}
+		}
+	}
+}
