@@ -27,7 +27,10 @@
 // micro-kernel is Go assembly with mr×nr = 6×16: twelve YMM accumulators,
 // two loads of B and six broadcasts of A per step of k; tiles cut by the
 // edges of C are stored with masked moves. The packing routines are
-// assembly too (8×8 transposes for the transposing cases). Elsewhere, with
+// assembly too (8×8 transposes for the transposing cases). With AVX-512F
+// the tiles are 12×16 (two A panels, twelve ZMM accumulators, broadcasts
+// embedded in the multiply-adds), with 8- and 6-row variants for the rows
+// left over, all giving the AVX2 kernel's bits. Elsewhere, with
 // the purego build tag, or on CPUs without AVX2/FMA, a pure-Go kernel and
 // pure-Go packing work on the same layout.
 //
