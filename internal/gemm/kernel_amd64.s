@@ -241,6 +241,16 @@ DATA shiftBits<>+56(SB)/4, $0x4000
 DATA shiftBits<>+60(SB)/4, $0x8000
 GLOBL shiftBits<>(SB), RODATA|NOPTR, $64
 
+// LANEMASKS turns the 16-bit mask at (R9), broadcast to every word, into
+// two lane masks: Y1 for lanes 0–7, Y2 for lanes 8–15 (all ones where
+// the lane's bit is set), with the lane bits in Y14 and Y15. Clobbers Y0.
+#define LANEMASKS \
+	VPBROADCASTW (R9), Y0; \
+	VPAND        Y14, Y0, Y1; \
+	VPCMPEQD     Y14, Y1, Y1; \
+	VPAND        Y15, Y0, Y2; \
+	VPCMPEQD     Y15, Y2, Y2
+
 // func packShifted16(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
 //
 // For q < kc: dst[16q … 16q+15] = base[off[q]+col … +15] where the bits
@@ -261,11 +271,7 @@ TEXT ·packShifted16(SB), NOSPLIT, $0-48
 
 shiftedRow:
 	MOVLQSX      (R8), AX
-	VPBROADCASTW (R9), Y0
-	VPAND        Y14, Y0, Y1
-	VPCMPEQD     Y14, Y1, Y1
-	VPAND        Y15, Y0, Y2
-	VPCMPEQD     Y15, Y2, Y2
+	LANEMASKS
 	VMASKMOVPS   (SI)(AX*4), Y1, Y3
 	VMASKMOVPS   32(SI)(AX*4), Y2, Y4
 	VMOVUPS      Y3, (DI)
@@ -304,11 +310,7 @@ TEXT ·packShiftedT16(SB), NOSPLIT, $0-56
 	MOVQ         dst+48(FP), DI
 
 shiftedTRow:
-	VPBROADCASTW (R9), Y0
-	VPAND        Y14, Y0, Y1
-	VPCMPEQD     Y14, Y1, Y1
-	VPAND        Y15, Y0, Y2
-	VPCMPEQD     Y15, Y2, Y2
+	LANEMASKS
 	VPXOR        Y3, Y3, Y3
 	VPXOR        Y4, Y4, Y4
 	VGATHERDPS   Y1, (SI)(Y10*4), Y3
@@ -342,11 +344,7 @@ TEXT ·scatterAdd16(SB), NOSPLIT, $0-48
 
 scatterRow:
 	MOVLQSX      (R8), AX
-	VPBROADCASTW (R9), Y0
-	VPAND        Y14, Y0, Y1
-	VPCMPEQD     Y14, Y1, Y1
-	VPAND        Y15, Y0, Y2
-	VPCMPEQD     Y15, Y2, Y2
+	LANEMASKS
 	VMASKMOVPS   (SI)(AX*4), Y1, Y3
 	VMASKMOVPS   32(SI)(AX*4), Y2, Y4
 	VADDPS       (DX), Y3, Y3

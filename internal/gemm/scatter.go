@@ -20,57 +20,18 @@ import "gonum.org/v1/gonum/blas"
 // are correct but slow: each reads what the one before has just
 // written. [SameConvColumnsByShift] keeps them apart.
 func SgemmScatter(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, d *Shifted) {
-	for _, t := range []blas.Transpose{tA, tB} {
-		switch t {
-		default:
-			panic(badTranspose)
-		case blas.NoTrans, blas.Trans, blas.ConjTrans:
-		}
-	}
-	if m < 0 {
-		panic(mLT0)
-	}
-	if n < 0 {
-		panic(nLT0)
-	}
-	if k < 0 {
-		panic(kLT0)
-	}
+	aTrans, bTrans := checkTrans(tA), checkTrans(tB)
+	checkDims(m, n, k)
 	if d == nil || d.rows != m || d.cols != n {
 		panic(shortC)
 	}
-	aTrans, bTrans := tA != blas.NoTrans, tB != blas.NoTrans
-	if aTrans {
-		if lda < max(1, m) {
-			panic(badLdA)
-		}
-	} else if lda < max(1, k) {
-		panic(badLdA)
-	}
-	if bTrans {
-		if ldb < max(1, k) {
-			panic(badLdB)
-		}
-	} else if ldb < max(1, n) {
-		panic(badLdB)
-	}
+	checkLd(aTrans, m, k, lda, badLdA)
+	checkLd(bTrans, k, n, ldb, badLdB)
 	if m == 0 || n == 0 || k == 0 || alpha == 0 {
 		return
 	}
-	if aTrans {
-		if len(a) < (k-1)*lda+m {
-			panic(shortA)
-		}
-	} else if len(a) < (m-1)*lda+k {
-		panic(shortA)
-	}
-	if bTrans {
-		if len(b) < (n-1)*ldb+k {
-			panic(shortB)
-		}
-	} else if len(b) < (k-1)*ldb+n {
-		panic(shortB)
-	}
+	checkLen(aTrans, m, k, len(a), lda, shortA)
+	checkLen(bTrans, k, n, len(b), ldb, shortB)
 	if d.base == nil {
 		panic("gemm: shifted matrix without a base vector")
 	}

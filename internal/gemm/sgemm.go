@@ -52,65 +52,18 @@ func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a
 // When beta is zero C is not read; when alpha or k is zero A and B are not
 // read.
 func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	switch tA {
-	default:
-		panic(badTranspose)
-	case blas.NoTrans, blas.Trans, blas.ConjTrans:
-	}
-	switch tB {
-	default:
-		panic(badTranspose)
-	case blas.NoTrans, blas.Trans, blas.ConjTrans:
-	}
-	if m < 0 {
-		panic(mLT0)
-	}
-	if n < 0 {
-		panic(nLT0)
-	}
-	if k < 0 {
-		panic(kLT0)
-	}
-	aTrans := tA != blas.NoTrans
-	bTrans := tB != blas.NoTrans
-	if aTrans {
-		if lda < max(1, m) {
-			panic(badLdA)
-		}
-	} else if lda < max(1, k) {
-		panic(badLdA)
-	}
-	if bTrans {
-		if ldb < max(1, k) {
-			panic(badLdB)
-		}
-	} else if ldb < max(1, n) {
-		panic(badLdB)
-	}
-	if ldc < max(1, n) {
-		panic(badLdC)
-	}
+	aTrans, bTrans := checkTrans(tA), checkTrans(tB)
+	checkDims(m, n, k)
+	checkLd(aTrans, m, k, lda, badLdA)
+	checkLd(bTrans, k, n, ldb, badLdB)
+	checkLd(false, m, n, ldc, badLdC)
 	if m == 0 || n == 0 {
 		return
 	}
 	// The same length checks as gonum, including their behaviour for k == 0.
-	if aTrans {
-		if len(a) < (k-1)*lda+m {
-			panic(shortA)
-		}
-	} else if len(a) < (m-1)*lda+k {
-		panic(shortA)
-	}
-	if bTrans {
-		if len(b) < (n-1)*ldb+k {
-			panic(shortB)
-		}
-	} else if len(b) < (k-1)*ldb+n {
-		panic(shortB)
-	}
-	if len(c) < (m-1)*ldc+n {
-		panic(shortC)
-	}
+	checkLen(aTrans, m, k, len(a), lda, shortA)
+	checkLen(bTrans, k, n, len(b), ldb, shortB)
+	checkLen(false, m, n, len(c), ldc, shortC)
 
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
@@ -123,6 +76,55 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
 	}
 	run(kern, &p)
+}
+
+// checkTrans panics unless t is a transpose gonum accepts, and reports
+// whether it transposes.
+func checkTrans(t blas.Transpose) bool {
+	switch t {
+	default:
+		panic(badTranspose)
+	case blas.NoTrans, blas.Trans, blas.ConjTrans:
+	}
+	return t != blas.NoTrans
+}
+
+// checkDims panics if a dimension is negative.
+func checkDims(m, n, k int) {
+	if m < 0 {
+		panic(mLT0)
+	}
+	if n < 0 {
+		panic(nLT0)
+	}
+	if k < 0 {
+		panic(kLT0)
+	}
+}
+
+// storedShape returns the shape in memory of an operand op(X) of r×c:
+// r×c, or c×r when transposed.
+func storedShape(trans bool, r, c int) (rows, cols int) {
+	if trans {
+		return c, r
+	}
+	return r, c
+}
+
+// checkLd panics with msg if ld is below the stored operand's row length
+// (at least 1).
+func checkLd(trans bool, r, c, ld int, msg string) {
+	if _, cols := storedShape(trans, r, c); ld < max(1, cols) {
+		panic(msg)
+	}
+}
+
+// checkLen panics with msg if a slice of n elements is too short for the
+// stored operand with row stride ld.
+func checkLen(trans bool, r, c, n, ld int, msg string) {
+	if rows, cols := storedShape(trans, r, c); n < (rows-1)*ld+cols {
+		panic(msg)
+	}
 }
 
 // scaleC sets C = beta·C, without reading C when beta is zero.

@@ -177,50 +177,18 @@ func packShifted16Go(kc int, base []float32, off []int32, mask []uint16, col int
 // blas.Trans). Its results are those of Sgemm on B written out (the same
 // packed panels, the same sums).
 func SgemmShifted(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b *Shifted, beta float32, c []float32, ldc int) {
-	for _, t := range []blas.Transpose{tA, tB} {
-		switch t {
-		default:
-			panic(badTranspose)
-		case blas.NoTrans, blas.Trans, blas.ConjTrans:
-		}
-	}
-	if m < 0 {
-		panic(mLT0)
-	}
-	if n < 0 {
-		panic(nLT0)
-	}
-	if k < 0 {
-		panic(kLT0)
-	}
-	bTrans := tB != blas.NoTrans
+	aTrans, bTrans := checkTrans(tA), checkTrans(tB)
+	checkDims(m, n, k)
 	if b == nil || !bTrans && (b.rows != k || b.cols != n) || bTrans && (b.rows != n || b.cols != k) {
 		panic(shortB)
 	}
-	aTrans := tA != blas.NoTrans
-	if aTrans {
-		if lda < max(1, m) {
-			panic(badLdA)
-		}
-	} else if lda < max(1, k) {
-		panic(badLdA)
-	}
-	if ldc < max(1, n) {
-		panic(badLdC)
-	}
+	checkLd(aTrans, m, k, lda, badLdA)
+	checkLd(false, m, n, ldc, badLdC)
 	if m == 0 || n == 0 {
 		return
 	}
-	if aTrans {
-		if len(a) < (k-1)*lda+m {
-			panic(shortA)
-		}
-	} else if len(a) < (m-1)*lda+k {
-		panic(shortA)
-	}
-	if len(c) < (m-1)*ldc+n {
-		panic(shortC)
-	}
+	checkLen(aTrans, m, k, len(a), lda, shortA)
+	checkLen(false, m, n, len(c), ldc, shortC)
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
 		return
