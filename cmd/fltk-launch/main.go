@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/fltk-go/fltk/internal/cli"
+	"github.com/fltk-go/fltk/cmd/internal/cli"
 )
 
 var version string // set with -ldflags "-X main.version=…"

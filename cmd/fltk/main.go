@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/fltk-go/fltk/internal/cli"
+	"github.com/fltk-go/fltk/cmd/internal/cli"
 )
 
 var version string // set with -ldflags "-X main.version=…"

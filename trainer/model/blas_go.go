@@ -5,10 +5,10 @@ package model
 import (
 	G "gorgonia.org/gorgonia"
 
-	"github.com/fltk-go/fltk/internal/gemm"
+	"github.com/fltk-go/fltk/trainer/internal/gemm"
 )
 
-// The default build is pure Go: matrix products go through internal/gemm
+// The default build is pure Go: matrix products go through trainer/internal/gemm
 // (an AVX2/FMA kernel in Go assembly where the CPU has it, 5–10× gonum's
 // Sgemm on the models' shapes; a Go kernel elsewhere), for the model's own
 // ops and, through G.Use, gorgonia's. One goroutine per product: the ops
@@ -21,6 +21,6 @@ func init() {
 // blasImpl is the BLAS behind gemm32 and gemm64.
 var blasImpl gemmer = gemm.Implementation{}
 
-// BLAS names the BLAS implementation this build uses: internal/gemm by
+// BLAS names the BLAS implementation this build uses: trainer/internal/gemm by
 // default; build with -tags openblas for OpenBLAS.
 const BLAS = "go"

@@ -6,7 +6,7 @@ import (
 	"math"
 
 	"github.com/chewxy/hm"
-	"github.com/fltk-go/fltk/internal/simd"
+	"github.com/fltk-go/fltk/trainer/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )

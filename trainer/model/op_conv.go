@@ -6,8 +6,8 @@ import (
 	"hash/fnv"
 
 	"github.com/chewxy/hm"
-	"github.com/fltk-go/fltk/internal/gemm"
-	"github.com/fltk-go/fltk/internal/simd"
+	"github.com/fltk-go/fltk/trainer/internal/gemm"
+	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
@@ -24,7 +24,7 @@ import (
 // the graph (shapes are static), so a training step allocates next to
 // nothing here. The batch is split over goroutines when that pays
 // (workersFor, parallelFor). Stride-1 "same" convolutions in float32 with
-// internal/gemm (the default build) never write their columns out: the
+// trainer/internal/gemm (the default build) never write their columns out: the
 // products pack them straight from x (gemm.SgemmShifted, forward and dW)
 // and dx is added straight from the product's tiles
 // (gemm.SgemmScatter); see shifted and scattered.
@@ -269,7 +269,7 @@ type convOp struct {
 }
 
 // shiftedConv says whether the float32 ops take the shifted path where
-// the geometry allows: true when the build's BLAS is internal/gemm (not
+// the geometry allows: true when the build's BLAS is trainer/internal/gemm (not
 // OpenBLAS, which multiplies stored matrices only).
 var shiftedConv bool
 

@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"github.com/fltk-go/fltk/internal/simd"
+	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"hash"
 	"math"
 

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fltk-go/fltk/internal/simd"
+	"github.com/fltk-go/fltk/trainer/internal/simd"
 )
 
 // Parallel loops of the ops. An op splits its work (samples, channels or

@@ -1,6 +1,6 @@
 package optim
 
-import "github.com/fltk-go/fltk/internal/simd"
+import "github.com/fltk-go/fltk/trainer/internal/simd"
 
 // SGD is stochastic gradient descent with optional momentum, Nesterov
 // momentum and L2 weight decay, with exactly PyTorch's torch.optim.SGD

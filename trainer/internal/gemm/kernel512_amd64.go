@@ -2,7 +2,7 @@
 
 package gemm
 
-import "github.com/fltk-go/fltk/internal/simd"
+import "github.com/fltk-go/fltk/trainer/internal/simd"
 
 // sgemmKernel12x16 is the AVX-512 micro-kernel (kernel512_amd64.s) on raw
 // pointers: a 12×16 tile from two consecutive packed A panels of six rows

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/configs"
-	"github.com/fltk-go/fltk/internal/job"
 	"github.com/fltk-go/fltk/launcher"
 )
 

@@ -2,7 +2,7 @@
 
 package gemm
 
-import "github.com/fltk-go/fltk/internal/simd"
+import "github.com/fltk-go/fltk/trainer/internal/simd"
 
 // sgemmKernel6x16 is the AVX2/FMA micro-kernel (kernel_amd64.s) on raw
 // pointers; see [kernel] for the contract. The caller guarantees that a

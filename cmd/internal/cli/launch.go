@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/fltk-go/fltk/internal/job"
+	"github.com/fltk-go/fltk/cmd/internal/job"
 )
 
 const launchUsage = `Usage: fltk-launch [flags] CONFIG.toml [-- COMMAND [ARGS...]]

@@ -328,7 +328,7 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 // TestLaunchFederatedTraining trains MNIST for two rounds over three real
 // processes started by fltk-launch, on the data `make data` prepared.
 func TestLaunchFederatedTraining(t *testing.T) {
-	dataDir, err := filepath.Abs("../../data")
+	dataDir, err := filepath.Abs("../data")
 	if err != nil {
 		t.Fatal(err)
 	}

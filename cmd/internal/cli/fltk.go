@@ -14,11 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fltk-go/fltk/cmd/internal/bench"
+	"github.com/fltk-go/fltk/cmd/internal/demo"
+	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/configs"
-	"github.com/fltk-go/fltk/internal/bench"
-	"github.com/fltk-go/fltk/internal/demo"
-	"github.com/fltk-go/fltk/internal/job"
 	"github.com/fltk-go/fltk/runtime"
 	"github.com/fltk-go/fltk/trainer/fed"
 )
