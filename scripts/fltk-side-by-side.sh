@@ -13,7 +13,7 @@
 # v0.3.1 runs it — with the same seeds (it needs Debian's python3-torch:
 # apt-get install python3-torch), and prints both per seed and their means:
 # FLTK's one published run cannot tell a difference from the seed-to-seed
-# spread (0.3–1.5 points a round).
+# spread (docs/training.md has the measured spread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

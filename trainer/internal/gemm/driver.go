@@ -26,13 +26,12 @@ var (
 )
 
 // parFlops is the smallest product, in flops (2·m·n·k), that Sgemm splits
-// over goroutines: about 60 µs of work for one core. A split pays when half
-// the work saves more than waking a second goroutine plus packing the
-// unsplit operand again. BenchmarkParallelThreshold measures it. On the
-// shared 2-core machine of this work, with three or four other processes
-// holding the cores, the split lost below about 20 Mflop and won 1.2× at
-// 34 Mflop; on a quiet machine it should pay from about 2 Mflop. The value
-// is between the two and wants a rerun on a quiet machine.
+// over goroutines. A split pays when half the work saves more than waking
+// a second goroutine plus packing the unsplit operand again;
+// BenchmarkParallelThreshold (-cpu 2) measures where. The break-even moves
+// with the machine's load: the value lies between a loaded shared
+// machine's and a quiet one's, and wants a rerun on a quiet machine
+// (docs/kernels.md).
 var parFlops int64 = 1 << 22
 
 // maxThreads caps the goroutines of one Sgemm call; 0 means GOMAXPROCS.
@@ -96,8 +95,9 @@ type workspace struct {
 // A call first takes the workspace its P (core) returned last, through a
 // sync.Pool used only as a hint: two clients training side by side then
 // each keep packing into buffers in their own core's cache (a shared
-// free list handed them back and forth between the cores: ~7 % of a
-// two-core FashionMNIST-CNN step). The list of all workspaces is the
+// free list handed them back and forth between the cores, which slowed
+// two-core steps: BenchmarkTrainStep and BenchmarkTrainStepClients at
+// -cpu 2 in trainer/model). The list of all workspaces is the
 // truth: when the hint is empty (the goroutine moved to another P, or the
 // garbage collector dropped the hints) a call takes any free workspace
 // from it, so a steady stream of products allocates nothing.

@@ -33,8 +33,8 @@ var kern = bestKernel()
 
 // tileGo is the pure-Go micro-kernel. It sweeps the mr×nr tile in 2×4
 // blocks whose eight accumulators stay in registers: the Go compiler does
-// not vectorise, and wider blocks spill on amd64 (measured: 3×4 runs at
-// half the speed of 2×4; 2×4 and 3×2 are best, about 5 GFLOP/s on Zen 3).
+// not vectorise, and wider blocks spill on amd64 (2×4 and 3×2 measured
+// best; BenchmarkKernel/kernel=go).
 // Eight independent sums also cover the latency of fused multiply-adds on
 // arm64. The packed panels are in L1, so reading them once per block is
 // cheap.

@@ -9,12 +9,13 @@ import (
 )
 
 // TestNoLegacySSEInAVXFunctions reads fltk's assembly (this package and
-// internal/gemm) and fails when a function that uses 256-bit Y registers
-// also has a legacy-SSE instruction on an X register (MOVD AX, X0 rather
-// than VMOVD): after a 256-bit instruction leaves the upper halves dirty,
-// each such instruction pays an AVX–SSE transition, which cost about
-// 450 ns per call of the max pool on a Xeon VM (a 43 % slower training
-// step). Functions with no Y register (pure SSE) are fine.
+// trainer/internal/gemm) and fails when a function that uses 256-bit Y
+// registers also has a legacy-SSE instruction on an X register (MOVD AX,
+// X0 rather than VMOVD): after a 256-bit instruction leaves the upper
+// halves dirty, each such instruction pays an AVX–SSE transition, which
+// made the max pool's calls, and so whole training steps, markedly slower
+// (BenchmarkMaxPool22Row; BenchmarkTrainStep in trainer/model). Functions
+// with no Y register (pure SSE) are fine.
 func TestNoLegacySSEInAVXFunctions(t *testing.T) {
 	var files []string
 	for _, dir := range []string{".", "../gemm"} {
