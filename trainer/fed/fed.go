@@ -121,8 +121,10 @@ func (j *job) setup() error {
 	j.aug = data.TrainAugmenter(d.Dataset)
 
 	j.opts = make([]optim.Optimizer, j.clients)
-	for c := j.rank - 1; j.rank > 0 && c < j.clients; c += j.size - 1 {
-		j.hosted = append(j.hosted, c)
+	for c := range j.clients {
+		if j.workerOf(c) == j.rank {
+			j.hosted = append(j.hosted, c)
+		}
 	}
 	for i := j.rank; i < j.test.Len(); i += j.size {
 		j.testIdx = append(j.testIdx, i)
@@ -209,6 +211,10 @@ func clientSeed(seed int64, round, c int) uint64 {
 	return x ^ x>>29
 }
 
+// workerOf returns the rank that hosts client c: the workers 1..size−1
+// take the clients round-robin, so client c lives on 1 + c mod (size−1).
+func (j *job) workerOf(c int) int { return 1 + c%(j.size-1) }
+
 // roundCtx bounds one round.
 func (j *job) roundCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, j.cfg.Federated.RoundTimeout.Duration)
@@ -260,7 +266,7 @@ func (j *job) round(ctx context.Context, round int, down *collective.Stats) (sto
 	sel := Select(j.cfg.Job.Seed, round, j.clients, j.perRound)
 	var mine []int
 	for _, c := range sel {
-		if j.rank > 0 && (c%(j.size-1)) == j.rank-1 {
+		if j.workerOf(c) == j.rank {
 			mine = append(mine, c)
 		}
 	}
@@ -380,7 +386,7 @@ func (j *job) round(ctx context.Context, round int, down *collective.Stats) (sto
 func (j *job) gatherStates(ctx context.Context, sel []int, outs []clientOut, up *collective.Stats) ([]float32, int, error) {
 	counts := make([]int, j.size)
 	for _, c := range sel {
-		counts[1+c%(j.size-1)]++
+		counts[j.workerOf(c)]++
 	}
 	perWorker := slices.Max(counts)
 	n := len(j.global)

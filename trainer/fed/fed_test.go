@@ -408,3 +408,23 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+func TestWorkerOf(t *testing.T) {
+	for _, tt := range []struct {
+		size, client, want int
+	}{
+		{size: 2, client: 0, want: 1},
+		{size: 2, client: 7, want: 1},
+		{size: 3, client: 0, want: 1},
+		{size: 3, client: 1, want: 2},
+		{size: 3, client: 2, want: 1},
+		{size: 5, client: 3, want: 4},
+		{size: 5, client: 4, want: 1},
+		{size: 5, client: 99, want: 4},
+	} {
+		j := &job{size: tt.size}
+		if got := j.workerOf(tt.client); got != tt.want {
+			t.Errorf("workerOf(%d) with %d ranks = %d, want %d", tt.client, tt.size, got, tt.want)
+		}
+	}
+}
