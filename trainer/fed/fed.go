@@ -495,16 +495,22 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 	return outs, total, nil
 }
 
+// clientLR returns the clients' base learning rate: the strategy's when it
+// chooses one ([strategy.ClientLearningRate]), else base.
+func clientLR(s strategy.Strategy, base float64) float64 {
+	if c, ok := s.(strategy.ClientLearningRate); ok && c.ClientLR() > 0 {
+		return c.ClientLR()
+	}
+	return base
+}
+
 // trainClient loads the global state into m and trains client c.
 func (j *job) trainClient(ctx context.Context, m model.Model, round, c, epoch int) (trainer.Result, float64, error) {
 	t, f := &j.cfg.Train, &j.cfg.Federated
 	if err := m.LoadState(j.global); err != nil {
 		return trainer.Result{}, 0, err
 	}
-	lr := t.LearningRate
-	if f.Strategy == "fedadam" && f.EtaL > 0 {
-		lr = f.EtaL
-	}
+	lr := clientLR(j.strat, t.LearningRate)
 	// Each client is trained by one goroutine a round, so opts[c] needs no lock.
 	opt := j.opts[c]
 	if opt == nil {

@@ -428,3 +428,35 @@ func TestWorkerOf(t *testing.T) {
 		}
 	}
 }
+
+// ownRate is a strategy that chooses the clients' learning rate, under a
+// name fed has never heard of.
+type ownRate struct {
+	strategy.FedAvg
+	lr float64
+}
+
+func (o ownRate) Name() string      { return "own-rate" }
+func (o ownRate) ClientLR() float64 { return o.lr }
+
+func TestClientLR(t *testing.T) {
+	fedadam, err := strategy.New(strategy.Config{Name: "fedadam", EtaL: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		strat strategy.Strategy
+		want  float64
+	}{
+		{"fedavg keeps the base rate", strategy.FedAvg{}, 0.05},
+		{"fedadam with eta_l", fedadam, 0.02},
+		{"fedadam without eta_l", strategy.NewFedAdam(0.1, 0.9, 0.99, 1e-9), 0.05},
+		{"any strategy with the capability", ownRate{lr: 0.3}, 0.3},
+		{"the capability reporting 0", ownRate{}, 0.05},
+	} {
+		if got := clientLR(tt.strat, 0.05); got != tt.want {
+			t.Errorf("%s: clientLR = %g, want %g", tt.name, got, tt.want)
+		}
+	}
+}
