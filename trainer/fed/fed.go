@@ -54,6 +54,7 @@ type job struct {
 	global   []float32
 	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
 	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with train.keep_optimizer_state
+	down     collective.Stats  // bytes received with the latest broadcast of the global state
 	res      *results          // rank 0 only
 }
 
@@ -223,8 +224,7 @@ func (j *job) roundCtx(ctx context.Context) (context.Context, context.CancelFunc
 func (j *job) run(ctx context.Context) error {
 	f := &j.cfg.Federated
 	bctx, cancel := j.roundCtx(ctx)
-	var down collective.Stats
-	err := collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&down))
+	err := collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("fed: initial broadcast: %w", err)
@@ -233,7 +233,7 @@ func (j *job) run(ctx context.Context) error {
 		j.res.start(j.out, j.clients, j.perRound, j.size-1, j.models[0].NumParams())
 	}
 	for round := 1; round <= f.Rounds; round++ {
-		stop, err := j.round(ctx, round, &down)
+		stop, err := j.round(ctx, round)
 		if err != nil {
 			return fmt.Errorf("fed: round %d: %w", round, err)
 		}
@@ -257,125 +257,195 @@ type clientOut struct {
 	state  []float32 // the trained state, kept for strategies that need every update
 }
 
-// round runs one round; down holds the bytes this rank received with the
-// broadcast that delivered the model trained in this round.
-func (j *job) round(ctx context.Context, round int, down *collective.Stats) (stop bool, err error) {
-	rctx, cancel := j.roundCtx(ctx)
+// roundState carries one round through its phases. Every rank fills the
+// fields of the phases it takes part in; "rank 0" marks the federator's.
+type roundState struct {
+	round int
+	start time.Time
+
+	sel  []int // the round's selected clients (selectClients)
+	mine []int // the selected clients this rank hosts (selectClients)
+
+	outs      []clientOut   // this rank's trained clients, in training order (trainClients)
+	mean      []float32     // the weighted mean of this rank's clients' states (trainClients)
+	weight    float64       // the total weight of outs (trainClients)
+	trainWall time.Duration // this rank's training wall time (trainClients)
+
+	up        collective.Stats // bytes this rank sent with its updates (reduceUpdates)
+	agg       []float32        // rank 0: the weighted mean over all selected clients (reduceUpdates)
+	states    []float32        // rank 0, individual strategies: perWorker states per rank (reduceUpdates)
+	perWorker int              // individual strategies: states per rank in states (reduceUpdates)
+
+	meta     []float64       // rank 0: every rank's metadata block (gatherMetadata)
+	slots    int             // client slots in a metadata block (gatherMetadata)
+	block    int             // values in a metadata block (gatherMetadata)
+	rec      roundRecord     // rank 0: the round's record (aggregate, record)
+	aggTime  time.Duration   // the time aggregate took (aggregate)
+	met      trainer.Metrics // the new global model's test metrics, every rank (evaluate)
+	evalTime time.Duration   // the time evaluate took (evaluate)
+	stop     bool            // met reaches federated.target_accuracy (evaluate)
+}
+
+// round runs one round, phase by phase, and reports whether the target
+// accuracy is reached.
+func (j *job) round(ctx context.Context, round int) (stop bool, err error) {
+	ctx, cancel := j.roundCtx(ctx)
 	defer cancel()
-	t0 := time.Now()
-	sel := Select(j.cfg.Job.Seed, round, j.clients, j.perRound)
-	var mine []int
-	for _, c := range sel {
+	r := &roundState{round: round, start: time.Now()}
+	j.selectClients(r)
+	for _, phase := range []func(context.Context, *roundState) error{
+		j.trainClients, j.reduceUpdates, j.gatherMetadata, j.aggregate, j.broadcastGlobal, j.evaluate, j.record,
+	} {
+		if err := phase(ctx, r); err != nil {
+			return false, err
+		}
+	}
+	return r.stop, nil
+}
+
+// selectClients computes the round's selected clients, on every rank
+// alike (a pure function of the seed and the round, see [Select]), and
+// the ones this rank hosts.
+func (j *job) selectClients(r *roundState) {
+	r.sel = Select(j.cfg.Job.Seed, r.round, j.clients, j.perRound)
+	for _, c := range r.sel {
 		if j.workerOf(c) == j.rank {
-			mine = append(mine, c)
+			r.mine = append(r.mine, c)
 		}
 	}
+}
 
-	// Local training, folded into a weighted sum.
-	mean := make([]float32, len(j.global))
-	var outs []clientOut
-	var weight float64
-	var trainWall time.Duration
-	if len(mine) > 0 {
-		tt := time.Now()
-		outs, weight, err = j.trainLocal(rctx, round, mine, mean)
-		if err != nil {
-			return false, err
-		}
-		trainWall = time.Since(tt)
+// trainClients trains this rank's selected clients and folds their states into
+// the weighted mean r.mean (or keeps each state, for a strategy that needs
+// every update). The federator and a worker with no selected client train
+// nothing.
+func (j *job) trainClients(ctx context.Context, r *roundState) error {
+	r.mean = make([]float32, len(j.global))
+	if len(r.mine) == 0 {
+		return nil
 	}
+	t0 := time.Now()
+	var err error
+	if r.outs, r.weight, err = j.trainLocal(ctx, r.round, r.mine, r.mean); err != nil {
+		return err
+	}
+	r.trainWall = time.Since(t0)
+	return nil
+}
 
-	// Partial means to the federator, or every client's state when the
-	// strategy needs each one.
-	var up collective.Stats
-	agg := mean
-	var states []float32 // rank 0, individual strategies: perWorker states per rank
-	perWorker := 0
+// reduceUpdates brings the updates to the federator: a weighted-mean Reduce of
+// the workers' partial means (the federator contributes weight 0), or,
+// for a strategy that needs every update, a Gather of every trained state.
+func (j *job) reduceUpdates(ctx context.Context, r *roundState) error {
 	if j.strat.Individual() {
-		if states, perWorker, err = j.gatherStates(rctx, sel, outs, &up); err != nil {
-			return false, err
-		}
-	} else {
-		if j.rank == 0 {
-			agg = make([]float32, len(j.global))
-		}
-		if err := collective.Reduce(rctx, j.comm, agg, mean, collective.WeightedMean, 0,
-			collective.WithWeight(weight), collective.WithStats(&up)); err != nil {
-			return false, fmt.Errorf("reduce updates: %w", err)
-		}
+		var err error
+		r.states, r.perWorker, err = j.gatherStates(ctx, r.sel, r.outs, &r.up)
+		return err
 	}
-	slots := (j.clients + j.size - 2) / (j.size - 1)
-	block := slots*metaFields + rankFields
-	meta := make([]float64, block)
-	for i, o := range outs {
+	r.agg = r.mean
+	if j.rank == 0 {
+		r.agg = make([]float32, len(j.global))
+	}
+	if err := collective.Reduce(ctx, j.comm, r.agg, r.mean, collective.WeightedMean, 0,
+		collective.WithWeight(r.weight), collective.WithStats(&r.up)); err != nil {
+		return fmt.Errorf("reduce updates: %w", err)
+	}
+	return nil
+}
+
+// gatherMetadata gathers on the federator every rank's metadata block:
+// its trained clients' samples, steps, loss and time (metaFields each, in
+// training order, in slots sized for the busiest possible worker), then
+// its training wall time and the bytes it sent and received (rankFields).
+func (j *job) gatherMetadata(ctx context.Context, r *roundState) error {
+	r.slots = (j.clients + j.size - 2) / (j.size - 1)
+	r.block = r.slots*metaFields + rankFields
+	meta := make([]float64, r.block)
+	for i, o := range r.outs {
 		m := meta[i*metaFields:]
 		m[0], m[1], m[2], m[3], m[4] = float64(o.client+1), float64(o.res.Samples), float64(o.res.Steps), o.res.Loss, o.res.Duration.Seconds()
 	}
-	meta[slots*metaFields] = trainWall.Seconds()
-	meta[slots*metaFields+1] = float64(up.WireSent)
-	meta[slots*metaFields+2] = float64(down.WireRecv)
-	var all []float64
+	meta[r.slots*metaFields] = r.trainWall.Seconds()
+	meta[r.slots*metaFields+1] = float64(r.up.WireSent)
+	meta[r.slots*metaFields+2] = float64(j.down.WireRecv)
 	if j.rank == 0 {
-		all = make([]float64, j.size*block)
+		r.meta = make([]float64, j.size*r.block)
 	}
-	if err := collective.Gather(rctx, j.comm, all, meta, 0); err != nil {
-		return false, fmt.Errorf("gather client metadata: %w", err)
+	if err := collective.Gather(ctx, j.comm, r.meta, meta, 0); err != nil {
+		return fmt.Errorf("gather client metadata: %w", err)
 	}
+	return nil
+}
 
-	// Aggregate.
-	var rec roundRecord
-	ta := time.Now()
-	if j.rank == 0 {
-		rec = j.collect(round, all, slots, block)
-		if rec.samples == 0 {
-			return false, fmt.Errorf("no client trained (selected %v)", sel)
-		}
-		upd := []strategy.Update{{Client: -1, State: agg, Samples: rec.samples, Steps: rec.steps, TrainLoss: rec.trainLoss}}
-		if states != nil {
-			upd = individualUpdates(rec, states, perWorker, len(j.global))
-		}
-		j.info.Round = round
-		if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
-			return false, fmt.Errorf("aggregate: %w", err)
-		}
+// aggregate, on the federator, decodes the metadata into the round's
+// record and applies the strategy to the reduced mean (or to every
+// client's state) to make the new global state.
+func (j *job) aggregate(_ context.Context, r *roundState) error {
+	t0 := time.Now()
+	defer func() { r.aggTime = time.Since(t0) }()
+	if j.rank != 0 {
+		return nil
 	}
-	aggTime := time.Since(ta)
-
-	// New global model to everyone.
-	*down = collective.Stats{}
-	if err := collective.Broadcast(rctx, j.comm, j.global, 0, collective.WithStats(down)); err != nil {
-		return false, fmt.Errorf("broadcast global model: %w", err)
+	r.rec = j.collect(r.round, r.meta, r.slots, r.block)
+	if r.rec.samples == 0 {
+		return fmt.Errorf("no client trained (selected %v)", r.sel)
 	}
+	upd := []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.samples, Steps: r.rec.steps, TrainLoss: r.rec.trainLoss}}
+	if r.states != nil {
+		upd = individualUpdates(r.rec, r.states, r.perWorker, len(j.global))
+	}
+	j.info.Round = r.round
+	if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	return nil
+}
 
-	// Distributed evaluation.
-	te := time.Now()
+// broadcastGlobal sends the new global state from the federator to every rank;
+// j.down counts the bytes this rank receives, reported in the next
+// round's metadata.
+func (j *job) broadcastGlobal(ctx context.Context, _ *roundState) error {
+	j.down = collective.Stats{}
+	if err := collective.Broadcast(ctx, j.comm, j.global, 0, collective.WithStats(&j.down)); err != nil {
+		return fmt.Errorf("broadcast global model: %w", err)
+	}
+	return nil
+}
+
+// evaluate tests the new global model: every rank evaluates its stride of
+// the test set, and an AllReduce of the metrics vectors gives every rank
+// the same metrics, so that all agree on stopping at the target accuracy.
+func (j *job) evaluate(ctx context.Context, r *roundState) error {
+	t0 := time.Now()
 	ev := j.models[0]
 	if err := ev.LoadState(j.global); err != nil {
-		return false, err
+		return err
 	}
-	met, err := trainer.Evaluate(rctx, ev, j.test, j.testIdx, j.cfg.Train.EvalBatchSize)
+	met, err := trainer.Evaluate(ctx, ev, j.test, j.testIdx, j.cfg.Train.EvalBatchSize)
 	if err != nil {
-		return false, err
+		return err
 	}
 	vec := met.Vector()
 	sum := make([]float64, len(vec))
-	if err := collective.AllReduce(rctx, j.comm, sum, vec, collective.Sum); err != nil {
-		return false, fmt.Errorf("allreduce test metrics: %w", err)
+	if err := collective.AllReduce(ctx, j.comm, sum, vec, collective.Sum); err != nil {
+		return fmt.Errorf("allreduce test metrics: %w", err)
 	}
-	met, err = trainer.MetricsFromVector(j.test.Classes, sum)
-	if err != nil {
-		return false, err
+	if r.met, err = trainer.MetricsFromVector(j.test.Classes, sum); err != nil {
+		return err
 	}
-	evalTime := time.Since(te)
-	stop = j.cfg.Federated.TargetAccuracy > 0 && met.Accuracy() >= j.cfg.Federated.TargetAccuracy
-	if j.rank == 0 {
-		rec.round, rec.met = round, met
-		rec.roundTime, rec.evalTime, rec.aggTime = time.Since(t0), evalTime, aggTime
-		if err := j.res.record(j.out, rec, j.cfg.Federated.Rounds, stop); err != nil {
-			return false, err
-		}
+	r.evalTime = time.Since(t0)
+	r.stop = j.cfg.Federated.TargetAccuracy > 0 && r.met.Accuracy() >= j.cfg.Federated.TargetAccuracy
+	return nil
+}
+
+// record, on the federator, writes the round's results and progress line.
+func (j *job) record(_ context.Context, r *roundState) error {
+	if j.rank != 0 {
+		return nil
 	}
-	return stop, nil
+	r.rec.round, r.rec.met = r.round, r.met
+	r.rec.roundTime, r.rec.evalTime, r.rec.aggTime = time.Since(r.start), r.evalTime, r.aggTime
+	return j.res.record(j.out, r.rec, j.cfg.Federated.Rounds, r.stop)
 }
 
 // gatherStates brings every selected client's trained state to rank 0:
