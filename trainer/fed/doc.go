@@ -23,17 +23,21 @@
 //  5. Every rank evaluates the new global model on its stride of the test
 //     set; an AllReduce of the metrics vectors gives every rank the same
 //     accuracy, so all agree on stopping at federated.target_accuracy.
-//  6. The federator records a row of metrics.csv and the clients' rows of
-//     clients.csv and prints a progress line.
+//  6. The federator passes the round's results to its [Recorder].
 //
 // Logical clients are decoupled from ranks: client c lives on worker
 // 1 + c mod (N−1), so McMahan's 100-client setups run on five ranks.
 //
 // # Results
 //
-// Rank 0 writes into output.dir/job.name/: metrics.csv (one row per
-// round), clients.csv (one row per client per round), classes.csv (the
-// global model's per-class precision and recall each round), partition.csv (each
-// client's sample count and label histogram), config.toml (the effective
-// configuration) and model.ckpt (the final global model).
+// Rank 0 hands the job's results to the [Recorder] given to [Run]: a
+// [Setup] before the first round, a [RoundResult] after each round and
+// the final global model at the end. [CSV] writes them as files into a
+// directory: metrics.csv (one row per round), clients.csv (one row per
+// client per round), classes.csv (the global model's per-class precision
+// and recall each round), partition.csv (each client's sample count and
+// label histogram), config.toml (the effective configuration) and
+// model.ckpt (the final global model). [Progress] prints a line per
+// round; [MultiRecorder] combines recorders. The fltk command records
+// into output.dir/job.name/ with both.
 package fed

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	goruntime "runtime"
@@ -34,7 +33,6 @@ const rankFields = 3
 type job struct {
 	cfg      *configs.Config
 	comm     *collective.Comm
-	out      io.Writer
 	rank     int
 	size     int
 	clients  int
@@ -55,14 +53,17 @@ type job struct {
 	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
 	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with train.keep_optimizer_state
 	down     collective.Stats  // bytes received with the latest broadcast of the global state
-	res      *results          // rank 0 only
+	rec      Recorder          // rank 0 only
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
-// round is done (or the target accuracy is reached). Rank 0 prints
-// progress to out and writes the results.
-func Run(ctx context.Context, comm *collective.Comm, cfg *configs.Config, out io.Writer) (err error) {
-	j := &job{cfg: cfg, comm: comm, out: out, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}}
+// round is done (or the target accuracy is reached). Rank 0 passes the
+// results to rec (nil: nowhere); the other ranks do not use it.
+func Run(ctx context.Context, comm *collective.Comm, cfg *configs.Config, rec Recorder) (err error) {
+	if rec == nil {
+		rec = discard{}
+	}
+	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}}
 	if j.size < 2 {
 		return fmt.Errorf("fed: needs a federator and at least one worker, world size is %d", j.size)
 	}
@@ -149,11 +150,6 @@ func (j *job) setup() error {
 	}
 	j.global = j.models[0].State(nil)
 	j.info = strategy.Info{Buffers: j.models[0].Buffers()}
-	if j.rank == 0 {
-		if j.res, err = newResults(j.cfg, j.train, j.parts); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -223,30 +219,46 @@ func (j *job) roundCtx(ctx context.Context) (context.Context, context.CancelFunc
 
 func (j *job) run(ctx context.Context) error {
 	f := &j.cfg.Federated
+	if j.rank == 0 {
+		if err := j.rec.Start(j.setupInfo()); err != nil {
+			return err
+		}
+	}
 	bctx, cancel := j.roundCtx(ctx)
 	err := collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("fed: initial broadcast: %w", err)
 	}
-	if j.rank == 0 {
-		j.res.start(j.out, j.clients, j.perRound, j.size-1, j.models[0].NumParams())
-	}
+	last := 0
 	for round := 1; round <= f.Rounds; round++ {
 		stop, err := j.round(ctx, round)
 		if err != nil {
 			return fmt.Errorf("fed: round %d: %w", round, err)
 		}
+		last = round
 		if stop {
 			break
 		}
 	}
 	if j.rank == 0 {
-		if err := j.res.finish(j.out, j.cfg, j.models[0].Name(), j.info.Buffers, j.global); err != nil {
+		final := trainer.Checkpoint{Net: j.models[0].Name(), Round: last, Buffers: j.info.Buffers, State: j.global}
+		if err := j.rec.Finish(final); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setupInfo describes the job to the recorder.
+func (j *job) setupInfo() Setup {
+	s := Setup{Rounds: j.cfg.Federated.Rounds, Clients: j.clients, PerRound: j.perRound, Workers: j.size - 1,
+		Params: j.models[0].NumParams(), Classes: j.train.Classes, Partition: make([]ClientData, len(j.parts))}
+	labels := j.train.Labels()
+	for c, idx := range j.parts {
+		s.Partition[c] = ClientData{Samples: len(idx), Labels: partition.Histogram(labels, j.train.Classes, idx)}
+	}
+	return s
 }
 
 // clientOut is one client's result on a worker.
@@ -279,7 +291,7 @@ type roundState struct {
 	meta     []float64       // rank 0: every rank's metadata block (gatherMetadata)
 	slots    int             // client slots in a metadata block (gatherMetadata)
 	block    int             // values in a metadata block (gatherMetadata)
-	rec      roundRecord     // rank 0: the round's record (aggregate, record)
+	rec      RoundResult     // rank 0: the round's results (aggregate, record)
 	aggTime  time.Duration   // the time aggregate took (aggregate)
 	met      trainer.Metrics // the new global model's test metrics, every rank (evaluate)
 	evalTime time.Duration   // the time evaluate took (evaluate)
@@ -387,10 +399,10 @@ func (j *job) aggregate(_ context.Context, r *roundState) error {
 		return nil
 	}
 	r.rec = j.collect(r.round, r.meta, r.slots, r.block)
-	if r.rec.samples == 0 {
+	if r.rec.Samples == 0 {
 		return fmt.Errorf("no client trained (selected %v)", r.sel)
 	}
-	upd := []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.samples, Steps: r.rec.steps, TrainLoss: r.rec.trainLoss}}
+	upd := []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.Samples, Steps: r.rec.Steps, TrainLoss: r.rec.TrainLoss}}
 	if r.states != nil {
 		upd = individualUpdates(r.rec, r.states, r.perWorker, len(j.global))
 	}
@@ -438,14 +450,44 @@ func (j *job) evaluate(ctx context.Context, r *roundState) error {
 	return nil
 }
 
-// record, on the federator, writes the round's results and progress line.
+// record, on the federator, passes the round's results to the recorder.
 func (j *job) record(_ context.Context, r *roundState) error {
 	if j.rank != 0 {
 		return nil
 	}
-	r.rec.round, r.rec.met = r.round, r.met
-	r.rec.roundTime, r.rec.evalTime, r.rec.aggTime = time.Since(r.start), r.evalTime, r.aggTime
-	return j.res.record(j.out, r.rec, j.cfg.Federated.Rounds, r.stop)
+	rec := &r.rec
+	rec.Round, rec.Metrics, rec.TargetReached = r.round, r.met, r.stop
+	rec.RoundTime, rec.EvalTime, rec.AggTime = time.Since(r.start), r.evalTime, r.aggTime
+	rec.CommTime = max(rec.RoundTime-rec.TrainTime-rec.EvalTime-rec.AggTime, 0)
+	return j.rec.Round(*rec)
+}
+
+// collect decodes the gathered metadata blocks into the round's results.
+func (j *job) collect(round int, all []float64, slots, block int) RoundResult {
+	rec := RoundResult{Round: round}
+	var lossW float64
+	for rank := 1; rank < j.size; rank++ {
+		b := all[rank*block : (rank+1)*block]
+		for s := 0; s < slots; s++ {
+			m := b[s*metaFields:]
+			if m[0] == 0 {
+				continue
+			}
+			cr := ClientResult{Client: int(m[0]) - 1, Rank: rank, Samples: int(m[1]), Steps: int(m[2]), Loss: m[3],
+				Time: time.Duration(m[4] * float64(time.Second))}
+			rec.Clients = append(rec.Clients, cr)
+			rec.Samples += cr.Samples
+			rec.Steps += cr.Steps
+			lossW += cr.Loss * float64(cr.Samples)
+		}
+		rec.TrainTime = max(rec.TrainTime, time.Duration(b[slots*metaFields]*float64(time.Second)))
+		rec.BytesUp += int64(b[slots*metaFields+1])
+		rec.BytesDown += int64(b[slots*metaFields+2])
+	}
+	if rec.Samples > 0 {
+		rec.TrainLoss = lossW / float64(rec.Samples)
+	}
+	return rec
 }
 
 // gatherStates brings every selected client's trained state to rank 0:
@@ -477,14 +519,14 @@ func (j *job) gatherStates(ctx context.Context, sel []int, outs []clientOut, up 
 // individualUpdates pairs the gathered states with the clients' metadata:
 // the clients of rank r come in rec in the order r trained them, which is
 // the order of its states.
-func individualUpdates(rec roundRecord, states []float32, perWorker, n int) []strategy.Update {
-	upd := make([]strategy.Update, 0, len(rec.clients))
+func individualUpdates(rec RoundResult, states []float32, perWorker, n int) []strategy.Update {
+	upd := make([]strategy.Update, 0, len(rec.Clients))
 	next := map[int]int{} // rank → index of its next state
-	for _, c := range rec.clients {
-		i := next[c.rank]
-		next[c.rank]++
-		off := (c.rank*perWorker + i) * n
-		upd = append(upd, strategy.Update{Client: c.client, State: states[off : off+n], Samples: c.samples, Steps: c.steps, TrainLoss: c.loss})
+	for _, c := range rec.Clients {
+		i := next[c.Rank]
+		next[c.Rank]++
+		off := (c.Rank*perWorker + i) * n
+		upd = append(upd, strategy.Update{Client: c.Client, State: states[off : off+n], Samples: c.Samples, Steps: c.Steps, TrainLoss: c.Loss})
 	}
 	return upd
 }
