@@ -5,9 +5,9 @@
 // # A round
 //
 //  1. Every rank computes the round's selected clients itself: a pure
-//     function of (job.seed, round), so no message is needed.
+//     function of (Config.Seed, round), so no message is needed.
 //  2. Each worker trains its selected clients from the global state it
-//     holds, up to federated.parallel at once (one graph per goroutine),
+//     holds, up to Config.Parallel at once (one graph per goroutine),
 //     and folds their states into a local weighted sum (weights from the
 //     strategy, e.g. sample counts for FedAvg), in a fixed order.
 //  3. A weighted-mean Reduce to rank 0 turns the workers' partial means
@@ -22,7 +22,7 @@
 //     state.
 //  5. Every rank evaluates the new global model on its stride of the test
 //     set; an AllReduce of the metrics vectors gives every rank the same
-//     accuracy, so all agree on stopping at federated.target_accuracy.
+//     accuracy, so all agree on stopping at Config.TargetAccuracy.
 //  6. The federator passes the round's results to its [Recorder].
 //
 // Logical clients are decoupled from ranks: client c lives on worker

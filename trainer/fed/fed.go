@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
-	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/trainer"
 	"github.com/fltk-go/fltk/trainer/data"
 	"github.com/fltk-go/fltk/trainer/model"
@@ -31,7 +30,7 @@ const rankFields = 3
 
 // job is one rank's view of a federated training job.
 type job struct {
-	cfg      *configs.Config
+	cfg      Config // validated
 	comm     *collective.Comm
 	rank     int
 	size     int
@@ -51,15 +50,19 @@ type job struct {
 	info     strategy.Info
 	global   []float32
 	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
-	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with train.keep_optimizer_state
+	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with Config.KeepOptimizerState
 	down     collective.Stats  // bytes received with the latest broadcast of the global state
 	rec      Recorder          // rank 0 only
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
-// round is done (or the target accuracy is reached). Rank 0 passes the
-// results to rec (nil: nowhere); the other ranks do not use it.
-func Run(ctx context.Context, comm *collective.Comm, cfg *configs.Config, rec Recorder) (err error) {
+// round is done (or the target accuracy is reached). Every rank calls it
+// with the same cfg, which it validates ([Config.Validate]). Rank 0 passes
+// the results to rec (nil: nowhere); the other ranks do not use it.
+func Run(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	if rec == nil {
 		rec = discard{}
 	}
@@ -80,47 +83,45 @@ func Run(ctx context.Context, comm *collective.Comm, cfg *configs.Config, rec Re
 
 // setup loads data, splits it, builds models and the strategy.
 func (j *job) setup() error {
-	f, d, t := &j.cfg.Federated, &j.cfg.Data, &j.cfg.Train
-	j.clients = f.Clients
+	cfg := &j.cfg
+	j.clients = cfg.Clients
 	if j.clients == 0 {
 		j.clients = j.size - 1
 	}
-	j.perRound = f.ClientsPerRound
+	j.perRound = cfg.ClientsPerRound
 	if j.perRound == 0 {
 		j.perRound = j.clients
 	}
-	opts := data.Options{SeqLen: d.SeqLen}
+	opts := data.Options{SeqLen: cfg.SeqLen}
 	var err error
-	if j.train, err = data.Load(d.Dataset, d.Path, true, opts); err != nil {
+	if j.train, err = data.Load(cfg.Dataset, cfg.DataDir, true, opts); err != nil {
 		return fmt.Errorf("fed: rank %d: %w", j.rank, err)
 	}
-	if j.test, err = data.Load(d.Dataset, d.Path, false, opts); err != nil {
+	if j.test, err = data.Load(cfg.Dataset, cfg.DataDir, false, opts); err != nil {
 		return fmt.Errorf("fed: rank %d: %w", j.rank, err)
 	}
-	if d.TestSet == "odd-half" {
+	if cfg.TestSet == "odd-half" {
 		var odd []int
 		for i := 1; i < j.test.Len(); i += 2 {
 			odd = append(odd, i)
 		}
 		j.test = j.test.Subset(odd)
 	}
-	if err := checkModelData(t.Net, j.train); err != nil {
+	if err := checkModelData(cfg.Net, j.train); err != nil {
 		return err
 	}
 	j.parts, err = partition.Split(j.train.Labels(), j.train.Classes, j.clients, j.train.Groups,
-		partition.Config{Scheme: d.Sampler, Args: d.SamplerArgs, Seed: uint64(j.cfg.Job.Seed)})
+		partition.Config{Scheme: cfg.Partition, Args: cfg.PartitionArgs, Seed: uint64(cfg.Seed)})
 	if err != nil {
 		return fmt.Errorf("fed: split %d training samples over %d clients: %w", j.train.Len(), j.clients, err)
 	}
-	sc := strategy.Config{Name: f.Strategy, ProximalMu: f.ProximalMu, Eta: f.Eta, EtaL: f.EtaL, Beta1: f.Beta1, Beta2: f.Beta2, Tau: f.Tau}
-	if j.strat, err = strategy.New(sc); err != nil {
+	if j.strat, err = strategy.New(cfg.Strategy); err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	if j.sched, err = optim.NewSchedule(optim.ScheduleConfig{Name: t.Scheduler, StepSize: t.SchedulerStepSize,
-		Gamma: t.SchedulerGamma, MinLR: t.MinLR, TMax: t.SchedulerStepSize, EtaMin: t.MinLR}); err != nil {
+	if j.sched, err = optim.NewSchedule(cfg.Schedule); err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	j.aug = data.TrainAugmenter(d.Dataset)
+	j.aug = data.TrainAugmenter(cfg.Dataset)
 
 	j.opts = make([]optim.Optimizer, j.clients)
 	for c := range j.clients {
@@ -131,14 +132,14 @@ func (j *job) setup() error {
 	for i := j.rank; i < j.test.Len(); i += j.size {
 		j.testIdx = append(j.testIdx, i)
 	}
-	j.parallel = f.Parallel
+	j.parallel = cfg.Parallel
 	if j.parallel == 0 {
 		j.parallel = goruntime.GOMAXPROCS(0)
 	}
 	j.parallel = max(1, min(j.parallel, len(j.hosted)))
-	mc := modelConfig(j.cfg, j.train)
+	mc := modelConfig(cfg, j.train)
 	for i := 0; i < j.parallel; i++ {
-		m, err := model.New(t.Net, mc)
+		m, err := model.New(cfg.Net, mc)
 		if err != nil {
 			for _, m := range j.models {
 				_ = m.Close()
@@ -154,11 +155,11 @@ func (j *job) setup() error {
 }
 
 // modelConfig derives the model's configuration from the job's.
-func modelConfig(cfg *configs.Config, set *data.Set) model.Config {
+func modelConfig(cfg *Config, set *data.Set) model.Config {
 	mc := model.DefaultConfig()
-	mc.Batch = cfg.Train.BatchSize
-	mc.EvalBatch = cfg.Train.EvalBatchSize
-	mc.Seed = uint64(cfg.Job.Seed)
+	mc.Batch = cfg.BatchSize
+	mc.EvalBatch = cfg.EvalBatchSize
+	mc.Seed = uint64(cfg.Seed)
 	mc.Classes = set.Classes
 	if set.LabelsPerSample > 1 { // a sequence model: one label per time step
 		mc.SeqLen = set.Shape[0]
@@ -175,11 +176,11 @@ func checkModelData(net string, set *data.Set) error {
 	text := set.LabelsPerSample > 1
 	switch {
 	case info.InputShape == nil && !text: // a sequence model
-		return fmt.Errorf("%w: train.net: %s is a sequence model for the text data sets (opticks, bible), but data set %q holds images of shape %v",
-			configs.ErrInvalid, net, set.Name, set.Shape)
+		return fmt.Errorf("%w: net %s is a sequence model for the text data sets (opticks, bible), but data set %q holds images of shape %v",
+			ErrConfig, net, set.Name, set.Shape)
 	case info.InputShape != nil && !slices.Equal(info.InputShape, set.Shape):
-		return fmt.Errorf("%w: train.net: %s takes samples of shape %v, but data set %q has %v",
-			configs.ErrInvalid, net, info.InputShape, set.Name, set.Shape)
+		return fmt.Errorf("%w: net %s takes samples of shape %v, but data set %q has %v",
+			ErrConfig, net, info.InputShape, set.Name, set.Shape)
 	}
 	return nil
 }
@@ -214,11 +215,10 @@ func (j *job) workerOf(c int) int { return 1 + c%(j.size-1) }
 
 // roundCtx bounds one round.
 func (j *job) roundCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, j.cfg.Federated.RoundTimeout.Duration)
+	return context.WithTimeout(ctx, j.cfg.RoundTimeout)
 }
 
 func (j *job) run(ctx context.Context) error {
-	f := &j.cfg.Federated
 	if j.rank == 0 {
 		if err := j.rec.Start(j.setupInfo()); err != nil {
 			return err
@@ -231,7 +231,7 @@ func (j *job) run(ctx context.Context) error {
 		return fmt.Errorf("fed: initial broadcast: %w", err)
 	}
 	last := 0
-	for round := 1; round <= f.Rounds; round++ {
+	for round := 1; round <= j.cfg.Rounds; round++ {
 		stop, err := j.round(ctx, round)
 		if err != nil {
 			return fmt.Errorf("fed: round %d: %w", round, err)
@@ -252,7 +252,7 @@ func (j *job) run(ctx context.Context) error {
 
 // setupInfo describes the job to the recorder.
 func (j *job) setupInfo() Setup {
-	s := Setup{Rounds: j.cfg.Federated.Rounds, Clients: j.clients, PerRound: j.perRound, Workers: j.size - 1,
+	s := Setup{Rounds: j.cfg.Rounds, Clients: j.clients, PerRound: j.perRound, Workers: j.size - 1,
 		Params: j.models[0].NumParams(), Classes: j.train.Classes, Partition: make([]ClientData, len(j.parts))}
 	labels := j.train.Labels()
 	for c, idx := range j.parts {
@@ -295,7 +295,7 @@ type roundState struct {
 	aggTime  time.Duration   // the time aggregate took (aggregate)
 	met      trainer.Metrics // the new global model's test metrics, every rank (evaluate)
 	evalTime time.Duration   // the time evaluate took (evaluate)
-	stop     bool            // met reaches federated.target_accuracy (evaluate)
+	stop     bool            // met reaches Config.TargetAccuracy (evaluate)
 }
 
 // round runs one round, phase by phase, and reports whether the target
@@ -319,7 +319,7 @@ func (j *job) round(ctx context.Context, round int) (stop bool, err error) {
 // alike (a pure function of the seed and the round, see [Select]), and
 // the ones this rank hosts.
 func (j *job) selectClients(r *roundState) {
-	r.sel = Select(j.cfg.Job.Seed, r.round, j.clients, j.perRound)
+	r.sel = Select(j.cfg.Seed, r.round, j.clients, j.perRound)
 	for _, c := range r.sel {
 		if j.workerOf(c) == j.rank {
 			r.mine = append(r.mine, c)
@@ -433,7 +433,7 @@ func (j *job) evaluate(ctx context.Context, r *roundState) error {
 	if err := ev.LoadState(j.global); err != nil {
 		return err
 	}
-	met, err := trainer.Evaluate(ctx, ev, j.test, j.testIdx, j.cfg.Train.EvalBatchSize)
+	met, err := trainer.Evaluate(ctx, ev, j.test, j.testIdx, j.cfg.EvalBatchSize)
 	if err != nil {
 		return err
 	}
@@ -446,7 +446,7 @@ func (j *job) evaluate(ctx context.Context, r *roundState) error {
 		return err
 	}
 	r.evalTime = time.Since(t0)
-	r.stop = j.cfg.Federated.TargetAccuracy > 0 && r.met.Accuracy() >= j.cfg.Federated.TargetAccuracy
+	r.stop = j.cfg.TargetAccuracy > 0 && r.met.Accuracy() >= j.cfg.TargetAccuracy
 	return nil
 }
 
@@ -618,33 +618,33 @@ func clientLR(s strategy.Strategy, base float64) float64 {
 
 // trainClient loads the global state into m and trains client c.
 func (j *job) trainClient(ctx context.Context, m model.Model, round, c, epoch int) (trainer.Result, float64, error) {
-	t, f := &j.cfg.Train, &j.cfg.Federated
+	cfg := &j.cfg
 	if err := m.LoadState(j.global); err != nil {
 		return trainer.Result{}, 0, err
 	}
-	lr := clientLR(j.strat, t.LearningRate)
+	lr := clientLR(j.strat, cfg.Optimizer.LR)
 	// Each client is trained by one goroutine a round, so opts[c] needs no lock.
 	opt := j.opts[c]
 	if opt == nil {
+		oc := cfg.Optimizer
+		oc.LR = lr
 		var err error
-		opt, err = optim.New(optim.Config{Name: t.Optimizer, LR: lr, Momentum: t.Momentum,
-			WeightDecay: t.WeightDecay, Nesterov: t.Nesterov, Beta1: t.AdamBeta1, Beta2: t.AdamBeta2, Eps: t.AdamEps})
-		if err != nil {
+		if opt, err = optim.New(oc); err != nil {
 			return trainer.Result{}, 0, err
 		}
-		if t.KeepOptimizerState {
+		if cfg.KeepOptimizerState {
 			j.opts[c] = opt
 		}
 	}
 	opt.SetLR(j.sched.LR(lr, epoch))
 	res, err := trainer.Train(ctx, m, opt, j.train, j.parts[c], trainer.LocalConfig{
-		Epochs:     f.EpochsPerCycle,
-		Batch:      t.BatchSize,
+		Epochs:     cfg.EpochsPerCycle,
+		Batch:      cfg.BatchSize,
 		ProximalMu: j.strat.ProximalMu(),
 		Global:     j.global,
-		ClipNorm:   t.ClipNorm,
+		ClipNorm:   cfg.ClipNorm,
 		Augment:    j.aug,
-		Seed:       clientSeed(j.cfg.Job.Seed, round, c),
+		Seed:       clientSeed(j.cfg.Seed, round, c),
 	})
 	if err != nil {
 		return res, 0, err

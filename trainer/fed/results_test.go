@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
-	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/runtime/runtimetest"
 	"github.com/fltk-go/fltk/trainer"
 )
@@ -44,20 +43,19 @@ func (f *fakeRecorder) Round(r RoundResult) error {
 
 func (f *fakeRecorder) Finish(ck trainer.Checkpoint) error { f.final = ck; return f.call("finish") }
 
-// runWith runs cfg with rec on rank 0 and nothing on the others.
-func runWith(t *testing.T, cfg *configs.Config, rec Recorder) error {
+// runWith runs tj with rec on rank 0 and nothing on the others.
+func runWith(t *testing.T, tj *testJob, rec Recorder) error {
 	t.Helper()
-	n := cfg.Job.WorldSize
 	srv := runtimetest.RunServer(t, nil)
-	ws := runtimetest.RunWorld(t, srv, cfg.Job.Name, n, nil)
+	ws := runtimetest.RunWorld(t, srv, "fedtest", tj.world, nil)
 	comms := runtimetest.Comms(t, ws, collective.DefaultConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return runtimetest.OnAll(n, func(r int) error {
+	return runtimetest.OnAll(tj.world, func(r int) error {
 		if r == 0 {
-			return Run(ctx, comms[r], cfg, rec)
+			return Run(ctx, comms[r], tj.Config, rec)
 		}
-		return Run(ctx, comms[r], cfg, nil)
+		return Run(ctx, comms[r], tj.Config, nil)
 	})
 }
 
@@ -105,7 +103,7 @@ func TestRunRecordsIntoInjectedRecorder(t *testing.T) {
 			}
 		}
 		slices.Sort(got)
-		if want := Select(cfg.Job.Seed, r.Round, 6, 3); !slices.Equal(got, want) {
+		if want := Select(cfg.Seed, r.Round, 6, 3); !slices.Equal(got, want) {
 			t.Errorf("round %d: clients %v, want %v", r.Round, got, want)
 		}
 		if samples != r.Samples || r.Metrics.N != 200 || r.BytesUp <= 0 {
@@ -118,15 +116,16 @@ func TestRunRecordsIntoInjectedRecorder(t *testing.T) {
 	if rec.final.Round != 3 || rec.final.Net != "MNIST2NN" || len(rec.final.State) != 199210 {
 		t.Errorf("final model: net %q round %d, %d values", rec.final.Net, rec.final.Round, len(rec.final.State))
 	}
-	if _, err := os.Stat(cfg.Output.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Run with a fake recorder created %s (%v)", cfg.Output.Dir, err)
+	tmp := filepath.Dir(filepath.Dir(cfg.dir)) // holds the data and nothing else
+	if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 1 || ents[0].Name() != "data" {
+		t.Errorf("Run with a fake recorder: %s holds %v (%v), want only data", tmp, ents, err)
 	}
 }
 
 // TestRecorderErrorFailsRun: an error from the recorder is Run's error.
 func TestRecorderErrorFailsRun(t *testing.T) {
 	cfg := testConfig(t, 2)
-	cfg.Federated.Rounds = 2
+	cfg.Rounds = 2
 	rec := &fakeRecorder{fail: "finish"}
 	if err := runWith(t, cfg, rec); !errors.Is(err, errFake) {
 		t.Errorf("Run with a failing recorder: %v, want %v", err, errFake)

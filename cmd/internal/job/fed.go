@@ -12,24 +12,62 @@ import (
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/trainer/fed"
+	"github.com/fltk-go/fltk/trainer/optim"
+	"github.com/fltk-go/fltk/trainer/strategy"
 )
 
 // Train runs the federated job of c on this rank. Rank 0 writes the
 // results files into output.dir/job.name ([fed.CSV], with c as
 // config.toml) and prints progress lines to out ([fed.Progress]).
 func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io.Writer) error {
+	fc := FedConfig(c)
 	if comm.Rank() != 0 {
-		return fed.Run(ctx, comm, c, nil)
+		return fed.Run(ctx, comm, fc, nil)
 	}
 	csv, rec, err := Results(c, out)
 	if err != nil {
 		return err
 	}
-	err = fed.Run(ctx, comm, c, rec)
+	err = fed.Run(ctx, comm, fc, rec)
 	if cerr := csv.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// FedConfig maps the [federated], [data] and [train] tables of c, with
+// job.seed, to the federated trainer's configuration.
+func FedConfig(c *configs.Config) fed.Config {
+	f, d, t := &c.Federated, &c.Data, &c.Train
+	return fed.Config{
+		Seed:            c.Job.Seed,
+		Rounds:          f.Rounds,
+		Clients:         f.Clients,
+		ClientsPerRound: f.ClientsPerRound,
+		EpochsPerCycle:  f.EpochsPerCycle,
+		Strategy: strategy.Config{Name: f.Strategy, ProximalMu: f.ProximalMu, Eta: f.Eta, EtaL: f.EtaL,
+			Beta1: f.Beta1, Beta2: f.Beta2, Tau: f.Tau},
+		Parallel:       f.Parallel,
+		TargetAccuracy: f.TargetAccuracy,
+		RoundTimeout:   f.RoundTimeout.Duration,
+
+		Dataset:       d.Dataset,
+		DataDir:       d.Path,
+		TestSet:       d.TestSet,
+		SeqLen:        d.SeqLen,
+		Partition:     d.Sampler,
+		PartitionArgs: d.SamplerArgs,
+
+		Net:           t.Net,
+		BatchSize:     t.BatchSize,
+		EvalBatchSize: t.EvalBatchSize,
+		Optimizer: optim.Config{Name: t.Optimizer, LR: t.LearningRate, Momentum: t.Momentum,
+			WeightDecay: t.WeightDecay, Nesterov: t.Nesterov, Beta1: t.AdamBeta1, Beta2: t.AdamBeta2, Eps: t.AdamEps},
+		Schedule: optim.ScheduleConfig{Name: t.Scheduler, StepSize: t.SchedulerStepSize, Gamma: t.SchedulerGamma,
+			MinLR: t.MinLR, TMax: t.SchedulerStepSize, EtaMin: t.MinLR},
+		ClipNorm:           t.ClipNorm,
+		KeepOptimizerState: t.KeepOptimizerState,
+	}
 }
 
 // Results returns the federator's recorder for c: the CSV files in
