@@ -218,6 +218,8 @@ func (j *job) roundCtx(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(ctx, j.cfg.RoundTimeout)
 }
 
+// run hands the recorder the job's setup, broadcasts the initial global
+// state, runs the rounds and hands the recorder the final global model.
 func (j *job) run(ctx context.Context) error {
 	if j.rank == 0 {
 		if err := j.rec.Start(j.setupInfo()); err != nil {
