@@ -5,9 +5,9 @@
 // # A round
 //
 //  1. Every rank computes the round's selected clients itself: a pure
-//     function of (job.seed, round), so no message is needed.
+//     function of (Config.Seed, round), so no message is needed.
 //  2. Each worker trains its selected clients from the global state it
-//     holds, up to federated.parallel at once (one graph per goroutine),
+//     holds, up to Config.Parallel at once (one graph per goroutine),
 //     and folds their states into a local weighted sum (weights from the
 //     strategy, e.g. sample counts for FedAvg), in a fixed order.
 //  3. A weighted-mean Reduce to rank 0 turns the workers' partial means
@@ -22,18 +22,22 @@
 //     state.
 //  5. Every rank evaluates the new global model on its stride of the test
 //     set; an AllReduce of the metrics vectors gives every rank the same
-//     accuracy, so all agree on stopping at federated.target_accuracy.
-//  6. The federator records a row of metrics.csv and the clients' rows of
-//     clients.csv and prints a progress line.
+//     accuracy, so all agree on stopping at Config.TargetAccuracy.
+//  6. The federator passes the round's results to its [Recorder].
 //
 // Logical clients are decoupled from ranks: client c lives on worker
 // 1 + c mod (N−1), so McMahan's 100-client setups run on five ranks.
 //
 // # Results
 //
-// Rank 0 writes into output.dir/job.name/: metrics.csv (one row per
-// round), clients.csv (one row per client per round), classes.csv (the
-// global model's per-class precision and recall each round), partition.csv (each
-// client's sample count and label histogram), config.toml (the effective
-// configuration) and model.ckpt (the final global model).
+// Rank 0 hands the job's results to the [Recorder] given to [Run]: a
+// [Setup] before the first round, a [RoundResult] after each round and
+// the final global model at the end. [CSV] writes them as files into a
+// directory: metrics.csv (one row per round), clients.csv (one row per
+// client per round), classes.csv (the global model's per-class precision
+// and recall each round), partition.csv (each client's sample count and
+// label histogram), config.toml (the effective configuration) and
+// model.ckpt (the final global model). [Progress] prints a line per
+// round; [MultiRecorder] combines recorders. The fltk command records
+// into output.dir/job.name/ with both.
 package fed

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	goruntime "runtime"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
-	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/trainer"
 	"github.com/fltk-go/fltk/trainer/data"
 	"github.com/fltk-go/fltk/trainer/model"
@@ -32,9 +30,8 @@ const rankFields = 3
 
 // job is one rank's view of a federated training job.
 type job struct {
-	cfg      *configs.Config
+	cfg      Config // validated
 	comm     *collective.Comm
-	out      io.Writer
 	rank     int
 	size     int
 	clients  int
@@ -53,15 +50,23 @@ type job struct {
 	info     strategy.Info
 	global   []float32
 	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
-	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with train.keep_optimizer_state
-	res      *results          // rank 0 only
+	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with Config.KeepOptimizerState
+	down     collective.Stats  // bytes received with the latest broadcast of the global state
+	rec      Recorder          // rank 0 only
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
-// round is done (or the target accuracy is reached). Rank 0 prints
-// progress to out and writes the results.
-func Run(ctx context.Context, comm *collective.Comm, cfg *configs.Config, out io.Writer) (err error) {
-	j := &job{cfg: cfg, comm: comm, out: out, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}}
+// round is done (or the target accuracy is reached). Every rank calls it
+// with the same cfg, which it validates ([Config.Validate]). Rank 0 passes
+// the results to rec (nil: nowhere); the other ranks do not use it.
+func Run(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if rec == nil {
+		rec = discard{}
+	}
+	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}}
 	if j.size < 2 {
 		return fmt.Errorf("fed: needs a federator and at least one worker, world size is %d", j.size)
 	}
@@ -78,63 +83,63 @@ func Run(ctx context.Context, comm *collective.Comm, cfg *configs.Config, out io
 
 // setup loads data, splits it, builds models and the strategy.
 func (j *job) setup() error {
-	f, d, t := &j.cfg.Federated, &j.cfg.Data, &j.cfg.Train
-	j.clients = f.Clients
+	cfg := &j.cfg
+	j.clients = cfg.Clients
 	if j.clients == 0 {
 		j.clients = j.size - 1
 	}
-	j.perRound = f.ClientsPerRound
+	j.perRound = cfg.ClientsPerRound
 	if j.perRound == 0 {
 		j.perRound = j.clients
 	}
-	opts := data.Options{SeqLen: d.SeqLen}
+	opts := data.Options{SeqLen: cfg.SeqLen}
 	var err error
-	if j.train, err = data.Load(d.Dataset, d.Path, true, opts); err != nil {
+	if j.train, err = data.Load(cfg.Dataset, cfg.DataDir, true, opts); err != nil {
 		return fmt.Errorf("fed: rank %d: %w", j.rank, err)
 	}
-	if j.test, err = data.Load(d.Dataset, d.Path, false, opts); err != nil {
+	if j.test, err = data.Load(cfg.Dataset, cfg.DataDir, false, opts); err != nil {
 		return fmt.Errorf("fed: rank %d: %w", j.rank, err)
 	}
-	if d.TestSet == "odd-half" {
+	if cfg.TestSet == "odd-half" {
 		var odd []int
 		for i := 1; i < j.test.Len(); i += 2 {
 			odd = append(odd, i)
 		}
 		j.test = j.test.Subset(odd)
 	}
-	if err := checkModelData(t.Net, j.train); err != nil {
+	if err := checkModelData(cfg.Net, j.train); err != nil {
 		return err
 	}
 	j.parts, err = partition.Split(j.train.Labels(), j.train.Classes, j.clients, j.train.Groups,
-		partition.Config{Scheme: d.Sampler, Args: d.SamplerArgs, Seed: uint64(j.cfg.Job.Seed)})
+		partition.Config{Scheme: cfg.Partition, Args: cfg.PartitionArgs, Seed: uint64(cfg.Seed)})
 	if err != nil {
 		return fmt.Errorf("fed: split %d training samples over %d clients: %w", j.train.Len(), j.clients, err)
 	}
-	sc := strategy.Config{Name: f.Strategy, ProximalMu: f.ProximalMu, Eta: f.Eta, EtaL: f.EtaL, Beta1: f.Beta1, Beta2: f.Beta2, Tau: f.Tau}
-	if j.strat, err = strategy.New(sc); err != nil {
+	if j.strat, err = strategy.New(cfg.Strategy); err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	if j.sched, err = optim.NewSchedule(optim.ScheduleConfig{Name: t.Scheduler, StepSize: t.SchedulerStepSize,
-		Gamma: t.SchedulerGamma, MinLR: t.MinLR, TMax: t.SchedulerStepSize, EtaMin: t.MinLR}); err != nil {
+	if j.sched, err = optim.NewSchedule(cfg.Schedule); err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	j.aug = data.TrainAugmenter(d.Dataset)
+	j.aug = data.TrainAugmenter(cfg.Dataset)
 
 	j.opts = make([]optim.Optimizer, j.clients)
-	for c := j.rank - 1; j.rank > 0 && c < j.clients; c += j.size - 1 {
-		j.hosted = append(j.hosted, c)
+	for c := range j.clients {
+		if j.workerOf(c) == j.rank {
+			j.hosted = append(j.hosted, c)
+		}
 	}
 	for i := j.rank; i < j.test.Len(); i += j.size {
 		j.testIdx = append(j.testIdx, i)
 	}
-	j.parallel = f.Parallel
+	j.parallel = cfg.Parallel
 	if j.parallel == 0 {
 		j.parallel = goruntime.GOMAXPROCS(0)
 	}
 	j.parallel = max(1, min(j.parallel, len(j.hosted)))
-	mc := modelConfig(j.cfg, j.train)
+	mc := modelConfig(cfg, j.train)
 	for i := 0; i < j.parallel; i++ {
-		m, err := model.New(t.Net, mc)
+		m, err := model.New(cfg.Net, mc)
 		if err != nil {
 			for _, m := range j.models {
 				_ = m.Close()
@@ -146,20 +151,15 @@ func (j *job) setup() error {
 	}
 	j.global = j.models[0].State(nil)
 	j.info = strategy.Info{Buffers: j.models[0].Buffers()}
-	if j.rank == 0 {
-		if j.res, err = newResults(j.cfg, j.train, j.parts); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
 // modelConfig derives the model's configuration from the job's.
-func modelConfig(cfg *configs.Config, set *data.Set) model.Config {
+func modelConfig(cfg *Config, set *data.Set) model.Config {
 	mc := model.DefaultConfig()
-	mc.Batch = cfg.Train.BatchSize
-	mc.EvalBatch = cfg.Train.EvalBatchSize
-	mc.Seed = uint64(cfg.Job.Seed)
+	mc.Batch = cfg.BatchSize
+	mc.EvalBatch = cfg.EvalBatchSize
+	mc.Seed = uint64(cfg.Seed)
 	mc.Classes = set.Classes
 	if set.LabelsPerSample > 1 { // a sequence model: one label per time step
 		mc.SeqLen = set.Shape[0]
@@ -176,11 +176,11 @@ func checkModelData(net string, set *data.Set) error {
 	text := set.LabelsPerSample > 1
 	switch {
 	case info.InputShape == nil && !text: // a sequence model
-		return fmt.Errorf("%w: train.net: %s is a sequence model for the text data sets (opticks, bible), but data set %q holds images of shape %v",
-			configs.ErrInvalid, net, set.Name, set.Shape)
+		return fmt.Errorf("%w: net %s is a sequence model for the text data sets (opticks, bible), but data set %q holds images of shape %v",
+			ErrConfig, net, set.Name, set.Shape)
 	case info.InputShape != nil && !slices.Equal(info.InputShape, set.Shape):
-		return fmt.Errorf("%w: train.net: %s takes samples of shape %v, but data set %q has %v",
-			configs.ErrInvalid, net, info.InputShape, set.Name, set.Shape)
+		return fmt.Errorf("%w: net %s takes samples of shape %v, but data set %q has %v",
+			ErrConfig, net, info.InputShape, set.Name, set.Shape)
 	}
 	return nil
 }
@@ -209,38 +209,58 @@ func clientSeed(seed int64, round, c int) uint64 {
 	return x ^ x>>29
 }
 
+// workerOf returns the rank that hosts client c: the workers 1..size−1
+// take the clients round-robin, so client c lives on 1 + c mod (size−1).
+func (j *job) workerOf(c int) int { return 1 + c%(j.size-1) }
+
 // roundCtx bounds one round.
 func (j *job) roundCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, j.cfg.Federated.RoundTimeout.Duration)
+	return context.WithTimeout(ctx, j.cfg.RoundTimeout)
 }
 
+// run hands the recorder the job's setup, broadcasts the initial global
+// state, runs the rounds and hands the recorder the final global model.
 func (j *job) run(ctx context.Context) error {
-	f := &j.cfg.Federated
+	if j.rank == 0 {
+		if err := j.rec.Start(j.setupInfo()); err != nil {
+			return err
+		}
+	}
 	bctx, cancel := j.roundCtx(ctx)
-	var down collective.Stats
-	err := collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&down))
+	err := collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("fed: initial broadcast: %w", err)
 	}
-	if j.rank == 0 {
-		j.res.start(j.out, j.clients, j.perRound, j.size-1, j.models[0].NumParams())
-	}
-	for round := 1; round <= f.Rounds; round++ {
-		stop, err := j.round(ctx, round, &down)
+	last := 0
+	for round := 1; round <= j.cfg.Rounds; round++ {
+		stop, err := j.round(ctx, round)
 		if err != nil {
 			return fmt.Errorf("fed: round %d: %w", round, err)
 		}
+		last = round
 		if stop {
 			break
 		}
 	}
 	if j.rank == 0 {
-		if err := j.res.finish(j.out, j.cfg, j.models[0].Name(), j.info.Buffers, j.global); err != nil {
+		final := trainer.Checkpoint{Net: j.models[0].Name(), Round: last, Buffers: j.info.Buffers, State: j.global}
+		if err := j.rec.Finish(final); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setupInfo describes the job to the recorder.
+func (j *job) setupInfo() Setup {
+	s := Setup{Rounds: j.cfg.Rounds, Clients: j.clients, PerRound: j.perRound, Workers: j.size - 1,
+		Params: j.models[0].NumParams(), Classes: j.train.Classes, Partition: make([]ClientData, len(j.parts))}
+	labels := j.train.Labels()
+	for c, idx := range j.parts {
+		s.Partition[c] = ClientData{Samples: len(idx), Labels: partition.Histogram(labels, j.train.Classes, idx)}
+	}
+	return s
 }
 
 // clientOut is one client's result on a worker.
@@ -251,125 +271,225 @@ type clientOut struct {
 	state  []float32 // the trained state, kept for strategies that need every update
 }
 
-// round runs one round; down holds the bytes this rank received with the
-// broadcast that delivered the model trained in this round.
-func (j *job) round(ctx context.Context, round int, down *collective.Stats) (stop bool, err error) {
-	rctx, cancel := j.roundCtx(ctx)
+// roundState carries one round through its phases. Every rank fills the
+// fields of the phases it takes part in; "rank 0" marks the federator's.
+type roundState struct {
+	round int
+	start time.Time
+
+	sel  []int // the round's selected clients (selectClients)
+	mine []int // the selected clients this rank hosts (selectClients)
+
+	outs      []clientOut   // this rank's trained clients, in training order (trainClients)
+	mean      []float32     // the weighted mean of this rank's clients' states (trainClients)
+	weight    float64       // the total weight of outs (trainClients)
+	trainWall time.Duration // this rank's training wall time (trainClients)
+
+	up        collective.Stats // bytes this rank sent with its updates (reduceUpdates)
+	agg       []float32        // rank 0: the weighted mean over all selected clients (reduceUpdates)
+	states    []float32        // rank 0, individual strategies: perWorker states per rank (reduceUpdates)
+	perWorker int              // individual strategies: states per rank in states (reduceUpdates)
+
+	meta     []float64       // rank 0: every rank's metadata block (gatherMetadata)
+	slots    int             // client slots in a metadata block (gatherMetadata)
+	block    int             // values in a metadata block (gatherMetadata)
+	rec      RoundResult     // rank 0: the round's results (aggregate, record)
+	aggTime  time.Duration   // the time aggregate took (aggregate)
+	met      trainer.Metrics // the new global model's test metrics, every rank (evaluate)
+	evalTime time.Duration   // the time evaluate took (evaluate)
+	stop     bool            // met reaches Config.TargetAccuracy (evaluate)
+}
+
+// round runs one round, phase by phase, and reports whether the target
+// accuracy is reached.
+func (j *job) round(ctx context.Context, round int) (stop bool, err error) {
+	ctx, cancel := j.roundCtx(ctx)
 	defer cancel()
+	r := &roundState{round: round, start: time.Now()}
+	j.selectClients(r)
+	for _, phase := range []func(context.Context, *roundState) error{
+		j.trainClients, j.reduceUpdates, j.gatherMetadata, j.aggregate, j.broadcastGlobal, j.evaluate, j.record,
+	} {
+		if err := phase(ctx, r); err != nil {
+			return false, err
+		}
+	}
+	return r.stop, nil
+}
+
+// selectClients computes the round's selected clients, on every rank
+// alike (a pure function of the seed and the round, see [Select]), and
+// the ones this rank hosts.
+func (j *job) selectClients(r *roundState) {
+	r.sel = Select(j.cfg.Seed, r.round, j.clients, j.perRound)
+	for _, c := range r.sel {
+		if j.workerOf(c) == j.rank {
+			r.mine = append(r.mine, c)
+		}
+	}
+}
+
+// trainClients trains this rank's selected clients and folds their states into
+// the weighted mean r.mean (or keeps each state, for a strategy that needs
+// every update). The federator and a worker with no selected client train
+// nothing.
+func (j *job) trainClients(ctx context.Context, r *roundState) error {
+	r.mean = make([]float32, len(j.global))
+	if len(r.mine) == 0 {
+		return nil
+	}
 	t0 := time.Now()
-	sel := Select(j.cfg.Job.Seed, round, j.clients, j.perRound)
-	var mine []int
-	for _, c := range sel {
-		if j.rank > 0 && (c%(j.size-1)) == j.rank-1 {
-			mine = append(mine, c)
-		}
+	var err error
+	if r.outs, r.weight, err = j.trainLocal(ctx, r.round, r.mine, r.mean); err != nil {
+		return err
 	}
+	r.trainWall = time.Since(t0)
+	return nil
+}
 
-	// Local training, folded into a weighted sum.
-	mean := make([]float32, len(j.global))
-	var outs []clientOut
-	var weight float64
-	var trainWall time.Duration
-	if len(mine) > 0 {
-		tt := time.Now()
-		outs, weight, err = j.trainLocal(rctx, round, mine, mean)
-		if err != nil {
-			return false, err
-		}
-		trainWall = time.Since(tt)
-	}
-
-	// Partial means to the federator, or every client's state when the
-	// strategy needs each one.
-	var up collective.Stats
-	agg := mean
-	var states []float32 // rank 0, individual strategies: perWorker states per rank
-	perWorker := 0
+// reduceUpdates brings the updates to the federator: a weighted-mean Reduce of
+// the workers' partial means (the federator contributes weight 0), or,
+// for a strategy that needs every update, a Gather of every trained state.
+func (j *job) reduceUpdates(ctx context.Context, r *roundState) error {
 	if j.strat.Individual() {
-		if states, perWorker, err = j.gatherStates(rctx, sel, outs, &up); err != nil {
-			return false, err
-		}
-	} else {
-		if j.rank == 0 {
-			agg = make([]float32, len(j.global))
-		}
-		if err := collective.Reduce(rctx, j.comm, agg, mean, collective.WeightedMean, 0,
-			collective.WithWeight(weight), collective.WithStats(&up)); err != nil {
-			return false, fmt.Errorf("reduce updates: %w", err)
-		}
+		var err error
+		r.states, r.perWorker, err = j.gatherStates(ctx, r.sel, r.outs, &r.up)
+		return err
 	}
-	slots := (j.clients + j.size - 2) / (j.size - 1)
-	block := slots*metaFields + rankFields
-	meta := make([]float64, block)
-	for i, o := range outs {
+	r.agg = r.mean
+	if j.rank == 0 {
+		r.agg = make([]float32, len(j.global))
+	}
+	if err := collective.Reduce(ctx, j.comm, r.agg, r.mean, collective.WeightedMean, 0,
+		collective.WithWeight(r.weight), collective.WithStats(&r.up)); err != nil {
+		return fmt.Errorf("reduce updates: %w", err)
+	}
+	return nil
+}
+
+// gatherMetadata gathers on the federator every rank's metadata block:
+// its trained clients' samples, steps, loss and time (metaFields each, in
+// training order, in slots sized for the busiest possible worker), then
+// its training wall time and the bytes it sent and received (rankFields).
+func (j *job) gatherMetadata(ctx context.Context, r *roundState) error {
+	r.slots = (j.clients + j.size - 2) / (j.size - 1)
+	r.block = r.slots*metaFields + rankFields
+	meta := make([]float64, r.block)
+	for i, o := range r.outs {
 		m := meta[i*metaFields:]
 		m[0], m[1], m[2], m[3], m[4] = float64(o.client+1), float64(o.res.Samples), float64(o.res.Steps), o.res.Loss, o.res.Duration.Seconds()
 	}
-	meta[slots*metaFields] = trainWall.Seconds()
-	meta[slots*metaFields+1] = float64(up.WireSent)
-	meta[slots*metaFields+2] = float64(down.WireRecv)
-	var all []float64
+	meta[r.slots*metaFields] = r.trainWall.Seconds()
+	meta[r.slots*metaFields+1] = float64(r.up.WireSent)
+	meta[r.slots*metaFields+2] = float64(j.down.WireRecv)
 	if j.rank == 0 {
-		all = make([]float64, j.size*block)
+		r.meta = make([]float64, j.size*r.block)
 	}
-	if err := collective.Gather(rctx, j.comm, all, meta, 0); err != nil {
-		return false, fmt.Errorf("gather client metadata: %w", err)
+	if err := collective.Gather(ctx, j.comm, r.meta, meta, 0); err != nil {
+		return fmt.Errorf("gather client metadata: %w", err)
 	}
+	return nil
+}
 
-	// Aggregate.
-	var rec roundRecord
-	ta := time.Now()
-	if j.rank == 0 {
-		rec = j.collect(round, all, slots, block)
-		if rec.samples == 0 {
-			return false, fmt.Errorf("no client trained (selected %v)", sel)
-		}
-		upd := []strategy.Update{{Client: -1, State: agg, Samples: rec.samples, Steps: rec.steps, TrainLoss: rec.trainLoss}}
-		if states != nil {
-			upd = individualUpdates(rec, states, perWorker, len(j.global))
-		}
-		j.info.Round = round
-		if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
-			return false, fmt.Errorf("aggregate: %w", err)
-		}
+// aggregate, on the federator, decodes the metadata into the round's
+// record and applies the strategy to the reduced mean (or to every
+// client's state) to make the new global state.
+func (j *job) aggregate(_ context.Context, r *roundState) error {
+	t0 := time.Now()
+	defer func() { r.aggTime = time.Since(t0) }()
+	if j.rank != 0 {
+		return nil
 	}
-	aggTime := time.Since(ta)
-
-	// New global model to everyone.
-	*down = collective.Stats{}
-	if err := collective.Broadcast(rctx, j.comm, j.global, 0, collective.WithStats(down)); err != nil {
-		return false, fmt.Errorf("broadcast global model: %w", err)
+	r.rec = j.collect(r.round, r.meta, r.slots, r.block)
+	if r.rec.Samples == 0 {
+		return fmt.Errorf("no client trained (selected %v)", r.sel)
 	}
+	upd := []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.Samples, Steps: r.rec.Steps, TrainLoss: r.rec.TrainLoss}}
+	if r.states != nil {
+		upd = individualUpdates(r.rec, r.states, r.perWorker, len(j.global))
+	}
+	j.info.Round = r.round
+	if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	return nil
+}
 
-	// Distributed evaluation.
-	te := time.Now()
+// broadcastGlobal sends the new global state from the federator to every rank;
+// j.down counts the bytes this rank receives, reported in the next
+// round's metadata.
+func (j *job) broadcastGlobal(ctx context.Context, _ *roundState) error {
+	j.down = collective.Stats{}
+	if err := collective.Broadcast(ctx, j.comm, j.global, 0, collective.WithStats(&j.down)); err != nil {
+		return fmt.Errorf("broadcast global model: %w", err)
+	}
+	return nil
+}
+
+// evaluate tests the new global model: every rank evaluates its stride of
+// the test set, and an AllReduce of the metrics vectors gives every rank
+// the same metrics, so that all agree on stopping at the target accuracy.
+func (j *job) evaluate(ctx context.Context, r *roundState) error {
+	t0 := time.Now()
 	ev := j.models[0]
 	if err := ev.LoadState(j.global); err != nil {
-		return false, err
+		return err
 	}
-	met, err := trainer.Evaluate(rctx, ev, j.test, j.testIdx, j.cfg.Train.EvalBatchSize)
+	met, err := trainer.Evaluate(ctx, ev, j.test, j.testIdx, j.cfg.EvalBatchSize)
 	if err != nil {
-		return false, err
+		return err
 	}
 	vec := met.Vector()
 	sum := make([]float64, len(vec))
-	if err := collective.AllReduce(rctx, j.comm, sum, vec, collective.Sum); err != nil {
-		return false, fmt.Errorf("allreduce test metrics: %w", err)
+	if err := collective.AllReduce(ctx, j.comm, sum, vec, collective.Sum); err != nil {
+		return fmt.Errorf("allreduce test metrics: %w", err)
 	}
-	met, err = trainer.MetricsFromVector(j.test.Classes, sum)
-	if err != nil {
-		return false, err
+	if r.met, err = trainer.MetricsFromVector(j.test.Classes, sum); err != nil {
+		return err
 	}
-	evalTime := time.Since(te)
-	stop = j.cfg.Federated.TargetAccuracy > 0 && met.Accuracy() >= j.cfg.Federated.TargetAccuracy
-	if j.rank == 0 {
-		rec.round, rec.met = round, met
-		rec.roundTime, rec.evalTime, rec.aggTime = time.Since(t0), evalTime, aggTime
-		if err := j.res.record(j.out, rec, j.cfg.Federated.Rounds, stop); err != nil {
-			return false, err
+	r.evalTime = time.Since(t0)
+	r.stop = j.cfg.TargetAccuracy > 0 && r.met.Accuracy() >= j.cfg.TargetAccuracy
+	return nil
+}
+
+// record, on the federator, passes the round's results to the recorder.
+func (j *job) record(_ context.Context, r *roundState) error {
+	if j.rank != 0 {
+		return nil
+	}
+	rec := &r.rec
+	rec.Round, rec.Metrics, rec.TargetReached = r.round, r.met, r.stop
+	rec.RoundTime, rec.EvalTime, rec.AggTime = time.Since(r.start), r.evalTime, r.aggTime
+	rec.CommTime = max(rec.RoundTime-rec.TrainTime-rec.EvalTime-rec.AggTime, 0)
+	return j.rec.Round(*rec)
+}
+
+// collect decodes the gathered metadata blocks into the round's results.
+func (j *job) collect(round int, all []float64, slots, block int) RoundResult {
+	rec := RoundResult{Round: round}
+	var lossW float64
+	for rank := 1; rank < j.size; rank++ {
+		b := all[rank*block : (rank+1)*block]
+		for s := 0; s < slots; s++ {
+			m := b[s*metaFields:]
+			if m[0] == 0 {
+				continue
+			}
+			cr := ClientResult{Client: int(m[0]) - 1, Rank: rank, Samples: int(m[1]), Steps: int(m[2]), Loss: m[3],
+				Time: time.Duration(m[4] * float64(time.Second))}
+			rec.Clients = append(rec.Clients, cr)
+			rec.Samples += cr.Samples
+			rec.Steps += cr.Steps
+			lossW += cr.Loss * float64(cr.Samples)
 		}
+		rec.TrainTime = max(rec.TrainTime, time.Duration(b[slots*metaFields]*float64(time.Second)))
+		rec.BytesUp += int64(b[slots*metaFields+1])
+		rec.BytesDown += int64(b[slots*metaFields+2])
 	}
-	return stop, nil
+	if rec.Samples > 0 {
+		rec.TrainLoss = lossW / float64(rec.Samples)
+	}
+	return rec
 }
 
 // gatherStates brings every selected client's trained state to rank 0:
@@ -380,7 +500,7 @@ func (j *job) round(ctx context.Context, round int, down *collective.Stats) (sto
 func (j *job) gatherStates(ctx context.Context, sel []int, outs []clientOut, up *collective.Stats) ([]float32, int, error) {
 	counts := make([]int, j.size)
 	for _, c := range sel {
-		counts[1+c%(j.size-1)]++
+		counts[j.workerOf(c)]++
 	}
 	perWorker := slices.Max(counts)
 	n := len(j.global)
@@ -401,14 +521,14 @@ func (j *job) gatherStates(ctx context.Context, sel []int, outs []clientOut, up 
 // individualUpdates pairs the gathered states with the clients' metadata:
 // the clients of rank r come in rec in the order r trained them, which is
 // the order of its states.
-func individualUpdates(rec roundRecord, states []float32, perWorker, n int) []strategy.Update {
-	upd := make([]strategy.Update, 0, len(rec.clients))
+func individualUpdates(rec RoundResult, states []float32, perWorker, n int) []strategy.Update {
+	upd := make([]strategy.Update, 0, len(rec.Clients))
 	next := map[int]int{} // rank → index of its next state
-	for _, c := range rec.clients {
-		i := next[c.rank]
-		next[c.rank]++
-		off := (c.rank*perWorker + i) * n
-		upd = append(upd, strategy.Update{Client: c.client, State: states[off : off+n], Samples: c.samples, Steps: c.steps, TrainLoss: c.loss})
+	for _, c := range rec.Clients {
+		i := next[c.Rank]
+		next[c.Rank]++
+		off := (c.Rank*perWorker + i) * n
+		upd = append(upd, strategy.Update{Client: c.Client, State: states[off : off+n], Samples: c.Samples, Steps: c.Steps, TrainLoss: c.Loss})
 	}
 	return upd
 }
@@ -489,38 +609,44 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 	return outs, total, nil
 }
 
+// clientLR returns the clients' base learning rate: the strategy's when it
+// chooses one ([strategy.ClientLearningRate]), else base.
+func clientLR(s strategy.Strategy, base float64) float64 {
+	if c, ok := s.(strategy.ClientLearningRate); ok && c.ClientLR() > 0 {
+		return c.ClientLR()
+	}
+	return base
+}
+
 // trainClient loads the global state into m and trains client c.
 func (j *job) trainClient(ctx context.Context, m model.Model, round, c, epoch int) (trainer.Result, float64, error) {
-	t, f := &j.cfg.Train, &j.cfg.Federated
+	cfg := &j.cfg
 	if err := m.LoadState(j.global); err != nil {
 		return trainer.Result{}, 0, err
 	}
-	lr := t.LearningRate
-	if f.Strategy == "fedadam" && f.EtaL > 0 {
-		lr = f.EtaL
-	}
+	lr := clientLR(j.strat, cfg.Optimizer.LR)
 	// Each client is trained by one goroutine a round, so opts[c] needs no lock.
 	opt := j.opts[c]
 	if opt == nil {
+		oc := cfg.Optimizer
+		oc.LR = lr
 		var err error
-		opt, err = optim.New(optim.Config{Name: t.Optimizer, LR: lr, Momentum: t.Momentum,
-			WeightDecay: t.WeightDecay, Nesterov: t.Nesterov, Beta1: t.AdamBeta1, Beta2: t.AdamBeta2, Eps: t.AdamEps})
-		if err != nil {
+		if opt, err = optim.New(oc); err != nil {
 			return trainer.Result{}, 0, err
 		}
-		if t.KeepOptimizerState {
+		if cfg.KeepOptimizerState {
 			j.opts[c] = opt
 		}
 	}
 	opt.SetLR(j.sched.LR(lr, epoch))
 	res, err := trainer.Train(ctx, m, opt, j.train, j.parts[c], trainer.LocalConfig{
-		Epochs:     f.EpochsPerCycle,
-		Batch:      t.BatchSize,
+		Epochs:     cfg.EpochsPerCycle,
+		Batch:      cfg.BatchSize,
 		ProximalMu: j.strat.ProximalMu(),
 		Global:     j.global,
-		ClipNorm:   t.ClipNorm,
+		ClipNorm:   cfg.ClipNorm,
 		Augment:    j.aug,
-		Seed:       clientSeed(j.cfg.Job.Seed, round, c),
+		Seed:       clientSeed(j.cfg.Seed, round, c),
 	})
 	if err != nil {
 		return res, 0, err

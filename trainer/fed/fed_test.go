@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,14 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/fltk-go/fltk/collective"
-	"github.com/fltk-go/fltk/configs"
-	"github.com/fltk-go/fltk/runtime/runtimetest"
 	"github.com/fltk-go/fltk/trainer"
-	"github.com/fltk-go/fltk/trainer/data"
-	"github.com/fltk-go/fltk/trainer/model"
 	"github.com/fltk-go/fltk/trainer/optim"
 	"github.com/fltk-go/fltk/trainer/strategy"
 )
@@ -64,43 +59,45 @@ func writeSynthMNIST(t *testing.T, dir string, n, m int) {
 	write("t10k", m)
 }
 
-// testConfig is a small federated job over synthetic MNIST in tmp.
-func testConfig(t *testing.T, world int) *configs.Config {
+// testJob is a small federated job over synthetic MNIST in a temporary
+// directory.
+type testJob struct {
+	Config
+	world int    // ranks
+	dir   string // where runJob's CSV recorder writes
+}
+
+// testConfig returns a job of 3 rounds of 3 of 6 clients on world ranks.
+func testConfig(t *testing.T, world int) *testJob {
 	t.Helper()
 	tmp := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(tmp, "data", "mnist"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	writeSynthMNIST(t, filepath.Join(tmp, "data", "mnist"), 600, 200)
-	cfg := configs.DefaultConfig()
-	cfg.Job.Name = "fedtest"
-	cfg.Job.WorldSize = world
-	cfg.Data.Path = filepath.Join(tmp, "data")
-	cfg.Output.Dir = filepath.Join(tmp, "results")
-	cfg.Federated.Rounds = 3
-	cfg.Federated.Clients = 6
-	cfg.Federated.ClientsPerRound = 3
-	cfg.Federated.Parallel = 2
-	cfg.Train.BatchSize = 10
-	cfg.Train.LearningRate = 0.05
+	cfg := DefaultConfig()
+	cfg.DataDir = filepath.Join(tmp, "data")
+	cfg.Rounds = 3
+	cfg.Clients = 6
+	cfg.ClientsPerRound = 3
+	cfg.Parallel = 2
+	cfg.BatchSize = 10
+	cfg.Optimizer.LR = 0.05
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return &cfg
+	return &testJob{Config: cfg, world: world, dir: filepath.Join(tmp, "results", "fedtest")}
 }
 
-// runJob runs cfg on world ranks over an in-process NATS server.
-func runJob(t *testing.T, cfg *configs.Config) error {
+// runJob runs tj on its ranks over an in-process NATS server; rank 0
+// records into a CSV recorder in tj.dir and a progress log.
+func runJob(t *testing.T, tj *testJob) error {
 	t.Helper()
-	n := cfg.Job.WorldSize
-	srv := runtimetest.RunServer(t, nil)
-	ws := runtimetest.RunWorld(t, srv, cfg.Job.Name, n, nil)
-	comms := runtimetest.Comms(t, ws, collective.DefaultConfig())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	outs := make([]bytes.Buffer, n)
-	err := runtimetest.OnAll(n, func(r int) error { return Run(ctx, comms[r], cfg, &outs[r]) })
-	t.Logf("rank 0 output:\n%s", outs[0].String())
+	var out bytes.Buffer
+	csv := NewCSV(CSVConfig{Dir: tj.dir, Checkpoint: true})
+	defer csv.Close()
+	err := runWith(t, tj, MultiRecorder(csv, NewProgress(&out, tj.dir)))
+	t.Logf("rank 0 output:\n%s", out.String())
 	return err
 }
 
@@ -123,13 +120,13 @@ func TestRunWritesResultsAndLearns(t *testing.T) {
 	if err := runJob(t, cfg); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cfg.Output.Dir, cfg.Job.Name)
+	dir := cfg.dir
 	metrics := readCSV(t, filepath.Join(dir, "metrics.csv"))
 	if !slices.Equal(metrics[0], MetricsHeader) {
 		t.Fatalf("metrics header = %v", metrics[0])
 	}
-	if len(metrics) != 1+cfg.Federated.Rounds {
-		t.Fatalf("metrics.csv has %d rows, want %d", len(metrics)-1, cfg.Federated.Rounds)
+	if len(metrics) != 1+cfg.Rounds {
+		t.Fatalf("metrics.csv has %d rows, want %d", len(metrics)-1, cfg.Rounds)
 	}
 	acc, _ := strconv.ParseFloat(metrics[len(metrics)-1][1], 64)
 	if acc < 0.9 {
@@ -145,11 +142,11 @@ func TestRunWritesResultsAndLearns(t *testing.T) {
 		}
 	}
 	clients := readCSV(t, filepath.Join(dir, "clients.csv"))
-	if len(clients) != 1+3*cfg.Federated.Rounds {
-		t.Errorf("clients.csv has %d rows, want %d", len(clients)-1, 3*cfg.Federated.Rounds)
+	if len(clients) != 1+3*cfg.Rounds {
+		t.Errorf("clients.csv has %d rows, want %d", len(clients)-1, 3*cfg.Rounds)
 	}
-	for r := 1; r <= cfg.Federated.Rounds; r++ {
-		want := Select(cfg.Job.Seed, r, 6, 3)
+	for r := 1; r <= cfg.Rounds; r++ {
+		want := Select(cfg.Seed, r, 6, 3)
 		var got []int
 		for _, row := range clients[1:] {
 			if row[0] == strconv.Itoa(r) {
@@ -167,8 +164,8 @@ func TestRunWritesResultsAndLearns(t *testing.T) {
 		}
 	}
 	classes := readCSV(t, filepath.Join(dir, "classes.csv"))
-	if len(classes) != 1+10*cfg.Federated.Rounds || !slices.Equal(classes[0], ClassesHeader) {
-		t.Errorf("classes.csv has %d rows (header %v), want %d", len(classes)-1, classes[0], 10*cfg.Federated.Rounds)
+	if len(classes) != 1+10*cfg.Rounds || !slices.Equal(classes[0], ClassesHeader) {
+		t.Errorf("classes.csv has %d rows (header %v), want %d", len(classes)-1, classes[0], 10*cfg.Rounds)
 	}
 	var testSamples int
 	for _, row := range classes[len(classes)-10:] {
@@ -205,9 +202,6 @@ func TestRunWritesResultsAndLearns(t *testing.T) {
 	if ck.Net != "MNIST2NN" || len(ck.State) != 199210 {
 		t.Errorf("checkpoint: net %q with %d values", ck.Net, len(ck.State))
 	}
-	if _, err := configs.Load(filepath.Join(dir, "config.toml")); err != nil {
-		t.Errorf("the written config.toml does not load: %v", err)
-	}
 }
 
 // TestOneRoundIsTheStrategy checks the whole pipeline's numerics: after
@@ -222,20 +216,20 @@ func TestOneRoundIsTheStrategy(t *testing.T) {
 	}{{"fedavg", 4}, {"median", 5}, {"median", 4}} {
 		t.Run(fmt.Sprintf("%s/clients=%d", tt.strategy, tt.clients), func(t *testing.T) {
 			cfg := testConfig(t, 3)
-			cfg.Federated.Rounds = 1
-			cfg.Federated.Clients = tt.clients
-			cfg.Federated.ClientsPerRound = 0
-			cfg.Federated.Strategy = tt.strategy
-			cfg.Data.Sampler = "quantity-skew" // unequal sizes make the weights matter
+			cfg.Rounds = 1
+			cfg.Clients = tt.clients
+			cfg.ClientsPerRound = 0
+			cfg.Strategy.Name = tt.strategy
+			cfg.Partition = "quantity-skew" // unequal sizes make the weights matter
 			if err := runJob(t, cfg); err != nil {
 				t.Fatal(err)
 			}
-			ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.Output.Dir, cfg.Job.Name, "model.ckpt"))
+			ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.dir, "model.ckpt"))
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			j := &job{cfg: cfg, rank: 0, size: 3, selected: map[int]int{}}
+			j := &job{cfg: cfg.Config, rank: 0, size: 3, selected: map[int]int{}}
 			if err := j.setup(); err != nil {
 				t.Fatal(err)
 			}
@@ -247,9 +241,9 @@ func TestOneRoundIsTheStrategy(t *testing.T) {
 				if err := m.LoadState(init); err != nil {
 					t.Fatal(err)
 				}
-				opt, _ := optim.New(optim.Config{Name: "sgd", LR: cfg.Train.LearningRate})
+				opt, _ := optim.New(optim.Config{Name: "sgd", LR: cfg.Optimizer.LR})
 				_, err := trainer.Train(context.Background(), m, opt, j.train, j.parts[c], trainer.LocalConfig{
-					Epochs: 1, Batch: cfg.Train.BatchSize, Seed: clientSeed(cfg.Job.Seed, 1, c)})
+					Epochs: 1, Batch: cfg.BatchSize, Seed: clientSeed(cfg.Seed, 1, c)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -292,7 +286,7 @@ func TestOneRoundIsTheStrategy(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	t.Run("missing data", func(t *testing.T) {
 		cfg := testConfig(t, 2)
-		cfg.Data.Path = filepath.Join(t.TempDir(), "nowhere")
+		cfg.DataDir = filepath.Join(t.TempDir(), "nowhere")
 		err := runJob(t, cfg)
 		if err == nil || !strings.Contains(err.Error(), "nowhere") || !strings.Contains(err.Error(), "make data") {
 			t.Errorf("err = %v, want it to name the directory and `make data`", err)
@@ -300,8 +294,8 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("empty client", func(t *testing.T) {
 		cfg := testConfig(t, 2)
-		cfg.Federated.Clients = 700 // more clients than the 600 samples
-		cfg.Federated.ClientsPerRound = 1
+		cfg.Clients = 700 // more clients than the 600 samples
+		cfg.ClientsPerRound = 1
 		err := runJob(t, cfg)
 		if err == nil || !strings.Contains(err.Error(), "client") {
 			t.Errorf("err = %v, want an error naming the empty client", err)
@@ -309,24 +303,12 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("net does not fit data", func(t *testing.T) {
 		cfg := testConfig(t, 2)
-		cfg.Train.Net = "Cifar10CNN"
+		cfg.Net = "Cifar10CNN"
 		err := runJob(t, cfg)
-		if err == nil || !strings.Contains(err.Error(), "Cifar10CNN") || !strings.Contains(err.Error(), "mnist") {
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "Cifar10CNN") || !strings.Contains(err.Error(), "mnist") {
 			t.Errorf("err = %v, want it to name the net and the data set", err)
 		}
 	})
-}
-
-// TestNamesMatchConfigs keeps the configs package's lists of valid names
-// equal to what the trainer packages implement.
-func TestNamesMatchConfigs(t *testing.T) {
-	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
-	if got, want := sorted(model.Names()), sorted(configs.Nets); !slices.Equal(got, want) {
-		t.Errorf("model.Names() = %v, configs.Nets = %v", got, want)
-	}
-	if got, want := sorted(data.Names()), sorted(configs.Datasets); !slices.Equal(got, want) {
-		t.Errorf("data.Names() = %v, configs.Datasets = %v", got, want)
-	}
 }
 
 // TestRunCharLSTMOnBible trains the character LSTM on a small file in the
@@ -340,20 +322,20 @@ func TestRunCharLSTMOnBible(t *testing.T) {
 			fmt.Fprintf(&b, "%s1:%d and it was so, verse %d of book %d.\n", book, v, v%7, i)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Data.Path, "bible"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "bible"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(cfg.Data.Path, "bible", "kjv.txt"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "bible", "kjv.txt"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Data.Dataset, cfg.Data.Sampler, cfg.Data.SeqLen = "bible", "natural", 12
-	cfg.Train.Net, cfg.Train.Optimizer, cfg.Train.LearningRate = "CharLSTM", "adam", 0.01
-	cfg.Train.ClipNorm = 5
-	cfg.Federated.Clients, cfg.Federated.ClientsPerRound, cfg.Federated.Rounds = 3, 0, 2
+	cfg.Dataset, cfg.Partition, cfg.SeqLen = "bible", "natural", 12
+	cfg.Net, cfg.Optimizer.Name, cfg.Optimizer.LR = "CharLSTM", "adam", 0.01
+	cfg.ClipNorm = 5
+	cfg.Clients, cfg.ClientsPerRound, cfg.Rounds = 3, 0, 2
 	if err := runJob(t, cfg); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cfg.Output.Dir, cfg.Job.Name)
+	dir := cfg.dir
 	metrics := readCSV(t, filepath.Join(dir, "metrics.csv"))
 	if len(metrics) != 3 {
 		t.Fatalf("metrics.csv has %d rows, want 2", len(metrics)-1)
@@ -372,9 +354,9 @@ func TestRunCharLSTMOnBible(t *testing.T) {
 
 func TestSequenceModelOnImages(t *testing.T) {
 	cfg := testConfig(t, 2)
-	cfg.Train.Net = "CharLSTM"
+	cfg.Net = "CharLSTM"
 	err := runJob(t, cfg)
-	if err == nil || !strings.Contains(err.Error(), "sequence model") {
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "sequence model") {
 		t.Errorf("err = %v, want CharLSTM on MNIST rejected", err)
 	}
 }
@@ -384,12 +366,12 @@ func TestSequenceModelOnImages(t *testing.T) {
 func TestKeepOptimizerState(t *testing.T) {
 	final := func(momentum float64, keep bool) []float32 {
 		cfg := testConfig(t, 3)
-		cfg.Federated.Rounds, cfg.Federated.Clients, cfg.Federated.ClientsPerRound = 2, 2, 0
-		cfg.Train.Momentum, cfg.Train.KeepOptimizerState = momentum, keep
+		cfg.Rounds, cfg.Clients, cfg.ClientsPerRound = 2, 2, 0
+		cfg.Optimizer.Momentum, cfg.KeepOptimizerState = momentum, keep
 		if err := runJob(t, cfg); err != nil {
 			t.Fatal(err)
 		}
-		ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.Output.Dir, cfg.Job.Name, "model.ckpt"))
+		ck, err := trainer.ReadCheckpoint(filepath.Join(cfg.dir, "model.ckpt"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,4 +389,56 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+func TestWorkerOf(t *testing.T) {
+	for _, tt := range []struct {
+		size, client, want int
+	}{
+		{size: 2, client: 0, want: 1},
+		{size: 2, client: 7, want: 1},
+		{size: 3, client: 0, want: 1},
+		{size: 3, client: 1, want: 2},
+		{size: 3, client: 2, want: 1},
+		{size: 5, client: 3, want: 4},
+		{size: 5, client: 4, want: 1},
+		{size: 5, client: 99, want: 4},
+	} {
+		j := &job{size: tt.size}
+		if got := j.workerOf(tt.client); got != tt.want {
+			t.Errorf("workerOf(%d) with %d ranks = %d, want %d", tt.client, tt.size, got, tt.want)
+		}
+	}
+}
+
+// ownRate is a strategy that chooses the clients' learning rate, under a
+// name fed has never heard of.
+type ownRate struct {
+	strategy.FedAvg
+	lr float64
+}
+
+func (o ownRate) Name() string      { return "own-rate" }
+func (o ownRate) ClientLR() float64 { return o.lr }
+
+func TestClientLR(t *testing.T) {
+	fedadam, err := strategy.New(strategy.Config{Name: "fedadam", EtaL: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		strat strategy.Strategy
+		want  float64
+	}{
+		{"fedavg keeps the base rate", strategy.FedAvg{}, 0.05},
+		{"fedadam with eta_l", fedadam, 0.02},
+		{"fedadam without eta_l", strategy.NewFedAdam(0.1, 0.9, 0.99, 1e-9), 0.05},
+		{"any strategy with the capability", ownRate{lr: 0.3}, 0.3},
+		{"the capability reporting 0", ownRate{}, 0.05},
+	} {
+		if got := clientLR(tt.strat, 0.05); got != tt.want {
+			t.Errorf("%s: clientLR = %g, want %g", tt.name, got, tt.want)
+		}
+	}
 }

@@ -48,6 +48,9 @@
 //     Control is sent with the global state and whose AggregateControls
 //     folds the deltas, reduced like states, into c.
 //   - Strategies with state across rounds implement [Stateful].
+//   - Strategies that set the clients' learning rate (FedAdam's eta_l)
+//     implement [ClientLearningRate]; the caller asks for the capability,
+//     never for a strategy's name.
 //
 // # Errors
 //

@@ -20,16 +20,21 @@ import (
 // persist across rounds (float32, one each per state element); the
 // arithmetic is float64 per element.
 //
+// The FedAdam that [New] returns carries Config.EtaL, the clients'
+// learning rate, and reports it through [ClientLearningRate].
+//
 // A FedAdam is not safe for concurrent use.
 type FedAdam struct {
 	eta, beta1, beta2, tau float64
+	etaL                   float64   // the clients' learning rate; 0: the caller's
 	m, v                   []float32 // moments; nil before the first round
 	mean                   []float32 // scratch for a mean of several updates
 }
 
 // NewFedAdam returns a FedAdam with server learning rate eta, moment
-// decays beta1 and beta2, and adaptivity tau. Arguments are not checked;
-// use [New] for validation and defaults.
+// decays beta1 and beta2, and adaptivity tau, and no client learning
+// rate of its own (ClientLR returns 0). Arguments are not checked; use
+// [New] for validation and defaults.
 func NewFedAdam(eta, beta1, beta2, tau float64) *FedAdam {
 	return &FedAdam{eta: eta, beta1: beta1, beta2: beta2, tau: tau}
 }
@@ -45,6 +50,10 @@ func (*FedAdam) Individual() bool { return false }
 
 // ProximalMu returns 0.
 func (*FedAdam) ProximalMu() float64 { return 0 }
+
+// ClientLR returns the clients' learning rate (Config.EtaL), or 0 when
+// the clients keep their own.
+func (f *FedAdam) ClientLR() float64 { return f.etaL }
 
 // Reset forgets the moments.
 func (f *FedAdam) Reset() { f.m, f.v, f.mean = nil, nil, nil }

@@ -51,6 +51,17 @@ type Strategy interface {
 	ProximalMu() float64
 }
 
+// ClientLearningRate is implemented by strategies that choose the
+// clients' learning rate (FedAdam's eta_l, as Flower's client-side rate).
+// A caller that trains the clients uses ClientLR instead of its own base
+// learning rate when ClientLR returns a value > 0.
+type ClientLearningRate interface {
+	Strategy
+	// ClientLR returns the clients' learning rate, > 0, or 0 to keep the
+	// caller's.
+	ClientLR() float64
+}
+
 // Stateful is implemented by strategies that keep state across rounds
 // (FedAdam's moments). Reset forgets it, for example before a new model.
 type Stateful interface {
@@ -86,7 +97,8 @@ type Config struct {
 	// Eta is FedAdam's server learning rate, > 0; 0 means 0.1.
 	Eta float64
 	// EtaL is the clients' learning rate under FedAdam (Flower's eta_l),
-	// ≥ 0. The server does not use it; callers pass it to the clients.
+	// ≥ 0. The server does not use it: the FedAdam that [New] returns
+	// reports it as its [ClientLearningRate] (0: the caller's own rate).
 	EtaL float64
 	// Beta1 and Beta2 are FedAdam's moment decays, in [0, 1); 0 means
 	// Flower's defaults 0.9 and 0.99.
@@ -163,7 +175,9 @@ func New(cfg Config) (Strategy, error) {
 	case "fedprox":
 		return FedProx{Mu: cfg.ProximalMu}, nil
 	case "fedadam":
-		return NewFedAdam(cfg.Eta, cfg.Beta1, cfg.Beta2, cfg.Tau), nil
+		f := NewFedAdam(cfg.Eta, cfg.Beta1, cfg.Beta2, cfg.Tau)
+		f.etaL = cfg.EtaL
+		return f, nil
 	case "median":
 		return Median{}, nil
 	}

@@ -461,3 +461,37 @@ func TestMedian(t *testing.T) {
 		t.Errorf("no updates: %v, want ErrNoUpdates", err)
 	}
 }
+
+// TestClientLearningRate: FedAdam from New reports Config.EtaL as the
+// clients' learning rate; the other strategies leave it to the caller.
+func TestClientLearningRate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		etaL float64
+		has  bool
+		want float64
+	}{
+		{"fedadam", 0.03, true, 0.03},
+		{"fedadam", 0, true, 0},
+		{"fedavg", 0.03, false, 0},
+		{"mean", 0.03, false, 0},
+		{"fedprox", 0.03, false, 0},
+		{"median", 0.03, false, 0},
+	} {
+		s, err := New(Config{Name: tt.name, ProximalMu: 0.01, EtaL: tt.etaL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := s.(ClientLearningRate)
+		if ok != tt.has {
+			t.Errorf("%s implements ClientLearningRate: %v, want %v", tt.name, ok, tt.has)
+			continue
+		}
+		if ok && c.ClientLR() != tt.want {
+			t.Errorf("%s with eta_l %g: ClientLR() = %g, want %g", tt.name, tt.etaL, c.ClientLR(), tt.want)
+		}
+	}
+	if got := NewFedAdam(0.1, 0.9, 0.99, 1e-9).ClientLR(); got != 0 {
+		t.Errorf("NewFedAdam(…).ClientLR() = %g, want 0", got)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/launcher"
+	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 // Version is stamped by the Makefile (-ldflags -X).
@@ -33,7 +34,8 @@ func ExitCode(err error) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, ErrUsage), errors.Is(err, configs.ErrSyntax), errors.Is(err, configs.ErrUnknownKey),
-		errors.Is(err, configs.ErrType), errors.Is(err, configs.ErrInvalid), errors.Is(err, os.ErrNotExist):
+		errors.Is(err, configs.ErrType), errors.Is(err, configs.ErrInvalid), errors.Is(err, fed.ErrConfig),
+		errors.Is(err, os.ErrNotExist):
 		return 2
 	}
 	return 1

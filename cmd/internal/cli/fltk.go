@@ -20,7 +20,6 @@ import (
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/runtime"
-	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 const fltkUsage = `Usage: fltk COMMAND [flags]
@@ -105,7 +104,7 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	case "demo":
 		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
 	default:
-		err = fed.Run(ctx, comm, cfg, stdout)
+		err = job.Train(ctx, comm, cfg, stdout)
 	}
 	if hosting && err == nil {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Runtime.LivenessTimeout.Duration+5*time.Second)

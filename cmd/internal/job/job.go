@@ -100,8 +100,8 @@ func Launch(ctx context.Context, o LaunchOptions) error {
 
 // workerEnv returns GOMAXPROCS for np workers sharing this machine's CPUs
 // with the server, unless the user set it: with more ranks than cores, one
-// OS thread per worker avoids most cross-thread wake-ups (measured: barrier
-// at np=5 on 2 cores 695 µs → 389 µs, broadcast 16 MiB 65 → 49 ms).
+// OS thread per worker avoids most cross-thread wake-ups (fltk bench: the
+// barrier and broadcast at np=5 on 2 cores).
 func workerEnv(np int) []string {
 	if _, ok := os.LookupEnv("GOMAXPROCS"); ok {
 		return nil

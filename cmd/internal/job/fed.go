@@ -1,0 +1,95 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/trainer/fed"
+	"github.com/fltk-go/fltk/trainer/optim"
+	"github.com/fltk-go/fltk/trainer/strategy"
+)
+
+// Train runs the federated job of c on this rank. Rank 0 writes the
+// results files into output.dir/job.name ([fed.CSV], with c as
+// config.toml) and prints progress lines to out ([fed.Progress]).
+func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io.Writer) error {
+	fc := FedConfig(c)
+	if comm.Rank() != 0 {
+		return fed.Run(ctx, comm, fc, nil)
+	}
+	csv, rec, err := Results(c, out)
+	if err != nil {
+		return err
+	}
+	err = fed.Run(ctx, comm, fc, rec)
+	if cerr := csv.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// FedConfig maps the [federated], [data] and [train] tables of c, with
+// job.seed, to the federated trainer's configuration.
+func FedConfig(c *configs.Config) fed.Config {
+	f, d, t := &c.Federated, &c.Data, &c.Train
+	return fed.Config{
+		Seed:            c.Job.Seed,
+		Rounds:          f.Rounds,
+		Clients:         f.Clients,
+		ClientsPerRound: f.ClientsPerRound,
+		EpochsPerCycle:  f.EpochsPerCycle,
+		Strategy: strategy.Config{Name: f.Strategy, ProximalMu: f.ProximalMu, Eta: f.Eta, EtaL: f.EtaL,
+			Beta1: f.Beta1, Beta2: f.Beta2, Tau: f.Tau},
+		Parallel:       f.Parallel,
+		TargetAccuracy: f.TargetAccuracy,
+		RoundTimeout:   f.RoundTimeout.Duration,
+
+		Dataset:       d.Dataset,
+		DataDir:       d.Path,
+		TestSet:       d.TestSet,
+		SeqLen:        d.SeqLen,
+		Partition:     d.Sampler,
+		PartitionArgs: d.SamplerArgs,
+
+		Net:           t.Net,
+		BatchSize:     t.BatchSize,
+		EvalBatchSize: t.EvalBatchSize,
+		Optimizer: optim.Config{Name: t.Optimizer, LR: t.LearningRate, Momentum: t.Momentum,
+			WeightDecay: t.WeightDecay, Nesterov: t.Nesterov, Beta1: t.AdamBeta1, Beta2: t.AdamBeta2, Eps: t.AdamEps},
+		Schedule: optim.ScheduleConfig{Name: t.Scheduler, StepSize: t.SchedulerStepSize, Gamma: t.SchedulerGamma,
+			MinLR: t.MinLR, TMax: t.SchedulerStepSize, EtaMin: t.MinLR},
+		ClipNorm:           t.ClipNorm,
+		KeepOptimizerState: t.KeepOptimizerState,
+	}
+}
+
+// Results returns the federator's recorder for c: the CSV files in
+// output.dir/job.name, then the progress lines on out. Close the CSV
+// when the job is over.
+func Results(c *configs.Config, out io.Writer) (*fed.CSV, fed.Recorder, error) {
+	effective, err := EffectiveConfig(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := filepath.Join(c.Output.Dir, c.Job.Name)
+	csv := fed.NewCSV(fed.CSVConfig{Dir: dir, Checkpoint: c.Output.Checkpoint, ConfigTOML: effective})
+	return csv, fed.MultiRecorder(csv, fed.NewProgress(out, dir)), nil
+}
+
+// EffectiveConfig renders c as the config.toml of an experiment: a
+// comment line, then every key, defaults filled in.
+func EffectiveConfig(c *configs.Config) ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintln(&b, "# The effective configuration of this experiment (defaults filled in).")
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, fmt.Errorf("job: encode the effective config: %w", err)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,192 @@
+package fed
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/fltk-go/fltk/trainer"
+)
+
+// MetricsHeader is the header of metrics.csv.
+var MetricsHeader = []string{"round", "test_accuracy", "test_loss", "train_loss", "round_seconds", "train_seconds",
+	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples"}
+
+// ClassesHeader is the header of classes.csv: the global model's
+// per-class precision and recall on the test set, each round.
+var ClassesHeader = []string{"round", "class", "precision", "recall", "test_samples"}
+
+// ClientsHeader is the header of clients.csv.
+var ClientsHeader = []string{"round", "client", "rank", "samples", "steps", "train_loss", "train_seconds"}
+
+// CSVConfig configures a [CSV] recorder.
+type CSVConfig struct {
+	// Dir is the directory the files go into, created (with its parents)
+	// when the job starts.
+	Dir string
+
+	// Checkpoint writes the final global model to model.ckpt.
+	Checkpoint bool
+
+	// ConfigTOML, when not nil, is written verbatim to config.toml: the
+	// effective configuration of the experiment.
+	ConfigTOML []byte
+}
+
+// CSV is the [Recorder] that writes a job's results as files into a
+// directory: metrics.csv (one row per round), clients.csv (one row per
+// client per round), classes.csv (the global model's per-class precision
+// and recall each round), partition.csv (each client's sample count and
+// label histogram), config.toml (when given) and model.ckpt (the final
+// global model, when enabled). Floats are written with 6 significant
+// digits.
+//
+// Start creates the files; Finish closes them. Call Close when the job
+// failed: it closes what is still open.
+type CSV struct {
+	cfg     CSVConfig
+	metrics *os.File
+	clients *os.File
+	classes *os.File
+}
+
+// NewCSV returns a CSV recorder; it touches no file before Start.
+func NewCSV(cfg CSVConfig) *CSV { return &CSV{cfg: cfg} }
+
+// Dir returns the directory the files go into.
+func (w *CSV) Dir() string { return w.cfg.Dir }
+
+// Start creates the directory, writes config.toml and partition.csv, and
+// creates metrics.csv, clients.csv and classes.csv with their headers.
+func (w *CSV) Start(s Setup) error {
+	dir := w.cfg.Dir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	if w.cfg.ConfigTOML != nil {
+		if err := os.WriteFile(filepath.Join(dir, "config.toml"), w.cfg.ConfigTOML, 0o644); err != nil {
+			return fmt.Errorf("fed: results: %w", err)
+		}
+	}
+	if err := writePartition(filepath.Join(dir, "partition.csv"), s.Classes, s.Partition); err != nil {
+		return err
+	}
+	var err error
+	if w.metrics, err = createCSV(filepath.Join(dir, "metrics.csv"), MetricsHeader); err != nil {
+		return err
+	}
+	if w.clients, err = createCSV(filepath.Join(dir, "clients.csv"), ClientsHeader); err != nil {
+		w.Close()
+		return err
+	}
+	if w.classes, err = createCSV(filepath.Join(dir, "classes.csv"), ClassesHeader); err != nil {
+		w.Close()
+		return err
+	}
+	return nil
+}
+
+func createCSV(path string, header []string) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("fed: results: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, strings.Join(header, ",")); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fed: results: %w", err)
+	}
+	return f, nil
+}
+
+func writePartition(path string, classes int, parts []ClientData) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprint(w, "client,samples")
+	for c := 0; c < classes; c++ {
+		fmt.Fprintf(w, ",label_%d", c)
+	}
+	fmt.Fprintln(w)
+	for c, p := range parts {
+		fmt.Fprintf(w, "%d,%d", c, p.Samples)
+		for _, n := range p.Labels {
+			fmt.Fprintf(w, ",%d", n)
+		}
+		fmt.Fprintln(w)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	return f.Close()
+}
+
+func f64(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+
+// Round appends the round's rows to metrics.csv, clients.csv and
+// classes.csv.
+func (w *CSV) Round(r RoundResult) error {
+	row := []string{strconv.Itoa(r.Round), f64(r.Metrics.Accuracy()), f64(r.Metrics.Loss()), f64(r.TrainLoss),
+		f64(r.RoundTime.Seconds()), f64(r.TrainTime.Seconds()), f64(r.CommTime.Seconds()), f64(r.EvalTime.Seconds()),
+		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples)}
+	if _, err := fmt.Fprintln(w.metrics, strings.Join(row, ",")); err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	var b strings.Builder
+	for _, c := range r.Clients {
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%s,%s\n", r.Round, c.Client, c.Rank, c.Samples, c.Steps, f64(c.Loss), f64(c.Time.Seconds()))
+	}
+	if _, err := io.WriteString(w.clients, b.String()); err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	b.Reset()
+	met := &r.Metrics
+	for c := 0; c < met.Classes; c++ {
+		var n float64
+		for p := 0; p < met.Classes; p++ {
+			n += met.Confusion[c*met.Classes+p]
+		}
+		fmt.Fprintf(&b, "%d,%d,%s,%s,%d\n", r.Round, c, f64(met.Precision(c)), f64(met.Recall(c)), int64(n))
+	}
+	if _, err := io.WriteString(w.classes, b.String()); err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	return nil
+}
+
+// Finish closes the CSV files and writes final to model.ckpt when
+// CSVConfig.Checkpoint is set.
+func (w *CSV) Finish(final trainer.Checkpoint) error {
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if w.cfg.Checkpoint {
+		if err := trainer.WriteCheckpoint(filepath.Join(w.cfg.Dir, "model.ckpt"), final); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the CSV files that are still open. It may be called more
+// than once.
+func (w *CSV) Close() error {
+	var errs []error
+	for _, f := range []**os.File{&w.metrics, &w.clients, &w.classes} {
+		if *f != nil {
+			errs = append(errs, (*f).Close())
+			*f = nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fed: results: %w", err)
+	}
+	return nil
+}

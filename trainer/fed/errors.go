@@ -1,0 +1,11 @@
+package fed
+
+import "errors"
+
+// Sentinel errors; test for them with [errors.Is].
+var (
+	// ErrConfig is wrapped by every problem [Config.Validate] reports, and
+	// by the one [Run] finds once the data is loaded: a model that cannot
+	// take the data set's samples.
+	ErrConfig = errors.New("fed: invalid configuration")
+)
