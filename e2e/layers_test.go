@@ -34,7 +34,7 @@ var externalRules = []struct {
 }{
 	{"gorgonia.org/", []string{"trainer/model"}},
 	{"github.com/nats-io/", []string{"runtime"}},
-	{"github.com/BurntSushi/toml", []string{"configs"}},
+	{"github.com/BurntSushi/toml", []string{"configs", "cmd"}},
 }
 
 // under reports whether the module-relative package path p lies in tree.
