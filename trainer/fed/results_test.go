@@ -109,7 +109,9 @@ func TestRunRecordsIntoInjectedRecorder(t *testing.T) {
 		if samples != r.Samples || r.Metrics.N != 200 || r.BytesUp <= 0 {
 			t.Errorf("round %d: %d samples (clients: %d), %d test predictions, %d bytes up", r.Round, r.Samples, samples, r.Metrics.N, r.BytesUp)
 		}
-		if r.CommTime < 0 || r.RoundTime < r.TrainTime {
+		// TrainTime is measured by the workers on their own clocks from their
+		// own start of the round, so it may exceed rank 0's RoundTime a little.
+		if r.CommTime < 0 || r.RoundTime <= 0 || r.TrainTime <= 0 {
 			t.Errorf("round %d: times %v", r.Round, r)
 		}
 	}
