@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fltk-go/fltk/runtime/internal/shm"
 	"github.com/nats-io/nats.go"
 )
 
@@ -24,7 +25,7 @@ func (w *World) handleData(m *nats.Msg) {
 func (w *World) deliver(from int, msg []byte, owned bool) {
 	w.lastSeen[from].Store(time.Now().UnixNano())
 	frame, release := msg, func() {}
-	if isShmPtr(msg) {
+	if shm.IsPointer(msg) {
 		if !w.shmUse.enter() {
 			return // closing: the mappings are going away
 		}
@@ -34,7 +35,7 @@ func (w *World) deliver(from int, msg []byte, owned bool) {
 			return
 		}
 		var err error
-		if frame, release, err = shmView(w.peers[from], msg); err != nil {
+		if frame, release, err = shm.View(w.peers[from], msg); err != nil {
 			w.reportDown(from, fmt.Errorf("%w: %w", ErrProtocol, err))
 			return
 		}

@@ -57,7 +57,7 @@
 // how many barriers it entered in rank 0's segment header, and the last to
 // arrive wakes the others with one FUTEX_WAKE; waiters spin with
 // sched_yield while ranks keep arriving, then sleep on the futex (see
-// shmbarrier.go). A barrier of 5 ranks on 2 cores went from 350–800 µs to
+// package runtime/internal/shm). A barrier of 5 ranks on 2 cores went from 350–800 µs to
 // 80–250 µs. Config.SharedBarrier turns it off.
 //
 // A caller waiting for a collective may also consume its own queue

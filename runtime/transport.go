@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fltk-go/fltk/runtime/internal/shm"
 	"github.com/nats-io/nats.go"
 )
 
@@ -32,7 +33,7 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 			viaNATS = append(viaNATS, r)
 		}
 	}
-	if len(viaShm) == 0 || len(frame) > w.shm.seg.slotSize {
+	if len(viaShm) == 0 || len(frame) > w.shm.Segment().SlotSize() {
 		return w.publish(to, frame)
 	}
 	// A guard, not a read lock: a delivery holding it may send credit,
@@ -42,17 +43,17 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 	}
 	defer w.shmUse.exit()
 	msg := frame
-	if len(frame) > shmThreshold {
+	if len(frame) > shm.Threshold {
 		var err error
-		msg, err = w.shm.put(frame, int32(len(viaShm)), func() error { return w.sendBlocked(ctx, to) })
+		msg, err = w.shm.Put(frame, int32(len(viaShm)), func() error { return w.sendBlocked(ctx, to) })
 		if err != nil {
 			return fmt.Errorf("runtime: shared-memory send to %s: %w", rankName(to), err)
 		}
 	}
 	w.shmFrames.Add(1)
 	for _, r := range viaShm {
-		if err := w.peers[r].enqueue(w.rank, msg); err != nil {
-			if !errors.Is(err, errQueueFull) {
+		if err := w.peers[r].Enqueue(w.rank, msg); err != nil {
+			if !errors.Is(err, shm.ErrQueueFull) {
 				return fmt.Errorf("runtime: shared-memory send to rank %d: %w", r, err)
 			}
 			if err := w.publish(r, msg); err != nil {
@@ -157,7 +158,7 @@ func (w *World) Close() error {
 func (w *World) stop() {
 	close(w.done)
 	if w.shm != nil {
-		w.shm.seg.wake() // the queue consumer sleeps on its doorbell
+		w.shm.Segment().Wake() // the queue consumer sleeps on its doorbell
 	}
 	w.wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fltk-go/fltk/runtime/internal/shm"
 	"github.com/nats-io/nats.go"
 )
 
@@ -55,15 +56,15 @@ type World struct {
 	// Shared memory (nil when off): shm is this rank's segment, peers[r]
 	// rank r's segment mapped here, mutual[r] whether r and this rank mapped
 	// each other's (then every frame between them skips the server).
-	shm       *shmSender
+	shm       *shm.Sender
 	mutual    []bool
 	shmUse    shmGuard // counts users of the mappings; unmapShm waits for them
-	peers     []*shmSeg
+	peers     []*shm.Segment
 	shmFrames atomic.Int64 // frames sent through shared memory
 
 	// barrierSeg is rank 0's segment when every rank mapped it (see
 	// SharedBarrier); barriers counts the calls of Barrier.
-	barrierSeg *shmSeg
+	barrierSeg *shm.Segment
 	barriers   atomic.Uint32
 }
 
@@ -118,7 +119,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	w.wg.Go(w.heartbeat)
 	w.wg.Go(w.monitor)
 	if w.shm != nil {
-		w.wg.Go(func() { w.shm.seg.consume(w.done, func(from int, msg []byte) { w.deliver(from, msg, false) }) })
+		w.wg.Go(func() { w.shm.Segment().Consume(w.done, func(from int, msg []byte) { w.deliver(from, msg, false) }) })
 	}
 	w.log.Info("joined world", LogKeySize, w.size)
 	return w, nil

@@ -1,6 +1,6 @@
 //go:build linux
 
-package runtime
+package shm
 
 import (
 	"bytes"
@@ -13,25 +13,25 @@ import (
 	"time"
 )
 
-func testSeg(t *testing.T) (*shmSeg, *shmSeg) {
+func testSeg(t *testing.T) (*Segment, *Segment) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "seg")
 	nonce := "0123456789abcdef"
-	own, err := createShm(path, nonce, 4, 64<<10)
+	own, err := Create(path, nonce, 4, 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := openShm(path, nonce)
+	peer, err := Open(path, nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { peer.close(); own.remove(); own.close() })
+	t.Cleanup(func() { peer.Close(); own.Remove(); own.Close() })
 	return own, peer
 }
 
 func TestShmOpenChecksNonce(t *testing.T) {
 	own, _ := testSeg(t)
-	if _, err := openShm(own.path, "fedcba9876543210"); err == nil {
+	if _, err := Open(own.path, "fedcba9876543210"); err == nil {
 		t.Fatal("opened a segment with the wrong nonce")
 	}
 }
@@ -57,7 +57,7 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 	// The queue's goroutine and a poller (a caller waiting for a
 	// collective, World.Poll) take turns at the queue.
 	var consumer sync.WaitGroup
-	consumer.Go(func() { own.consume(done, deliver) })
+	consumer.Go(func() { own.Consume(done, deliver) })
 	consumer.Go(func() {
 		for {
 			select {
@@ -65,7 +65,7 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 				return
 			default:
 			}
-			own.poll(deliver)
+			own.Poll(deliver)
 			time.Sleep(time.Duration(rand.IntN(20)) * time.Microsecond)
 		}
 	})
@@ -73,8 +73,8 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 	for p := range producers {
 		wg.Go(func() {
 			for k := 0; k < each; {
-				err := peer.enqueue(p, []byte(fmt.Sprintf("msg %d", k)))
-				if errors.Is(err, errQueueFull) {
+				err := peer.Enqueue(p, []byte(fmt.Sprintf("msg %d", k)))
+				if errors.Is(err, ErrQueueFull) {
 					time.Sleep(10 * time.Microsecond)
 					continue
 				}
@@ -101,7 +101,7 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	close(done)
-	own.wake()
+	own.Wake()
 	consumer.Wait()
 	for p := range producers {
 		if len(got[p]) != each {
@@ -114,24 +114,24 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 		}
 	}
 
-	// With no consumer, the queue fills after shmCells messages.
-	for i := range shmCells {
-		if err := peer.enqueue(0, []byte{byte(i)}); err != nil {
+	// With no consumer, the queue fills after Cells messages.
+	for i := range Cells {
+		if err := peer.Enqueue(0, []byte{byte(i)}); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	if err := peer.enqueue(0, []byte("one too many")); !errors.Is(err, errQueueFull) {
-		t.Fatalf("enqueue on a full queue: %v, want errQueueFull", err)
+	if err := peer.Enqueue(0, []byte("one too many")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("enqueue on a full queue: %v, want ErrQueueFull", err)
 	}
 }
 
 func TestShmSlots(t *testing.T) {
 	own, peer := testSeg(t)
-	s := &shmSender{seg: own}
+	s := NewSender(own)
 	frame := bytes.Repeat([]byte{7}, 40000)
 	var ptrs [][]byte
 	for range own.slots {
-		p, err := s.put(frame, 1, func() error { return nil })
+		p, err := s.Put(frame, 1, func() error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,19 +139,19 @@ func TestShmSlots(t *testing.T) {
 	}
 	// Every slot is taken: put waits until stop gives up.
 	stop := errors.New("receiver down")
-	if _, err := s.put(frame, 1, func() error { return stop }); !errors.Is(err, stop) {
+	if _, err := s.Put(frame, 1, func() error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("put with no free slot: %v, want the stop error", err)
 	}
-	view, release, err := shmView(peer, ptrs[0])
+	view, release, err := View(peer, ptrs[0])
 	if err != nil || !bytes.Equal(view, frame) {
 		t.Fatalf("view: %v (equal %v)", err, bytes.Equal(view, frame))
 	}
 	release()
-	if _, err := s.put(frame, 1, func() error { return nil }); err != nil {
+	if _, err := s.Put(frame, 1, func() error { return nil }); err != nil {
 		t.Fatalf("put after a release: %v", err)
 	}
 	// The first pointer now names a reused slot: its generation is stale.
-	if _, _, err := shmView(peer, ptrs[0]); err == nil {
+	if _, _, err := View(peer, ptrs[0]); err == nil {
 		t.Fatal("a stale pointer resolved")
 	}
 }
