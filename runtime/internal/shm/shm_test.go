@@ -66,16 +66,26 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 			default:
 			}
 			own.Poll(deliver)
+			// Part of the scenario: the poller comes back at random
+			// moments, racing the consumer for the queue.
 			time.Sleep(time.Duration(rand.IntN(20)) * time.Microsecond)
 		}
 	})
+	// Stop the consumers before the segment is unmapped, also when the
+	// test fails early.
+	stopConsumers := sync.OnceFunc(func() {
+		close(done)
+		own.Wake()
+		consumer.Wait()
+	})
+	t.Cleanup(stopConsumers)
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Go(func() {
 			for k := 0; k < each; {
 				err := peer.Enqueue(p, []byte(fmt.Sprintf("msg %d", k)))
 				if errors.Is(err, ErrQueueFull) {
-					time.Sleep(10 * time.Microsecond)
+					time.Sleep(10 * time.Microsecond) // back off, as a sender falling back to the server would
 					continue
 				}
 				if err != nil {
@@ -87,22 +97,19 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
 		n := 0
 		mu.Lock()
 		for p := range producers {
 			n += len(got[p])
 		}
 		mu.Unlock()
-		if n == producers*each || time.Now().After(deadline) {
-			break
+		if n != producers*each {
+			return fmt.Errorf("%d of %d messages delivered", n, producers*each)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	close(done)
-	own.Wake()
-	consumer.Wait()
+		return nil
+	})
+	stopConsumers()
 	for p := range producers {
 		if len(got[p]) != each {
 			t.Fatalf("producer %d: %d messages, want %d", p, len(got[p]), each)
@@ -153,5 +160,23 @@ func TestShmSlots(t *testing.T) {
 	// The first pointer now names a reused slot: its generation is stale.
 	if _, _, err := View(peer, ptrs[0]); err == nil {
 		t.Fatal("a stale pointer resolved")
+	}
+}
+
+// checkFor calls f every every until it returns nil, and fails the test
+// with f's last error when total has passed (runtimetest.CheckFor, which
+// this package cannot import).
+func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no success within %v: %v", total, err)
+		}
+		time.Sleep(every)
 	}
 }
