@@ -31,10 +31,10 @@ type Config struct {
 	// (default 10 minutes).
 	OpTimeout time.Duration
 	// PollFor is how long a call waiting for frames polls a Poller
-	// transport before it sleeps (default 300µs; negative: never). On 2
-	// cores shared by 5 ranks a wake-up through a doorbell costs tens of
-	// microseconds per receiver; polling, with sched_yield in between,
-	// lets the ranks still working have the core.
+	// transport before it sleeps (default 300µs; negative: never). On an
+	// oversubscribed host a wake-up through a doorbell costs more than a
+	// short poll, and polling, with sched_yield in between, lets the ranks
+	// still working have the core (BenchmarkCollective).
 	PollFor time.Duration
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger

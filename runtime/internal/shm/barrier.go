@@ -21,8 +21,7 @@ import (
 // for up to barrierSpin and as long as another rank arrived within the
 // last barrierSpinIdle: on an oversubscribed host (5 ranks on 2 cores)
 // the ranks still to arrive get the core at once, where a sleeper pays a
-// wake-up per rank (measured on 2 cores, np = 5: 350 µs sleeping at once,
-// 75–90 µs spinning; np = 9: 0.7–1.2 ms vs 120–160 µs), and a rank that
+// wake-up per rank (BenchmarkCollective/op=barrier), and a rank that
 // arrives long before the others stops burning a core soon. Then it sleeps
 // in FUTEX_WAIT on the wake word, in slices of barrierSlice so that it
 // notices a cancelled context, a closed world or a dead rank; after
