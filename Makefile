@@ -8,7 +8,7 @@ BIN     := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: data build build-openblas test-openblas openblas-dev run demo test test-race test-integration fuzz bench bench-mpi lint vet fmt-check verify clean
+.PHONY: data build build-openblas test-openblas openblas-dev run demo test test-race test-integration fuzz bench bench-go bench-mpi lint vet fmt-check verify clean
 
 # build compiles fltk and fltk-launch into ./bin.
 build:
@@ -67,6 +67,11 @@ fuzz:
 # bench prints the collective benchmark table (np 2, 5, 9; 4 KiB … 64 MiB).
 bench: build
 	$(BIN)/fltk bench --np 2,5,9 | tee bench.txt
+
+# bench-go runs the Go benchmark of the collectives (in-process worlds) six
+# times into bench-go.txt, for benchstat: benchstat old.txt bench-go.txt.
+bench-go:
+	go test -run '^$$' -bench BenchmarkCollective -count 6 ./collective/ | tee bench-go.txt
 
 # bench-mpi runs OpenMPI (TCP and shared memory) and fltk back to back.
 bench-mpi: build

@@ -48,10 +48,9 @@
 // hub has one bottleneck and every extra round costs a hop through it, so:
 //
 //   - Broadcast: the root publishes each chunk once and the server fans it
-//     out — the fewest bytes through the hub, one round. (Measured on 2
-//     cores, 64 MiB to 4 ranks over the server: 225 ms vs 125 ms for
-//     OpenMPI-TCP; a binomial tree would push (N−1)·S through the hub
-//     instead of S.)
+//     out — the fewest bytes through the hub, one round. (A binomial tree
+//     would push (N−1)·S through the hub instead of S; make bench-mpi
+//     compares with OpenMPI.)
 //   - Gather, Scatter: direct, one round, every stream credit-controlled.
 //   - Reduce: direct to the root, which reduces chunk by chunk as they
 //     arrive (pipelined). Reduce-scatter + gather moves about the same bytes
@@ -67,14 +66,13 @@
 //   - Barrier: when the transport has a barrier of its own
 //     ([BarrierTransport]: package runtime's, on futexes in shared memory,
 //     when every rank is on one host), that one: no message at all, the
-//     last rank to arrive wakes the others with one system call (np = 5 on
-//     2 cores: 80–250 µs against 350–800 µs with messages, np = 9: 0.11–0.3
-//     vs 0.7–1.5 ms). Otherwise every rank sends an empty frame to rank 0,
-//     which releases them with one fan-out: 2(N−1) messages in two hops.
-//     Every rank publishing to all (one hop, N(N−1) messages) measured the
-//     same at np = 5 and slower at np = 2 (100 vs 22 µs) and np = 9
-//     (0.8–1.1 vs 0.6–0.8 ms) on 2 cores, where each message costs a
-//     process wake-up.
+//     last rank to arrive wakes the others with one system call, several
+//     times faster than messages (BenchmarkCollective/op=barrier).
+//     Otherwise every rank sends an empty frame to rank 0, which releases
+//     them with one fan-out: 2(N−1) messages in two hops. Every rank
+//     publishing to all (one hop, N(N−1) messages) was no faster and
+//     slower at np = 2 and 9, where each message costs a process
+//     wake-up.
 //
 // Reductions apply the contributions in rank order (holding early arrivals),
 // so results are bit-identical on every rank and from run to run; mean and

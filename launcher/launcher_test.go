@@ -76,14 +76,14 @@ func worker(mode string) int {
 		}
 		fmt.Println("about to die")
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // the scenario: never exit on its own, the signal ends it
 		return 0
 	case "hang":
 		return hang()
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
-		time.Sleep(time.Hour)
+		time.Sleep(time.Hour) // the scenario: a worker that outlives SIGTERM until the launcher kills it
 		return 0
 	case "partial-line":
 		fmt.Print("no newline on stdout")

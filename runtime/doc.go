@@ -48,17 +48,17 @@
 // with Go's poller. A full queue never blocks a sender: the frame goes
 // through the server instead. Rendezvous, heartbeats and goodbyes stay on
 // NATS, and ranks that cannot map each other's segments (other hosts,
-// containers) use the server. On 2 cores this took a 16 MiB broadcast to 4
-// ranks from 65 ms to about 15 ms and a barrier of 5 ranks from about
-// 500 µs to about 250 µs. Config.SharedMemory turns it off.
+// containers) use the server. It pays most for large frames and for
+// barriers (BenchmarkCollective in package collective, fltk bench).
+// Config.SharedMemory turns it off.
 //
 // When every rank mapped rank 0's segment (all on one host), World.Barrier
 // — and through it collective.Barrier — needs no message: each rank stores
 // how many barriers it entered in rank 0's segment header, and the last to
 // arrive wakes the others with one FUTEX_WAKE; waiters spin with
 // sched_yield while ranks keep arriving, then sleep on the futex (see
-// shmbarrier.go). A barrier of 5 ranks on 2 cores went from 350–800 µs to
-// 80–250 µs. Config.SharedBarrier turns it off.
+// package runtime/internal/shm; BenchmarkCollective/op=barrier).
+// Config.SharedBarrier turns it off.
 //
 // A caller waiting for a collective may also consume its own queue
 // (World.Poll, through collective.Poller) for a short while before it

@@ -12,3 +12,6 @@ func Crash(w *World) {
 		w.unmapShm()
 	})
 }
+
+// BarrierCalls returns how many times w.Barrier was called.
+func BarrierCalls(w *World) uint32 { return w.barriers.Load() }

@@ -38,6 +38,8 @@ func TestSharedBarrier(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(r), 1))
 		for i := range rounds {
 			if rng.IntN(4) == 0 {
+				// Part of the scenario, not a synchronisation: ranks
+				// arrive in a random order.
 				time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 			}
 			entered[i].Add(1)
@@ -142,8 +144,14 @@ func TestSharedBarrierDeadRank(t *testing.T) {
 	}
 
 	errc := make(chan error, 1)
+	calls := runtime.BarrierCalls(ws[0])
 	go func() { errc <- ws[0].Barrier(t.Context()) }()
-	time.Sleep(20 * time.Millisecond)
+	runtimetest.CheckFor(t, 10*time.Second, time.Millisecond, func() error {
+		if runtime.BarrierCalls(ws[0]) == calls {
+			return errors.New("rank 0 has not entered the barrier")
+		}
+		return nil
+	})
 	_ = comms[0].Close()
 	_ = ws[0].Close()
 	select {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
+	"github.com/fltk-go/fltk/runtime/internal/shm"
 	"github.com/nats-io/nats.go"
 )
 
@@ -43,17 +45,17 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 		return nil
 	}
 	ann := shmAnnounce{Rank: w.rank}
-	if w.cfg.SharedMemory && shmSupported {
-		path := shmPath(w.cfg.JobID, w.rank, me.Nonce)
-		slotSize := max(min(w.maxFrame, 1<<20+8<<10), shmThreshold)
-		seg, err := createShm(path, me.Nonce, 16, slotSize)
+	if w.cfg.SharedMemory && shm.Supported {
+		path := shm.SegmentPath(w.cfg.JobID, w.rank, me.Nonce)
+		slotSize := max(min(w.maxFrame, 1<<20+8<<10), shm.Threshold)
+		seg, err := shm.Create(path, me.Nonce, 16, slotSize)
 		if err != nil {
 			w.log.Info("shared memory off", "err", err)
 		} else {
-			w.shm = &shmSender{seg: seg}
+			w.shm = shm.NewSender(seg)
 			ann.Path, ann.Nonce = path, me.Nonce
 			// The files are only needed until the others mapped them.
-			defer seg.remove()
+			defer seg.Remove()
 		}
 	}
 	exchange := func(subj string, ch chan *nats.Msg, a shmAnnounce) ([]shmAnnounce, error) {
@@ -81,14 +83,14 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if err != nil {
 		return err
 	}
-	w.peers = make([]*shmSeg, w.size)
+	w.peers = make([]*shm.Segment, w.size)
 	mapped := shmAnnounce{Rank: w.rank}
-	if w.cfg.SharedMemory && shmSupported {
+	if w.cfg.SharedMemory && shm.Supported {
 		for r, a := range all {
 			if r == w.rank || a.Path == "" || len(a.Nonce) != 16 {
 				continue
 			}
-			seg, err := openShm(a.Path, a.Nonce)
+			seg, err := shm.Open(a.Path, a.Nonce)
 			if err != nil {
 				w.log.Info("cannot map a peer's shared memory; using the server", LogKeyPeer, r, "err", err)
 				continue
@@ -181,14 +183,36 @@ func (w *World) unmapShm() {
 	w.shmUse.close()
 	for _, s := range w.peers {
 		if s != nil {
-			s.close()
+			s.Close()
 		}
 	}
 	w.peers = nil
 	if w.shm != nil {
-		w.shm.seg.remove() // normally gone already
-		w.shm.seg.close()
+		w.shm.Segment().Remove() // normally gone already
+		w.shm.Segment().Close()
 	}
+}
+
+// CanPoll reports whether Poll can deliver anything: whether this rank has
+// a shared-memory queue that some other rank writes to.
+func (w *World) CanPoll() bool { return w.shm != nil && slices.Contains(w.mutual, true) }
+
+// Poll delivers the frames waiting in this rank's shared-memory queue
+// unless the queue's goroutine is at it, and reports whether it delivered
+// any; with nothing to deliver it yields the core (sched_yield) to the
+// other processes. A caller waiting for a collective calls it for a short
+// while before sleeping: on an oversubscribed host the frame it waits for
+// then needs no doorbell wake-up of its goroutine (collective.Poller).
+func (w *World) Poll() bool {
+	if w.shm == nil || !w.shmUse.enter() {
+		return false
+	}
+	defer w.shmUse.exit()
+	if w.shm.Segment().Poll(func(from int, msg []byte) { w.deliver(from, msg, false) }) {
+		return true
+	}
+	shm.Yield()
+	return false
 }
 
 func rankName(r int) string {

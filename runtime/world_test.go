@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,10 +149,16 @@ func TestRendezvousRejects(t *testing.T) {
 			errs := make([]error, len(tt.ranks))
 			var wg sync.WaitGroup
 			for i, r := range tt.ranks {
+				if r == 0 && i > 0 {
+					// A second root once the first answers claims.
+					runtimetest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+						if !srv.NATS().GlobalAccount().SubscriptionInterest("fltk.rej.rdv.root") {
+							return errors.New("the first rank 0 does not answer claims yet")
+						}
+						return nil
+					})
+				}
 				wg.Go(func() {
-					if r == 0 && i > 0 {
-						time.Sleep(300 * time.Millisecond) // let the first root settle
-					}
 					c := runtimetest.Config(srv, "rej", r, tt.sizes[i])
 					c.RendezvousTimeout = 3 * time.Second
 					w, err := runtime.Join(t.Context(), c)
@@ -243,6 +250,7 @@ func TestDeadRankFailsPendingCollectives(t *testing.T) {
 	}
 	start := time.Now()
 	errs := make([]error, np)
+	var started atomic.Int32
 	var wg sync.WaitGroup
 	for r := range np {
 		if r == victim {
@@ -250,10 +258,15 @@ func TestDeadRankFailsPendingCollectives(t *testing.T) {
 		}
 		wg.Go(func() {
 			buf := make([]float32, 4<<20)
-			errs[r] = collective.AllReduce(t.Context(), comms[r], buf, buf, collective.Sum)
+			errs[r] = collective.AllReduce(t.Context(), comms[r], buf, buf, collective.Sum, collective.OnStart(func() { started.Add(1) }))
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	runtimetest.CheckFor(t, 30*time.Second, time.Millisecond, func() error {
+		if n := started.Load(); n < np-1 {
+			return fmt.Errorf("%d of %d ranks began the allreduce", n, np-1)
+		}
+		return nil
+	})
 	runtime.Crash(ws[victim])
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -398,7 +411,13 @@ func TestLeaverNamesTheDeadRank(t *testing.T) {
 		errc <- collective.Recv(t.Context(), comms[1], buf, 0) // rank 0 never sends
 	}()
 	runtime.Crash(ws[victim])
-	time.Sleep(2500 * time.Millisecond) // rank 0's liveness timeout passes
+	// Rank 0 leaves once its liveness timeout has passed.
+	runtimetest.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if _, ok := ws[0].Down()[victim]; !ok {
+			return fmt.Errorf("rank 0 does not know rank %d is down", victim)
+		}
+		return nil
+	})
 	_ = comms[0].Close()
 	_ = ws[0].Close()
 	select {

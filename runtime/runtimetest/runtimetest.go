@@ -1,11 +1,12 @@
 // Package runtimetest starts embedded NATS servers and whole worlds inside
-// a test process.
+// a test process, and waits for conditions (CheckFor).
 //
 // # Usage
 //
 //	srv := runtimetest.RunServer(t, nil)
-//	worlds := runtimetest.RunWorld(t, srv, 4, nil)
+//	worlds := runtimetest.RunWorld(t, srv, "job", 4, nil)
 //	comms := runtimetest.Comms(t, worlds, collective.Config{})
+//	runtimetest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error { … })
 package runtimetest
 
 import (
@@ -111,4 +112,23 @@ func OnAll(n int, f func(r int) error) error {
 		}
 	}
 	return nil
+}
+
+// CheckFor calls f every every until it returns nil, and fails the test
+// with f's last error when total has passed. Tests wait with it for a
+// condition instead of sleeping for a fixed time (nats-server's checkFor).
+// It must be called from the test's goroutine.
+func CheckFor(tb testing.TB, total, every time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("runtimetest: no success within %v: %v", total, err)
+		}
+		time.Sleep(every)
+	}
 }

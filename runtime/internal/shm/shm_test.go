@@ -1,6 +1,6 @@
 //go:build linux
 
-package runtime
+package shm
 
 import (
 	"bytes"
@@ -13,25 +13,25 @@ import (
 	"time"
 )
 
-func testSeg(t *testing.T) (*shmSeg, *shmSeg) {
+func testSeg(t *testing.T) (*Segment, *Segment) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "seg")
 	nonce := "0123456789abcdef"
-	own, err := createShm(path, nonce, 4, 64<<10)
+	own, err := Create(path, nonce, 4, 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, err := openShm(path, nonce)
+	peer, err := Open(path, nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { peer.close(); own.remove(); own.close() })
+	t.Cleanup(func() { peer.Close(); own.Remove(); own.Close() })
 	return own, peer
 }
 
 func TestShmOpenChecksNonce(t *testing.T) {
 	own, _ := testSeg(t)
-	if _, err := openShm(own.path, "fedcba9876543210"); err == nil {
+	if _, err := Open(own.path, "fedcba9876543210"); err == nil {
 		t.Fatal("opened a segment with the wrong nonce")
 	}
 }
@@ -57,7 +57,7 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 	// The queue's goroutine and a poller (a caller waiting for a
 	// collective, World.Poll) take turns at the queue.
 	var consumer sync.WaitGroup
-	consumer.Go(func() { own.consume(done, deliver) })
+	consumer.Go(func() { own.Consume(done, deliver) })
 	consumer.Go(func() {
 		for {
 			select {
@@ -65,17 +65,27 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 				return
 			default:
 			}
-			own.poll(deliver)
+			own.Poll(deliver)
+			// Part of the scenario: the poller comes back at random
+			// moments, racing the consumer for the queue.
 			time.Sleep(time.Duration(rand.IntN(20)) * time.Microsecond)
 		}
 	})
+	// Stop the consumers before the segment is unmapped, also when the
+	// test fails early.
+	stopConsumers := sync.OnceFunc(func() {
+		close(done)
+		own.Wake()
+		consumer.Wait()
+	})
+	t.Cleanup(stopConsumers)
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Go(func() {
 			for k := 0; k < each; {
-				err := peer.enqueue(p, []byte(fmt.Sprintf("msg %d", k)))
-				if errors.Is(err, errQueueFull) {
-					time.Sleep(10 * time.Microsecond)
+				err := peer.Enqueue(p, []byte(fmt.Sprintf("msg %d", k)))
+				if errors.Is(err, ErrQueueFull) {
+					time.Sleep(10 * time.Microsecond) // back off, as a sender falling back to the server would
 					continue
 				}
 				if err != nil {
@@ -87,22 +97,19 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
 		n := 0
 		mu.Lock()
 		for p := range producers {
 			n += len(got[p])
 		}
 		mu.Unlock()
-		if n == producers*each || time.Now().After(deadline) {
-			break
+		if n != producers*each {
+			return fmt.Errorf("%d of %d messages delivered", n, producers*each)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	close(done)
-	own.wake()
-	consumer.Wait()
+		return nil
+	})
+	stopConsumers()
 	for p := range producers {
 		if len(got[p]) != each {
 			t.Fatalf("producer %d: %d messages, want %d", p, len(got[p]), each)
@@ -114,24 +121,24 @@ func TestShmQueueOrderAndFull(t *testing.T) {
 		}
 	}
 
-	// With no consumer, the queue fills after shmCells messages.
-	for i := range shmCells {
-		if err := peer.enqueue(0, []byte{byte(i)}); err != nil {
+	// With no consumer, the queue fills after Cells messages.
+	for i := range Cells {
+		if err := peer.Enqueue(0, []byte{byte(i)}); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	if err := peer.enqueue(0, []byte("one too many")); !errors.Is(err, errQueueFull) {
-		t.Fatalf("enqueue on a full queue: %v, want errQueueFull", err)
+	if err := peer.Enqueue(0, []byte("one too many")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("enqueue on a full queue: %v, want ErrQueueFull", err)
 	}
 }
 
 func TestShmSlots(t *testing.T) {
 	own, peer := testSeg(t)
-	s := &shmSender{seg: own}
+	s := NewSender(own)
 	frame := bytes.Repeat([]byte{7}, 40000)
 	var ptrs [][]byte
 	for range own.slots {
-		p, err := s.put(frame, 1, func() error { return nil })
+		p, err := s.Put(frame, 1, func() error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,19 +146,37 @@ func TestShmSlots(t *testing.T) {
 	}
 	// Every slot is taken: put waits until stop gives up.
 	stop := errors.New("receiver down")
-	if _, err := s.put(frame, 1, func() error { return stop }); !errors.Is(err, stop) {
+	if _, err := s.Put(frame, 1, func() error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("put with no free slot: %v, want the stop error", err)
 	}
-	view, release, err := shmView(peer, ptrs[0])
+	view, release, err := View(peer, ptrs[0])
 	if err != nil || !bytes.Equal(view, frame) {
 		t.Fatalf("view: %v (equal %v)", err, bytes.Equal(view, frame))
 	}
 	release()
-	if _, err := s.put(frame, 1, func() error { return nil }); err != nil {
+	if _, err := s.Put(frame, 1, func() error { return nil }); err != nil {
 		t.Fatalf("put after a release: %v", err)
 	}
 	// The first pointer now names a reused slot: its generation is stale.
-	if _, _, err := shmView(peer, ptrs[0]); err == nil {
+	if _, _, err := View(peer, ptrs[0]); err == nil {
 		t.Fatal("a stale pointer resolved")
+	}
+}
+
+// checkFor calls f every every until it returns nil, and fails the test
+// with f's last error when total has passed (runtimetest.CheckFor, which
+// this package cannot import).
+func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no success within %v: %v", total, err)
+		}
+		time.Sleep(every)
 	}
 }

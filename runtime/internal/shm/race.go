@@ -1,6 +1,6 @@
 //go:build linux && race
 
-package runtime
+package shm
 
 import (
 	goruntime "runtime"
@@ -15,13 +15,13 @@ import (
 // process mapping the same segment, and the hand-offs are annotated on it.
 
 type raceTokens struct {
-	cells [shmCells]uint64
+	cells [Cells]uint64
 	slots []uint64
 }
 
 var raceTokenMap sync.Map // segment path → *raceTokens
 
-func (s *shmSeg) tokens() *raceTokens {
+func (s *Segment) tokens() *raceTokens {
 	if t, ok := raceTokenMap.Load(s.path); ok {
 		return t.(*raceTokens)
 	}
@@ -29,18 +29,18 @@ func (s *shmSeg) tokens() *raceTokens {
 	return t.(*raceTokens)
 }
 
-func (s *shmSeg) raceReleaseCell(i int) {
+func (s *Segment) raceReleaseCell(i int) {
 	goruntime.RaceReleaseMerge(unsafe.Pointer(&s.tokens().cells[i]))
 }
 
-func (s *shmSeg) raceAcquireCell(i int) {
+func (s *Segment) raceAcquireCell(i int) {
 	goruntime.RaceAcquire(unsafe.Pointer(&s.tokens().cells[i]))
 }
 
-func (s *shmSeg) raceReleaseSlot(i int) {
+func (s *Segment) raceReleaseSlot(i int) {
 	goruntime.RaceReleaseMerge(unsafe.Pointer(&s.tokens().slots[i]))
 }
 
-func (s *shmSeg) raceAcquireSlot(i int) {
+func (s *Segment) raceAcquireSlot(i int) {
 	goruntime.RaceAcquire(unsafe.Pointer(&s.tokens().slots[i]))
 }

@@ -1,0 +1,103 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+func (w *World) connect(ctx context.Context) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(fmt.Sprintf("fltk job %s rank %d", w.cfg.JobID, w.rank)),
+		nats.NoEcho(),
+		nats.NoReconnect(),
+		nats.Timeout(2 * time.Second),
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			w.lost(err)
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			w.lost(err)
+		}),
+	}
+	if w.cfg.Token != "" {
+		opts = append(opts, nats.Token(w.cfg.Token))
+	}
+	url := w.cfg.URL
+	if url == "" {
+		opts = append(opts, nats.InProcessServer(w.cfg.Server.ns))
+		url = "in-process"
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "Authorization") {
+			return nil, fmt.Errorf("runtime: rank %d: NATS server at %s rejected the token: %w", w.rank, url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: rank %d could not connect to %s within %v: %w", ErrUnreachable, w.rank, url, w.cfg.RendezvousTimeout, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// lost reports the connection or a subscription broke: every pending
+// collective fails.
+func (w *World) lost(err error) {
+	w.mu.Lock()
+	closing := w.closing
+	w.mu.Unlock()
+	if !closing {
+		w.reportDown(-1, fmt.Errorf("%w: %w", ErrDisconnected, err))
+	}
+}
+
+func (w *World) subscribe() error {
+	sub := func(subject string, h nats.MsgHandler) error {
+		s, err := w.nc.Subscribe(subject, h)
+		if err != nil {
+			return fmt.Errorf("runtime: subscribe %s: %w", subject, err)
+		}
+		// Collectives bound what is in flight with credits; never drop.
+		if err := s.SetPendingLimits(-1, -1); err != nil {
+			return fmt.Errorf("runtime: subscribe %s: %w", subject, err)
+		}
+		w.subs = append(w.subs, s)
+		return nil
+	}
+	me := strconv.Itoa(w.rank)
+	for _, s := range []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{w.prefix + ".p." + me + ".*", w.handleData},
+		{w.prefix + ".b.*", w.handleData},
+		{w.prefix + ".hb.*", w.handleHeartbeat},
+		{w.prefix + ".bye.*", w.handleBye},
+	} {
+		if err := sub(s.subject, s.h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// senderOf parses the last token of a subject as a rank.
+func (w *World) senderOf(subject string) (int, bool) {
+	i := strings.LastIndexByte(subject, '.')
+	r, err := strconv.Atoi(subject[i+1:])
+	return r, err == nil && r >= 0 && r < w.size && r != w.rank
+}
