@@ -90,4 +90,4 @@ lint: vet fmt-check
 verify: lint test
 
 clean:
-	rm -rf $(BIN) bench.txt bench-results
+	rm -rf $(BIN) bench.txt bench-go.txt bench-results
