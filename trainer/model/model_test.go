@@ -12,6 +12,7 @@ import (
 	"weak"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TestRegistry builds every registered model (the graphs, no step) and
@@ -639,5 +640,50 @@ func TestGradientsDoNotAccumulate(t *testing.T) {
 		if nonzero == 0 || !equalBits(first, second) {
 			t.Errorf("%s: two steps on the same weights and batch gave different gradients (%d nonzero)", name, nonzero)
 		}
+	}
+}
+
+// TestOpErrorWrappedOnce checks the error convention of the ops: an op
+// that fails while the graph runs returns its own error, and the graph
+// wraps it once with ErrGraph (the message says "graph error" once) — a
+// label out of range in the loss op and an input the convolution rejects
+// (a view of a larger tensor, bound to the graph's input).
+func TestOpErrorWrappedOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		spoil func(t *testing.T, gr *graph)
+		want  string
+	}{
+		{"loss label", func(t *testing.T, gr *graph) { gr.labels[1] = 3 }, "label 3 of row 1"},
+		{"conv input", func(t *testing.T, gr *graph) {
+			s := gr.x.Shape()
+			big := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(append([]int{2 * s[0]}, s[1:]...)...))
+			view, err := big.Slice(G.S(0, s[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := G.Let(gr.g.ByName("x")[0], view); err != nil {
+				t.Fatal(err)
+			}
+		}, "x is a strided view"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gr, err := buildGraph(tinyConv, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, train: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gr.close()
+			if err := gr.run(); err != nil {
+				t.Fatalf("unspoilt graph: %v", err)
+			}
+			tt.spoil(t, gr)
+			err = gr.run()
+			if err == nil {
+				t.Fatal("the spoilt graph ran")
+			}
+			if !errors.Is(err, ErrGraph) || strings.Count(err.Error(), "graph error") != 1 || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q: want ErrGraph, %q once and %q", err, "graph error", tt.want)
+			}
+		})
 	}
 }

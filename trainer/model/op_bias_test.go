@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"hash"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -20,19 +19,19 @@ import (
 // is w. Its backward op returns g·w from a buffer it owns; neither
 // allocates per run, so allocation tests measure the op under test.
 type dotOp struct {
-	ownedOutput
+	base
 	w     *tensor.Dense
 	out32 G.F32
 	out64 G.F64
 }
 
-func (op *dotOp) Arity() int                                     { return 1 }
-func (op *dotOp) Type() hm.Type                                  { return hm.NewFnType(tensorType(op.w.Dims()), hm.TypeVariable('a')) }
-func (op *dotOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *dotOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "test.dot@%p", op) }
-func (op *dotOp) Hashcode() uint32                               { return opHashcode(op) }
-func (op *dotOp) String() string                                 { return "test.dot" }
-func (op *dotOp) DiffWRT(int) []bool                             { return []bool{true} }
+func newDotOp(w *tensor.Dense) *dotOp {
+	b := newBase("test.dot", 1, tensor.ScalarShape())
+	b.typ = hm.NewFnType(tensorType(w.Dims()), hm.TypeVariable('a'))
+	return &dotOp{base: b, w: w}
+}
+
+func (op *dotOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *dotOp) Do(in ...G.Value) (G.Value, error) {
 	switch w := op.w.Data().(type) {
@@ -55,28 +54,19 @@ func dot[T float32 | float64](x, w []T) float64 {
 }
 
 func (op *dotOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&dotGradOp{w: op.w, dx: tensor.New(tensor.Of(op.w.Dtype()), tensor.WithShape(op.w.Shape()...))}, grad)
+	b := newBase("test.dotgrad", 1, op.w.Shape())
+	b.typ = hm.NewFnType(hm.TypeVariable('a'), tensorType(op.w.Dims()))
+	d, err := G.ApplyOp(&dotGradOp{base: b, w: op.w, dx: newBuffer(op.w.Dtype(), op.w.Shape()...)}, grad)
 	return G.Nodes{d}, err
 }
 
 type dotGradOp struct {
-	ownedOutput
+	base
 	w, dx *tensor.Dense
 }
 
-func (op *dotGradOp) Arity() int { return 1 }
-func (op *dotGradOp) Type() hm.Type {
-	return hm.NewFnType(hm.TypeVariable('a'), tensorType(op.w.Dims()))
-}
-func (op *dotGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.w.Shape().Clone(), nil
-}
-func (op *dotGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "test.dotgrad@%p", op) }
-func (op *dotGradOp) Hashcode() uint32      { return opHashcode(op) }
-func (op *dotGradOp) String() string        { return "test.dotgrad" }
-
 func (op *dotGradOp) Do(in ...G.Value) (G.Value, error) {
-	g, err := scalarOf(in[0], "test.dotgrad")
+	g, err := scalar(op, "dcost", in[0])
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +157,7 @@ func newOpGraph(t *testing.T, dt tensor.Dtype, shapes [][]int, w []float64, buil
 	if !out.IsScalar() {
 		wt := tensor.New(tensor.Of(dt), tensor.WithShape(out.Shape()...))
 		setFloats(wt, w)
-		if cost, err = G.ApplyOp(&dotOp{w: wt}, out); err != nil {
+		if cost, err = G.ApplyOp(newDotOp(wt), out); err != nil {
 			t.Fatal(err)
 		}
 	}

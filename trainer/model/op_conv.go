@@ -2,10 +2,7 @@ package model
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 
-	"github.com/chewxy/hm"
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"gonum.org/v1/gonum/blas"
@@ -20,40 +17,20 @@ import (
 //
 // with one matrix product per sample and no transposes, and its three
 // gradient ops (dW, db, dx). Every op owns its output and scratch
-// buffers, allocated on the first run and reused by every later run of
-// the graph (shapes are static), so a training step allocates next to
-// nothing here. The batch is split over goroutines when that pays
+// buffers, reused by every run of the graph (shapes are static; see
+// op_base.go), so a training step allocates next to nothing here. The batch is split over goroutines when that pays
 // (workersFor, parallelFor). Stride-1 "same" convolutions in float32 with
 // trainer/internal/gemm (the default build) never write their columns out: the
 // products pack them straight from x (gemm.SgemmShifted, forward and dW)
 // and dx is added straight from the product's tiles
 // (gemm.SgemmScatter); see shifted and scattered.
 //
-// # Reusing the outputs is safe with gorgonia's tape machine
-//
-// The tape machine clears its registers on every Reset, so each run calls
-// Do (never UsePreallocDo) and binds whatever Do returns; the ops return
-// their own tensors. gorgonia's register allocator gives every node a
-// register of its own, except an op that overwrites its input in place
-// (OverwritesInput ≥ 0) after the input's last use, which then shares the
-// input's register (gorgonia#576: a node's Value may change after its last
-// use). So a downstream op may scribble over an output of these ops once
-// nothing reads it any more, within the same run; the ops therefore never
-// read their own previous outputs: every run overwrites them entirely (the
-// gradients are assigned, not accumulated — the tape adds the dW and db
-// nodes into the learnables' gradients itself). A downstream Reshape may
-// also reshape an output in place; ownTensor gives it its shape back on
-// the next run. The backward pass reads
-// nothing the forward pass left behind except the max pool's argmax, in a
-// buffer no other op sees; the convolution recomputes its columns from x.
+// The backward ops read nothing the forward pass left behind: the
+// convolution recomputes its columns from x.
 //
 // Results do not depend on how the work is split over goroutines: every
 // output element is computed by one goroutine in a fixed order
 // (TestConvPoolDeterministic), so training is reproducible from the seed.
-
-// floatElem is the element type of the ops' kernels: float32 models, float64
-// graphs of gradient checks.
-type floatElem interface{ ~float32 | ~float64 }
 
 // convGeom is the static geometry of a convolution.
 type convGeom struct {
@@ -71,13 +48,13 @@ type convGeom struct {
 
 func newConvGeom(xs, ws tensor.Shape, stride, pad int) (convGeom, error) {
 	if len(xs) != 4 || len(ws) != 4 || ws[1] != xs[1] || ws[2] != ws[3] || ws[2] < 1 || stride < 1 || pad < 0 {
-		return convGeom{}, fmt.Errorf("%w: convolution of %v with weight %v, stride %d, pad %d", ErrGraph, xs, ws, stride, pad)
+		return convGeom{}, shapeErrorf("convolution of %v with weight %v, stride %d, pad %d", xs, ws, stride, pad)
 	}
 	g := convGeom{n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], k: ws[2], stride: stride, pad: pad}
 	g.ho = (g.h+2*pad-g.k)/stride + 1
 	g.wo = (g.w+2*pad-g.k)/stride + 1
 	if g.h+2*pad < g.k || g.w+2*pad < g.k || g.ho < 1 || g.wo < 1 {
-		return convGeom{}, fmt.Errorf("%w: convolution kernel %d larger than the padded input %v (pad %d)", ErrGraph, g.k, xs, pad)
+		return convGeom{}, shapeErrorf("convolution kernel %d larger than the padded input %v (pad %d)", g.k, xs, pad)
 	}
 	g.owLo, g.owHi = validRange(g.k, g.w, g.wo, stride, pad)
 	g.ohLo, g.ohHi = validRange(g.k, g.h, g.ho, stride, pad)
@@ -111,7 +88,7 @@ func validRange(k, size, outs, stride, pad int) (lo, hi []int) {
 // im2col writes the columns of one sample x (C, H, W) into col (C·k·k ×
 // Ho·Wo): col[(c·k + ki)·k + kj][oh·Wo + ow] = x[c][oh·s − p + ki][ow·s −
 // p + kj], zero outside the input.
-func im2col[T floatElem](g *convGeom, x, col []T) {
+func im2col[T float](g *convGeom, x, col []T) {
 	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
 	r := 0
 	for c := range g.c {
@@ -162,7 +139,7 @@ func im2col[T floatElem](g *convGeom, x, col []T) {
 // zeroShort zeroes a few elements (the padding of one output row) with
 // plain stores: clear would call memclr, whose call costs more than the
 // 2–4 stores at every row of every column row.
-func zeroShort[T floatElem](s []T) {
+func zeroShort[T float](s []T) {
 	for j := 0; j < len(s); j++ {
 		s[j] = 0
 	}
@@ -171,7 +148,7 @@ func zeroShort[T floatElem](s []T) {
 // col2im adds the columns col (C·k·k × Ho·Wo) of one sample into dx (C,
 // H, W): the adjoint of im2col. It may zero the entries of col that
 // belong to the padding (col is scratch).
-func col2im[T floatElem](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
 	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
 	r := 0
 	for c := range g.c {
@@ -214,7 +191,7 @@ func col2im[T floatElem](g *convGeom, col, dx []T, axpy func(n int, alpha T, x [
 
 // addTo sets dst += src: the AVX2 kernel for float32, axpy otherwise
 // (the same sums: each element adds one value).
-func addTo[T floatElem](dst, src []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+func addTo[T float](dst, src []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
 	if d, ok := any(dst).([]float32); ok {
 		simd.Add(d, any(src).([]float32))
 		return
@@ -237,19 +214,18 @@ func (g *convGeom) sameBlock(ki, kj int) (a, e, off int) {
 // convOp is the forward convolution: inputs x (N, C, H, W), w (O, C, k,
 // k) and, with bias, b (1, O, 1, 1); output (N, O, Ho, Wo).
 type convOp struct {
+	base
 	convGeom
 	bias   bool
 	needDX bool         // differentiate with respect to x (false for the graph's input)
 	dt     tensor.Dtype // tensor.Float32 or tensor.Float64
-	name   string       // the layer's name, for String
 
-	y       *tensor.Dense // output, allocated on the first run
+	y       *tensor.Dense // the output
 	cols    any           // []float32 or []float64: one sample's columns per worker
 	workers int           // worker buffers in cols
 
-	dw, db, dx *tensor.Dense // gradients, allocated on the first backward run
-	dcol       any           // per worker: one sample's column gradient
-	dcolN      int           // worker buffers in dcol
+	dcol  any // per worker: one sample's column gradient
+	dcolN int // worker buffers in dcol
 
 	// The batched path (see batched): the batch's columns (CKK × N·HW),
 	// and an (O × N·HW) buffer for the output or dy; allocated on first use.
@@ -311,7 +287,7 @@ func (op *convOp) ensureXCols(workers int) {
 	for len(op.xCols) < workers {
 		s, err := gemm.SameConvColumns(op.c, op.h, op.w, op.k)
 		if err != nil {
-			panic(fmt.Sprintf("model: %v: %v", op, err)) // shifted() admitted the geometry
+			panic(op.errorf("%v", err)) // shifted() admitted the geometry
 		}
 		op.xCols = append(op.xCols, s)
 	}
@@ -331,7 +307,7 @@ var batchedMaxHW = 49
 func (op *convOp) batched() bool { return op.n > 1 && op.hw <= batchedMaxHW }
 
 // batchBuf returns *buf as a []T of n values, allocating it on first use.
-func batchBuf[T floatElem](buf *any, n int) []T {
+func batchBuf[T float](buf *any, n int) []T {
 	if b, ok := (*buf).([]T); ok && len(b) == n {
 		return b
 	}
@@ -342,7 +318,7 @@ func batchBuf[T floatElem](buf *any, n int) []T {
 
 // batchColumns puts every sample's columns side by side into colB (CKK ×
 // N·HW: sample n's are columns n·HW … n·HW+HW−1).
-func batchColumns[T floatElem](op *convOp, x, colB []T) {
+func batchColumns[T float](op *convOp, x, colB []T) {
 	ensureCols[T](op, 1)
 	nhw := op.n * op.hw
 	for n := range op.n {
@@ -356,7 +332,7 @@ func batchColumns[T floatElem](op *convOp, x, colB []T) {
 // batchRows converts between the (N, O, HW) layout of y and dy and the
 // (O, N·HW) layout of the batched products: toBatch copies nchw into b,
 // else b into nchw.
-func batchRows[T floatElem](op *convOp, nchw, b []T, toBatch bool) {
+func batchRows[T float](op *convOp, nchw, b []T, toBatch bool) {
 	nhw, ohw := op.n*op.hw, op.o*op.hw
 	for n := range op.n {
 		for o := range op.o {
@@ -371,73 +347,42 @@ func batchRows[T floatElem](op *convOp, nchw, b []T, toBatch bool) {
 	}
 }
 
-// newConvOp returns the op for x and w with the given stride and zero
-// padding; needDX says whether the gradient with respect to x is wanted.
-func newConvOp(x, w *node, stride, pad int, bias, needDX bool, name string) (*convOp, error) {
-	g, err := newConvGeom(x.Shape(), w.Shape(), stride, pad)
+// newConvOp returns the op for x and w of dtype dt with the given stride
+// and zero padding, plus a bias if bias is set; needDX says whether the
+// gradient with respect to x is wanted. layer names the layer in String.
+func newConvOp(dt tensor.Dtype, x, w tensor.Shape, stride, pad int, bias, needDX bool, layer string) (*convOp, error) {
+	g, err := newConvGeom(x, w, stride, pad)
 	if err != nil {
 		return nil, err
 	}
-	dt := x.Dtype()
-	if dt != tensor.Float32 && dt != tensor.Float64 || w.Dtype() != dt {
-		return nil, fmt.Errorf("%w: convolution of %v by %v values", ErrGraph, dt, w.Dtype())
+	if err := checkDtype("convolution", dt); err != nil {
+		return nil, err
 	}
-	return &convOp{convGeom: g, bias: bias, needDX: needDX, dt: dt, name: name}, nil
+	arity := 2
+	if bias {
+		arity = 3
+	}
+	y := tensor.Shape{g.n, g.o, g.ho, g.wo}
+	name := fmt.Sprintf("conv2d{%s: (%d,%d,%d,%d)→%d k%d s%d p%d bias %t}", layer, g.n, g.c, g.h, g.w, g.o, g.k, stride, pad, bias)
+	return &convOp{base: newBase(name, arity, y), convGeom: g, bias: bias, needDX: needDX, dt: dt, y: newBuffer(dt, y...)}, nil
 }
 
 // conv2d applies a fused convolution op to x and w (and b when not nil).
-func conv2d(x, w, b *node, stride, pad int, needDX bool, name string) (*node, error) {
-	op, err := newConvOp(x, w, stride, pad, b != nil, needDX, name)
+func conv2d(x, w, b *node, stride, pad int, needDX bool, layer string) (*node, error) {
+	if w.Dtype() != x.Dtype() {
+		return nil, shapeErrorf("convolution of %v by %v values", x.Dtype(), w.Dtype())
+	}
+	op, err := newConvOp(x.Dtype(), x.Shape(), w.Shape(), stride, pad, b != nil, needDX, layer)
 	if err != nil {
 		return nil, err
 	}
 	if b != nil {
 		if !b.Shape().Eq(tensor.Shape{1, op.o, 1, 1}) || b.Dtype() != op.dt {
-			return nil, fmt.Errorf("%w: convolution bias %v, want (1, %d, 1, 1)", ErrGraph, b.Shape(), op.o)
+			return nil, shapeErrorf("convolution bias %v of %v, want (1, %d, 1, 1) of %v", b.Shape(), b.Dtype(), op.o, op.dt)
 		}
 		return G.ApplyOp(op, x, w, b)
 	}
 	return G.ApplyOp(op, x, w)
-}
-
-// tensor4 is the type of the ops' operands: a 4-d tensor of a.
-var tensor4 = G.TensorType{Dims: 4, Of: hm.TypeVariable('a')}
-
-// fnType returns the type of an op with arity inputs: all 4-d tensors.
-func fnType(arity int) hm.Type {
-	ts := make([]hm.Type, arity+1)
-	for i := range ts {
-		ts[i] = tensor4
-	}
-	return hm.NewFnType(ts...)
-}
-
-// hashOf is an op's Hashcode: FNV-1a of its WriteHash, which includes the
-// op's address, so that gorgonia never merges two layers' nodes.
-func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-
-func (op *convOp) Arity() int {
-	if op.bias {
-		return 3
-	}
-	return 2
-}
-func (op *convOp) Type() hm.Type { return fnType(op.Arity()) }
-func (op *convOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.n, op.o, op.ho, op.wo}, nil
-}
-func (op *convOp) ReturnsPtr() bool      { return false }
-func (op *convOp) CallsExtern() bool     { return false }
-func (op *convOp) OverwritesInput() int  { return -1 }
-func (op *convOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op) }
-func (op *convOp) Hashcode() uint32      { return hashOf(op) }
-func (op *convOp) String() string {
-	return fmt.Sprintf("FusedConv2d{%s: (%d,%d,%d,%d)→%d k%d s%d p%d bias %t}",
-		op.name, op.n, op.c, op.h, op.w, op.o, op.k, op.stride, op.pad, op.bias)
 }
 
 // DiffWRT: x (when needDX), w and the bias.
@@ -449,22 +394,22 @@ func (op *convOp) DiffWRT(inputs int) []bool {
 // SymDiff returns the nodes of dx (nil unless needDX), dW and db. dW reads
 // the columns kept by the forward pass (or recomputes them from x).
 func (op *convOp) SymDiff(inputs G.Nodes, output, grad *node) (G.Nodes, error) {
-	if len(inputs) != op.Arity() {
-		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	if err := op.checkNodes(inputs); err != nil {
+		return nil, err
 	}
 	x, w := inputs[0], inputs[1]
 	ret := make(G.Nodes, len(inputs))
 	var err error
 	if op.needDX {
-		if ret[0], err = G.ApplyOp(&convGradXOp{op}, w, grad); err != nil {
+		if ret[0], err = G.ApplyOp(newConvGradXOp(op), w, grad); err != nil {
 			return nil, err
 		}
 	}
-	if ret[1], err = G.ApplyOp(&convGradWOp{op}, x, grad); err != nil {
+	if ret[1], err = G.ApplyOp(newConvGradWOp(op), x, grad); err != nil {
 		return nil, err
 	}
 	if op.bias {
-		if ret[2], err = G.ApplyOp(&convGradBOp{op}, grad); err != nil {
+		if ret[2], err = G.ApplyOp(newConvGradBOp(op), grad); err != nil {
 			return nil, err
 		}
 	}
@@ -473,23 +418,19 @@ func (op *convOp) SymDiff(inputs G.Nodes, output, grad *node) (G.Nodes, error) {
 
 // Do computes the convolution into the op's output tensor.
 func (op *convOp) Do(inputs ...G.Value) (G.Value, error) {
-	if len(inputs) != op.Arity() {
-		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
-	}
-	if err := ownTensor(&op.y, op.dt, [4]int{op.n, op.o, op.ho, op.wo}); err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
 	}
 	var err error
-	switch op.dt {
-	case tensor.Float32:
+	if op.dt == tensor.Float32 {
 		err = convForward[float32](op, inputs, &blas32)
-	default:
+	} else {
 		err = convForward[float64](op, inputs, &blas64)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return op.y, nil
+	return asShape(op.y, op.shape), nil
 }
 
 // convColumns returns the columns of sample n, computed into the buffer
@@ -497,7 +438,7 @@ func (op *convOp) Do(inputs ...G.Value) (G.Value, error) {
 // backward pass recomputes them rather than keeping the batch's from the
 // forward pass: one sample's columns stay in the cache, while the batch's
 // do not (keeping them measured 10–40 % slower, OpenBLAS and pure Go).
-func convColumns[T floatElem](op *convOp, x []T, n, wk int) []T {
+func convColumns[T float](op *convOp, x []T, n, wk int) []T {
 	xn := x[n*op.chw : (n+1)*op.chw]
 	if op.direct {
 		return xn
@@ -509,29 +450,29 @@ func convColumns[T floatElem](op *convOp, x []T, n, wk int) []T {
 }
 
 // ensureCols allocates the column buffers for the given workers.
-func ensureCols[T floatElem](op *convOp, workers int) {
+func ensureCols[T float](op *convOp, workers int) {
 	if !op.direct && (op.cols == nil || op.workers < workers) {
 		op.cols = make([]T, workers*op.ckk*op.hw)
 		op.workers = workers
 	}
 }
 
-func convForward[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
-	x, err := valueData[T](inputs[0], op.n*op.chw)
+func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
+	x, err := input[T](op, "x", inputs[0], op.n*op.chw)
 	if err != nil {
-		return fmt.Errorf("%v: x: %w", op, err)
+		return err
 	}
-	w, err := valueData[T](inputs[1], op.o*op.ckk)
+	w, err := input[T](op, "w", inputs[1], op.o*op.ckk)
 	if err != nil {
-		return fmt.Errorf("%v: w: %w", op, err)
+		return err
 	}
 	var b []T
 	if op.bias {
-		if b, err = valueData[T](inputs[2], op.o); err != nil {
-			return fmt.Errorf("%v: bias: %w", op, err)
+		if b, err = input[T](op, "bias", inputs[2], op.o); err != nil {
+			return err
 		}
 	}
-	y := denseData[T](op.y)
+	y := data[T](op.y)
 	if op.shifted() {
 		convForwardShifted(op, any(x).([]float32), any(w).([]float32), any(b).([]float32), any(y).([]float32))
 		return nil
@@ -578,7 +519,7 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 // fillBias sets row o of y (rows of hw elements) to b[o] for every o <
 // len(b), and returns the beta that adds a product to it: 1, or 0 (y
 // untouched) without a bias.
-func fillBias[T floatElem](y, b []T, hw int) (beta T) {
+func fillBias[T float](y, b []T, hw int) (beta T) {
 	if b == nil {
 		return 0
 	}
@@ -596,44 +537,44 @@ func fillBias[T floatElem](y, b []T, hw int) (beta T) {
 }
 
 // convGradWOp computes dW (O, C, k, k) = Σ_n dy[n] · col[n]ᵀ from x and dy.
-type convGradWOp struct{ *convOp }
-
-func (op *convGradWOp) Arity() int    { return 2 }
-func (op *convGradWOp) Type() hm.Type { return fnType(2) }
-func (op *convGradWOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.o, op.c, op.k, op.k}, nil
+type convGradWOp struct {
+	base
+	conv *convOp
+	dw   *tensor.Dense // the output
 }
-func (op *convGradWOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op.convOp) }
-func (op *convGradWOp) Hashcode() uint32      { return hashOf(op) }
-func (op *convGradWOp) String() string        { return "GradW " + op.convOp.String() }
+
+// newConvGradWOp returns the weight gradient op of conv.
+func newConvGradWOp(conv *convOp) *convGradWOp {
+	s := tensor.Shape{conv.o, conv.c, conv.k, conv.k}
+	return &convGradWOp{base: newBase("conv2d.dW"+conv.name[len("conv2d"):], 2, s), conv: conv, dw: newBuffer(conv.dt, s...)}
+}
+
+// Do computes dW into the op's buffer.
 func (op *convGradWOp) Do(inputs ...G.Value) (G.Value, error) {
-	if len(inputs) != 2 {
-		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
-	}
-	if err := ownTensor(&op.dw, op.dt, [4]int{op.o, op.c, op.k, op.k}); err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
 	}
 	var err error
-	switch op.dt {
-	case tensor.Float32:
-		err = convGradW[float32](op.convOp, inputs, &blas32)
-	default:
-		err = convGradW[float64](op.convOp, inputs, &blas64)
+	if op.conv.dt == tensor.Float32 {
+		err = convGradW[float32](op, inputs, &blas32)
+	} else {
+		err = convGradW[float64](op, inputs, &blas64)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return op.dw, nil
+	return asShape(op.dw, op.shape), nil
 }
 
-func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
-	x, err := valueData[T](inputs[0], op.n*op.chw)
+func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error {
+	op := g.conv
+	x, err := input[T](g, "x", inputs[0], op.n*op.chw)
 	if err != nil {
-		return fmt.Errorf("%v: x: %w", op, err)
+		return err
 	}
-	dy, err := valueData[T](inputs[1], op.n*op.o*op.hw)
+	dy, err := input[T](g, "dy", inputs[1], op.n*op.o*op.hw)
 	if err != nil {
-		return fmt.Errorf("%v: dy: %w", op, err)
+		return err
 	}
 	// The samples are cut into two fixed halves, each summed in order into
 	// its own dW (the second half into op.dwHalf), then dW = first + second:
@@ -645,7 +586,7 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 	// are computed once. (Splitting dW's rows instead made both workers
 	// recompute every sample's columns: im2col took twice the CPU time on
 	// two cores.)
-	dw := denseData[T](op.dw)
+	dw := data[T](g.dw)
 	if op.batched() {
 		nhw := op.n * op.hw
 		colB := batchBuf[T](&op.colB, op.ckk*nhw)
@@ -692,39 +633,40 @@ func convGradW[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 }
 
 // convGradBOp computes db (1, O, 1, 1) = Σ over n, h, w of dy.
-type convGradBOp struct{ *convOp }
-
-func (op *convGradBOp) Arity() int    { return 1 }
-func (op *convGradBOp) Type() hm.Type { return fnType(1) }
-func (op *convGradBOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{1, op.o, 1, 1}, nil
+type convGradBOp struct {
+	base
+	conv *convOp
+	db   *tensor.Dense // the output
 }
-func (op *convGradBOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op.convOp) }
-func (op *convGradBOp) Hashcode() uint32      { return hashOf(op) }
-func (op *convGradBOp) String() string        { return "GradB " + op.convOp.String() }
+
+// newConvGradBOp returns the bias gradient op of conv.
+func newConvGradBOp(conv *convOp) *convGradBOp {
+	s := tensor.Shape{1, conv.o, 1, 1}
+	return &convGradBOp{base: newBase("conv2d.db"+conv.name[len("conv2d"):], 1, s), conv: conv, db: newBuffer(conv.dt, s...)}
+}
+
+// Do sums dy into the op's buffer.
 func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
-	if len(inputs) != 1 {
-		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
 	}
-	if err := ownTensor(&op.db, op.dt, [4]int{1, op.o, 1, 1}); err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
+	c := op.conv
 	var err error
-	switch op.dt {
-	case tensor.Float32:
-		err = convSumChannels(op.db.Float32s(), inputs[0], op.n, op.o, op.hw, &op.sumsB)
-	default:
-		err = convSumChannels(op.db.Float64s(), inputs[0], op.n, op.o, op.hw, &op.sumsB)
+	if c.dt == tensor.Float32 {
+		err = convSumChannels(op, op.db.Float32s(), inputs[0], c.n, c.o, c.hw, &c.sumsB)
+	} else {
+		err = convSumChannels(op, op.db.Float64s(), inputs[0], c.n, c.o, c.hw, &c.sumsB)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
+		return nil, err
 	}
-	return op.db, nil
+	return asShape(op.db, op.shape), nil
 }
 
-// convSumChannels sets dst[c] to the sum of channel c of v (N, C, HW).
-func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int, scratch *any) error {
-	d, err := valueData[T](v, n*c*hw)
+// convSumChannels sets dst[c] to the sum of channel c of v (N, C, HW),
+// the input dy of op.
+func convSumChannels[T float](op fmt.Stringer, dst []T, v G.Value, n, c, hw int, scratch *any) error {
+	d, err := input[T](op, "dy", v, n*c*hw)
 	if err != nil {
 		return err
 	}
@@ -757,51 +699,52 @@ func convSumChannels[T floatElem](dst []T, v G.Value, n, c, hw int, scratch *any
 }
 
 // convGradXOp computes dx (N, C, H, W) = col2im(wᵀ · dy[n]) from w and dy.
-type convGradXOp struct{ *convOp }
-
-func (op *convGradXOp) Arity() int    { return 2 }
-func (op *convGradXOp) Type() hm.Type { return fnType(2) }
-func (op *convGradXOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.n, op.c, op.h, op.w}, nil
+type convGradXOp struct {
+	base
+	conv *convOp
+	dx   *tensor.Dense // the output
 }
-func (op *convGradXOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%v %p", op, op.convOp) }
-func (op *convGradXOp) Hashcode() uint32      { return hashOf(op) }
-func (op *convGradXOp) String() string        { return "GradX " + op.convOp.String() }
+
+// newConvGradXOp returns the input gradient op of conv.
+func newConvGradXOp(conv *convOp) *convGradXOp {
+	s := tensor.Shape{conv.n, conv.c, conv.h, conv.w}
+	return &convGradXOp{base: newBase("conv2d.dx"+conv.name[len("conv2d"):], 2, s), conv: conv, dx: newBuffer(conv.dt, s...)}
+}
+
+// Do computes dx into the op's buffer.
 func (op *convGradXOp) Do(inputs ...G.Value) (G.Value, error) {
-	if len(inputs) != 2 {
-		return nil, fmt.Errorf("%w: %v got %d inputs", ErrGraph, op, len(inputs))
-	}
-	if err := ownTensor(&op.dx, op.dt, [4]int{op.n, op.c, op.h, op.w}); err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
 	}
 	var err error
-	switch op.dt {
-	case tensor.Float32:
-		err = convGradX[float32](op.convOp, inputs, &blas32)
-	default:
-		err = convGradX[float64](op.convOp, inputs, &blas64)
+	if op.conv.dt == tensor.Float32 {
+		err = convGradX[float32](op, inputs, &blas32)
+	} else {
+		err = convGradX[float64](op, inputs, &blas64)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return op.dx, nil
+	return asShape(op.dx, op.shape), nil
 }
 
-func convGradX[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
-	w, err := valueData[T](inputs[0], op.o*op.ckk)
+func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error {
+	op := g.conv
+	w, err := input[T](g, "w", inputs[0], op.o*op.ckk)
 	if err != nil {
-		return fmt.Errorf("%v: w: %w", op, err)
+		return err
 	}
-	dy, err := valueData[T](inputs[1], op.n*op.o*op.hw)
+	dy, err := input[T](g, "dy", inputs[1], op.n*op.o*op.hw)
 	if err != nil {
-		return fmt.Errorf("%v: dy: %w", op, err)
+		return err
 	}
+	dx := data[T](g.dx)
 	if op.scattered() {
-		convGradXScattered(op, any(w).([]float32), any(dy).([]float32), denseData[float32](op.dx))
+		convGradXScattered(op, any(w).([]float32), any(dy).([]float32), any(dx).([]float32))
 		return nil
 	}
 	if op.batched() {
-		convGradXBatched(op, w, dy, bl)
+		convGradXBatched(op, w, dy, dx, bl)
 		return nil
 	}
 	workers := workersFor(op.n, op.n*op.perSampleMACs)
@@ -810,7 +753,6 @@ func convGradX[T floatElem](op *convOp, inputs []G.Value, bl *blasOps[T]) error 
 		op.dcol = make([]T, workers*size)
 		op.dcolN = workers
 	}
-	dx := denseData[T](op.dx)
 	ohw := op.o * op.hw
 	parallelFor(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
@@ -849,7 +791,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 	for len(op.dxCols) < workers {
 		s, err := gemm.SameConvColumnsByShift(op.c, op.h, op.w, op.k)
 		if err != nil {
-			panic(fmt.Sprintf("model: %v: %v", op, err)) // scattered() admitted the geometry
+			panic(op.errorf("%v", err)) // scattered() admitted the geometry
 		}
 		op.dxCols = append(op.dxCols, s)
 	}
@@ -866,7 +808,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 
 // convGradXBatched is convGradX's batched path: one product for the
 // batch's column gradients (into colB), then col2im per sample.
-func convGradXBatched[T floatElem](op *convOp, w, dy []T, bl *blasOps[T]) {
+func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
 	nhw, size := op.n*op.hw, op.ckk*op.hw
 	dyB := batchBuf[T](&op.outB, op.o*nhw)
 	batchRows(op, dy, dyB, true)
@@ -877,7 +819,6 @@ func convGradXBatched[T floatElem](op *convOp, w, dy []T, bl *blasOps[T]) {
 		op.dcol = make([]T, size)
 		op.dcolN = 1
 	}
-	dx := denseData[T](op.dx)
 	for n := range op.n {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
 		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
@@ -894,65 +835,12 @@ func convGradXBatched[T floatElem](op *convOp, w, dy []T, bl *blasOps[T]) {
 	}
 }
 
-// ownTensor points *t at an output tensor of the given shape, allocated
-// on the first call and reused after. gorgonia's Reshape op reshapes its
-// input in place when nothing reads the input afterwards, so a later run
-// may find an op's output reshaped (a Flatten after a pool, say): it gets
-// its shape back, without allocating when nothing changed.
-func ownTensor(t **tensor.Dense, dt tensor.Dtype, shape [4]int) error {
-	if s := *t; s != nil {
-		if s := s.Shape(); len(s) == 4 && s[0] == shape[0] && s[1] == shape[1] && s[2] == shape[2] && s[3] == shape[3] {
-			return nil
-		}
-	}
-	dims := []int{shape[0], shape[1], shape[2], shape[3]} // shape itself must not escape: no allocation on the way above
-	if *t == nil {
-		*t = tensor.New(tensor.Of(dt), tensor.WithShape(dims...))
-		return nil
-	}
-	if err := (*t).Reshape(dims...); err != nil {
-		return fmt.Errorf("%w: restoring the output's shape: %w", ErrGraph, err)
-	}
-	return nil
-}
-
-// valueData returns the elements of v, a dense tensor of at least size
-// values of type T.
-func valueData[T floatElem](v G.Value, size int) ([]T, error) {
-	t, ok := v.(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("%w: got a %T, want a *tensor.Dense", ErrGraph, v)
-	}
-	if t.IsMaterializable() {
-		return nil, fmt.Errorf("%w: got a strided view %v, want a dense tensor", ErrGraph, t.Shape())
-	}
-	var zero T
-	if _, f32 := any(zero).(float32); f32 != (t.Dtype() == tensor.Float32) || !f32 && t.Dtype() != tensor.Float64 {
-		return nil, fmt.Errorf("%w: got %v values, want %T", ErrGraph, t.Dtype(), zero)
-	}
-	d := denseData[T](t)
-	if len(d) < size {
-		return nil, fmt.Errorf("%w: got %d values, want %d", ErrGraph, len(d), size)
-	}
-	return d[:size], nil
-}
-
-// denseData returns the elements of t, whose dtype must be T's. Unlike
-// t.Data() (reflection), it does not allocate.
-func denseData[T floatElem](t *tensor.Dense) []T {
-	var zero T
-	if _, ok := any(zero).(float32); ok {
-		return any(t.Float32s()).([]T)
-	}
-	return any(t.Float64s()).([]T)
-}
-
 // gemmFunc is a row-major matrix product c = alpha·op(a)·op(b) + beta·c
 // (op transposes when tA or tB is set), m×n result, inner dimension k.
-type gemmFunc[T floatElem] func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+type gemmFunc[T float] func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
 // blasOps are the matrix products of one element type.
-type blasOps[T floatElem] struct {
+type blasOps[T float] struct {
 	gemm gemmFunc[T]
 	axpy func(n int, alpha T, x []T, incX int, y []T, incY int) // y += alpha·x, gonum's assembly
 }
@@ -1002,7 +890,7 @@ func init() {
 // gonum's kernels it skips zero elements of a, so 0·Inf and 0·NaN in b
 // contribute nothing. Transposing both operands is not supported (the ops
 // never do).
-func serialGemm[T floatElem](axpy func(n int, alpha T, x []T, incX int, y []T, incY int), dot func(n int, x []T, incX int, y []T, incY int) T) gemmFunc[T] {
+func serialGemm[T float](axpy func(n int, alpha T, x []T, incX int, y []T, incY int), dot func(n int, x []T, incX int, y []T, incY int) T) gemmFunc[T] {
 	return func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 		for i := range m {
 			row := c[i*ldc : i*ldc+n]

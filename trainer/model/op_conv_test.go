@@ -278,7 +278,7 @@ func testConvCase(t *testing.T, dt tensor.Dtype, cc convCase, tol float64) (wors
 func TestConvOpNoInputGradient(t *testing.T) {
 	gr := f64Graph(t, tinyConv, 2, 7, Config{})
 	for _, n := range gr.g.AllNodes() {
-		if op, ok := n.Op().(*convGradXOp); ok && op.c == tinyConv.info.InputShape[0] {
+		if op, ok := n.Op().(*convGradXOp); ok && op.conv.c == tinyConv.info.InputShape[0] {
 			t.Errorf("graph has %v for the input convolution", op)
 		}
 	}
@@ -404,25 +404,29 @@ func benchConv(b *testing.B, cc convCase, split bool) {
 		setTestValues(t, normals(r, t.Shape().TotalSize()))
 		return t
 	}
-	g, err := newConvGeom(tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad)
+	op, err := newConvOp(tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, cc.bias, true, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	op := &convOp{convGeom: g, bias: cc.bias, needDX: true, dt: tensor.Float32, name: "bench"}
-	x, w, bias, dy := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1), mk(cc.n, cc.o, g.ho, g.wo)
+	x, w, bias, dy := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1), mk(cc.n, cc.o, op.ho, op.wo)
+	ins := []G.Value{x, w}
+	if cc.bias {
+		ins = append(ins, bias)
+	}
+	gw, gx := newConvGradWOp(op), newConvGradXOp(op)
 	if !split {
 		prev := minParallelMACs
 		minParallelMACs = math.MaxInt
 		b.Cleanup(func() { minParallelMACs = prev })
 	}
 	step := func() {
-		if _, err := op.Do(x, w, bias); err != nil {
+		if _, err := op.Do(ins...); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := (&convGradWOp{op}).Do(x, dy); err != nil {
+		if _, err := gw.Do(x, dy); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := (&convGradXOp{op}).Do(w, dy); err != nil {
+		if _, err := gx.Do(w, dy); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -502,16 +506,18 @@ func TestConvPoolOpAllocs(t *testing.T) {
 			return v
 		}
 		cc := convCase{4, 3, 12, 12, 8, 5, 1, 2, true}
-		g, err := newConvGeom(tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad)
+		conv, err := newConvOp(tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, true, true, "allocs")
 		if err != nil {
 			t.Fatal(err)
 		}
-		conv := &convOp{convGeom: g, bias: true, needDX: true, dt: tensor.Float32, name: "allocs"}
-		pool := &maxPoolOp{n: cc.n, c: cc.o, h: g.ho, w: g.wo, k: 2, stride: 2, ho: g.ho / 2, wo: g.wo / 2, needDX: true, dt: tensor.Float32}
-		pool.hwIn, pool.hwOut = pool.h*pool.w, pool.ho*pool.wo
+		pool, err := newMaxPoolOp(tensor.Float32, tensor.Shape{cc.n, cc.o, conv.ho, conv.wo}, 2, 2, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		x, w, b := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1)
 		dp := mk(cc.n, cc.o, pool.ho, pool.wo)
-		gw, gb, gx, gp := &convGradWOp{conv}, &convGradBOp{conv}, &convGradXOp{conv}, &maxPoolGradOp{pool}
+		gw, gb, gx := newConvGradWOp(conv), newConvGradBOp(conv), newConvGradXOp(conv)
+		gp := &maxPoolGradOp{base: newBase("maxpool.dx", 1, tensor.Shape{cc.n, cc.o, conv.ho, conv.wo}), pool: pool, dx: newBuffer(tensor.Float32, cc.n, cc.o, conv.ho, conv.wo)}
 		step := func() {
 			y, err := conv.Do(x, w, b)
 			if err != nil {
@@ -793,11 +799,10 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 			var dxs [2][]float64
 			for i, shifted := range []bool{false, true} {
 				shiftedConv = shifted
-				g, err := newConvGeom(x.Shape(), w.Shape(), cc.stride, cc.pad)
+				op, err := newConvOp(tensor.Float32, x.Shape(), w.Shape(), cc.stride, cc.pad, cc.bias, false, "conv")
 				if err != nil {
 					t.Fatal(err)
 				}
-				op := &convOp{convGeom: g, bias: cc.bias, dt: tensor.Float32, name: "conv"}
 				if op.shifted() != shifted || shifted && op.batched() {
 					t.Fatalf("%v: shifted() = %t with shiftedConv %t", cc, op.shifted(), shifted)
 				}
@@ -809,11 +814,11 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dw, err := (&convGradWOp{op}).Do(x, dy)
+				dw, err := newConvGradWOp(op).Do(x, dy)
 				if err != nil {
 					t.Fatal(err)
 				}
-				dx, err := (&convGradXOp{op}).Do(w, dy)
+				dx, err := newConvGradXOp(op).Do(w, dy)
 				if err != nil {
 					t.Fatal(err)
 				}

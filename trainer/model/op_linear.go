@@ -2,10 +2,8 @@ package model
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
@@ -23,47 +21,39 @@ import (
 // which replaces gorgonia's Mul (an output allocated every run, and dx
 // computed even for the graph's input) and BroadcastAdd.
 type linearOp struct {
-	ownedOutput
-	dt          tensor.Dtype
-	n, in, out  int
-	needDX      bool          // x depends on a learnable: compute its gradient
-	y           *tensor.Dense // the output (N, out)
-	outputShape tensor.Shape
+	base
+	dt         tensor.Dtype
+	n, in, out int
+	needDX     bool          // x depends on a learnable: compute its gradient
+	y          *tensor.Dense // the output (N, out)
 }
 
 // newLinearOp returns the op for x (N, in) times W (in, out) plus b (1,
 // out).
 func newLinearOp(dt tensor.Dtype, x, w, b tensor.Shape, needDX bool) (*linearOp, error) {
 	if x.Dims() != 2 || w.Dims() != 2 || x[1] != w[0] || !b.Eq(tensor.Shape{1, w[1]}) {
-		return nil, fmt.Errorf("model: linear layer of %v by %v plus %v", x, w, b)
+		return nil, shapeErrorf("linear layer of %v by %v plus %v", x, w, b)
 	}
-	if dt != tensor.Float32 && dt != tensor.Float64 {
-		return nil, fmt.Errorf("model: linear layer: dtype %v not supported", dt)
+	if err := checkDtype("linear layer", dt); err != nil {
+		return nil, err
 	}
-	s := tensor.Shape{x[0], w[1]}
-	return &linearOp{dt: dt, n: x[0], in: x[1], out: w[1], needDX: needDX, y: newBuffer(dt, s...), outputShape: s}, nil
+	op := linearShapes(dt, x[0], x[1], w[1])
+	op.needDX = needDX
+	op.y = newBuffer(dt, op.shape...)
+	return op, nil
 }
 
-func (op *linearOp) Arity() int { return 3 }
-func (op *linearOp) Type() hm.Type {
-	t := tensorType(2)
-	return hm.NewFnType(t, t, t, t)
-}
-func (op *linearOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.outputShape.Clone(), nil
-}
-func (op *linearOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "fltk.linear(%d,%d,%d)@%p", op.n, op.in, op.out, op)
-}
-func (op *linearOp) Hashcode() uint32 { return opHashcode(op) }
-func (op *linearOp) String() string {
-	return fmt.Sprintf("fltk.linear(%d, %d→%d)", op.n, op.in, op.out)
+// linearShapes returns a linearOp of n rows from in to out features
+// without its output buffer: the shapes of a linearGradOp.
+func linearShapes(dt tensor.Dtype, n, in, out int) *linearOp {
+	s := tensor.Shape{n, out}
+	return &linearOp{base: newBase(fmt.Sprintf("linear(%d, %d→%d)", n, in, out), 3, s), dt: dt, n: n, in: in, out: out}
 }
 
 // Do computes x·W + b into the op's buffer.
 func (op *linearOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 3 {
-		return nil, fmt.Errorf("model: linear layer: %d inputs, want 3", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.dt == tensor.Float32 {
@@ -74,26 +64,26 @@ func (op *linearOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asShape(op.y, op.outputShape), nil
+	return asShape(op.y, op.shape), nil
 }
 
 // linearGemm is gemm32 or gemm64.
-type linearGemm[T float32 | float64] func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+type linearGemm[T float] func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
-func linearForward[T float32 | float64](op *linearOp, in []G.Value, gemm linearGemm[T]) error {
-	x, err := floatsOf[T](in[0], op.n*op.in, "linear layer")
+func linearForward[T float](op *linearOp, in []G.Value, gemm linearGemm[T]) error {
+	x, err := input[T](op, "x", in[0], op.n*op.in)
 	if err != nil {
 		return err
 	}
-	w, err := floatsOf[T](in[1], op.in*op.out, "linear layer weight")
+	w, err := input[T](op, "weight", in[1], op.in*op.out)
 	if err != nil {
 		return err
 	}
-	b, err := floatsOf[T](in[2], op.out, "linear layer bias")
+	b, err := input[T](op, "bias", in[2], op.out)
 	if err != nil {
 		return err
 	}
-	y := sliceOf[T](op.y)
+	y := data[T](op.y)
 	for r := 0; r < len(y); r += op.out {
 		copy(y[r:r+op.out], b)
 	}
@@ -105,22 +95,20 @@ func (op *linearOp) DiffWRT(int) []bool { return []bool{op.needDX, true, true} }
 
 // SymDiff returns dx (nil without needDX), dW and db.
 func (op *linearOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, fmt.Errorf("model: linear layer: %d inputs, want 3", len(inputs))
+	if err := op.checkNodes(inputs); err != nil {
+		return nil, err
 	}
-	dw, err := G.ApplyOp(&linearGradOp{lin: op, out: newBuffer(op.dt, op.in, op.out), shape: tensor.Shape{op.in, op.out}}, inputs[0], grad)
+	dw, err := G.ApplyOp(newLinearGradOp(op, false), inputs[0], grad)
 	if err != nil {
 		return nil, err
 	}
-	bias := &biasOp{dt: op.dt, xShape: op.outputShape, bShape: tensor.Shape{1, op.out}, c: op.out, inner: 1}
-	db, err := G.ApplyOp(newBiasGradOp(bias), grad)
+	db, err := G.ApplyOp(newBiasGradOp(biasShapes(op.dt, op.shape, tensor.Shape{1, op.out})), grad)
 	if err != nil {
 		return nil, err
 	}
 	var dx *G.Node
 	if op.needDX {
-		gop := &linearGradOp{lin: op, dx: true, out: newBuffer(op.dt, op.n, op.in), shape: tensor.Shape{op.n, op.in}}
-		if dx, err = G.ApplyOp(gop, inputs[1], grad); err != nil {
+		if dx, err = G.ApplyOp(newLinearGradOp(op, true), inputs[1], grad); err != nil {
 			return nil, err
 		}
 	}
@@ -130,32 +118,25 @@ func (op *linearOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 // linearGradOp is a gradient of a linearOp: dW = xᵀ·dy (inputs x, dy) or,
 // with dx set, dx = dy·Wᵀ (inputs W, dy).
 type linearGradOp struct {
-	ownedOutput
-	lin   *linearOp
-	dx    bool
-	out   *tensor.Dense // the output
-	shape tensor.Shape  // its shape
+	base
+	lin *linearOp
+	dx  bool
+	out *tensor.Dense // the output
 }
 
-func (op *linearGradOp) Arity() int { return 2 }
-func (op *linearGradOp) Type() hm.Type {
-	t := tensorType(2)
-	return hm.NewFnType(t, t, t)
-}
-func (op *linearGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-func (op *linearGradOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "fltk.lineargrad(%v)@%p", op.dx, op) }
-func (op *linearGradOp) Hashcode() uint32                               { return opHashcode(op) }
-func (op *linearGradOp) String() string {
-	if op.dx {
-		return fmt.Sprintf("fltk.linear.dx%v", op.shape)
+// newLinearGradOp returns the op of dW, or with dx of dx, of lin.
+func newLinearGradOp(lin *linearOp, dx bool) *linearGradOp {
+	s, name := tensor.Shape{lin.in, lin.out}, "linear.dW"
+	if dx {
+		s, name = tensor.Shape{lin.n, lin.in}, "linear.dx"
 	}
-	return fmt.Sprintf("fltk.linear.dW%v", op.shape)
+	return &linearGradOp{base: newBase(fmt.Sprintf("%s%v", name, s), 2, s), lin: lin, dx: dx, out: newBuffer(lin.dt, s...)}
 }
 
 // Do computes the gradient into the op's buffer.
 func (op *linearGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("model: linear layer gradient: %d inputs, want 2", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.lin.dt == tensor.Float32 {
@@ -169,22 +150,22 @@ func (op *linearGradOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.out, op.shape), nil
 }
 
-func linearBackward[T float32 | float64](op *linearGradOp, av, dyv G.Value, gemm linearGemm[T]) error {
+func linearBackward[T float](op *linearGradOp, av, dyv G.Value, gemm linearGemm[T]) error {
 	l := op.lin
-	dy, err := floatsOf[T](dyv, l.n*l.out, "linear layer gradient")
+	dy, err := input[T](op, "dy", dyv, l.n*l.out)
 	if err != nil {
 		return err
 	}
-	out := sliceOf[T](op.out)
+	out := data[T](op.out)
 	if op.dx {
-		w, err := floatsOf[T](av, l.in*l.out, "linear layer gradient")
+		w, err := input[T](op, "weight", av, l.in*l.out)
 		if err != nil {
 			return err
 		}
 		gemm(blas.NoTrans, blas.Trans, l.n, l.in, l.out, 1, dy, l.out, w, l.out, 0, out, l.in)
 		return nil
 	}
-	x, err := floatsOf[T](av, l.n*l.in, "linear layer gradient")
+	x, err := input[T](op, "x", av, l.n*l.in)
 	if err != nil {
 		return err
 	}
@@ -226,21 +207,10 @@ func (b *builder) linear(what string, x, w, bias *node) *node {
 	}
 	op, err := newLinearOp(b.dt, x.Shape(), w.Shape(), bias.Shape(), b.train && b.needsGrad(x))
 	if err != nil {
-		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, what, err))
-		return nil
+		return b.check(what, nil, err)
 	}
 	y, err := G.ApplyOp(op, x, w, bias)
 	return b.check(what, y, err)
-}
-
-// asShape returns t after restoring its shape s: the ops return the same
-// tensor every run, and gorgonia's Reshape reshapes a tensor in place
-// when its input is not used afterwards.
-func asShape(t *tensor.Dense, s tensor.Shape) *tensor.Dense {
-	if !t.Shape().Eq(s) {
-		_ = t.Reshape(s...) // same size: cannot fail
-	}
-	return t
 }
 
 // reluOp is max(x, 0) into the op's buffer; its gradient (reluGradOp,
@@ -248,10 +218,9 @@ func asShape(t *tensor.Dense, s tensor.Shape) *tensor.Dense {
 // PyTorch). gorgonia's Rectify allocates a mask and a product every run
 // and computes a gradient for the mask too.
 type reluOp struct {
-	ownedOutput
-	dt    tensor.Dtype
-	shape tensor.Shape
-	y     *tensor.Dense
+	base
+	dt tensor.Dtype
+	y  *tensor.Dense
 }
 
 // ReLU's op: see reluOp.
@@ -259,29 +228,23 @@ func (b *builder) relu(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	if b.dt != tensor.Float32 && b.dt != tensor.Float64 {
-		b.fail(fmt.Errorf("%w: relu: dtype %v not supported", ErrGraph, b.dt))
-		return nil
-	}
-	s := x.Shape()
-	y, err := G.ApplyOp(&reluOp{dt: b.dt, shape: s, y: newBuffer(b.dt, s...)}, x)
+	y, err := relu(x)
 	return b.check("relu", y, err)
 }
 
-func (op *reluOp) Arity() int { return 1 }
-func (op *reluOp) Type() hm.Type {
-	t := tensorType(op.shape.Dims())
-	return hm.NewFnType(t, t)
+// relu applies a reluOp to x.
+func relu(x *G.Node) (*G.Node, error) {
+	dt, s := x.Dtype(), x.Shape()
+	if err := checkDtype("relu", dt); err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(&reluOp{base: newBase(fmt.Sprintf("relu%v", s), 1, s), dt: dt, y: newBuffer(dt, s...)}, x)
 }
-func (op *reluOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-func (op *reluOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "fltk.relu%v@%p", op.shape, op) }
-func (op *reluOp) Hashcode() uint32                               { return opHashcode(op) }
-func (op *reluOp) String() string                                 { return fmt.Sprintf("fltk.relu%v", op.shape) }
 
 // Do computes max(x, 0).
 func (op *reluOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("model: relu: %d inputs, want 1", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.dt == tensor.Float32 {
@@ -295,9 +258,9 @@ func (op *reluOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.y, op.shape), nil
 }
 
-func reluForward[T float32 | float64](op *reluOp, xv G.Value) error {
-	y := sliceOf[T](op.y)
-	x, err := floatsOf[T](xv, len(y), "relu")
+func reluForward[T float](op *reluOp, xv G.Value) error {
+	y := data[T](op.y)
+	x, err := input[T](op, "x", xv, len(y))
 	if err != nil {
 		return err
 	}
@@ -316,10 +279,11 @@ func (op *reluOp) DiffWRT(int) []bool { return []bool{true} }
 
 // SymDiff returns reluGradOp(y, dy).
 func (op *reluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 {
-		return nil, fmt.Errorf("model: relu: %d inputs, want 1", len(inputs))
+	if err := op.checkNodes(inputs); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(&reluGradOp{relu: op, dx: newBuffer(op.dt, op.shape...)}, output, grad)
+	gop := &reluGradOp{base: newBase(fmt.Sprintf("relu.dx%v", op.shape), 2, op.shape), relu: op, dx: newBuffer(op.dt, op.shape...)}
+	d, err := G.ApplyOp(gop, output, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -328,27 +292,15 @@ func (op *reluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 
 // reluGradOp is the gradient of a reluOp's input.
 type reluGradOp struct {
-	ownedOutput
+	base
 	relu *reluOp
 	dx   *tensor.Dense
 }
 
-func (op *reluGradOp) Arity() int { return 2 }
-func (op *reluGradOp) Type() hm.Type {
-	t := tensorType(op.relu.shape.Dims())
-	return hm.NewFnType(t, t, t)
-}
-func (op *reluGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.relu.shape.Clone(), nil
-}
-func (op *reluGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fltk.relugrad@%p", op) }
-func (op *reluGradOp) Hashcode() uint32      { return opHashcode(op) }
-func (op *reluGradOp) String() string        { return fmt.Sprintf("fltk.relu.dx%v", op.relu.shape) }
-
 // Do computes dy·[y > 0].
 func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("model: relu gradient: %d inputs, want 2", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.relu.dt == tensor.Float32 {
@@ -362,13 +314,13 @@ func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.dx, op.relu.shape), nil
 }
 
-func reluBackward[T float32 | float64](op *reluGradOp, yv, dyv G.Value, mask func(dx, y, dy []T)) error {
-	dx := sliceOf[T](op.dx)
-	y, err := floatsOf[T](yv, len(dx), "relu gradient")
+func reluBackward[T float](op *reluGradOp, yv, dyv G.Value, mask func(dx, y, dy []T)) error {
+	dx := data[T](op.dx)
+	y, err := input[T](op, "y", yv, len(dx))
 	if err != nil {
 		return err
 	}
-	dy, err := floatsOf[T](dyv, len(dx), "relu gradient")
+	dy, err := input[T](op, "dy", dyv, len(dx))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -19,7 +18,7 @@ import (
 // lossGradOp: dlogits = g·(softmax − onehot)/rows for the loss gradient g.
 // Everything is computed in float64 and stored in the graph's dtype.
 type lossOp struct {
-	ownedOutput
+	base
 	dt            tensor.Dtype
 	rows, classes int
 	labels        []int         // class of every row, in [0, classes); written by the caller
@@ -30,47 +29,37 @@ type lossOp struct {
 
 // newLossOp returns the loss op of (rows, classes) logits of dtype dt.
 func newLossOp(dt tensor.Dtype, rows, classes int) *lossOp {
-	return &lossOp{dt: dt, rows: rows, classes: classes, labels: make([]int, rows), prob: newBuffer(dt, rows, classes)}
+	b := newBase(fmt.Sprintf("nllloss(%d,%d)", rows, classes), 1, tensor.ScalarShape())
+	b.typ = hm.NewFnType(tensorType(2), hm.TypeVariable('a'))
+	return &lossOp{base: b, dt: dt, rows: rows, classes: classes, labels: make([]int, rows), prob: newBuffer(dt, rows, classes)}
 }
-
-func (op *lossOp) Arity() int                                     { return 1 }
-func (op *lossOp) Type() hm.Type                                  { return hm.NewFnType(tensorType(2), hm.TypeVariable('a')) }
-func (op *lossOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *lossOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "fltk.nllloss(%d,%d)@%p", op.rows, op.classes, op)
-}
-func (op *lossOp) Hashcode() uint32 { return opHashcode(op) }
-func (op *lossOp) String() string   { return fmt.Sprintf("fltk.nllloss(%d,%d)", op.rows, op.classes) }
 
 // Do computes the mean loss and the softmax.
 func (op *lossOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("model: loss: %d inputs, want 1", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
-	switch op.dt {
-	case tensor.Float32:
+	if op.dt == tensor.Float32 {
 		l, err := lossForward[float32](op, in[0])
 		op.loss32 = G.F32(l)
 		return &op.loss32, err
-	case tensor.Float64:
-		l, err := lossForward[float64](op, in[0])
-		op.loss64 = G.F64(l)
-		return &op.loss64, err
 	}
-	return nil, fmt.Errorf("model: loss: dtype %v not supported", op.dt)
+	l, err := lossForward[float64](op, in[0])
+	op.loss64 = G.F64(l)
+	return &op.loss64, err
 }
 
-func lossForward[T float32 | float64](op *lossOp, xv G.Value) (float64, error) {
+func lossForward[T float](op *lossOp, xv G.Value) (float64, error) {
 	k := op.classes
-	x, err := floatsOf[T](xv, op.rows*k, "loss")
+	x, err := input[T](op, "logits", xv, op.rows*k)
 	if err != nil {
 		return 0, err
 	}
-	p := sliceOf[T](op.prob)
+	p := data[T](op.prob)
 	var sum float64
 	for r, l := range op.labels {
 		if l < 0 || l >= k {
-			return 0, fmt.Errorf("model: loss: label %d of row %d not in [0, %d)", l, r, k)
+			return 0, op.errorf("label %d of row %d not in [0, %d)", l, r, k)
 		}
 		lse := logSumExp(x[r*k : (r+1)*k])
 		pr := p[r*k : (r+1)*k]
@@ -83,7 +72,7 @@ func lossForward[T float32 | float64](op *lossOp, xv G.Value) (float64, error) {
 }
 
 // logSumExp returns log Σ exp(x), shifted by the maximum for stability.
-func logSumExp[T float32 | float64](x []T) float64 {
+func logSumExp[T float](x []T) float64 {
 	m := math.Inf(-1)
 	for _, v := range x {
 		m = max(m, float64(v))
@@ -100,10 +89,14 @@ func (op *lossOp) DiffWRT(int) []bool { return []bool{true} }
 // SymDiff returns lossGradOp(loss, grad): the loss node is an input so
 // that the gradient runs after the forward pass (grad is a constant).
 func (op *lossOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 {
-		return nil, fmt.Errorf("model: loss: %d inputs, want 1", len(inputs))
+	if err := op.checkNodes(inputs); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(&lossGradOp{loss: op, dx: newBuffer(op.dt, op.rows, op.classes)}, output, grad)
+	s := tensor.Shape{op.rows, op.classes}
+	b := newBase(fmt.Sprintf("nllloss.dx%v", s), 2, s)
+	a := hm.TypeVariable('a')
+	b.typ = hm.NewFnType(a, a, tensorType(2))
+	d, err := G.ApplyOp(&lossGradOp{base: b, loss: op, dx: newBuffer(op.dt, s...)}, output, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -113,50 +106,33 @@ func (op *lossOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 // lossGradOp is the gradient of a lossOp's logits: g·(softmax −
 // onehot)/rows, from the softmax the forward pass kept.
 type lossGradOp struct {
-	ownedOutput
+	base
 	loss *lossOp
 	dx   *tensor.Dense // the output (rows, classes)
 }
 
-func (op *lossGradOp) Arity() int { return 2 }
-func (op *lossGradOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a, tensorType(2))
-}
-func (op *lossGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.loss.rows, op.loss.classes}, nil
-}
-func (op *lossGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fltk.nllgrad@%p", op) }
-func (op *lossGradOp) Hashcode() uint32      { return opHashcode(op) }
-func (op *lossGradOp) String() string {
-	return fmt.Sprintf("fltk.nllgrad(%d,%d)", op.loss.rows, op.loss.classes)
-}
-
 // Do computes the logits' gradient into the op's buffer.
 func (op *lossGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("model: loss gradient: %d inputs, want 2", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
-	g, err := scalarOf(in[1], "loss gradient")
+	g, err := scalar(op, "dloss", in[1])
 	if err != nil {
 		return nil, err
 	}
-	switch op.loss.dt {
-	case tensor.Float32:
+	if op.loss.dt == tensor.Float32 {
 		lossBackward[float32](op, g)
-	case tensor.Float64:
+	} else {
 		lossBackward[float64](op, g)
-	default:
-		return nil, fmt.Errorf("model: loss gradient: dtype %v not supported", op.loss.dt)
 	}
-	return asShape(op.dx, tensor.Shape{op.loss.rows, op.loss.classes}), nil
+	return asShape(op.dx, op.shape), nil
 }
 
-func lossBackward[T float32 | float64](op *lossGradOp, g float64) {
+func lossBackward[T float](op *lossGradOp, g float64) {
 	l := op.loss
 	k := l.classes
 	s := g / float64(l.rows)
-	p, dx := sliceOf[T](l.prob), sliceOf[T](op.dx)
+	p, dx := data[T](l.prob), data[T](op.dx)
 	for i, v := range p {
 		dx[i] = T(s * float64(v))
 	}
@@ -170,10 +146,9 @@ func lossBackward[T float32 | float64](op *lossGradOp, g float64) {
 // of (rows, classes) logits into the op's buffer, computed in float64. It
 // has no gradient.
 type logSoftmaxOp struct {
-	ownedOutput
-	dt    tensor.Dtype
-	shape tensor.Shape  // (rows, classes)
-	logp  *tensor.Dense // the output
+	base
+	dt   tensor.Dtype
+	logp *tensor.Dense // the output (rows, classes)
 }
 
 // logSoftmax adds log softmax over the rows of the 2-d x.
@@ -181,39 +156,36 @@ func (b *builder) logSoftmax(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	if x.Dims() != 2 {
-		b.fail(fmt.Errorf("%w: log softmax needs a 2-d input, got %v", ErrGraph, x.Shape()))
-		return nil
-	}
-	y, err := G.ApplyOp(&logSoftmaxOp{dt: b.dt, shape: x.Shape(), logp: newBuffer(b.dt, x.Shape()...)}, x)
+	y, err := logSoftmax(x)
 	return b.check("log softmax", y, err)
 }
 
-func (op *logSoftmaxOp) Arity() int { return 1 }
-func (op *logSoftmaxOp) Type() hm.Type {
-	t := tensorType(2)
-	return hm.NewFnType(t, t)
+// logSoftmax applies a logSoftmaxOp to the 2-d x.
+func logSoftmax(x *G.Node) (*G.Node, error) {
+	if x.Dims() != 2 {
+		return nil, shapeErrorf("log softmax needs a 2-d input, got %v", x.Shape())
+	}
+	if err := checkDtype("log softmax", x.Dtype()); err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(newLogSoftmaxOp(x.Dtype(), x.Shape()), x)
 }
-func (op *logSoftmaxOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.shape.Clone(), nil
+
+// newLogSoftmaxOp returns the log softmax op of a (rows, classes) input.
+func newLogSoftmaxOp(dt tensor.Dtype, s tensor.Shape) *logSoftmaxOp {
+	return &logSoftmaxOp{base: newBase(fmt.Sprintf("logsoftmax%v", s), 1, s), dt: dt, logp: newBuffer(dt, s...)}
 }
-func (op *logSoftmaxOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fltk.logsoftmax@%p", op) }
-func (op *logSoftmaxOp) Hashcode() uint32      { return opHashcode(op) }
-func (op *logSoftmaxOp) String() string        { return fmt.Sprintf("fltk.logsoftmax%v", op.shape) }
 
 // Do computes the log-probabilities.
 func (op *logSoftmaxOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("model: log softmax: %d inputs, want 1", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
-	switch op.dt {
-	case tensor.Float32:
+	if op.dt == tensor.Float32 {
 		err = logSoftmaxRows[float32](op, in[0])
-	case tensor.Float64:
+	} else {
 		err = logSoftmaxRows[float64](op, in[0])
-	default:
-		err = fmt.Errorf("model: log softmax: dtype %v not supported", op.dt)
 	}
 	if err != nil {
 		return nil, err
@@ -221,9 +193,9 @@ func (op *logSoftmaxOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.logp, op.shape), nil
 }
 
-func logSoftmaxRows[T float32 | float64](op *logSoftmaxOp, xv G.Value) error {
-	y := sliceOf[T](op.logp)
-	x, err := floatsOf[T](xv, len(y), "log softmax")
+func logSoftmaxRows[T float](op *logSoftmaxOp, xv G.Value) error {
+	y := data[T](op.logp)
+	x, err := input[T](op, "x", xv, len(y))
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func TestLossOpStable(t *testing.T) {
 	if l := float64(*v.(*G.F32)); math.Abs(l-500) > 1e-3 {
 		t.Errorf("loss %v, want 500", l)
 	}
-	lsm := &logSoftmaxOp{dt: tensor.Float32, shape: tensor.Shape{2, 3}, logp: newBuffer(tensor.Float32, 2, 3)}
+	lsm := newLogSoftmaxOp(tensor.Float32, tensor.Shape{2, 3})
 	out, err := lsm.Do(x)
 	if err != nil {
 		t.Fatal(err)

@@ -159,7 +159,10 @@ func TestMaxPoolOpBadShapes(t *testing.T) {
 // when a downstream gorgonia Reshape changed it in place (reshapeOp's
 // UnsafeDo, used when the input is not read afterwards).
 func TestOwnedOutputShape(t *testing.T) {
-	op := &maxPoolOp{n: 2, c: 3, h: 4, w: 4, k: 2, stride: 2, ho: 2, wo: 2, hwIn: 16, hwOut: 4, dt: tensor.Float64}
+	op, err := newMaxPoolOp(tensor.Float64, tensor.Shape{2, 3, 4, 4}, 2, 2, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	x := tensor.New(tensor.WithShape(2, 3, 4, 4), tensor.WithBacking(normals(rand.New(rand.NewPCG(1, 1)), 96)))
 	y, err := op.Do(x)
 	if err != nil {
