@@ -79,6 +79,12 @@ func f64Graph(t *testing.T, s spec, batch int, seed uint64, cfg Config) *graph {
 	return gr
 }
 
+// grad returns the gradient of learnable i of gr from the last run as a
+// tensor of its shape.
+func (gr *graph) grad(i int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(gr.params[i].Shape().Clone()...), tensor.WithBacking(gr.grads[i]))
+}
+
 // loss64 runs the graph and returns the loss (gr.grad holds the
 // gradients).
 func loss64(t *testing.T, gr *graph) float64 {

@@ -248,12 +248,6 @@ func (gr *graph) gradData() ([]any, error) {
 	return slices.Clone(gr.grads), nil
 }
 
-// grad returns the gradient of learnable i from the last run as a tensor
-// of its shape (tests).
-func (gr *graph) grad(i int) *tensor.Dense {
-	return tensor.New(tensor.WithShape(gr.params[i].Shape().Clone()...), tensor.WithBacking(gr.grads[i]))
-}
-
 // fillMasks draws new dropout masks from rng.
 func (gr *graph) fillMasks(rng *rand.Rand) {
 	for _, m := range gr.masks {
