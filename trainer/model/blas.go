@@ -70,7 +70,7 @@ func init() {
 	// run serially, and hundreds of allocations per layer and step
 	// (BenchmarkConvOp, gemm=gonum). With gonum the ops run its assembly kernels
 	// (Saxpy, Sdot) on one goroutine and split the batch over the cores
-	// themselves (workersFor).
+	// themselves (parallel.Team.Workers).
 	_, shiftedConv = blasImpl.(gemm.Implementation)
 	impl := gonum.Implementation{}
 	blas32.axpy, blas64.axpy = impl.Saxpy, impl.Daxpy

@@ -88,4 +88,12 @@
 // A Model is used by one goroutine at a time. Distinct Models may train
 // and evaluate in parallel goroutines; graph construction is serialised
 // internally because gorgonia keeps unsynchronised package state for it.
+//
+// The ops split a batch over the cores on the helper goroutines of a
+// parallel.Team (trainer/internal/parallel): Config.Team, shared by the
+// models of a job and closed by its owner, or, if that is nil, a Team
+// the model makes and stops in Close (or, should the model be dropped
+// unclosed, once it is garbage). Models training side by side share the
+// cores either way: a loop splits only over the cores no other loop in
+// the process is busy on.
 package model

@@ -56,7 +56,7 @@ func f64Graph(t *testing.T, s spec, batch int, seed uint64, cfg Config) *graph {
 	k := s.info.Classes
 	gr, err := buildGraph(s, graphConfig{
 		dt: tensor.Float64, batch: batch, classes: k, train: true,
-		rng: rand.New(rand.NewPCG(seed, initStream)), cfg: cfg,
+		rng: rand.New(rand.NewPCG(seed, initStream)), cfg: cfg, ops: testOps(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestGradients(t *testing.T) {
 // TestDropoutMasks checks the training graph's masks (0 with probability
 // p, else 1/(1-p)) and that the evaluation graph has none.
 func TestDropoutMasks(t *testing.T) {
-	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 500, classes: 3, train: true})
+	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 500, classes: 3, train: true, ops: testOps(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestDropoutMasks(t *testing.T) {
 	if frac := float64(zeros) / float64(len(d)); math.Abs(frac-0.4) > 0.05 {
 		t.Errorf("dropped fraction %v, want ≈ 0.4", frac)
 	}
-	ev, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, shared: gr.paramData()})
+	ev, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, shared: gr.paramData(), ops: testOps(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestBuildCounts(t *testing.T) {
 			}
 			cfg.resolve(s)
 			buildMu.Lock()
-			_, b, logits, err := construct(s, graphConfig{dt: tensor.Float32, batch: 1, classes: cfg.Classes, cfg: cfg})
+			_, b, logits, err := construct(s, graphConfig{dt: tensor.Float32, batch: 1, classes: cfg.Classes, cfg: cfg, ops: testOps(t)})
 			buildMu.Unlock()
 			if err != nil {
 				t.Fatal(err)

@@ -24,6 +24,10 @@ type graphConfig struct {
 	// Hidden and Embed from it (batch and classes above take precedence
 	// over its Batch, EvalBatch and Classes).
 	cfg Config
+
+	// ops configures the fused ops: the team that runs their parallel
+	// loops, and their tuning.
+	ops opConfig
 }
 
 // graph is one compiled graph with its tape machine and the tensors its
@@ -72,7 +76,7 @@ func construct(s spec, c graphConfig) (gr *graph, b *builder, logits *node, err 
 		}
 	}
 	gr = &graph{g: G.NewGraph(), rows: c.batch * lps, classes: c.classes, tokens: s.tokens, batch: c.batch, lps: lps}
-	b = &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared, cfg: c.cfg}
+	b = &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared, cfg: c.cfg, ops: c.ops}
 	var x *node
 	if s.tokens {
 		gr.x = tensor.New(tensor.Of(tensor.Int), tensor.WithShape(c.batch*lps))
@@ -144,8 +148,9 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	}
 	// No dual values: with them the tape machine adds every gradient
 	// into the learnable's dual value, which then has to be zeroed before
-	// each run (two passes over every gradient; 14 % of an MNIST-CNN
-	// step). run copies the gradient nodes' values out instead.
+	// each run (two passes over every gradient, a noticeable part of an
+	// MNIST-CNN step; BenchmarkTrainStep). run copies the gradient nodes'
+	// values out instead.
 	gr.vm = newTapeMachine(gr.g)
 	return gr, nil
 }

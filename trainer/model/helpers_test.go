@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 )
 
 // newModel builds name with the given batch sizes and seed, closing it at
@@ -88,4 +90,22 @@ func batchFor(m Model, n int, seed uint64) ([]float32, []int32) {
 		y[i] = int32(r.IntN(v))
 	}
 	return x, y
+}
+
+// newTeam returns a parallel.Team of cfg, closed at the end of the test.
+func newTeam(tb testing.TB, cfg parallel.Config) *parallel.Team {
+	tb.Helper()
+	t, err := parallel.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = t.Close() })
+	return t
+}
+
+// testOps returns the models' op configuration with a team of its own,
+// closed at the end of the test.
+func testOps(tb testing.TB) opConfig {
+	tb.Helper()
+	return opConfig{team: newTeam(tb, parallel.DefaultConfig()), batchedConvMaxHW: defaultBatchedConvMaxHW}
 }

@@ -45,6 +45,7 @@ type builder struct {
 	batch int          // samples per batch (static)
 	train bool         // training graph: batch statistics in BatchNorm, active dropout
 	cfg   Config       // the resolved model Config (sequence models read SeqLen, Hidden, Embed)
+	ops   opConfig     // the ops' team and tuning
 
 	// rng draws the initial weights; nil leaves new learnables zero (and
 	// consumes nothing).
@@ -216,7 +217,7 @@ func (b *builder) Conv2d(x *node, out, k, stride, pad int, bias bool) *node {
 		return nil
 	}
 	// The fused op (op_conv.go); the graph's input needs no gradient.
-	y, err := conv2d(x, w, bn, stride, pad, !x.IsVar(), name)
+	y, err := conv2d(b.ops, x, w, bn, stride, pad, !x.IsVar(), name)
 	return b.check(name, y, err)
 }
 
@@ -249,7 +250,7 @@ func (b *builder) BatchNormEps(x *node, eps float64) *node {
 	if b.err != nil {
 		return nil
 	}
-	op, err := newBNOp(b.dt, x.Shape(), b.train, bnMomentum, eps) // op_bn.go
+	op, err := newBNOp(b.ops, b.dt, x.Shape(), b.train, bnMomentum, eps) // op_bn.go
 	if err != nil {
 		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
 		return nil
@@ -306,7 +307,7 @@ func (b *builder) MaxPool2dPad(x *node, k, stride, pad int) *node {
 		b.fail(fmt.Errorf("%w: MaxPool2dPad(%d, %d, %d) needs a 4-d input and pad ≤ k/2, got %v", ErrGraph, k, stride, pad, x.Shape()))
 		return nil
 	}
-	y, err := maxPool2d(x, k, stride, pad, !x.IsVar()) // op_pool.go
+	y, err := maxPool2d(b.ops, x, k, stride, pad, !x.IsVar()) // op_pool.go
 	return b.check("maxpool", y, err)
 }
 

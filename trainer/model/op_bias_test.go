@@ -333,7 +333,7 @@ func TestOpAllocs(t *testing.T) {
 		ref    func(g *G.ExprGraph, in []*G.Node) (*G.Node, error)
 	}
 	bn := func(g *G.ExprGraph, in []*G.Node) (*G.Node, error) {
-		op, err := newBNOp(dt, in[0].Shape(), true, bnMomentum, bnEpsilon)
+		op, err := newBNOp(testOps(t), dt, in[0].Shape(), true, bnMomentum, bnEpsilon)
 		if err != nil {
 			return nil, err
 		}
@@ -375,8 +375,7 @@ func TestOpAllocs(t *testing.T) {
 			}},
 		{"relu", [][]int{{8, 16, 14, 14}},
 			func(g *G.ExprGraph, in []*G.Node) (*G.Node, error) {
-				b := &builder{dt: dt}
-				return b.relu(in[0]), b.err
+				return relu(testOps(t), in[0])
 			},
 			func(g *G.ExprGraph, in []*G.Node) (*G.Node, error) { return G.Rectify(in[0]) }},
 		{"loss", [][]int{{16, 10}},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -31,6 +32,7 @@ import (
 type bnOp struct {
 	base
 	dt                tensor.Dtype
+	team              *parallel.Team
 	train             bool
 	momentum, epsilon float64
 	shape             tensor.Shape // of x
@@ -48,7 +50,10 @@ type bnOp struct {
 
 // newBNOp returns a batch normalisation op for inputs of shape x and dtype
 // dt, running statistics 0 and 1.
-func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
+func newBNOp(oc opConfig, dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
+	if err := oc.validate(); err != nil {
+		return nil, err
+	}
 	var pShape tensor.Shape
 	switch x.Dims() {
 	case 2:
@@ -68,7 +73,7 @@ func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64)
 	c := x[1]
 	op := &bnOp{
 		base: newBase(fmt.Sprintf("batchnorm%v(%s, ε %g)", x, mode, eps), 3, x),
-		dt:   dt, train: train, momentum: momentum, epsilon: eps,
+		dt:   dt, team: oc.team, train: train, momentum: momentum, epsilon: eps,
 		shape: x.Clone(), pShape: pShape,
 		n: x[0], c: c, inner: x.TotalSize() / (x[0] * c),
 		y:       newBuffer(dt, x...),
@@ -142,7 +147,7 @@ func bnForward[T float](op *bnOp, xv, gv, bv G.Value) error {
 			for c := range is {
 				is[c] = 1 / math.Sqrt(float64(rv[c])+op.epsilon)
 			}
-			parallelFor(elemWorkers(op.n, len(x32)), op.n, func(_, n int) {
+			op.team.For(op.team.ElemWorkers(op.n, len(x32)), op.n, func(_, n int) {
 				for c := range op.c {
 					off := (n*op.c + c) * op.inner
 					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), float32(is[c]), float32(gamma[c]), float32(beta[c]))
@@ -227,7 +232,7 @@ func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
 		op.acc[c] = max(0, op.acc[c]-n*mean*mean)
 		bnChannelStats(op, c, rm, rv)
 	}
-	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
+	op.team.For(op.team.ElemWorkers(op.n, len(x)), op.n, func(_, n int) {
 		for c := range op.c {
 			off := (n*op.c + c) * op.inner
 			simd.Normalize(y[off:off+op.inner], xhat[off:off+op.inner], x[off:off+op.inner],
@@ -242,7 +247,7 @@ func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
 // the samples in order, so the sums do not depend on the number of cores.
 func bnSumDots(op *bnOp, a, b []float32, sa, sab []float64) {
 	part := op.partial
-	parallelFor(elemWorkers(op.n, len(a)), op.n, func(_, n int) {
+	op.team.For(op.team.ElemWorkers(op.n, len(a)), op.n, func(_, n int) {
 		for c := range op.c {
 			off := (n*op.c + c) * op.inner
 			part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(a[off:off+op.inner], b[off:off+op.inner])
@@ -516,7 +521,7 @@ func bnInputGrad[T float](op *bnInputGradOp, gv, dyv G.Value) error {
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32, dx32 := any(xhat).([]float32), any(dx).([]float32)
-		parallelFor(elemWorkers(bn.n, len(dy)), bn.n, func(_, n int) {
+		bn.team.For(bn.team.ElemWorkers(bn.n, len(dy)), bn.n, func(_, n int) {
 			for c := range bn.c {
 				off := (n*bn.c + c) * bn.inner
 				simd.BNInputGrad(dx32[off:off+bn.inner], dy32[off:off+bn.inner], h32[off:off+bn.inner],

@@ -47,7 +47,7 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 	var ourOp *bnOp
 	ours := newOpGraph(t, dt, shapes, w, func(_ *G.ExprGraph, in []*G.Node) (*G.Node, error) {
 		var err error
-		if ourOp, err = newBNOp(dt, in[0].Shape(), true, bnMomentum, eps); err != nil {
+		if ourOp, err = newBNOp(testOps(t), dt, in[0].Shape(), true, bnMomentum, eps); err != nil {
 			return nil, err
 		}
 		return G.ApplyOp(ourOp, in[0], in[1], in[2])
@@ -89,7 +89,7 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 	var evalOp *bnOp
 	ev := newOpGraph(t, dt, shapes, nil, func(_ *G.ExprGraph, in []*G.Node) (*G.Node, error) {
 		var err error
-		if evalOp, err = newBNOp(dt, in[0].Shape(), false, bnMomentum, eps); err != nil {
+		if evalOp, err = newBNOp(testOps(t), dt, in[0].Shape(), false, bnMomentum, eps); err != nil {
 			return nil, err
 		}
 		return G.ApplyOp(evalOp, in[0], in[1], in[2])
@@ -128,14 +128,14 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 // mode has no gradient.
 func TestBNOpBadInput(t *testing.T) {
 	for _, s := range []tensor.Shape{{3}, {2, 3, 4}, {1, 2, 3, 4, 5}} {
-		if _, err := newBNOp(tensor.Float32, s, true, 0.1, 1e-5); err == nil {
+		if _, err := newBNOp(testOps(t), tensor.Float32, s, true, 0.1, 1e-5); err == nil {
 			t.Errorf("BatchNorm of %v accepted", s)
 		}
 	}
 	g := G.NewGraph()
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 3), G.WithName("x"))
 	p := G.NewMatrix(g, tensor.Float32, G.WithShape(1, 3), G.WithName("p"))
-	op, err := newBNOp(tensor.Float32, x.Shape(), false, 0.1, 1e-5)
+	op, err := newBNOp(testOps(t), tensor.Float32, x.Shape(), false, 0.1, 1e-5)
 	if err != nil {
 		t.Fatal(err)
 	}

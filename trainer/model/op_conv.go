@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
@@ -20,7 +21,7 @@ import (
 // owns its output and scratch buffers, reused by every run of the graph
 // (shapes are static; see op_base.go), so a training step allocates next
 // to nothing here. The batch is split over goroutines when that pays
-// (workersFor, parallelFor). Stride-1 "same" convolutions in float32 with
+// (parallel.Team: Workers, For). Stride-1 "same" convolutions in float32 with
 // trainer/internal/gemm (the default build) never write their columns
 // out: the products pack them straight from x (gemm.SgemmShifted, forward
 // and dW) and dx is added straight from the product's tiles
@@ -41,6 +42,12 @@ type convOp struct {
 	bias   bool
 	needDX bool         // differentiate with respect to x (false for the graph's input)
 	dt     tensor.Dtype // tensor.Float32 or tensor.Float64
+
+	team       *parallel.Team
+	batchMaxHW int               // opConfig.batchedConvMaxHW
+	canShift   bool              // shiftedConv (tests compare the paths)
+	bl32       *blasOps[float32] // &blas32 (a benchmark compares gonum's)
+	bl64       *blasOps[float64] // &blas64
 
 	y       *tensor.Dense // the output
 	cols    any           // []float32 or []float64: one sample's columns per worker
@@ -68,7 +75,8 @@ type convOp struct {
 
 // shiftedConv says whether the float32 ops take the shifted path where
 // the geometry allows: true when the build's BLAS is trainer/internal/gemm (not
-// OpenBLAS, which multiplies stored matrices only).
+// OpenBLAS, which multiplies stored matrices only). Set once, at init;
+// a convOp copies it into canShift.
 var shiftedConv bool
 
 // shifted reports whether the op computes its forward product and dW
@@ -87,7 +95,7 @@ var shiftedConv bool
 // rows) and much slower with one input channel; dx instead adds the
 // column gradient's tiles straight into dx (see scattered).
 func (op *convOp) shifted() bool {
-	return shiftedConv && op.dt == tensor.Float32 && op.stride == 1 && op.k > 1 && op.k == 2*op.pad+1 && !op.batched()
+	return op.canShift && op.dt == tensor.Float32 && op.stride == 1 && op.k > 1 && op.k == 2*op.pad+1 && !op.batched()
 }
 
 // scatterMinChannels is the fewest input channels for which dx takes the
@@ -114,18 +122,14 @@ func (op *convOp) ensureXCols(workers int) {
 	}
 }
 
-// batchedMaxHW is the largest output plane (Ho·Wo) for which the op puts
-// the whole batch's columns side by side and runs one product per pass
-// instead of one per sample. On small planes (a ResNet's last stages: 512
-// channels on 2×2 to 4×4) a per-sample product packs the whole weight
-// matrix for a handful of columns and rewrites all of dW every sample:
-// batching makes FashionMNISTResNet's steps several times faster, while
-// at 8×8 (Cifar10CNN's last stage) it was slower, hence 7×7
-// (BenchmarkTrainStep, model=FashionMNISTResNet and Cifar10CNN).
-var batchedMaxHW = 49
-
-// batched reports whether the op takes the batched path.
-func (op *convOp) batched() bool { return op.n > 1 && op.hw <= batchedMaxHW }
+// batched reports whether the op takes the batched path: its output
+// plane (Ho·Wo) is at most the configured batchedConvMaxHW. The op then
+// puts the whole batch's columns side by side and runs one product per
+// pass instead of one per sample: on small planes (a ResNet's last
+// stages: 512 channels on 2×2 to 4×4) a per-sample product packs the
+// whole weight matrix for a handful of columns and rewrites all of dW
+// every sample.
+func (op *convOp) batched() bool { return op.n > 1 && op.hw <= op.batchMaxHW }
 
 // batchBuf returns *buf as a []T of n values, allocating it on first use.
 func batchBuf[T float](buf *any, n int) []T {
@@ -171,7 +175,10 @@ func batchRows[T float](op *convOp, nchw, b []T, toBatch bool) {
 // newConvOp returns the op for x and w of dtype dt with the given stride
 // and zero padding, plus a bias if bias is set; needDX says whether the
 // gradient with respect to x is wanted. layer names the layer in String.
-func newConvOp(dt tensor.Dtype, x, w tensor.Shape, stride, pad int, bias, needDX bool, layer string) (*convOp, error) {
+func newConvOp(oc opConfig, dt tensor.Dtype, x, w tensor.Shape, stride, pad int, bias, needDX bool, layer string) (*convOp, error) {
+	if err := oc.validate(); err != nil {
+		return nil, err
+	}
 	g, err := newConvGeom(x, w, stride, pad)
 	if err != nil {
 		return nil, err
@@ -185,15 +192,19 @@ func newConvOp(dt tensor.Dtype, x, w tensor.Shape, stride, pad int, bias, needDX
 	}
 	y := tensor.Shape{g.n, g.o, g.ho, g.wo}
 	name := fmt.Sprintf("conv2d{%s: (%d,%d,%d,%d)→%d k%d s%d p%d bias %t}", layer, g.n, g.c, g.h, g.w, g.o, g.k, stride, pad, bias)
-	return &convOp{base: newBase(name, arity, y), convGeom: g, bias: bias, needDX: needDX, dt: dt, y: newBuffer(dt, y...)}, nil
+	return &convOp{
+		base: newBase(name, arity, y), convGeom: g, bias: bias, needDX: needDX, dt: dt,
+		team: oc.team, batchMaxHW: oc.batchedConvMaxHW, canShift: shiftedConv, bl32: &blas32, bl64: &blas64,
+		y: newBuffer(dt, y...),
+	}, nil
 }
 
 // conv2d applies a fused convolution op to x and w (and b when not nil).
-func conv2d(x, w, b *node, stride, pad int, needDX bool, layer string) (*node, error) {
+func conv2d(oc opConfig, x, w, b *node, stride, pad int, needDX bool, layer string) (*node, error) {
 	if w.Dtype() != x.Dtype() {
 		return nil, shapeErrorf("convolution of %v by %v values", x.Dtype(), w.Dtype())
 	}
-	op, err := newConvOp(x.Dtype(), x.Shape(), w.Shape(), stride, pad, b != nil, needDX, layer)
+	op, err := newConvOp(oc, x.Dtype(), x.Shape(), w.Shape(), stride, pad, b != nil, needDX, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -244,9 +255,9 @@ func (op *convOp) Do(inputs ...G.Value) (G.Value, error) {
 	}
 	var err error
 	if op.dt == tensor.Float32 {
-		err = convForward[float32](op, inputs, &blas32)
+		err = convForward[float32](op, inputs, op.bl32)
 	} else {
-		err = convForward[float64](op, inputs, &blas64)
+		err = convForward[float64](op, inputs, op.bl64)
 	}
 	if err != nil {
 		return nil, err
@@ -310,10 +321,10 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 		batchRows(op, y, yB, false)
 		return nil
 	}
-	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	ensureCols[T](op, workers)
 	ohw := op.o * op.hw
-	parallelFor(workers, op.n, func(wk, n int) {
+	op.team.For(workers, op.n, func(wk, n int) {
 		col := convColumns(op, x, n, wk)
 		yn := y[n*ohw : (n+1)*ohw]
 		beta := fillBias(yn, b, op.hw)
@@ -325,10 +336,10 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 
 // convForwardShifted is convForward's shifted path.
 func convForwardShifted(op *convOp, x, w, b, y []float32) {
-	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	op.ensureXCols(workers)
 	ohw := op.o * op.hw
-	parallelFor(workers, op.n, func(wk, n int) {
+	op.team.For(workers, op.n, func(wk, n int) {
 		cols := op.xCols[wk]
 		cols.SetBase(x[n*op.chw : (n+1)*op.chw])
 		yn := y[n*ohw : (n+1)*ohw]

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"fmt"
-
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"gonum.org/v1/gonum/blas"
@@ -34,9 +32,9 @@ func (op *convGradWOp) Do(inputs ...G.Value) (G.Value, error) {
 	}
 	var err error
 	if op.conv.dt == tensor.Float32 {
-		err = convGradW[float32](op, inputs, &blas32)
+		err = convGradW[float32](op, inputs, op.conv.bl32)
 	} else {
-		err = convGradW[float64](op, inputs, &blas64)
+		err = convGradW[float64](op, inputs, op.conv.bl64)
 	}
 	if err != nil {
 		return nil, err
@@ -76,7 +74,7 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		return nil
 	}
 	halves := min(op.n, 2)
-	workers := min(workersFor(op.n, op.n*op.perSampleMACs), halves)
+	workers := min(op.team.Workers(op.n, op.n*op.perSampleMACs), halves)
 	shifted := op.shifted()
 	if shifted {
 		op.ensureXCols(workers)
@@ -85,7 +83,7 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 	}
 	second := batchBuf[T](&op.dwHalf, op.o*op.ckk)
 	ohw := op.o * op.hw
-	parallelFor(workers, halves, func(wk, half int) {
+	op.team.For(workers, halves, func(wk, half int) {
 		acc := dw
 		if half == 1 {
 			acc = second
@@ -131,9 +129,9 @@ func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
 	c := op.conv
 	var err error
 	if c.dt == tensor.Float32 {
-		err = convSumChannels(op, op.db.Float32s(), inputs[0], c.n, c.o, c.hw, &c.sumsB)
+		err = convSumChannels(op, op.db.Float32s(), inputs[0])
 	} else {
-		err = convSumChannels(op, op.db.Float64s(), inputs[0], c.n, c.o, c.hw, &c.sumsB)
+		err = convSumChannels(op, op.db.Float64s(), inputs[0])
 	}
 	if err != nil {
 		return nil, err
@@ -142,17 +140,18 @@ func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
 }
 
 // convSumChannels sets dst[c] to the sum of channel c of v (N, C, HW),
-// the input dy of op.
-func convSumChannels[T float](op fmt.Stringer, dst []T, v G.Value, n, c, hw int, scratch *any) error {
-	d, err := input[T](op, "dy", v, n*c*hw)
+// the input dy of g.
+func convSumChannels[T float](g *convGradBOp, dst []T, v G.Value) error {
+	n, c, hw := g.conv.n, g.conv.o, g.conv.hw
+	d, err := input[T](g, "dy", v, n*c*hw)
 	if err != nil {
 		return err
 	}
 	// Each plane's sum on the core that split the batch before, then the
 	// channels' sums over the samples in order: the same sums on any
 	// number of cores.
-	part := batchBuf[T](scratch, n*c)
-	parallelFor(elemWorkers(n, len(d)), n, func(_, i int) {
+	part := batchBuf[T](&g.conv.sumsB, n*c)
+	g.conv.team.For(g.conv.team.ElemWorkers(n, len(d)), n, func(_, i int) {
 		for ch := range c {
 			plane := d[(i*c+ch)*hw : (i*c+ch+1)*hw]
 			if p32, ok := any(plane).([]float32); ok {
@@ -196,9 +195,9 @@ func (op *convGradXOp) Do(inputs ...G.Value) (G.Value, error) {
 	}
 	var err error
 	if op.conv.dt == tensor.Float32 {
-		err = convGradX[float32](op, inputs, &blas32)
+		err = convGradX[float32](op, inputs, op.conv.bl32)
 	} else {
-		err = convGradX[float64](op, inputs, &blas64)
+		err = convGradX[float64](op, inputs, op.conv.bl64)
 	}
 	if err != nil {
 		return nil, err
@@ -225,14 +224,14 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		convGradXBatched(op, w, dy, dx, bl)
 		return nil
 	}
-	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	size := op.ckk * op.hw
 	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
 		op.dcol = make([]T, workers*size)
 		op.dcolN = workers
 	}
 	ohw := op.o * op.hw
-	parallelFor(workers, op.n, func(wk, n int) {
+	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
 		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
 		if !op.direct {
@@ -265,7 +264,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 			}
 		}
 	}
-	workers := workersFor(op.n, op.n*op.perSampleMACs)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	for len(op.dxCols) < workers {
 		s, err := gemm.SameConvColumnsByShift(op.c, op.h, op.w, op.k)
 		if err != nil {
@@ -274,7 +273,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		op.dxCols = append(op.dxCols, s)
 	}
 	ohw := op.o * op.hw
-	parallelFor(workers, op.n, func(wk, n int) {
+	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
 		clear(dxn)
 		cols := op.dxCols[wk]

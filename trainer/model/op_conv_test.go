@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -169,24 +170,25 @@ func normals(r *rand.Rand, n int) []float64 {
 // products), GOMAXPROCS 2 with small work unsplit (the build's BLAS),
 // GOMAXPROCS 2 with every batch split over two goroutines and no
 // convolution batched, and every convolution batched (one product for the
-// batch's columns).
-func opModes(t *testing.T, f func(t *testing.T)) {
+// batch's columns). f gets the mode's op configuration.
+func opModes(t *testing.T, f func(t *testing.T, oc opConfig)) {
+	def := parallel.DefaultConfig()
 	for _, m := range []struct {
 		name    string
 		procs   int
 		minMAC  int
 		batchHW int
 	}{
-		{"procs=1", 1, minParallelMACs, batchedMaxHW},
-		{"procs=2", 2, minParallelMACs, batchedMaxHW},
+		{"procs=1", 1, def.MinMACs, defaultBatchedConvMaxHW},
+		{"procs=2", 2, def.MinMACs, defaultBatchedConvMaxHW},
 		{"split", 2, 0, 0},
 		{"batched", 2, 0, math.MaxInt},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			prevProcs, prevMin, prevHW := goruntime.GOMAXPROCS(m.procs), minParallelMACs, batchedMaxHW
-			minParallelMACs, batchedMaxHW = m.minMAC, m.batchHW
-			defer func() { goruntime.GOMAXPROCS(prevProcs); minParallelMACs, batchedMaxHW = prevMin, prevHW }()
-			f(t)
+			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(m.procs))
+			pc := def
+			pc.MinMACs = m.minMAC
+			f(t, opConfig{team: newTeam(t, pc), batchedConvMaxHW: m.batchHW})
 		})
 	}
 }
@@ -200,7 +202,7 @@ func opModes(t *testing.T, f func(t *testing.T)) {
 // ≤ 2e-5 (observed ≤ 1e-6; sums of up to C·k·k·N·Ho·Wo float32 products
 // in different orders, each rounding ~6e-8 relative).
 func TestConvOp(t *testing.T) {
-	opModes(t, func(t *testing.T) {
+	opModes(t, func(t *testing.T, oc opConfig) {
 		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 			tol := 1e-9
 			if dt == tensor.Float32 {
@@ -209,7 +211,7 @@ func TestConvOp(t *testing.T) {
 			worst := 0.0
 			for _, cc := range convCases {
 				t.Run(fmt.Sprintf("%v/%v", dt, cc), func(t *testing.T) {
-					worst = max(worst, testConvCase(t, dt, cc, tol))
+					worst = max(worst, testConvCase(t, oc, dt, cc, tol))
 				})
 			}
 			t.Logf("%v: worst rel err %.2g", dt, worst)
@@ -218,7 +220,7 @@ func TestConvOp(t *testing.T) {
 }
 
 // testConvCase compares the ops on one case and returns the worst error.
-func testConvCase(t *testing.T, dt tensor.Dtype, cc convCase, tol float64) (worst float64) {
+func testConvCase(t *testing.T, oc opConfig, dt tensor.Dtype, cc convCase, tol float64) (worst float64) {
 	r := rand.New(rand.NewPCG(uint64(cc.n*1000+cc.k*10+cc.stride), 3))
 	shapes := [][]int{{cc.n, cc.c, cc.h, cc.w}, {cc.o, cc.c, cc.k, cc.k}}
 	if cc.bias {
@@ -243,7 +245,7 @@ func testConvCase(t *testing.T, dt tensor.Dtype, cc convCase, tol float64) (wors
 		if cc.bias {
 			b = ins[2]
 		}
-		return conv2d(ins[0], ins[1], b, cc.stride, cc.pad, true, "conv")
+		return conv2d(oc, ins[0], ins[1], b, cc.stride, cc.pad, true, "conv")
 	})
 	names := []string{"dx", "dw", "db"}
 	for run := range 2 {
@@ -314,7 +316,7 @@ func TestConvOpBadShapes(t *testing.T) {
 		{"negative pad", []int{3, 2, 3, 3}, 1, -1},
 	} {
 		w := G.NewTensor(g, tensor.Float32, 4, G.WithShape(tt.w...), G.WithName("w"+tt.name))
-		if _, err := conv2d(x, w, nil, tt.stride, tt.pad, true, "c"); err == nil {
+		if _, err := conv2d(testOps(t), x, w, nil, tt.stride, tt.pad, true, "c"); err == nil {
 			t.Errorf("%s: conv2d of %v by %v succeeded", tt.name, x.Shape(), tt.w)
 		}
 	}
@@ -376,14 +378,16 @@ func BenchmarkConvOp(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					cc := l.cc
 					cc.n = batch
+					bl := &blas32
 					if v.gemm == "gonum" {
-						prev := blas32.gemm
-						blas32.gemm = func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-							gonum.Implementation{}.Sgemm(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+						bl = &blasOps[float32]{
+							gemm: func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+								gonum.Implementation{}.Sgemm(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+							},
+							axpy: blas32.axpy,
 						}
-						b.Cleanup(func() { blas32.gemm = prev })
 					}
-					benchConv(b, cc, v.split)
+					benchConv(b, cc, v.split, bl)
 				})
 			}
 		}
@@ -397,28 +401,29 @@ func b2i(b bool) int {
 	return 0
 }
 
-func benchConv(b *testing.B, cc convCase, split bool) {
+func benchConv(b *testing.B, cc convCase, split bool, bl *blasOps[float32]) {
 	r := rand.New(rand.NewPCG(1, 1))
 	mk := func(shape ...int) *tensor.Dense {
 		t := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
 		setTestValues(t, normals(r, t.Shape().TotalSize()))
 		return t
 	}
-	op, err := newConvOp(tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, cc.bias, true, "bench")
+	pc := parallel.DefaultConfig()
+	if !split {
+		pc.MinMACs = math.MaxInt
+	}
+	oc := opConfig{team: newTeam(b, pc), batchedConvMaxHW: defaultBatchedConvMaxHW}
+	op, err := newConvOp(oc, tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, cc.bias, true, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
+	op.bl32 = bl
 	x, w, bias, dy := mk(cc.n, cc.c, cc.h, cc.w), mk(cc.o, cc.c, cc.k, cc.k), mk(1, cc.o, 1, 1), mk(cc.n, cc.o, op.ho, op.wo)
 	ins := []G.Value{x, w}
 	if cc.bias {
 		ins = append(ins, bias)
 	}
 	gw, gx := newConvGradWOp(op), newConvGradXOp(op)
-	if !split {
-		prev := minParallelMACs
-		minParallelMACs = math.MaxInt
-		b.Cleanup(func() { minParallelMACs = prev })
-	}
 	step := func() {
 		if _, err := op.Do(ins...); err != nil {
 			b.Fatal(err)
@@ -458,14 +463,16 @@ func BenchmarkConvClients(b *testing.B) {
 		for _, clients := range []int{1, 2} {
 			for _, split := range []bool{true, false} {
 				b.Run(fmt.Sprintf("model=%s/batch=16/clients=%d/split=%d", name, clients, b2i(split)), func(b *testing.B) {
+					pc := parallel.DefaultConfig()
 					if !split {
-						prev := minParallelMACs
-						minParallelMACs = math.MaxInt
-						b.Cleanup(func() { minParallelMACs = prev })
+						pc.MinMACs = math.MaxInt
 					}
+					team := newTeam(b, pc) // one Team for the clients, as a job would
 					models := make([]Model, clients)
 					for i := range models {
-						models[i] = newModel(b, name, 16, 1, uint64(i+1))
+						cfg := DefaultConfig()
+						cfg.Batch, cfg.EvalBatch, cfg.Seed, cfg.Team = 16, 1, uint64(i+1), team
+						models[i] = newModelConfig(b, name, cfg)
 					}
 					x, y := batchFor(models[0], 16, 1)
 					for _, m := range models {
@@ -498,7 +505,7 @@ func BenchmarkConvClients(b *testing.B) {
 // allocates only the closures and goroutines of the batch split (a few
 // per op), not the columns, outputs or gradients.
 func TestConvPoolOpAllocs(t *testing.T) {
-	opModes(t, func(t *testing.T) {
+	opModes(t, func(t *testing.T, oc opConfig) {
 		r := rand.New(rand.NewPCG(1, 1))
 		mk := func(shape ...int) *tensor.Dense {
 			v := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
@@ -506,11 +513,11 @@ func TestConvPoolOpAllocs(t *testing.T) {
 			return v
 		}
 		cc := convCase{4, 3, 12, 12, 8, 5, 1, 2, true}
-		conv, err := newConvOp(tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, true, true, "allocs")
+		conv, err := newConvOp(oc, tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, true, true, "allocs")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pool, err := newMaxPoolOp(tensor.Float32, tensor.Shape{cc.n, cc.o, conv.ho, conv.wo}, 2, 2, 0, true)
+		pool, err := newMaxPoolOp(oc, tensor.Float32, tensor.Shape{cc.n, cc.o, conv.ho, conv.wo}, 2, 2, 0, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -625,7 +632,7 @@ func TestConvPoolStepAllocs(t *testing.T) {
 	const batch = 4
 	run := func(fused bool) (bytes float64, loss float32, grads [][]float64) {
 		gr, err := buildGraph(fmnistCNN(fused), graphConfig{dt: tensor.Float32, batch: batch, classes: 10, train: true,
-			rng: rand.New(rand.NewPCG(1, initStream))})
+			rng: rand.New(rand.NewPCG(1, initStream)), ops: testOps(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -692,34 +699,6 @@ func TestConvPoolStepAllocs(t *testing.T) {
 	t.Logf("worst gradient rel err %.2g", worst)
 }
 
-// TestWorkersFor checks the batch split's policy: one goroutine per free
-// core and per sample, none at GOMAXPROCS 1 or for small work, and the
-// cores other ops are busy on are not free.
-func TestWorkersFor(t *testing.T) {
-	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(0))
-	big := minParallelMACs
-	for _, tt := range []struct {
-		procs, n, macs, busy, want int
-	}{
-		{1, 16, big, 0, 1},
-		{2, 16, big, 0, 2},
-		{2, 16, big - 1, 0, 1},
-		{2, 1, big, 0, 1},
-		{4, 3, big, 0, 3},
-		{2, 16, big, 1, 1}, // another client's op holds a core
-		{4, 16, big, 1, 3},
-		{2, 16, big, 5, 1},
-	} {
-		goruntime.GOMAXPROCS(tt.procs)
-		busyWorkers.Add(int64(tt.busy))
-		got := workersFor(tt.n, tt.macs)
-		busyWorkers.Add(-int64(tt.busy))
-		if got != tt.want {
-			t.Errorf("GOMAXPROCS %d, %d busy: workersFor(%d, %d) = %d, want %d", tt.procs, tt.busy, tt.n, tt.macs, got, tt.want)
-		}
-	}
-}
-
 // TestConvPoolDeterministic checks that a training step's loss and
 // gradients are bit for bit the same whether the ops run serially or
 // split their batches over goroutines (and however many): training is
@@ -728,9 +707,9 @@ func TestWorkersFor(t *testing.T) {
 // batched depends on its shape only; each setting is checked on its own.)
 func TestConvPoolDeterministic(t *testing.T) {
 	want := map[bool][][]float64{}
-	opModes(t, func(t *testing.T) {
+	opModes(t, func(t *testing.T, oc opConfig) {
 		gr, err := buildGraph(fmnistCNN(true), graphConfig{dt: tensor.Float32, batch: 5, classes: 10, train: true,
-			rng: rand.New(rand.NewPCG(3, initStream))})
+			rng: rand.New(rand.NewPCG(3, initStream)), ops: oc})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -749,7 +728,7 @@ func TestConvPoolDeterministic(t *testing.T) {
 		for i := range gr.params {
 			got = append(got, testValues(gr.grad(i)))
 		}
-		batched := batchedMaxHW >= 14*14 // the smallest plane of this CNN
+		batched := oc.batchedConvMaxHW >= 14*14 // the smallest plane of this CNN
 		w, ok := want[batched]
 		if !ok {
 			want[batched] = got
@@ -775,15 +754,19 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 		{4, 3, 10, 10, 8, 3, 1, 1, false},   // the CIFAR models' 3×3
 	}
 	for _, cc := range convCases {
-		if cc.stride == 1 && cc.k > 1 && cc.k == 2*cc.pad+1 && (cc.n == 1 || cc.h*cc.w > batchedMaxHW) {
+		if cc.stride == 1 && cc.k > 1 && cc.k == 2*cc.pad+1 && (cc.n == 1 || cc.h*cc.w > defaultBatchedConvMaxHW) {
 			cases = append(cases, cc) // a "same" convolution not batched
 		}
 	}
-	prevGemm, prevShifted := blas32.gemm, shiftedConv
-	blas32.gemm = func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-		gemm.Sgemm(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	// The im2col path with gemm.Sgemm (the shifted path's kernel) in
+	// any build.
+	bl := &blasOps[float32]{
+		gemm: func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			gemm.Sgemm(blasTrans(tA), blasTrans(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		},
+		axpy: blas32.axpy,
 	}
-	defer func() { blas32.gemm, shiftedConv = prevGemm, prevShifted }()
+	oc := testOps(t)
 	for _, procs := range []int{1, 2} {
 		prevProcs := goruntime.GOMAXPROCS(procs)
 		for _, cc := range cases {
@@ -798,13 +781,13 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 			var ys, dws [2][]float32
 			var dxs [2][]float64
 			for i, shifted := range []bool{false, true} {
-				shiftedConv = shifted
-				op, err := newConvOp(tensor.Float32, x.Shape(), w.Shape(), cc.stride, cc.pad, cc.bias, false, "conv")
+				op, err := newConvOp(oc, tensor.Float32, x.Shape(), w.Shape(), cc.stride, cc.pad, cc.bias, false, "conv")
 				if err != nil {
 					t.Fatal(err)
 				}
+				op.canShift, op.bl32 = shifted, bl
 				if op.shifted() != shifted || shifted && op.batched() {
-					t.Fatalf("%v: shifted() = %t with shiftedConv %t", cc, op.shifted(), shifted)
+					t.Fatalf("%v: shifted() = %t with canShift %t", cc, op.shifted(), shifted)
 				}
 				ins := []G.Value{x, w}
 				if cc.bias {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
@@ -219,8 +220,9 @@ func (b *builder) linear(what string, x, w, bias *node) *node {
 // and computes a gradient for the mask too.
 type reluOp struct {
 	base
-	dt tensor.Dtype
-	y  *tensor.Dense
+	dt   tensor.Dtype
+	team *parallel.Team
+	y    *tensor.Dense
 }
 
 // ReLU's op: see reluOp.
@@ -228,17 +230,20 @@ func (b *builder) relu(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	y, err := relu(x)
+	y, err := relu(b.ops, x)
 	return b.check("relu", y, err)
 }
 
 // relu applies a reluOp to x.
-func relu(x *G.Node) (*G.Node, error) {
+func relu(oc opConfig, x *G.Node) (*G.Node, error) {
+	if err := oc.validate(); err != nil {
+		return nil, err
+	}
 	dt, s := x.Dtype(), x.Shape()
 	if err := checkDtype("relu", dt); err != nil {
 		return nil, err
 	}
-	return G.ApplyOp(&reluOp{base: newBase(fmt.Sprintf("relu%v", s), 1, s), dt: dt, y: newBuffer(dt, s...)}, x)
+	return G.ApplyOp(&reluOp{base: newBase(fmt.Sprintf("relu%v", s), 1, s), dt: dt, team: oc.team, y: newBuffer(dt, s...)}, x)
 }
 
 // Do computes max(x, 0).
@@ -266,7 +271,7 @@ func reluForward[T float](op *reluOp, xv G.Value) error {
 	}
 	if y32, ok := any(y).([]float32); ok {
 		x32 := any(x).([]float32)
-		forPieces(len(y32), func(lo, hi int) { simd.ReLU(y32[lo:hi], x32[lo:hi]) })
+		op.team.Pieces(len(y32), func(lo, hi int) { simd.ReLU(y32[lo:hi], x32[lo:hi]) })
 		return nil
 	}
 	for i, v := range x {
@@ -324,7 +329,7 @@ func reluBackward[T float](op *reluGradOp, yv, dyv G.Value, mask func(dx, y, dy 
 	if err != nil {
 		return err
 	}
-	forPieces(len(dx), func(lo, hi int) { mask(dx[lo:hi], y[lo:hi], dy[lo:hi]) })
+	op.relu.team.Pieces(len(dx), func(lo, hi int) { mask(dx[lo:hi], y[lo:hi], dy[lo:hi]) })
 	return nil
 }
 

@@ -38,8 +38,7 @@ func TestLinearOp(t *testing.T) {
 				xs := [][]int{{n, in}}
 				wr := randn(r, n*in, 0, 1)
 				relu := newOpGraph(t, dt, xs, wr, func(_ *G.ExprGraph, x []*G.Node) (*G.Node, error) {
-					b := &builder{dt: dt}
-					return b.relu(x[0]), b.err
+					return relu(testOps(t), x[0])
 				})
 				refRelu := newOpGraph(t, dt, xs, wr, func(_ *G.ExprGraph, x []*G.Node) (*G.Node, error) {
 					return G.Rectify(x[0])
@@ -82,7 +81,7 @@ func TestLinearOp(t *testing.T) {
 // for the graph's input (MNIST2NN's first layer) but does for a hidden
 // layer's: the training graph has one dx op fewer than linear layers.
 func TestLinearNeedsGrad(t *testing.T) {
-	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, train: true})
+	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, train: true, ops: testOps(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -23,20 +24,24 @@ type maxPoolOp struct {
 	ho, wo      int
 	needDX      bool         // differentiate with respect to x (false for the graph's input)
 	dt          tensor.Dtype // tensor.Float32 or tensor.Float64
+	team        *parallel.Team
 	y           *tensor.Dense
 	argmax      []int32 // per output: the index of its maximum in its (H, W) plane
 	hwIn, hwOut int
 }
 
 // newMaxPoolOp returns the op pooling x (N, C, H, W) of dtype dt.
-func newMaxPoolOp(dt tensor.Dtype, s tensor.Shape, k, stride, pad int, needDX bool) (*maxPoolOp, error) {
+func newMaxPoolOp(oc opConfig, dt tensor.Dtype, s tensor.Shape, k, stride, pad int, needDX bool) (*maxPoolOp, error) {
+	if err := oc.validate(); err != nil {
+		return nil, err
+	}
 	if len(s) != 4 || k < 1 || stride < 1 || pad < 0 || 2*pad > k {
 		return nil, shapeErrorf("max pool %d/%d pad %d of %v", k, stride, pad, s)
 	}
 	if err := checkDtype("max pool", dt); err != nil {
 		return nil, err
 	}
-	op := &maxPoolOp{n: s[0], c: s[1], h: s[2], w: s[3], k: k, stride: stride, pad: pad, needDX: needDX, dt: dt}
+	op := &maxPoolOp{n: s[0], c: s[1], h: s[2], w: s[3], k: k, stride: stride, pad: pad, needDX: needDX, dt: dt, team: oc.team}
 	if op.h+2*pad < k || op.w+2*pad < k {
 		return nil, shapeErrorf("max pool kernel %d larger than the padded input %v (pad %d)", k, s, pad)
 	}
@@ -51,8 +56,8 @@ func newMaxPoolOp(dt tensor.Dtype, s tensor.Shape, k, stride, pad int, needDX bo
 }
 
 // maxPool2d applies a max-pooling op to x (N, C, H, W).
-func maxPool2d(x *node, k, stride, pad int, needDX bool) (*node, error) {
-	op, err := newMaxPoolOp(x.Dtype(), x.Shape(), k, stride, pad, needDX)
+func maxPool2d(oc opConfig, x *node, k, stride, pad int, needDX bool) (*node, error) {
+	op, err := newMaxPoolOp(oc, x.Dtype(), x.Shape(), k, stride, pad, needDX)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +106,7 @@ func maxPoolForward[T float](op *maxPoolOp, xv G.Value, y []T, negInf T) error {
 	if err != nil {
 		return err
 	}
-	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
+	op.team.For(op.team.ElemWorkers(op.n, len(x)), op.n, func(_, n int) {
 		for plane := n * op.c; plane < (n+1)*op.c; plane++ {
 			maxPoolPlane(op, x, y, plane, negInf)
 		}
@@ -182,7 +187,7 @@ func maxPoolBackward[T float](g *maxPoolGradOp, dyv G.Value, dx []T) error {
 	if err != nil {
 		return err
 	}
-	parallelFor(elemWorkers(op.n, len(dx)), op.n, func(_, n int) {
+	op.team.For(op.team.ElemWorkers(op.n, len(dx)), op.n, func(_, n int) {
 		clear(dx[n*op.c*op.hwIn : (n+1)*op.c*op.hwIn])
 		for plane := n * op.c; plane < (n+1)*op.c; plane++ {
 			dxp := dx[plane*op.hwIn : (plane+1)*op.hwIn]

@@ -43,7 +43,7 @@ func TestMaxPoolOp(t *testing.T) {
 					return G.MaxPool2D(ins[0], tensor.Shape{tt.k, tt.k}, []int{tt.pad, tt.pad}, []int{tt.stride, tt.stride})
 				})
 				fused := newOpTestGraph(t, dt, shapes, vals, weights, func(ins []*node) (*node, error) {
-					return maxPool2d(ins[0], tt.k, tt.stride, tt.pad, true)
+					return maxPool2d(testOps(t), ins[0], tt.k, tt.stride, tt.pad, true)
 				})
 				for run := range 2 {
 					if run == 1 {
@@ -116,7 +116,7 @@ func TestMaxPoolOpSemantics(t *testing.T) {
 			}
 			shapes := [][]int{{1, 1, tt.h, tt.w}}
 			g := newOpTestGraph(t, tensor.Float64, shapes, [][]float64{tt.x}, dy, func(ins []*node) (*node, error) {
-				return maxPool2d(ins[0], tt.k, tt.stride, tt.pad, true)
+				return maxPool2d(testOps(t), ins[0], tt.k, tt.stride, tt.pad, true)
 			})
 			y, grads := g.run(t)
 			if !slices.EqualFunc(y, tt.wantY, sameFloat) {
@@ -149,7 +149,7 @@ func TestMaxPoolOpBadShapes(t *testing.T) {
 		{"pad > k/2", x, 2, 2, 2},
 		{"stride 0", x, 2, 0, 0},
 	} {
-		if _, err := maxPool2d(tt.x, tt.k, tt.stride, tt.pad, true); err == nil {
+		if _, err := maxPool2d(testOps(t), tt.x, tt.k, tt.stride, tt.pad, true); err == nil {
 			t.Errorf("%s: maxPool2d of %v succeeded", tt.name, tt.x.Shape())
 		}
 	}
@@ -159,7 +159,7 @@ func TestMaxPoolOpBadShapes(t *testing.T) {
 // when a downstream gorgonia Reshape changed it in place (reshapeOp's
 // UnsafeDo, used when the input is not read afterwards).
 func TestOwnedOutputShape(t *testing.T) {
-	op, err := newMaxPoolOp(tensor.Float64, tensor.Shape{2, 3, 4, 4}, 2, 2, 0, true)
+	op, err := newMaxPoolOp(testOps(t), tensor.Float64, tensor.Shape{2, 3, 4, 4}, 2, 2, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestReLUMaxPoolOrder(t *testing.T) {
 			weights := normals(r, 3*2*ho*wo)
 			graph := func(pooledFirst bool) *opTestGraph {
 				return newOpTestGraph(t, dt, [][]int{shape}, [][]float64{make([]float64, size)}, weights, func(ins []*node) (*node, error) {
-					b := &builder{dt: dt}
+					b := &builder{dt: dt, ops: testOps(t)}
 					// x·1: an op's output, as in the models (the pool of
 					// a graph input computes no dx).
 					one := G.NewConstant(1.0)
