@@ -83,6 +83,12 @@
 // order. The same function builds the training graph, the evaluation graph
 // and, in the tests, float64 graphs for gradient checks.
 //
+// The layers run on the fused ops of trainer/model/op (convolution, max
+// pool, BatchNorm, linear, ReLU, LSTM, the loss): how an op computes its
+// values and gradients, its buffers and its matrix products are that
+// package's; which networks exist, their weights and State are this
+// one's.
+//
 // # Concurrency
 //
 // A Model is used by one goroutine at a time. Distinct Models may train

@@ -233,9 +233,8 @@ func TestBuildCounts(t *testing.T) {
 			for _, p := range b.params {
 				params += p.Shape().TotalSize()
 			}
-			for _, op := range b.bns {
-				m, v := op.Stats()
-				bufs += m.Shape().TotalSize() + v.Shape().TotalSize()
+			for _, st := range b.bns {
+				bufs += st.mean.Shape().TotalSize() + st.variance.Shape().TotalSize()
 			}
 			rows := 1
 			if s.tokens {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -45,7 +46,7 @@ type builder struct {
 	batch int          // samples per batch (static)
 	train bool         // training graph: batch statistics in BatchNorm, active dropout
 	cfg   Config       // the resolved model Config (sequence models read SeqLen, Hidden, Embed)
-	ops   opConfig     // the ops' team and tuning
+	ops   op.Config    // the fused ops' team and tuning
 
 	// rng draws the initial weights; nil leaves new learnables zero (and
 	// consumes nothing).
@@ -58,10 +59,16 @@ type builder struct {
 
 	params []*node       // learnables in creation (= State) order
 	names  []string      // their names, parallel to params
-	bns    []*bnOp       // BatchNorm ops in creation order
+	bns    []bnStats     // BatchNorm running statistics in creation order
 	masks  []dropoutMask // dropout masks (training graph only)
 	layers int           // layer counter, for unique names
 	err    error         // the first error
+}
+
+// bnStats are the running mean and variance of a BatchNorm layer: (C)
+// tensors its op reads and, in training, updates in place.
+type bnStats struct {
+	mean, variance *tensor.Dense
 }
 
 // dropoutMask is the input a Dropout layer multiplies by: every step it is
@@ -216,8 +223,8 @@ func (b *builder) Conv2d(x *node, out, k, stride, pad int, bias bool) *node {
 	if b.err != nil {
 		return nil
 	}
-	// The fused op (op_conv.go); the graph's input needs no gradient.
-	y, err := conv2d(b.ops, x, w, bn, stride, pad, !x.IsVar(), name)
+	// The fused op (op.Conv2d); the graph's input needs no gradient.
+	y, err := op.Conv2d(b.ops, x, w, bn, stride, pad, !x.IsVar(), name)
 	return b.check(name, y, err)
 }
 
@@ -250,16 +257,11 @@ func (b *builder) BatchNormEps(x *node, eps float64) *node {
 	if b.err != nil {
 		return nil
 	}
-	op, err := newBNOp(b.ops, b.dt, x.Shape(), b.train, bnMomentum, eps) // op_bn.go
-	if err != nil {
-		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
-		return nil
-	}
-	y, err := G.ApplyOp(op, x, gamma, beta)
+	y, mean, variance, err := op.BatchNorm(b.ops, x, gamma, beta, b.train, bnMomentum, eps)
 	if b.check(name, y, err) == nil {
 		return nil
 	}
-	b.bns = append(b.bns, op)
+	b.bns = append(b.bns, bnStats{mean, variance})
 	return y
 }
 
@@ -281,7 +283,8 @@ func (b *builder) Linear(x *node, out int) *node {
 	if b.err != nil {
 		return nil
 	}
-	return b.linear(name, x, w, bias) // op_linear.go: x·W + b, one op
+	y, err := op.Linear(x, w, bias, b.train && b.needsGrad(x)) // x·W + b, one op
+	return b.check(name, y, err)
 }
 
 // ReLU adds max(x, 0).
@@ -289,7 +292,8 @@ func (b *builder) ReLU(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	return b.relu(x) // op_linear.go
+	y, err := op.ReLU(b.ops, x)
+	return b.check("relu", y, err)
 }
 
 // MaxPool2d adds k×k max pooling with the given stride and no padding.
@@ -307,7 +311,7 @@ func (b *builder) MaxPool2dPad(x *node, k, stride, pad int) *node {
 		b.fail(fmt.Errorf("%w: MaxPool2dPad(%d, %d, %d) needs a 4-d input and pad ≤ k/2, got %v", ErrGraph, k, stride, pad, x.Shape()))
 		return nil
 	}
-	y, err := maxPool2d(b.ops, x, k, stride, pad, !x.IsVar()) // op_pool.go
+	y, err := op.MaxPool2d(b.ops, x, k, stride, pad, !x.IsVar())
 	return b.check("maxpool", y, err)
 }
 
@@ -323,7 +327,7 @@ func (b *builder) ReLUMaxPool2d(x *node, k, stride int) *node {
 // maximum is positive both route the gradient to the same element (ReLU
 // changes no positive value, so neither the maximum nor its ties), and
 // where it is not, both give zero (ReLU's mask is x > 0)
-// (TestReLUMaxPoolOrder). The ReLU then runs on the pooled tensor, a
+// (op's TestReLUMaxPoolOrder). The ReLU then runs on the pooled tensor, a
 // quarter of the input for 2×2 pooling, forward and backward.
 func (b *builder) ReLUMaxPool2dPad(x *node, k, stride, pad int) *node {
 	return b.ReLU(b.MaxPool2dPad(x, k, stride, pad))
@@ -530,11 +534,33 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 	if b.err != nil {
 		return nil
 	}
-	op, err := newLSTMOp(b.dt, xs.Shape(), wx.Shape(), wh.Shape(), bias.Shape(), steps, b.train && b.needsGrad(xs)) // op_lstm.go
-	if err != nil {
-		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
-		return nil
-	}
-	y, err := G.ApplyOp(op, xs, wx, wh, bias)
+	y, err := op.LSTM(xs, wx, wh, bias, steps, b.train && b.needsGrad(xs))
 	return b.check(name, y, err)
+}
+
+// needsGrad reports whether x depends on a learnable of b, i.e. whether
+// an op taking x must compute x's gradient (the graph's input, reshaped
+// or pooled, needs none).
+func (b *builder) needsGrad(x *G.Node) bool {
+	learnable := make(map[int64]bool, len(b.params))
+	for _, p := range b.params {
+		learnable[p.ID()] = true
+	}
+	seen := map[int64]bool{}
+	stack := []int64{x.ID()}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if learnable[id] {
+			return true
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		for it := b.g.From(id); it.Next(); {
+			stack = append(stack, it.Node().ID())
+		}
+	}
+	return false
 }

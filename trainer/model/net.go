@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/op"
 	"gorgonia.org/tensor"
 )
 
@@ -54,9 +55,10 @@ var _ Model = (*net)(nil)
 func newNet(s spec, cfg Config) (n *net, err error) {
 	cfg.resolve(s)
 	classes := cfg.Classes
-	ops := opConfig{team: cfg.Team, batchedConvMaxHW: defaultBatchedConvMaxHW}
+	ops := op.DefaultConfig()
+	ops.Team = cfg.Team
 	var own *parallel.Team
-	if ops.team == nil {
+	if ops.Team == nil {
 		if own, err = parallel.New(parallel.DefaultConfig()); err != nil {
 			return nil, fmt.Errorf("model: %s: %w", s.info.Name, err)
 		}
@@ -65,7 +67,7 @@ func newNet(s spec, cfg Config) (n *net, err error) {
 				_ = own.Close()
 			}
 		}()
-		ops.team = own
+		ops.Team = own
 	}
 	tr, err := buildGraph(s, graphConfig{
 		dt: tensor.Float32, batch: cfg.Batch, classes: classes, train: true,
@@ -117,13 +119,12 @@ func newNet(s spec, cfg Config) (n *net, err error) {
 		return nil, fmt.Errorf("%w: %s: %d BatchNorm layers in training, %d in evaluation", ErrGraph, s.info.Name, len(tr.bns), len(ev.bns))
 	}
 	off := n.nParams
-	for i, op := range tr.bns {
-		m, v := op.Stats()
-		em, evv := ev.bns[i].Stats()
-		for _, p := range [][2]tensor.Tensor{{m, em}, {v, evv}} {
-			d := p[0].Data().([]float32)
+	for i, st := range tr.bns {
+		ev := ev.bns[i]
+		for _, p := range [][2]*tensor.Dense{{st.mean, ev.mean}, {st.variance, ev.variance}} {
+			d := p[0].Float32s()
 			n.bufs = append(n.bufs, d)
-			n.evalBufs = append(n.evalBufs, p[1].Data().([]float32))
+			n.evalBufs = append(n.evalBufs, p[1].Float32s())
 			n.buffers = append(n.buffers, [2]int{off, off + len(d)})
 			off += len(d)
 		}

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
@@ -8,7 +8,7 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// This file holds the gradient ops of the fused convolution (op_conv.go):
+// This file holds the gradient ops of the fused convolution (conv.go):
 // dW and dx by matrix products per sample (or per batch, or straight from
 // x and into dx on the shifted and scattered paths), db by sums.
 

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -117,7 +117,7 @@ func TestLSTMOp(t *testing.T) {
 						{"dWh", ours.grad(2), ref.grad(2)},
 						{"db", ours.grad(3), ref.grad(3)},
 					} {
-						if e := normErr(c.got, c.ref); e > tol {
+						if e := relErr(c.got, c.ref); e > tol {
 							t.Errorf("run %d %s: error %.2g > %.0g", step, c.what, e, tol)
 						}
 					}

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -31,19 +31,19 @@ type maxPoolOp struct {
 }
 
 // newMaxPoolOp returns the op pooling x (N, C, H, W) of dtype dt.
-func newMaxPoolOp(oc opConfig, dt tensor.Dtype, s tensor.Shape, k, stride, pad int, needDX bool) (*maxPoolOp, error) {
-	if err := oc.validate(); err != nil {
+func newMaxPoolOp(cfg Config, dt tensor.Dtype, s tensor.Shape, k, stride, pad int, needDX bool) (*maxPoolOp, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if len(s) != 4 || k < 1 || stride < 1 || pad < 0 || 2*pad > k {
-		return nil, shapeErrorf("max pool %d/%d pad %d of %v", k, stride, pad, s)
+		return nil, buildErrorf("max pool %d/%d pad %d of %v", k, stride, pad, s)
 	}
 	if err := checkDtype("max pool", dt); err != nil {
 		return nil, err
 	}
-	op := &maxPoolOp{n: s[0], c: s[1], h: s[2], w: s[3], k: k, stride: stride, pad: pad, needDX: needDX, dt: dt, team: oc.team}
+	op := &maxPoolOp{n: s[0], c: s[1], h: s[2], w: s[3], k: k, stride: stride, pad: pad, needDX: needDX, dt: dt, team: cfg.Team}
 	if op.h+2*pad < k || op.w+2*pad < k {
-		return nil, shapeErrorf("max pool kernel %d larger than the padded input %v (pad %d)", k, s, pad)
+		return nil, buildErrorf("max pool kernel %d larger than the padded input %v (pad %d)", k, s, pad)
 	}
 	op.ho = (op.h+2*pad-k)/stride + 1
 	op.wo = (op.w+2*pad-k)/stride + 1
@@ -55,9 +55,12 @@ func newMaxPoolOp(oc opConfig, dt tensor.Dtype, s tensor.Shape, k, stride, pad i
 	return op, nil
 }
 
-// maxPool2d applies a max-pooling op to x (N, C, H, W).
-func maxPool2d(oc opConfig, x *node, k, stride, pad int, needDX bool) (*node, error) {
-	op, err := newMaxPoolOp(oc, x.Dtype(), x.Shape(), k, stride, pad, needDX)
+// MaxPool2d applies k×k max pooling with the given stride and pad rows
+// and columns of padding on every side (pad ≤ k/2) to x (N, C, H, W),
+// with PyTorch's semantics (see maxPoolOp); needDX says whether the
+// gradient with respect to x is wanted.
+func MaxPool2d(cfg Config, x *G.Node, k, stride, pad int, needDX bool) (*G.Node, error) {
+	op, err := newMaxPoolOp(cfg, x.Dtype(), x.Shape(), k, stride, pad, needDX)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +71,7 @@ func (op *maxPoolOp) DiffWRT(int) []bool { return []bool{op.needDX} }
 
 // SymDiff returns the node of dx (nil unless needDX), computed from dy and
 // the argmax of the forward pass.
-func (op *maxPoolOp) SymDiff(inputs G.Nodes, output, grad *node) (G.Nodes, error) {
+func (op *maxPoolOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if err := op.checkNodes(inputs); err != nil {
 		return nil, err
 	}

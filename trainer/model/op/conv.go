@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -16,10 +16,10 @@ import (
 //	y[n] = W · im2col(x[n]) + b      (O × Ho·Wo, already NCHW)
 //
 // with one matrix product per sample and no transposes; its three
-// gradient ops (dW, db, dx) are in op_conv_grad.go, the geometry, im2col
-// and col2im in op_im2col.go, the matrix products in blas.go. Every op
+// gradient ops (dW, db, dx) are in conv_grad.go, the geometry, im2col
+// and col2im in im2col.go, the matrix products in blas.go. Every op
 // owns its output and scratch buffers, reused by every run of the graph
-// (shapes are static; see op_base.go), so a training step allocates next
+// (shapes are static; see base.go), so a training step allocates next
 // to nothing here. The batch is split over goroutines when that pays
 // (parallel.Team: Workers, For). Stride-1 "same" convolutions in float32 with
 // trainer/internal/gemm (the default build) never write their columns
@@ -44,7 +44,7 @@ type convOp struct {
 	dt     tensor.Dtype // tensor.Float32 or tensor.Float64
 
 	team       *parallel.Team
-	batchMaxHW int               // opConfig.batchedConvMaxHW
+	batchMaxHW int               // Config.BatchedConvMaxHW
 	canShift   bool              // shiftedConv (tests compare the paths)
 	bl32       *blasOps[float32] // &blas32 (a benchmark compares gonum's)
 	bl64       *blasOps[float64] // &blas64
@@ -123,7 +123,7 @@ func (op *convOp) ensureXCols(workers int) {
 }
 
 // batched reports whether the op takes the batched path: its output
-// plane (Ho·Wo) is at most the configured batchedConvMaxHW. The op then
+// plane (Ho·Wo) is at most Config.BatchedConvMaxHW. The op then
 // puts the whole batch's columns side by side and runs one product per
 // pass instead of one per sample: on small planes (a ResNet's last
 // stages: 512 channels on 2×2 to 4×4) a per-sample product packs the
@@ -175,8 +175,8 @@ func batchRows[T float](op *convOp, nchw, b []T, toBatch bool) {
 // newConvOp returns the op for x and w of dtype dt with the given stride
 // and zero padding, plus a bias if bias is set; needDX says whether the
 // gradient with respect to x is wanted. layer names the layer in String.
-func newConvOp(oc opConfig, dt tensor.Dtype, x, w tensor.Shape, stride, pad int, bias, needDX bool, layer string) (*convOp, error) {
-	if err := oc.validate(); err != nil {
+func newConvOp(cfg Config, dt tensor.Dtype, x, w tensor.Shape, stride, pad int, bias, needDX bool, layer string) (*convOp, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	g, err := newConvGeom(x, w, stride, pad)
@@ -194,23 +194,28 @@ func newConvOp(oc opConfig, dt tensor.Dtype, x, w tensor.Shape, stride, pad int,
 	name := fmt.Sprintf("conv2d{%s: (%d,%d,%d,%d)→%d k%d s%d p%d bias %t}", layer, g.n, g.c, g.h, g.w, g.o, g.k, stride, pad, bias)
 	return &convOp{
 		base: newBase(name, arity, y), convGeom: g, bias: bias, needDX: needDX, dt: dt,
-		team: oc.team, batchMaxHW: oc.batchedConvMaxHW, canShift: shiftedConv, bl32: &blas32, bl64: &blas64,
+		team: cfg.Team, batchMaxHW: cfg.BatchedConvMaxHW, canShift: shiftedConv, bl32: &blas32, bl64: &blas64,
 		y: newBuffer(dt, y...),
 	}, nil
 }
 
-// conv2d applies a fused convolution op to x and w (and b when not nil).
-func conv2d(oc opConfig, x, w, b *node, stride, pad int, needDX bool, layer string) (*node, error) {
+// Conv2d applies a k×k convolution of x (N, C, H, W) by w (O, C, k, k)
+// with the given stride and zero padding on every side, plus b (1, O, 1,
+// 1) when b is not nil: one op, whose output is (N, O, Ho, Wo) with Ho =
+// ⌊(H + 2·pad − k)/stride⌋ + 1, likewise Wo. needDX says whether the
+// gradient with respect to x is wanted (not for the graph's input);
+// layer names the layer in the op's String.
+func Conv2d(cfg Config, x, w, b *G.Node, stride, pad int, needDX bool, layer string) (*G.Node, error) {
 	if w.Dtype() != x.Dtype() {
-		return nil, shapeErrorf("convolution of %v by %v values", x.Dtype(), w.Dtype())
+		return nil, buildErrorf("convolution of %v by %v values", x.Dtype(), w.Dtype())
 	}
-	op, err := newConvOp(oc, x.Dtype(), x.Shape(), w.Shape(), stride, pad, b != nil, needDX, layer)
+	op, err := newConvOp(cfg, x.Dtype(), x.Shape(), w.Shape(), stride, pad, b != nil, needDX, layer)
 	if err != nil {
 		return nil, err
 	}
 	if b != nil {
 		if !b.Shape().Eq(tensor.Shape{1, op.o, 1, 1}) || b.Dtype() != op.dt {
-			return nil, shapeErrorf("convolution bias %v of %v, want (1, %d, 1, 1) of %v", b.Shape(), b.Dtype(), op.o, op.dt)
+			return nil, buildErrorf("convolution bias %v of %v, want (1, %d, 1, 1) of %v", b.Shape(), b.Dtype(), op.o, op.dt)
 		}
 		return G.ApplyOp(op, x, w, b)
 	}
@@ -225,7 +230,7 @@ func (op *convOp) DiffWRT(inputs int) []bool {
 
 // SymDiff returns the nodes of dx (nil unless needDX), dW and db. dW reads
 // the columns kept by the forward pass (or recomputes them from x).
-func (op *convOp) SymDiff(inputs G.Nodes, output, grad *node) (G.Nodes, error) {
+func (op *convOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if err := op.checkNodes(inputs); err != nil {
 		return nil, err
 	}

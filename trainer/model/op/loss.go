@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -25,6 +25,25 @@ type lossOp struct {
 	prob          *tensor.Dense // softmax of the last forward pass (rows, classes), never returned
 	loss32        G.F32         // the output (float32 graphs)
 	loss64        G.F64         // the output (float64 graphs)
+}
+
+// Loss applies the training loss to logits (rows, classes): the mean
+// over the rows of −log softmax(logits)[label], a scalar. labels is the
+// op's buffer of the rows' classes, which the caller writes before each
+// run; a label outside [0, classes) fails the run.
+func Loss(logits *G.Node) (loss *G.Node, labels []int, err error) {
+	if logits.Dims() != 2 {
+		return nil, nil, buildErrorf("loss needs 2-d logits, got %v", logits.Shape())
+	}
+	if err := checkDtype("loss", logits.Dtype()); err != nil {
+		return nil, nil, err
+	}
+	s := logits.Shape()
+	op := newLossOp(logits.Dtype(), s[0], s[1])
+	if loss, err = G.ApplyOp(op, logits); err != nil {
+		return nil, nil, err
+	}
+	return loss, op.labels, nil
 }
 
 // newLossOp returns the loss op of (rows, classes) logits of dtype dt.
@@ -151,19 +170,11 @@ type logSoftmaxOp struct {
 	logp *tensor.Dense // the output (rows, classes)
 }
 
-// logSoftmax adds log softmax over the rows of the 2-d x.
-func (b *builder) logSoftmax(x *node) *node {
-	if b.err != nil {
-		return nil
-	}
-	y, err := logSoftmax(x)
-	return b.check("log softmax", y, err)
-}
-
-// logSoftmax applies a logSoftmaxOp to the 2-d x.
-func logSoftmax(x *G.Node) (*G.Node, error) {
+// LogSoftmax applies log softmax over the rows of the 2-d x, computed in
+// float64, one op without a gradient (the evaluation graph's output).
+func LogSoftmax(x *G.Node) (*G.Node, error) {
 	if x.Dims() != 2 {
-		return nil, shapeErrorf("log softmax needs a 2-d input, got %v", x.Shape())
+		return nil, buildErrorf("log softmax needs a 2-d input, got %v", x.Shape())
 	}
 	if err := checkDtype("log softmax", x.Dtype()); err != nil {
 		return nil, err
@@ -207,12 +218,4 @@ func logSoftmaxRows[T float](op *logSoftmaxOp, xv G.Value) error {
 		}
 	}
 	return nil
-}
-
-// setLabels writes the training graph's targets into its loss op: y holds
-// the class of every logit row (checked by the caller).
-func (gr *graph) setLabels(y []int32) {
-	for i, l := range y[:len(gr.labels)] {
-		gr.labels[i] = int(l)
-	}
 }

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 )
 
 // This file holds what every op shares: the embedded base, the tensor
-// convention and the error convention.
+// convention and the error convention (see the package documentation).
 //
 // # Tensors
 //
@@ -35,9 +35,14 @@ import (
 //
 // # Errors
 //
-// Errors carry the op's String and what went wrong, and wrap no sentinel
-// of the graph: whoever builds or runs the graph wraps them once (the
-// builder's check, graph.run) with ErrGraph.
+// Errors wrap ErrBuild (constructors, SymDiff: buildErrorf) or ErrInput
+// (Do: errorf, input, scalar), then say which op and what went wrong.
+// Whoever builds or runs the graph wraps them once more with its own
+// context (trainer/model: its ErrGraph).
+//
+// Building ops touches gorgonia's unsynchronised package state (its
+// graph construction is not safe for concurrent use): callers serialise
+// it; running distinct graphs concurrently is safe.
 
 // float is the element type of the ops' kernels: float32 in the models,
 // float64 in the graphs of gradient checks.
@@ -100,21 +105,21 @@ func (b *base) checkInputs(in []G.Value) error {
 // checkNodes is checkInputs for the input nodes of SymDiff.
 func (b *base) checkNodes(in G.Nodes) error {
 	if len(in) != b.arity {
-		return b.errorf("%d input nodes, want %d", len(in), b.arity)
+		return buildErrorf("%s: %d input nodes, want %d", b.name, len(in), b.arity)
 	}
 	return nil
 }
 
-// errorf returns an error of the op while running: its name, then the
-// message.
+// errorf returns an error of the op while running (ErrInput): its name,
+// then the message.
 func (b *base) errorf(format string, args ...any) error {
-	return fmt.Errorf("model: %s: %s", b.name, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s: %s", ErrInput, b.name, fmt.Sprintf(format, args...))
 }
 
-// shapeErrorf returns an error of an op's constructor: shapes, dtypes or
-// parameters that do not fit.
-func shapeErrorf(format string, args ...any) error {
-	return fmt.Errorf("model: "+format, args...)
+// buildErrorf returns an error of building an op or its gradient
+// (ErrBuild): shapes, dtypes or parameters that do not fit.
+func buildErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBuild, fmt.Sprintf(format, args...))
 }
 
 // tensorType returns the gorgonia type of a d-dimensional tensor of the
@@ -134,7 +139,7 @@ func fnType(arity, d int) hm.Type {
 // checkDtype returns an error unless dt is float32 or float64.
 func checkDtype(what string, dt tensor.Dtype) error {
 	if dt != tensor.Float32 && dt != tensor.Float64 {
-		return shapeErrorf("%s: dtype %v not supported", what, dt)
+		return buildErrorf("%s: dtype %v not supported", what, dt)
 	}
 	return nil
 }
@@ -168,13 +173,13 @@ func data[T float](t *tensor.Dense) []T {
 func input[T float](op fmt.Stringer, what string, v G.Value, n int) ([]T, error) {
 	d, ok := v.(*tensor.Dense)
 	if !ok {
-		return nil, fmt.Errorf("model: %v: %s is a %T, want a dense tensor", op, what, v)
+		return nil, fmt.Errorf("%w: %v: %s is a %T, want a dense tensor", ErrInput, op, what, v)
 	}
 	if d.IsMaterializable() {
-		return nil, fmt.Errorf("model: %v: %s is a strided view %v, want a dense tensor", op, what, d.Shape())
+		return nil, fmt.Errorf("%w: %v: %s is a strided view %v, want a dense tensor", ErrInput, op, what, d.Shape())
 	}
 	if d.Dtype() != dtypeOf[T]() || d.DataSize() != n {
-		return nil, fmt.Errorf("model: %v: %s has %d values of %v %v, want %d of %v", op, what, d.DataSize(), d.Dtype(), d.Shape(), n, dtypeOf[T]())
+		return nil, fmt.Errorf("%w: %v: %s has %d values of %v %v, want %d of %v", ErrInput, op, what, d.DataSize(), d.Dtype(), d.Shape(), n, dtypeOf[T]())
 	}
 	return data[T](d), nil
 }
@@ -188,7 +193,7 @@ func scalar(op fmt.Stringer, what string, v G.Value) (float64, error) {
 	case *G.F64:
 		return float64(*s), nil
 	}
-	return 0, fmt.Errorf("model: %v: %s is a %T, want a float scalar", op, what, v)
+	return 0, fmt.Errorf("%w: %v: %s is a %T, want a float scalar", ErrInput, op, what, v)
 }
 
 // asShape returns t after restoring its shape s: the ops return the same

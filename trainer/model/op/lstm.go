@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -40,16 +40,35 @@ type lstmOp struct {
 	c, tc, h             *tensor.Dense // (T·N, H): cells, tanh of the cells, outputs
 }
 
+// LSTM applies a one-layer LSTM unrolled over steps to xs (steps·N, in),
+// time-major, with the weights wx (in, 4H) and wh (H, 4H) and the bias b
+// (1, 4H), one op (see lstmOp); its output is (N·steps, H),
+// sample-major. needDX says whether the gradient with respect to xs is
+// wanted.
+func LSTM(xs, wx, wh, b *G.Node, steps int, needDX bool) (*G.Node, error) {
+	for _, n := range []*G.Node{wx, wh, b} {
+		if n.Dtype() != xs.Dtype() {
+			return nil, buildErrorf("LSTM of %v values with %v weights", xs.Dtype(), n.Dtype())
+		}
+	}
+	op, err := newLSTMOp(xs.Dtype(), xs.Shape(), wx.Shape(), wh.Shape(), b.Shape(), steps, needDX)
+	if err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(op, xs, wx, wh, b)
+}
+
+// newLSTMOp returns the LSTM op of the given shapes.
 func newLSTMOp(dt tensor.Dtype, xs, wx, wh, b tensor.Shape, steps int, needDX bool) (*lstmOp, error) {
 	if err := checkDtype("LSTM", dt); err != nil {
 		return nil, err
 	}
 	if xs.Dims() != 2 || wx.Dims() != 2 || wh.Dims() != 2 || b.Dims() != 2 || steps < 1 || xs[0]%steps != 0 {
-		return nil, shapeErrorf("LSTM of %d steps: input %v, Wx %v, Wh %v", steps, xs, wx, wh)
+		return nil, buildErrorf("LSTM of %d steps: input %v, Wx %v, Wh %v", steps, xs, wx, wh)
 	}
 	n, in, h := xs[0]/steps, xs[1], wh[0]
 	if !wx.Eq(tensor.Shape{in, 4 * h}) || !wh.Eq(tensor.Shape{h, 4 * h}) || !b.Eq(tensor.Shape{1, 4 * h}) {
-		return nil, shapeErrorf("LSTM: input %v, Wx %v, Wh %v, bias %v do not fit", xs, wx, wh, b)
+		return nil, buildErrorf("LSTM: input %v, Wx %v, Wh %v, bias %v do not fit", xs, wx, wh, b)
 	}
 	rows := steps * n
 	return &lstmOp{

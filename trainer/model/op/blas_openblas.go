@@ -1,6 +1,6 @@
 //go:build openblas
 
-package model
+package op
 
 /*
 #cgo LDFLAGS: -lopenblas

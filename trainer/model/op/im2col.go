@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"github.com/fltk-go/fltk/trainer/internal/simd"
@@ -26,13 +26,13 @@ type convGeom struct {
 
 func newConvGeom(xs, ws tensor.Shape, stride, pad int) (convGeom, error) {
 	if len(xs) != 4 || len(ws) != 4 || ws[1] != xs[1] || ws[2] != ws[3] || ws[2] < 1 || stride < 1 || pad < 0 {
-		return convGeom{}, shapeErrorf("convolution of %v with weight %v, stride %d, pad %d", xs, ws, stride, pad)
+		return convGeom{}, buildErrorf("convolution of %v with weight %v, stride %d, pad %d", xs, ws, stride, pad)
 	}
 	g := convGeom{n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], k: ws[2], stride: stride, pad: pad}
 	g.ho = (g.h+2*pad-g.k)/stride + 1
 	g.wo = (g.w+2*pad-g.k)/stride + 1
 	if g.h+2*pad < g.k || g.w+2*pad < g.k || g.ho < 1 || g.wo < 1 {
-		return convGeom{}, shapeErrorf("convolution kernel %d larger than the padded input %v (pad %d)", g.k, xs, pad)
+		return convGeom{}, buildErrorf("convolution kernel %d larger than the padded input %v (pad %d)", g.k, xs, pad)
 	}
 	g.owLo, g.owHi = validRange(g.k, g.w, g.wo, stride, pad)
 	g.ohLo, g.ohHi = validRange(g.k, g.h, g.ho, stride, pad)

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -22,6 +22,20 @@ type biasOp struct {
 	y      *tensor.Dense // the output
 }
 
+// Bias applies y = x + b to x, (N, F) or (N, C, H, W), and b, (1, F)
+// or (1, C, 1, 1): b broadcast over the rows or the channels, one op
+// (see biasOp).
+func Bias(x, b *G.Node) (*G.Node, error) {
+	if b.Dtype() != x.Dtype() {
+		return nil, buildErrorf("bias of %v values to %v values", b.Dtype(), x.Dtype())
+	}
+	op, err := newBiasOp(x.Dtype(), x.Shape(), b.Shape())
+	if err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(op, x, b)
+}
+
 // newBiasOp returns the op adding a bias of shape b to x, checking the
 // shapes.
 func newBiasOp(dt tensor.Dtype, x, b tensor.Shape) (*biasOp, error) {
@@ -30,7 +44,7 @@ func newBiasOp(dt tensor.Dtype, x, b tensor.Shape) (*biasOp, error) {
 		ok = b[d] == 1
 	}
 	if !ok {
-		return nil, shapeErrorf("bias %v does not broadcast over the channels of %v", b, x)
+		return nil, buildErrorf("bias %v does not broadcast over the channels of %v", b, x)
 	}
 	if err := checkDtype("bias", dt); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
@@ -132,7 +132,7 @@ func serialGemm[T float](axpy func(n int, alpha T, x []T, incX int, y []T, incY 
 				}
 			}
 		default:
-			panic("model: serialGemm: both operands transposed")
+			panic("op: serialGemm: both operands transposed")
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -48,10 +48,33 @@ type bnOp struct {
 	partial          []float64     // training: two sums per sample and channel (N·C·2)
 }
 
+// BatchNorm applies batch normalisation over axis 1 of x, (N, C, H, W)
+// or (N, C), with the scale gamma and the shift beta, (1, C, 1, 1) or (1,
+// C), one op (see bnOp): in training (train) with the batch's statistics,
+// moving the running statistics towards them by momentum, else with the
+// running statistics; eps is ε. mean and variance are the running
+// statistics, (C) tensors (initially 0 and 1) that the op reads and in
+// training writes in place: the model's buffers.
+func BatchNorm(cfg Config, x, gamma, beta *G.Node, train bool, momentum, eps float64) (y *G.Node, mean, variance *tensor.Dense, err error) {
+	op, err := newBNOp(cfg, x.Dtype(), x.Shape(), train, momentum, eps)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, p := range []*G.Node{gamma, beta} {
+		if !p.Shape().Eq(op.pShape) || p.Dtype() != op.dt {
+			return nil, nil, nil, buildErrorf("%s: γ or β %v of %v, want %v of %v", op.name, p.Shape(), p.Dtype(), op.pShape, op.dt)
+		}
+	}
+	if y, err = G.ApplyOp(op, x, gamma, beta); err != nil {
+		return nil, nil, nil, err
+	}
+	return y, op.runMean, op.runVar, nil
+}
+
 // newBNOp returns a batch normalisation op for inputs of shape x and dtype
 // dt, running statistics 0 and 1.
-func newBNOp(oc opConfig, dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
-	if err := oc.validate(); err != nil {
+func newBNOp(cfg Config, dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var pShape tensor.Shape
@@ -61,7 +84,7 @@ func newBNOp(oc opConfig, dt tensor.Dtype, x tensor.Shape, train bool, momentum,
 	case 4:
 		pShape = tensor.Shape{1, x[1], 1, 1}
 	default:
-		return nil, shapeErrorf("BatchNorm needs a 2-d or 4-d input, got %v", x)
+		return nil, buildErrorf("BatchNorm needs a 2-d or 4-d input, got %v", x)
 	}
 	if err := checkDtype("BatchNorm", dt); err != nil {
 		return nil, err
@@ -73,7 +96,7 @@ func newBNOp(oc opConfig, dt tensor.Dtype, x tensor.Shape, train bool, momentum,
 	c := x[1]
 	op := &bnOp{
 		base: newBase(fmt.Sprintf("batchnorm%v(%s, ε %g)", x, mode, eps), 3, x),
-		dt:   dt, team: oc.team, train: train, momentum: momentum, epsilon: eps,
+		dt:   dt, team: cfg.Team, train: train, momentum: momentum, epsilon: eps,
 		shape: x.Clone(), pShape: pShape,
 		n: x[0], c: c, inner: x.TotalSize() / (x[0] * c),
 		y:       newBuffer(dt, x...),
@@ -84,7 +107,7 @@ func newBNOp(oc opConfig, dt tensor.Dtype, x tensor.Shape, train bool, momentum,
 		acc:     make([]float64, c),
 	}
 	if err := op.runVar.Memset(one(dt)); err != nil {
-		return nil, shapeErrorf("BatchNorm: %w", err)
+		return nil, buildErrorf("BatchNorm: %v", err)
 	}
 	if train {
 		op.xhat = newBuffer(dt, x...)
@@ -103,10 +126,6 @@ func one(dt tensor.Dtype) any {
 	}
 	return float32(1)
 }
-
-// Stats returns the running mean and variance, (C) tensors whose backing
-// arrays the op reads and (in training) writes in place.
-func (op *bnOp) Stats() (mean, variance tensor.Tensor) { return op.runMean, op.runVar }
 
 // Do normalises x (inputs x, γ, β) into the op's buffer.
 func (op *bnOp) Do(in ...G.Value) (G.Value, error) {
@@ -350,7 +369,7 @@ func (op *bnOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		return nil, err
 	}
 	if !op.train {
-		return nil, op.errorf("no gradient in evaluation mode")
+		return nil, buildErrorf("%s: no gradient in evaluation mode", op.name)
 	}
 	dg, err := G.ApplyOp(newBNParamGradOp(op, false), grad)
 	if err != nil {
