@@ -50,7 +50,7 @@ demo: build
 test: data
 	go build ./...
 	go test -race -count=1 -timeout 15m ./runtime/... ./collective/...
-	go test -race -count=1 -timeout 5m -run 'TestParallelFor$$|TestCoresDoNotChangeResults|TestConcurrentModels' ./trainer/model/
+	go test -race -count=1 -timeout 5m -run 'TestParallelFor$$|TestCloseStopsHelpers|TestCoresDoNotChangeResults|TestConcurrentModels' ./trainer/model/ ./trainer/internal/parallel/
 	go test -count=1 -timeout 15m $$(go list ./... | grep -v -e /runtime -e /collective)
 
 test-race:

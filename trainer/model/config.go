@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
+)
 
 // Defaults of the sequence models' sizes (CharLSTM), used when the Config
 // field is 0.
@@ -51,6 +55,14 @@ type Config struct {
 	// Embed is the token embedding width E of sequence models; 0 means
 	// DefaultEmbed. Image models ignore it.
 	Embed int
+
+	// Team runs the parallel loops of the model's ops (trainer/internal/
+	// parallel). Models training side by side in one process share the
+	// cores whether they share a Team or not; sharing one, created and
+	// closed by the owner of the job, saves goroutines. nil: the model
+	// creates its own with parallel.DefaultConfig() and closes it in
+	// Close.
+	Team *parallel.Team
 }
 
 // DefaultConfig returns Batch 10 (McMahan's B), EvalBatch 100, Seed 1 and

@@ -83,9 +83,23 @@
 // order. The same function builds the training graph, the evaluation graph
 // and, in the tests, float64 graphs for gradient checks.
 //
+// The layers run on the fused ops of trainer/model/op (convolution, max
+// pool, BatchNorm, linear, ReLU, LSTM, the loss): how an op computes its
+// values and gradients, its buffers and its matrix products are that
+// package's; which networks exist, their weights and State are this
+// one's.
+//
 // # Concurrency
 //
 // A Model is used by one goroutine at a time. Distinct Models may train
 // and evaluate in parallel goroutines; graph construction is serialised
 // internally because gorgonia keeps unsynchronised package state for it.
+//
+// The ops split a batch over the cores on the helper goroutines of a
+// parallel.Team (trainer/internal/parallel): Config.Team, shared by the
+// models of a job and closed by its owner, or, if that is nil, a Team
+// the model makes and stops in Close (or, should the model be dropped
+// unclosed, once it is garbage). Models training side by side share the
+// cores either way: a loop splits only over the cores no other loop in
+// the process is busy on.
 package model

@@ -21,7 +21,9 @@ var (
 	// ErrConfig is wrapped by [Config.Validate] errors.
 	ErrConfig = errors.New("model: bad config")
 
-	// ErrGraph is wrapped by errors of gorgonia while building or running
-	// a graph (including recovered gorgonia panics).
+	// ErrGraph is wrapped, once, by the errors of building or running a
+	// graph: gorgonia's (including recovered gorgonia panics) and those of
+	// the fused ops (trainer/model/op), which wrap op.ErrBuild or
+	// op.ErrInput.
 	ErrGraph = errors.New("model: graph error")
 )

@@ -56,7 +56,7 @@ func f64Graph(t *testing.T, s spec, batch int, seed uint64, cfg Config) *graph {
 	k := s.info.Classes
 	gr, err := buildGraph(s, graphConfig{
 		dt: tensor.Float64, batch: batch, classes: k, train: true,
-		rng: rand.New(rand.NewPCG(seed, initStream)), cfg: cfg,
+		rng: rand.New(rand.NewPCG(seed, initStream)), cfg: cfg, ops: testOps(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +77,12 @@ func f64Graph(t *testing.T, s spec, batch int, seed uint64, cfg Config) *graph {
 	}
 	gr.fillMasks(r) // fixed masks: dropout is then a fixed linear map
 	return gr
+}
+
+// grad returns the gradient of learnable i of gr from the last run as a
+// tensor of its shape.
+func (gr *graph) grad(i int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(gr.params[i].Shape().Clone()...), tensor.WithBacking(gr.grads[i]))
 }
 
 // loss64 runs the graph and returns the loss (gr.grad holds the
@@ -147,7 +153,7 @@ func TestGradients(t *testing.T) {
 // TestDropoutMasks checks the training graph's masks (0 with probability
 // p, else 1/(1-p)) and that the evaluation graph has none.
 func TestDropoutMasks(t *testing.T) {
-	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 500, classes: 3, train: true})
+	gr, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 500, classes: 3, train: true, ops: testOps(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +177,7 @@ func TestDropoutMasks(t *testing.T) {
 	if frac := float64(zeros) / float64(len(d)); math.Abs(frac-0.4) > 0.05 {
 		t.Errorf("dropped fraction %v, want ≈ 0.4", frac)
 	}
-	ev, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, shared: gr.paramData()})
+	ev, err := buildGraph(tinyMLP, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, shared: gr.paramData(), ops: testOps(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +224,7 @@ func TestBuildCounts(t *testing.T) {
 			}
 			cfg.resolve(s)
 			buildMu.Lock()
-			_, b, logits, err := construct(s, graphConfig{dt: tensor.Float32, batch: 1, classes: cfg.Classes, cfg: cfg})
+			_, b, logits, err := construct(s, graphConfig{dt: tensor.Float32, batch: 1, classes: cfg.Classes, cfg: cfg, ops: testOps(t)})
 			buildMu.Unlock()
 			if err != nil {
 				t.Fatal(err)
@@ -227,9 +233,8 @@ func TestBuildCounts(t *testing.T) {
 			for _, p := range b.params {
 				params += p.Shape().TotalSize()
 			}
-			for _, op := range b.bns {
-				m, v := op.Stats()
-				bufs += m.Shape().TotalSize() + v.Shape().TotalSize()
+			for _, st := range b.bns {
+				bufs += st.mean.Shape().TotalSize() + st.variance.Shape().TotalSize()
 			}
 			rows := 1
 			if s.tokens {

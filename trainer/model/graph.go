@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -24,6 +25,10 @@ type graphConfig struct {
 	// Hidden and Embed from it (batch and classes above take precedence
 	// over its Batch, EvalBatch and Classes).
 	cfg Config
+
+	// ops configures the fused ops: the team that runs their parallel
+	// loops, and their tuning.
+	ops op.Config
 }
 
 // graph is one compiled graph with its tape machine and the tensors its
@@ -37,14 +42,14 @@ type graph struct {
 	tokens  bool          // token model: x holds batch·SeqLen ids
 	batch   int           // samples per run
 	lps     int           // labels (logit rows) per sample: 1, or SeqLen for token models
-	labels  []int         // training graph: the class of every logit row, read by the loss op (setLabels)
+	labels  []int         // training graph: the class of every logit row, the loss op's buffer (setLabels)
 	lossV   G.Value       // training graph: the mean loss, copied out by a Read node
 	logpV   G.Value       // evaluation graph: log-probabilities (rows, classes), copied out by a Read node
 	params  []*node       // learnables in State order
 	names   []string      // their names
 	gradsN  G.Nodes       // training graph: the gradient node of each learnable
 	grads   []any         // training graph: each learnable's gradient ([]float32 or []float64), copied from gradsN after each run
-	bns     []*bnOp
+	bns     []bnStats
 	masks   []dropoutMask
 }
 
@@ -72,7 +77,7 @@ func construct(s spec, c graphConfig) (gr *graph, b *builder, logits *node, err 
 		}
 	}
 	gr = &graph{g: G.NewGraph(), rows: c.batch * lps, classes: c.classes, tokens: s.tokens, batch: c.batch, lps: lps}
-	b = &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared, cfg: c.cfg}
+	b = &builder{g: gr.g, dt: c.dt, batch: c.batch, train: c.train, rng: c.rng, shared: c.shared, cfg: c.cfg, ops: c.ops}
 	var x *node
 	if s.tokens {
 		gr.x = tensor.New(tensor.Of(tensor.Int), tensor.WithShape(c.batch*lps))
@@ -96,8 +101,8 @@ func construct(s spec, c graphConfig) (gr *graph, b *builder, logits *node, err 
 // buildGraph builds and compiles the training or evaluation graph of s.
 // The training graph's loss is the mean over the rows of −log softmax at
 // the target (LogSoftMax + NLL, i.e. cross-entropy on logits), one fused
-// op (op_loss.go) whose labels are set by setLabels; the evaluation graph
-// ends in log softmax.
+// op (op.Loss) whose labels are set by setLabels; the evaluation graph
+// ends in log softmax (op.LogSoftmax).
 func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -112,20 +117,19 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	}
 	gr.params, gr.names, gr.bns, gr.masks = b.params, b.names, b.bns, b.masks
 	if !c.train {
-		logp := b.logSoftmax(logits)
-		if b.err != nil {
-			return nil, fmt.Errorf("building %s: %w", s.info.Name, b.err)
+		logp, err := op.LogSoftmax(logits)
+		if err != nil {
+			return nil, fmt.Errorf("%w: building %s log softmax: %w", ErrGraph, s.info.Name, err)
 		}
 		G.Read(logp, &gr.logpV)
 		gr.vm = newTapeMachine(gr.g, G.EvalMode())
 		return gr, nil
 	}
-	lossOp := newLossOp(c.dt, gr.rows, c.classes)
-	gr.labels = lossOp.labels
-	loss, err := G.ApplyOp(lossOp, logits)
+	loss, labels, err := op.Loss(logits)
 	if err != nil {
 		return nil, fmt.Errorf("%w: building %s loss: %w", ErrGraph, s.info.Name, err)
 	}
+	gr.labels = labels
 	G.Read(loss, &gr.lossV)
 	gr.gradsN, err = G.Grad(loss, gr.params...)
 	if err != nil {
@@ -144,8 +148,9 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	}
 	// No dual values: with them the tape machine adds every gradient
 	// into the learnable's dual value, which then has to be zeroed before
-	// each run (two passes over every gradient; 14 % of an MNIST-CNN
-	// step). run copies the gradient nodes' values out instead.
+	// each run (two passes over every gradient, a noticeable part of an
+	// MNIST-CNN step; BenchmarkTrainStep). run copies the gradient nodes'
+	// values out instead.
 	gr.vm = newTapeMachine(gr.g)
 	return gr, nil
 }
@@ -248,12 +253,6 @@ func (gr *graph) gradData() ([]any, error) {
 	return slices.Clone(gr.grads), nil
 }
 
-// grad returns the gradient of learnable i from the last run as a tensor
-// of its shape (tests).
-func (gr *graph) grad(i int) *tensor.Dense {
-	return tensor.New(tensor.WithShape(gr.params[i].Shape().Clone()...), tensor.WithBacking(gr.grads[i]))
-}
-
 // fillMasks draws new dropout masks from rng.
 func (gr *graph) fillMasks(rng *rand.Rand) {
 	for _, m := range gr.masks {
@@ -278,3 +277,11 @@ func (gr *graph) fillMasks(rng *rand.Rand) {
 }
 
 func (gr *graph) close() { _ = gr.vm.Close() }
+
+// setLabels writes the training graph's targets into its loss op: y holds
+// the class of every logit row (checked by the caller).
+func (gr *graph) setLabels(y []int32) {
+	for i, l := range y[:len(gr.labels)] {
+		gr.labels[i] = int(l)
+	}
+}

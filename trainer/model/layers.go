@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -45,6 +46,7 @@ type builder struct {
 	batch int          // samples per batch (static)
 	train bool         // training graph: batch statistics in BatchNorm, active dropout
 	cfg   Config       // the resolved model Config (sequence models read SeqLen, Hidden, Embed)
+	ops   op.Config    // the fused ops' team and tuning
 
 	// rng draws the initial weights; nil leaves new learnables zero (and
 	// consumes nothing).
@@ -57,10 +59,16 @@ type builder struct {
 
 	params []*node       // learnables in creation (= State) order
 	names  []string      // their names, parallel to params
-	bns    []*bnOp       // BatchNorm ops in creation order
+	bns    []bnStats     // BatchNorm running statistics in creation order
 	masks  []dropoutMask // dropout masks (training graph only)
 	layers int           // layer counter, for unique names
 	err    error         // the first error
+}
+
+// bnStats are the running mean and variance of a BatchNorm layer: (C)
+// tensors its op reads and, in training, updates in place.
+type bnStats struct {
+	mean, variance *tensor.Dense
 }
 
 // dropoutMask is the input a Dropout layer multiplies by: every step it is
@@ -215,8 +223,8 @@ func (b *builder) Conv2d(x *node, out, k, stride, pad int, bias bool) *node {
 	if b.err != nil {
 		return nil
 	}
-	// The fused op (op_conv.go); the graph's input needs no gradient.
-	y, err := conv2d(x, w, bn, stride, pad, !x.IsVar(), name)
+	// The fused op (op.Conv2d); the graph's input needs no gradient.
+	y, err := op.Conv2d(b.ops, x, w, bn, stride, pad, !x.IsVar(), name)
 	return b.check(name, y, err)
 }
 
@@ -249,16 +257,11 @@ func (b *builder) BatchNormEps(x *node, eps float64) *node {
 	if b.err != nil {
 		return nil
 	}
-	op, err := newBNOp(b.dt, x.Shape(), b.train, bnMomentum, eps) // op_bn.go
-	if err != nil {
-		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
-		return nil
-	}
-	y, err := G.ApplyOp(op, x, gamma, beta)
+	y, mean, variance, err := op.BatchNorm(b.ops, x, gamma, beta, b.train, bnMomentum, eps)
 	if b.check(name, y, err) == nil {
 		return nil
 	}
-	b.bns = append(b.bns, op)
+	b.bns = append(b.bns, bnStats{mean, variance})
 	return y
 }
 
@@ -280,7 +283,8 @@ func (b *builder) Linear(x *node, out int) *node {
 	if b.err != nil {
 		return nil
 	}
-	return b.linear(name, x, w, bias) // op_linear.go: x·W + b, one op
+	y, err := op.Linear(x, w, bias, b.train && b.needsGrad(x)) // x·W + b, one op
+	return b.check(name, y, err)
 }
 
 // ReLU adds max(x, 0).
@@ -288,7 +292,8 @@ func (b *builder) ReLU(x *node) *node {
 	if b.err != nil {
 		return nil
 	}
-	return b.relu(x) // op_linear.go
+	y, err := op.ReLU(b.ops, x)
+	return b.check("relu", y, err)
 }
 
 // MaxPool2d adds k×k max pooling with the given stride and no padding.
@@ -306,7 +311,7 @@ func (b *builder) MaxPool2dPad(x *node, k, stride, pad int) *node {
 		b.fail(fmt.Errorf("%w: MaxPool2dPad(%d, %d, %d) needs a 4-d input and pad ≤ k/2, got %v", ErrGraph, k, stride, pad, x.Shape()))
 		return nil
 	}
-	y, err := maxPool2d(x, k, stride, pad, !x.IsVar()) // op_pool.go
+	y, err := op.MaxPool2d(b.ops, x, k, stride, pad, !x.IsVar())
 	return b.check("maxpool", y, err)
 }
 
@@ -322,7 +327,7 @@ func (b *builder) ReLUMaxPool2d(x *node, k, stride int) *node {
 // maximum is positive both route the gradient to the same element (ReLU
 // changes no positive value, so neither the maximum nor its ties), and
 // where it is not, both give zero (ReLU's mask is x > 0)
-// (TestReLUMaxPoolOrder). The ReLU then runs on the pooled tensor, a
+// (op's TestReLUMaxPoolOrder). The ReLU then runs on the pooled tensor, a
 // quarter of the input for 2×2 pooling, forward and backward.
 func (b *builder) ReLUMaxPool2dPad(x *node, k, stride, pad int) *node {
 	return b.ReLU(b.MaxPool2dPad(x, k, stride, pad))
@@ -529,79 +534,33 @@ func (b *builder) LSTM(xs *node, steps, hidden int) *node {
 	if b.err != nil {
 		return nil
 	}
-	op, err := newLSTMOp(b.dt, xs.Shape(), wx.Shape(), wh.Shape(), bias.Shape(), steps, b.train && b.needsGrad(xs)) // op_lstm.go
-	if err != nil {
-		b.fail(fmt.Errorf("%w: %s: %w", ErrGraph, name, err))
-		return nil
-	}
-	y, err := G.ApplyOp(op, xs, wx, wh, bias)
+	y, err := op.LSTM(xs, wx, wh, bias, steps, b.train && b.needsGrad(xs))
 	return b.check(name, y, err)
 }
 
-// lstmGorgonia is the LSTM of [builder.LSTM] from gorgonia's generic ops,
-// the reference the fused lstmOp is tested against (and what CharLSTM ran
-// on before it: about 20 nodes per step, each allocating its output).
-func (b *builder) lstmGorgonia(xs, wx, wh, bias *node, steps int) *node {
-	n, in, H := xs.Shape()[0]/steps, xs.Shape()[1], wh.Shape()[0]
-	name := "lstm"
-	// slice returns z[rows, cols] as an (n, width) matrix: gorgonia drops
-	// an axis sliced to length 1 (batch 1, H 1 or in 1).
-	slice := func(z *node, rows, cols tensor.Slice, width int) *node {
-		if b.err != nil {
-			return nil
+// needsGrad reports whether x depends on a learnable of b, i.e. whether
+// an op taking x must compute x's gradient (the graph's input, reshaped
+// or pooled, needs none).
+func (b *builder) needsGrad(x *G.Node) bool {
+	learnable := make(map[int64]bool, len(b.params))
+	for _, p := range b.params {
+		learnable[p.ID()] = true
+	}
+	seen := map[int64]bool{}
+	stack := []int64{x.ID()}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if learnable[id] {
+			return true
 		}
-		s, err := G.Slice(z, rows, cols)
-		if b.check(name+" slice", s, err) == nil || s.Dims() == 2 {
-			return s
+		if seen[id] {
+			continue
 		}
-		s, err = G.Reshape(s, tensor.Shape{n, width})
-		return b.check(name+" slice", s, err)
-	}
-	unary := func(what string, f func(*node) (*node, error), x *node) *node {
-		if b.err != nil {
-			return nil
+		seen[id] = true
+		for it := b.g.From(id); it.Next(); {
+			stack = append(stack, it.Node().ID())
 		}
-		y, err := f(x)
-		return b.check(name+" "+what, y, err)
 	}
-	op := func(what string, f func(x, y *node) (*node, error), x, y *node) *node {
-		if b.err != nil {
-			return nil
-		}
-		z, err := f(x, y)
-		return b.check(name+" "+what, z, err)
-	}
-	// gate k of z: f(z[:, k·H : (k+1)·H]).
-	gate := func(z *node, k int, f func(*node) (*node, error)) *node {
-		return unary("gate", f, slice(z, nil, G.S(k*H, (k+1)*H), H))
-	}
-	hs := make([]*node, steps)
-	var h, c *node
-	for t := range steps {
-		// Per-step products: slicing a step out of one (steps·batch, 4H)
-		// product would cost a gradient of that whole size per step.
-		xt := slice(xs, G.S(t*n, (t+1)*n), nil, in)
-		z := op("input", G.Mul, xt, wx)
-		z = op("bias", func(x, y *node) (*node, error) { return G.BroadcastAdd(x, y, nil, []byte{0}) }, z, bias)
-		if t > 0 { // h_{-1} = 0: no recurrent term at step 0
-			z = op("recurrence", G.Add, z, op("recurrence", G.Mul, h, wh))
-		}
-		ig := op("input gate", G.HadamardProd, gate(z, 0, G.Sigmoid), gate(z, 2, G.Tanh))
-		if t == 0 { // c_{-1} = 0
-			c = ig
-		} else {
-			c = op("cell", G.Add, op("forget", G.HadamardProd, gate(z, 1, G.Sigmoid), c), ig)
-		}
-		h = op("output", G.HadamardProd, gate(z, 3, G.Sigmoid), unary("cell", G.Tanh, c))
-		hs[t] = h
-	}
-	if b.err != nil {
-		return nil
-	}
-	out := h
-	if steps > 1 {
-		// (batch, steps·hidden): row i is h_0[i], h_1[i], …
-		out = unary("concat", func(*node) (*node, error) { return G.Concat(1, hs...) }, nil)
-	}
-	return unary("reshape", func(x *node) (*node, error) { return G.Reshape(x, tensor.Shape{n * steps, H}) }, out)
+	return false
 }

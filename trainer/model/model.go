@@ -77,8 +77,10 @@ type Model interface {
 	// pred[:n·L]. Only y[:n·L] is read.
 	Evaluate(x []float32, y []int32, n int, pred []int32) (lossSum float64, err error)
 
-	// Close releases the graphs. It is idempotent; TrainStep, Evaluate and
-	// LoadState fail with ErrClosed afterwards.
+	// Close releases the graphs and, unless the model was given a
+	// Config.Team, stops the helpers of the Team it made. It is
+	// idempotent; TrainStep, Evaluate and LoadState fail with ErrClosed
+	// afterwards.
 	Close() error
 }
 

@@ -9,9 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"weak"
 
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TestRegistry builds every registered model (the graphs, no step) and
@@ -562,17 +565,19 @@ func TestGraphsCollected(t *testing.T) {
 // TestCoresDoNotChangeResults trains FashionMNISTCNN (convolutions,
 // BatchNorm, ReLU and pooling all large enough to split) and MNISTCNN for
 // three steps and evaluates, at GOMAXPROCS 1 and 2 with every op split
-// (minParallelMACs and minParallelElems 0): the losses, predictions,
+// (a Team with MinMACs and MinElems 0): the losses, predictions,
 // weights and BatchNorm statistics must be bit-identical — the ops split
 // their work so that every sum keeps its order. A split that summed
 // channels or samples in another order fails here.
 func TestCoresDoNotChangeResults(t *testing.T) {
 	for _, name := range []string{"FashionMNISTCNN", "MNISTCNN"} {
 		run := func(procs int) []float32 {
-			prevProcs, prevMAC, prevElems := runtime.GOMAXPROCS(procs), minParallelMACs, minParallelElems
-			minParallelMACs, minParallelElems = 0, 0
-			defer func() { runtime.GOMAXPROCS(prevProcs); minParallelMACs, minParallelElems = prevMAC, prevElems }()
-			m := newModel(t, name, 8, 8, 3)
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			pc := parallel.DefaultConfig()
+			pc.MinMACs, pc.MinElems = 0, 0
+			cfg := DefaultConfig()
+			cfg.Batch, cfg.EvalBatch, cfg.Seed, cfg.Team = 8, 8, 3, newTeam(t, pc)
+			m := newModelConfig(t, name, cfg)
 			x, y := randomBatch(8, sampleLen(m), 10, 5)
 			var out []float32
 			for range 3 {
@@ -640,4 +645,123 @@ func TestGradientsDoNotAccumulate(t *testing.T) {
 			t.Errorf("%s: two steps on the same weights and batch gave different gradients (%d nonzero)", name, nonzero)
 		}
 	}
+}
+
+// TestOpErrorWrappedOnce checks the error convention of the ops: an op
+// that fails while the graph runs returns its own error, and the graph
+// wraps it once with ErrGraph (the message says "graph error" once) — a
+// label out of range in the loss op and an input the convolution rejects
+// (a view of a larger tensor, bound to the graph's input).
+func TestOpErrorWrappedOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		spoil func(t *testing.T, gr *graph)
+		want  string
+	}{
+		{"loss label", func(t *testing.T, gr *graph) { gr.labels[1] = 3 }, "label 3 of row 1"},
+		{"conv input", func(t *testing.T, gr *graph) {
+			s := gr.x.Shape()
+			big := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(append([]int{2 * s[0]}, s[1:]...)...))
+			view, err := big.Slice(G.S(0, s[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := G.Let(gr.g.ByName("x")[0], view); err != nil {
+				t.Fatal(err)
+			}
+		}, "x is a strided view"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gr, err := buildGraph(tinyConv, graphConfig{dt: tensor.Float32, batch: 2, classes: 3, train: true, ops: testOps(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gr.close()
+			if err := gr.run(); err != nil {
+				t.Fatalf("unspoilt graph: %v", err)
+			}
+			tt.spoil(t, gr)
+			err = gr.run()
+			if err == nil {
+				t.Fatal("the spoilt graph ran")
+			}
+			if !errors.Is(err, ErrGraph) || strings.Count(err.Error(), "graph error") != 1 || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q: want ErrGraph, %q once and %q", err, "graph error", tt.want)
+			}
+		})
+	}
+}
+
+// helperGoroutines returns the number of goroutines started as helpers
+// of a parallel.Team, from the stacks of all goroutines.
+func helperGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), "created by github.com/fltk-go/fltk/trainer/internal/parallel.(*Team).helpers")
+}
+
+// TestModelStopsItsTeam checks that a model without Config.Team stops
+// the helpers of the Team it made: when it is closed, and when it is
+// dropped unclosed and collected. A shared Team outlives the models.
+func TestModelStopsItsTeam(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	// drained polls until no more helpers run than before (models
+	// dropped by earlier tests may stop theirs meanwhile), collecting
+	// garbage between looks.
+	drained := func(before int, what string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for helperGoroutines() > before {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d helpers left, %d before", what, helperGoroutines(), before)
+			}
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	train := func(cfg Config) Model {
+		m, err := New("FashionMNISTCNN", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := batchFor(m, cfg.Batch, 1)
+		if _, err := m.TrainStep(x, y); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	cfg := DefaultConfig()
+	cfg.Batch = 16
+	before := helperGoroutines()
+	m := train(cfg)
+	if helperGoroutines() == before {
+		t.Fatal("a training step at GOMAXPROCS 2 started no helper")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	drained(before, "after Close")
+
+	func() { train(cfg) }() // dropped unclosed
+	drained(before, "after dropping the model")
+
+	cfg.Team = newTeam(t, parallel.DefaultConfig())
+	for range 2 {
+		if err := train(cfg).Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if helperGoroutines() == before {
+		t.Error("closing models stopped the helpers of the Team they share")
+	}
+	if err := cfg.Team.Close(); err != nil {
+		t.Fatal(err)
+	}
+	drained(before, "after closing the shared Team")
 }

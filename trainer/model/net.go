@@ -3,8 +3,11 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	goruntime "runtime"
 	"slices"
 
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/op"
 	"gorgonia.org/tensor"
 )
 
@@ -40,22 +43,41 @@ type net struct {
 
 	maskRNG *rand.Rand // dropout masks
 	closed  bool
+
+	// ownTeam is the Team the model created for its ops (Config.Team
+	// nil), closed by Close, or nil.
+	ownTeam *parallel.Team
+	cleanup goruntime.Cleanup // closes ownTeam if the model is dropped unclosed
 }
 
 var _ Model = (*net)(nil)
 
-func newNet(s spec, cfg Config) (*net, error) {
+func newNet(s spec, cfg Config) (n *net, err error) {
 	cfg.resolve(s)
 	classes := cfg.Classes
+	ops := op.DefaultConfig()
+	ops.Team = cfg.Team
+	var own *parallel.Team
+	if ops.Team == nil {
+		if own, err = parallel.New(parallel.DefaultConfig()); err != nil {
+			return nil, fmt.Errorf("model: %s: %w", s.info.Name, err)
+		}
+		defer func() {
+			if err != nil {
+				_ = own.Close()
+			}
+		}()
+		ops.Team = own
+	}
 	tr, err := buildGraph(s, graphConfig{
 		dt: tensor.Float32, batch: cfg.Batch, classes: classes, train: true,
-		rng: rand.New(rand.NewPCG(cfg.Seed, initStream)), cfg: cfg,
+		rng: rand.New(rand.NewPCG(cfg.Seed, initStream)), cfg: cfg, ops: ops,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("model: %s training graph: %w", s.info.Name, err)
 	}
 	ev, err := buildGraph(s, graphConfig{
-		dt: tensor.Float32, batch: cfg.EvalBatch, classes: classes, shared: tr.paramData(), cfg: cfg,
+		dt: tensor.Float32, batch: cfg.EvalBatch, classes: classes, shared: tr.paramData(), cfg: cfg, ops: ops,
 	})
 	if err != nil {
 		tr.close()
@@ -65,7 +87,7 @@ func newNet(s spec, cfg Config) (*net, error) {
 	if s.tokens {
 		inShape = []int{cfg.SeqLen}
 	}
-	n := &net{
+	n = &net{
 		name:      s.info.Name,
 		cfg:       cfg,
 		inShape:   inShape,
@@ -74,6 +96,13 @@ func newNet(s spec, cfg Config) (*net, error) {
 		train:     tr,
 		eval:      ev,
 		maskRNG:   rand.New(rand.NewPCG(cfg.Seed, dropoutStream)),
+		ownTeam:   own,
+	}
+	if own != nil {
+		// A model dropped without Close would leave its helpers parked
+		// for ever: close its Team once the model is unreachable (the
+		// helpers hold the Team, never the model).
+		n.cleanup = goruntime.AddCleanup(n, func(t *parallel.Team) { _ = t.Close() }, own)
 	}
 	grads, err := tr.gradData()
 	if err != nil {
@@ -90,13 +119,12 @@ func newNet(s spec, cfg Config) (*net, error) {
 		return nil, fmt.Errorf("%w: %s: %d BatchNorm layers in training, %d in evaluation", ErrGraph, s.info.Name, len(tr.bns), len(ev.bns))
 	}
 	off := n.nParams
-	for i, op := range tr.bns {
-		m, v := op.Stats()
-		em, evv := ev.bns[i].Stats()
-		for _, p := range [][2]tensor.Tensor{{m, em}, {v, evv}} {
-			d := p[0].Data().([]float32)
+	for i, st := range tr.bns {
+		ev := ev.bns[i]
+		for _, p := range [][2]*tensor.Dense{{st.mean, ev.mean}, {st.variance, ev.variance}} {
+			d := p[0].Float32s()
 			n.bufs = append(n.bufs, d)
-			n.evalBufs = append(n.evalBufs, p[1].Data().([]float32))
+			n.evalBufs = append(n.evalBufs, p[1].Float32s())
 			n.buffers = append(n.buffers, [2]int{off, off + len(d)})
 			off += len(d)
 		}
@@ -237,5 +265,9 @@ func (n *net) Close() error {
 	n.closed = true
 	n.train.close()
 	n.eval.close()
+	if n.ownTeam != nil {
+		n.cleanup.Stop()
+		return n.ownTeam.Close()
+	}
 	return nil
 }

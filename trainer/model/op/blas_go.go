@@ -1,6 +1,6 @@
 //go:build !openblas
 
-package model
+package op
 
 import (
 	G "gorgonia.org/gorgonia"
@@ -9,8 +9,9 @@ import (
 )
 
 // The default build is pure Go: matrix products go through trainer/internal/gemm
-// (an AVX2/FMA kernel in Go assembly where the CPU has it, 5–10× gonum's
-// Sgemm on the models' shapes; a Go kernel elsewhere), for the model's own
+// (an AVX2/FMA kernel in Go assembly where the CPU has it, several times
+// faster than gonum's Sgemm on the models' shapes, BenchmarkConvOp; a Go
+// kernel elsewhere), for the model's own
 // ops and, through G.Use, gorgonia's. One goroutine per product: the ops
 // split a batch over the cores themselves, and clients train in parallel.
 func init() {

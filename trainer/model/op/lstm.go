@@ -1,11 +1,9 @@
-package model
+package op
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -30,57 +28,61 @@ import (
 // (biasGradOp), dWh = Σ_t h_{t−1}ᵀ·dZ_t (lstmWhGradOp, one product of the
 // stacked h_0 … h_{T−2} with dZ's rows from step 1 on).
 //
-// gorgonia's generic version of the same graph (lstmGorgonia, kept for the
+// gorgonia's generic version of the same graph (lstmGorgonia in the
 // tests) has about 20 nodes per step, each allocating its output.
 type lstmOp struct {
-	ownedOutput
+	base
 	dt                   tensor.Dtype
 	steps, n, in, hidden int
 	needDX               bool
 	y                    *tensor.Dense // the output (N·T, H)
 	a                    *tensor.Dense // (T·N, 4H): pre-activations, then the gates
 	c, tc, h             *tensor.Dense // (T·N, H): cells, tanh of the cells, outputs
-	outputShape          tensor.Shape
 }
 
+// LSTM applies a one-layer LSTM unrolled over steps to xs (steps·N, in),
+// time-major, with the weights wx (in, 4H) and wh (H, 4H) and the bias b
+// (1, 4H), one op (see lstmOp); its output is (N·steps, H),
+// sample-major. needDX says whether the gradient with respect to xs is
+// wanted.
+func LSTM(xs, wx, wh, b *G.Node, steps int, needDX bool) (*G.Node, error) {
+	for _, n := range []*G.Node{wx, wh, b} {
+		if n.Dtype() != xs.Dtype() {
+			return nil, buildErrorf("LSTM of %v values with %v weights", xs.Dtype(), n.Dtype())
+		}
+	}
+	op, err := newLSTMOp(xs.Dtype(), xs.Shape(), wx.Shape(), wh.Shape(), b.Shape(), steps, needDX)
+	if err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(op, xs, wx, wh, b)
+}
+
+// newLSTMOp returns the LSTM op of the given shapes.
 func newLSTMOp(dt tensor.Dtype, xs, wx, wh, b tensor.Shape, steps int, needDX bool) (*lstmOp, error) {
-	if dt != tensor.Float32 && dt != tensor.Float64 {
-		return nil, fmt.Errorf("model: LSTM: dtype %v not supported", dt)
+	if err := checkDtype("LSTM", dt); err != nil {
+		return nil, err
 	}
 	if xs.Dims() != 2 || wx.Dims() != 2 || wh.Dims() != 2 || b.Dims() != 2 || steps < 1 || xs[0]%steps != 0 {
-		return nil, fmt.Errorf("model: LSTM of %d steps: input %v, Wx %v, Wh %v", steps, xs, wx, wh)
+		return nil, buildErrorf("LSTM of %d steps: input %v, Wx %v, Wh %v", steps, xs, wx, wh)
 	}
 	n, in, h := xs[0]/steps, xs[1], wh[0]
 	if !wx.Eq(tensor.Shape{in, 4 * h}) || !wh.Eq(tensor.Shape{h, 4 * h}) || !b.Eq(tensor.Shape{1, 4 * h}) {
-		return nil, fmt.Errorf("model: LSTM: input %v, Wx %v, Wh %v, bias %v do not fit", xs, wx, wh, b)
+		return nil, buildErrorf("LSTM: input %v, Wx %v, Wh %v, bias %v do not fit", xs, wx, wh, b)
 	}
 	rows := steps * n
 	return &lstmOp{
-		dt: dt, steps: steps, n: n, in: in, hidden: h, needDX: needDX,
+		base: newBase(fmt.Sprintf("lstm(T %d, N %d, %d→%d)", steps, n, in, h), 4, tensor.Shape{rows, h}),
+		dt:   dt, steps: steps, n: n, in: in, hidden: h, needDX: needDX,
 		y: newBuffer(dt, rows, h), a: newBuffer(dt, rows, 4*h),
 		c: newBuffer(dt, rows, h), tc: newBuffer(dt, rows, h), h: newBuffer(dt, rows, h),
-		outputShape: tensor.Shape{rows, h},
 	}, nil
-}
-
-func (op *lstmOp) Arity() int { return 4 }
-func (op *lstmOp) Type() hm.Type {
-	t := tensorType(2)
-	return hm.NewFnType(t, t, t, t, t)
-}
-func (op *lstmOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.outputShape.Clone(), nil }
-func (op *lstmOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "fltk.lstm(%d,%d,%d,%d)@%p", op.steps, op.n, op.in, op.hidden, op)
-}
-func (op *lstmOp) Hashcode() uint32 { return opHashcode(op) }
-func (op *lstmOp) String() string {
-	return fmt.Sprintf("fltk.lstm(T %d, N %d, %d→%d)", op.steps, op.n, op.in, op.hidden)
 }
 
 // Do runs the LSTM over every step into the op's buffers.
 func (op *lstmOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 4 {
-		return nil, fmt.Errorf("model: LSTM: %d inputs, want 4", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.dt == tensor.Float32 {
@@ -91,31 +93,31 @@ func (op *lstmOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asShape(op.y, op.outputShape), nil
+	return asShape(op.y, op.shape), nil
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
-func lstmForward[T float32 | float64](op *lstmOp, in []G.Value, gemm linearGemm[T]) error {
+func lstmForward[T float](op *lstmOp, in []G.Value, gemm linearGemm[T]) error {
 	T4, H, N := 4*op.hidden, op.hidden, op.n
 	rows := op.steps * N
-	xs, err := floatsOf[T](in[0], rows*op.in, "LSTM input")
+	xs, err := input[T](op, "x", in[0], rows*op.in)
 	if err != nil {
 		return err
 	}
-	wx, err := floatsOf[T](in[1], op.in*T4, "LSTM Wx")
+	wx, err := input[T](op, "Wx", in[1], op.in*T4)
 	if err != nil {
 		return err
 	}
-	wh, err := floatsOf[T](in[2], H*T4, "LSTM Wh")
+	wh, err := input[T](op, "Wh", in[2], H*T4)
 	if err != nil {
 		return err
 	}
-	b, err := floatsOf[T](in[3], T4, "LSTM bias")
+	b, err := input[T](op, "bias", in[3], T4)
 	if err != nil {
 		return err
 	}
-	a, c, tc, h, y := sliceOf[T](op.a), sliceOf[T](op.c), sliceOf[T](op.tc), sliceOf[T](op.h), sliceOf[T](op.y)
+	a, c, tc, h, y := data[T](op.a), data[T](op.c), data[T](op.tc), data[T](op.h), data[T](op.y)
 	for r := range rows {
 		copy(a[r*T4:(r+1)*T4], b)
 	}
@@ -156,36 +158,39 @@ func (op *lstmOp) DiffWRT(int) []bool { return []bool{op.needDX, true, true, tru
 
 // SymDiff returns dxs (nil without needDX), dWx, dWh and db.
 func (op *lstmOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 4 {
-		return nil, fmt.Errorf("model: LSTM: %d inputs, want 4", len(inputs))
+	if err := op.checkNodes(inputs); err != nil {
+		return nil, err
 	}
 	H4, rows := 4*op.hidden, op.steps*op.n
-	gop := &lstmGradOp{lstm: op, dz: newBuffer(op.dt, rows, H4), shape: tensor.Shape{rows, H4}}
-	gop.dhNext = newBuffer(op.dt, op.n, op.hidden)
-	gop.dcNext = newBuffer(op.dt, op.n, op.hidden)
+	s := tensor.Shape{rows, H4}
+	gop := &lstmGradOp{
+		base: newBase(fmt.Sprintf("lstm.dZ%v", s), 2, s), lstm: op, dz: newBuffer(op.dt, s...),
+		dhNext: newBuffer(op.dt, op.n, op.hidden), dcNext: newBuffer(op.dt, op.n, op.hidden),
+	}
 	dz, err := G.ApplyOp(gop, inputs[2], grad)
 	if err != nil {
 		return nil, err
 	}
 	// dZ is the gradient of a linear layer xs·Wx + b of T·N rows.
-	lin := &linearOp{dt: op.dt, n: rows, in: op.in, out: H4}
-	dwx, err := G.ApplyOp(&linearGradOp{lin: lin, out: newBuffer(op.dt, op.in, H4), shape: tensor.Shape{op.in, H4}}, inputs[0], dz)
+	lin := linearShapes(op.dt, rows, op.in, H4)
+	dwx, err := G.ApplyOp(newLinearGradOp(lin, false), inputs[0], dz)
 	if err != nil {
 		return nil, err
 	}
-	bias := &biasOp{dt: op.dt, xShape: tensor.Shape{rows, H4}, bShape: tensor.Shape{1, H4}, c: H4, inner: 1}
-	db, err := G.ApplyOp(newBiasGradOp(bias), dz)
+	db, err := G.ApplyOp(newBiasGradOp(biasShapes(op.dt, s, tensor.Shape{1, H4})), dz)
 	if err != nil {
 		return nil, err
 	}
-	dwh, err := G.ApplyOp(&lstmWhGradOp{lstm: op, dwh: newBuffer(op.dt, op.hidden, H4)}, dz)
+	ws := tensor.Shape{op.hidden, H4}
+	wop := &lstmWhGradOp{base: newBase("lstm.dWh", 1, ws), lstm: op, dwh: newBuffer(op.dt, ws...)}
+	wop.typ = fnType(1, 2)
+	dwh, err := G.ApplyOp(wop, dz)
 	if err != nil {
 		return nil, err
 	}
 	var dxs *G.Node
 	if op.needDX {
-		g := &linearGradOp{lin: lin, dx: true, out: newBuffer(op.dt, rows, op.in), shape: tensor.Shape{rows, op.in}}
-		if dxs, err = G.ApplyOp(g, inputs[1], dz); err != nil {
+		if dxs, err = G.ApplyOp(newLinearGradOp(lin, true), inputs[1], dz); err != nil {
 			return nil, err
 		}
 	}
@@ -195,27 +200,16 @@ func (op *lstmOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 // lstmGradOp backpropagates dy (N·T, H) through the steps of its lstmOp
 // (inputs Wh, dy) into dZ (T·N, 4H), the gradient of the pre-activations.
 type lstmGradOp struct {
-	ownedOutput
+	base
 	lstm           *lstmOp
 	dz             *tensor.Dense // the output
 	dhNext, dcNext *tensor.Dense // (N, H): gradients flowing into step t from t+1
-	shape          tensor.Shape
 }
-
-func (op *lstmGradOp) Arity() int { return 2 }
-func (op *lstmGradOp) Type() hm.Type {
-	t := tensorType(2)
-	return hm.NewFnType(t, t, t)
-}
-func (op *lstmGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-func (op *lstmGradOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "fltk.lstmgrad@%p", op) }
-func (op *lstmGradOp) Hashcode() uint32                               { return opHashcode(op) }
-func (op *lstmGradOp) String() string                                 { return fmt.Sprintf("fltk.lstm.dZ%v", op.shape) }
 
 // Do computes dZ into the op's buffer.
 func (op *lstmGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("model: LSTM gradient: %d inputs, want 2", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.lstm.dt == tensor.Float32 {
@@ -229,19 +223,19 @@ func (op *lstmGradOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.dz, op.shape), nil
 }
 
-func lstmBackward[T float32 | float64](op *lstmGradOp, whv, dyv G.Value, gemm linearGemm[T]) error {
+func lstmBackward[T float](op *lstmGradOp, whv, dyv G.Value, gemm linearGemm[T]) error {
 	l := op.lstm
 	H, H4, N, steps := l.hidden, 4*l.hidden, l.n, l.steps
-	wh, err := floatsOf[T](whv, H*H4, "LSTM gradient Wh")
+	wh, err := input[T](op, "Wh", whv, H*H4)
 	if err != nil {
 		return err
 	}
-	dy, err := floatsOf[T](dyv, steps*N*H, "LSTM gradient")
+	dy, err := input[T](op, "dy", dyv, steps*N*H)
 	if err != nil {
 		return err
 	}
-	a, c, tc := sliceOf[T](l.a), sliceOf[T](l.c), sliceOf[T](l.tc)
-	dz, dhNext, dcNext := sliceOf[T](op.dz), sliceOf[T](op.dhNext), sliceOf[T](op.dcNext)
+	a, c, tc := data[T](l.a), data[T](l.c), data[T](l.tc)
+	dz, dhNext, dcNext := data[T](op.dz), data[T](op.dhNext), data[T](op.dcNext)
 	clear(dhNext)
 	clear(dcNext)
 	for t := steps - 1; t >= 0; t-- {
@@ -282,27 +276,15 @@ func lstmBackward[T float32 | float64](op *lstmGradOp, whv, dyv G.Value, gemm li
 // lstmWhGradOp is dWh = Σ_{t ≥ 1} h_{t−1}ᵀ·dZ_t (input dZ), from the
 // outputs its lstmOp kept.
 type lstmWhGradOp struct {
-	ownedOutput
+	base
 	lstm *lstmOp
 	dwh  *tensor.Dense
 }
 
-func (op *lstmWhGradOp) Arity() int { return 1 }
-func (op *lstmWhGradOp) Type() hm.Type {
-	t := tensorType(2)
-	return hm.NewFnType(t, t)
-}
-func (op *lstmWhGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.lstm.hidden, 4 * op.lstm.hidden}, nil
-}
-func (op *lstmWhGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fltk.lstmwhgrad@%p", op) }
-func (op *lstmWhGradOp) Hashcode() uint32      { return opHashcode(op) }
-func (op *lstmWhGradOp) String() string        { return "fltk.lstm.dWh" }
-
 // Do computes dWh into the op's buffer.
 func (op *lstmWhGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("model: LSTM Wh gradient: %d inputs, want 1", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.lstm.dt == tensor.Float32 {
@@ -313,22 +295,22 @@ func (op *lstmWhGradOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asShape(op.dwh, tensor.Shape{op.lstm.hidden, 4 * op.lstm.hidden}), nil
+	return asShape(op.dwh, op.shape), nil
 }
 
-func lstmWhBackward[T float32 | float64](op *lstmWhGradOp, dzv G.Value, gemm linearGemm[T]) error {
+func lstmWhBackward[T float](op *lstmWhGradOp, dzv G.Value, gemm linearGemm[T]) error {
 	l := op.lstm
 	H, H4, N := l.hidden, 4*l.hidden, l.n
-	dz, err := floatsOf[T](dzv, l.steps*N*H4, "LSTM Wh gradient")
+	dz, err := input[T](op, "dZ", dzv, l.steps*N*H4)
 	if err != nil {
 		return err
 	}
-	dwh := sliceOf[T](op.dwh)
+	dwh := data[T](op.dwh)
 	if l.steps == 1 {
 		clear(dwh)
 		return nil
 	}
-	h := sliceOf[T](l.h)
+	h := data[T](l.h)
 	gemm(blas.Trans, blas.NoTrans, H, H4, (l.steps-1)*N, 1, h[:(l.steps-1)*N*H], H, dz[N*H4:], H4, 0, dwh, H4)
 	return nil
 }

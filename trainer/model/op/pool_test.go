@@ -1,4 +1,4 @@
-package model
+package op
 
 import (
 	"fmt"
@@ -36,27 +36,29 @@ func TestMaxPoolOp(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/x=%dx%dx%dx%d/k=%d/s=%d/p=%d", dt, tt.n, tt.c, tt.h, tt.w, tt.k, tt.stride, tt.pad), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(tt.h*100+tt.k), 4))
 				shapes := [][]int{{tt.n, tt.c, tt.h, tt.w}}
-				vals := [][]float64{normals(r, tt.n*tt.c*tt.h*tt.w)}
+				vals := [][]float64{randn(r, tt.n*tt.c*tt.h*tt.w, 0, 1)}
 				ho, wo := (tt.h+2*tt.pad-tt.k)/tt.stride+1, (tt.w+2*tt.pad-tt.k)/tt.stride+1
-				weights := normals(r, tt.n*tt.c*ho*wo)
-				ref := newOpTestGraph(t, dt, shapes, vals, weights, func(ins []*node) (*node, error) {
+				weights := randn(r, tt.n*tt.c*ho*wo, 0, 1)
+				ref := newOpGraph(t, dt, shapes, weights, func(_ *G.ExprGraph, ins []*G.Node) (*G.Node, error) {
 					return G.MaxPool2D(ins[0], tensor.Shape{tt.k, tt.k}, []int{tt.pad, tt.pad}, []int{tt.stride, tt.stride})
 				})
-				fused := newOpTestGraph(t, dt, shapes, vals, weights, func(ins []*node) (*node, error) {
-					return maxPool2d(ins[0], tt.k, tt.stride, tt.pad, true)
+				fused := newOpGraph(t, dt, shapes, weights, func(_ *G.ExprGraph, ins []*G.Node) (*G.Node, error) {
+					return MaxPool2d(testConfig(t), ins[0], tt.k, tt.stride, tt.pad, true)
 				})
+				ref.setAll(vals)
+				fused.setAll(vals)
 				for run := range 2 {
 					if run == 1 {
-						vals[0] = normals(r, len(vals[0]))
+						vals[0] = randn(r, len(vals[0]), 0, 1)
 						ref.set(0, vals[0])
 						fused.set(0, vals[0])
 					}
-					wantY, wantG := ref.run(t)
-					gotY, gotG := fused.run(t)
-					if e := maxRelErr(gotY, wantY); e > tol {
+					wantY, wantG := ref.results()
+					gotY, gotG := fused.results()
+					if e := relErr(gotY, wantY); e > tol {
 						t.Errorf("run %d: y rel err %.3g > %.3g", run, e, tol)
 					}
-					if e := maxRelErr(gotG[0], wantG[0]); e > tol {
+					if e := relErr(gotG[0], wantG[0]); e > tol {
 						t.Errorf("run %d: dx rel err %.3g > %.3g", run, e, tol)
 					}
 				}
@@ -115,10 +117,11 @@ func TestMaxPoolOpSemantics(t *testing.T) {
 				dy[i] = float64(i + 1)
 			}
 			shapes := [][]int{{1, 1, tt.h, tt.w}}
-			g := newOpTestGraph(t, tensor.Float64, shapes, [][]float64{tt.x}, dy, func(ins []*node) (*node, error) {
-				return maxPool2d(ins[0], tt.k, tt.stride, tt.pad, true)
+			g := newOpGraph(t, tensor.Float64, shapes, dy, func(_ *G.ExprGraph, ins []*G.Node) (*G.Node, error) {
+				return MaxPool2d(testConfig(t), ins[0], tt.k, tt.stride, tt.pad, true)
 			})
-			y, grads := g.run(t)
+			g.set(0, tt.x)
+			y, grads := g.results()
 			if !slices.EqualFunc(y, tt.wantY, sameFloat) {
 				t.Errorf("y = %v, want %v", y, tt.wantY)
 			}
@@ -134,14 +137,12 @@ func sameFloat(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN
 // TestMaxPoolOpBadShapes checks that impossible poolings fail at build
 // time.
 func TestMaxPoolOpBadShapes(t *testing.T) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
 	g := G.NewGraph()
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 2, 4, 4), G.WithName("x"))
 	v := G.NewVector(g, tensor.Float32, G.WithShape(4), G.WithName("v"))
 	for _, tt := range []struct {
 		name           string
-		x              *node
+		x              *G.Node
 		k, stride, pad int
 	}{
 		{"3-d", v, 2, 2, 0},
@@ -149,7 +150,7 @@ func TestMaxPoolOpBadShapes(t *testing.T) {
 		{"pad > k/2", x, 2, 2, 2},
 		{"stride 0", x, 2, 0, 0},
 	} {
-		if _, err := maxPool2d(tt.x, tt.k, tt.stride, tt.pad, true); err == nil {
+		if _, err := MaxPool2d(testConfig(t), tt.x, tt.k, tt.stride, tt.pad, true); err == nil {
 			t.Errorf("%s: maxPool2d of %v succeeded", tt.name, tt.x.Shape())
 		}
 	}
@@ -159,8 +160,11 @@ func TestMaxPoolOpBadShapes(t *testing.T) {
 // when a downstream gorgonia Reshape changed it in place (reshapeOp's
 // UnsafeDo, used when the input is not read afterwards).
 func TestOwnedOutputShape(t *testing.T) {
-	op := &maxPoolOp{n: 2, c: 3, h: 4, w: 4, k: 2, stride: 2, ho: 2, wo: 2, hwIn: 16, hwOut: 4, dt: tensor.Float64}
-	x := tensor.New(tensor.WithShape(2, 3, 4, 4), tensor.WithBacking(normals(rand.New(rand.NewPCG(1, 1)), 96)))
+	op, err := newMaxPoolOp(testConfig(t), tensor.Float64, tensor.Shape{2, 3, 4, 4}, 2, 2, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.WithShape(2, 3, 4, 4), tensor.WithBacking(randn(rand.New(rand.NewPCG(1, 1)), 96, 0, 1)))
 	y, err := op.Do(x)
 	if err != nil {
 		t.Fatal(err)
@@ -178,21 +182,20 @@ func TestOwnedOutputShape(t *testing.T) {
 	}
 }
 
-// TestReLUMaxPoolOrder checks that ReLUMaxPool2dPad (pooling, then ReLU)
-// gives the bits of ReLU then pooling, values and input gradients, on
-// inputs full of negatives, zeros and ties, for 2×2/2 and the ResNet
-// stem's overlapping 3×3/2 pad 1.
+// TestReLUMaxPoolOrder checks that ReLU after MaxPool2d gives the bits of
+// MaxPool2d after ReLU, values and input gradients, on inputs full of
+// negatives, zeros and ties, for 2×2/2 and the ResNet stem's overlapping
+// 3×3/2 pad 1: the models' ReLUMaxPool2dPad pools first.
 func TestReLUMaxPoolOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 4))
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 		for _, pc := range []struct{ k, stride, pad, h, w int }{{2, 2, 0, 8, 6}, {3, 2, 1, 9, 8}} {
 			shape := []int{3, 2, pc.h, pc.w}
-			size := tensor.Shape(shape).TotalSize()
 			ho, wo := (pc.h+2*pc.pad-pc.k)/pc.stride+1, (pc.w+2*pc.pad-pc.k)/pc.stride+1
-			weights := normals(r, 3*2*ho*wo)
-			graph := func(pooledFirst bool) *opTestGraph {
-				return newOpTestGraph(t, dt, [][]int{shape}, [][]float64{make([]float64, size)}, weights, func(ins []*node) (*node, error) {
-					b := &builder{dt: dt}
+			weights := randn(r, 3*2*ho*wo, 0, 1)
+			graph := func(pooledFirst bool) *opGraph {
+				return newOpGraph(t, dt, [][]int{shape}, weights, func(_ *G.ExprGraph, ins []*G.Node) (*G.Node, error) {
+					cfg := testConfig(t)
 					// x·1: an op's output, as in the models (the pool of
 					// a graph input computes no dx).
 					one := G.NewConstant(1.0)
@@ -203,18 +206,21 @@ func TestReLUMaxPoolOrder(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					var y *node
 					if pooledFirst {
-						y = b.ReLUMaxPool2dPad(x, pc.k, pc.stride, pc.pad)
-					} else {
-						y = b.MaxPool2dPad(b.ReLU(x), pc.k, pc.stride, pc.pad)
+						if x, err = MaxPool2d(cfg, x, pc.k, pc.stride, pc.pad, true); err != nil {
+							return nil, err
+						}
+						return ReLU(cfg, x)
 					}
-					return y, b.err
+					if x, err = ReLU(cfg, x); err != nil {
+						return nil, err
+					}
+					return MaxPool2d(cfg, x, pc.k, pc.stride, pc.pad, true)
 				})
 			}
 			fused, ref := graph(true), graph(false)
 			for trial := range 4 {
-				x := make([]float64, size)
+				x := make([]float64, shapeSize(shape))
 				for i := range x {
 					x[i] = float64(r.IntN(5) - 3) // −3 … 1: mostly ≤ 0, many ties
 					if trial%2 == 1 {
@@ -223,8 +229,8 @@ func TestReLUMaxPoolOrder(t *testing.T) {
 				}
 				fused.set(0, x)
 				ref.set(0, x)
-				gotY, gotG := fused.run(t)
-				wantY, wantG := ref.run(t)
+				gotY, gotG := fused.results()
+				wantY, wantG := ref.results()
 				for i := range wantY {
 					if math.Float64bits(gotY[i]) != math.Float64bits(wantY[i]) {
 						t.Fatalf("%v %+v trial %d: y[%d] = %v, ReLU then pool %v", dt, pc, trial, i, gotY[i], wantY[i])

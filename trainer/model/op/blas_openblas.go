@@ -1,6 +1,6 @@
 //go:build openblas
 
-package model
+package op
 
 /*
 #cgo LDFLAGS: -lopenblas
@@ -22,8 +22,7 @@ import (
 // or `make build-openblas`. OpenBLAS runs single-threaded: the ops split
 // a batch over GOMAXPROCS goroutines themselves, and OpenBLAS's own
 // threads, spin-waiting beside them (or beside other clients' processes),
-// cut FashionMNISTCNN at batch 16 from 1,136–1,702 to 131–540 samples/s
-// on the 2-core machine.
+// slowed FashionMNISTCNN several times (BenchmarkTrainStep).
 func init() {
 	C.openblas_set_num_threads(1)
 	G.Use(netlib.Implementation{})

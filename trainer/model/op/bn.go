@@ -1,11 +1,10 @@
-package model
+package op
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -31,8 +30,9 @@ import (
 // Statistics and sums are computed in float64 and stored in the graph's
 // dtype. Per channel everything is sequential: no goroutines.
 type bnOp struct {
-	ownedOutput
+	base
 	dt                tensor.Dtype
+	team              *parallel.Team
 	train             bool
 	momentum, epsilon float64
 	shape             tensor.Shape // of x
@@ -48,9 +48,35 @@ type bnOp struct {
 	partial          []float64     // training: two sums per sample and channel (N·C·2)
 }
 
+// BatchNorm applies batch normalisation over axis 1 of x, (N, C, H, W)
+// or (N, C), with the scale gamma and the shift beta, (1, C, 1, 1) or (1,
+// C), one op (see bnOp): in training (train) with the batch's statistics,
+// moving the running statistics towards them by momentum, else with the
+// running statistics; eps is ε. mean and variance are the running
+// statistics, (C) tensors (initially 0 and 1) that the op reads and in
+// training writes in place: the model's buffers.
+func BatchNorm(cfg Config, x, gamma, beta *G.Node, train bool, momentum, eps float64) (y *G.Node, mean, variance *tensor.Dense, err error) {
+	op, err := newBNOp(cfg, x.Dtype(), x.Shape(), train, momentum, eps)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, p := range []*G.Node{gamma, beta} {
+		if !p.Shape().Eq(op.pShape) || p.Dtype() != op.dt {
+			return nil, nil, nil, buildErrorf("%s: γ or β %v of %v, want %v of %v", op.name, p.Shape(), p.Dtype(), op.pShape, op.dt)
+		}
+	}
+	if y, err = G.ApplyOp(op, x, gamma, beta); err != nil {
+		return nil, nil, nil, err
+	}
+	return y, op.runMean, op.runVar, nil
+}
+
 // newBNOp returns a batch normalisation op for inputs of shape x and dtype
 // dt, running statistics 0 and 1.
-func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
+func newBNOp(cfg Config, dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64) (*bnOp, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	var pShape tensor.Shape
 	switch x.Dims() {
 	case 2:
@@ -58,14 +84,19 @@ func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64)
 	case 4:
 		pShape = tensor.Shape{1, x[1], 1, 1}
 	default:
-		return nil, fmt.Errorf("model: BatchNorm needs a 2-d or 4-d input, got %v", x)
+		return nil, buildErrorf("BatchNorm needs a 2-d or 4-d input, got %v", x)
 	}
-	if dt != tensor.Float32 && dt != tensor.Float64 {
-		return nil, fmt.Errorf("model: BatchNorm: dtype %v not supported", dt)
+	if err := checkDtype("BatchNorm", dt); err != nil {
+		return nil, err
+	}
+	mode := "eval"
+	if train {
+		mode = "train"
 	}
 	c := x[1]
 	op := &bnOp{
-		dt: dt, train: train, momentum: momentum, epsilon: eps,
+		base: newBase(fmt.Sprintf("batchnorm%v(%s, ε %g)", x, mode, eps), 3, x),
+		dt:   dt, team: cfg.Team, train: train, momentum: momentum, epsilon: eps,
 		shape: x.Clone(), pShape: pShape,
 		n: x[0], c: c, inner: x.TotalSize() / (x[0] * c),
 		y:       newBuffer(dt, x...),
@@ -76,7 +107,7 @@ func newBNOp(dt tensor.Dtype, x tensor.Shape, train bool, momentum, eps float64)
 		acc:     make([]float64, c),
 	}
 	if err := op.runVar.Memset(one(dt)); err != nil {
-		return nil, fmt.Errorf("model: BatchNorm: %w", err)
+		return nil, buildErrorf("BatchNorm: %v", err)
 	}
 	if train {
 		op.xhat = newBuffer(dt, x...)
@@ -96,32 +127,10 @@ func one(dt tensor.Dtype) any {
 	return float32(1)
 }
 
-// Stats returns the running mean and variance, (C) tensors whose backing
-// arrays the op reads and (in training) writes in place.
-func (op *bnOp) Stats() (mean, variance tensor.Tensor) { return op.runMean, op.runVar }
-
-func (op *bnOp) Arity() int { return 3 }
-func (op *bnOp) Type() hm.Type {
-	t := tensorType(op.shape.Dims())
-	return hm.NewFnType(t, t, t, t)
-}
-func (op *bnOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-func (op *bnOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "fltk.batchnorm%v(%v,%v,%v)@%p", op.shape, op.train, op.momentum, op.epsilon, op)
-}
-func (op *bnOp) Hashcode() uint32 { return opHashcode(op) }
-func (op *bnOp) String() string {
-	mode := "eval"
-	if op.train {
-		mode = "train"
-	}
-	return fmt.Sprintf("fltk.batchnorm%v(%s, ε %g)", op.shape, mode, op.epsilon)
-}
-
 // Do normalises x (inputs x, γ, β) into the op's buffer.
 func (op *bnOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 3 {
-		return nil, fmt.Errorf("model: BatchNorm: %d inputs, want 3", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.dt == tensor.Float32 {
@@ -135,21 +144,21 @@ func (op *bnOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.y, op.shape), nil
 }
 
-func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
-	x, err := floatsOf[T](xv, op.shape.TotalSize(), "BatchNorm")
+func bnForward[T float](op *bnOp, xv, gv, bv G.Value) error {
+	x, err := input[T](op, "x", xv, op.shape.TotalSize())
 	if err != nil {
 		return err
 	}
-	gamma, err := floatsOf[T](gv, op.c, "BatchNorm γ")
+	gamma, err := input[T](op, "γ", gv, op.c)
 	if err != nil {
 		return err
 	}
-	beta, err := floatsOf[T](bv, op.c, "BatchNorm β")
+	beta, err := input[T](op, "β", bv, op.c)
 	if err != nil {
 		return err
 	}
-	y := sliceOf[T](op.y)
-	rm, rv := sliceOf[T](op.runMean), sliceOf[T](op.runVar)
+	y := data[T](op.y)
+	rm, rv := data[T](op.runMean), data[T](op.runVar)
 	if !op.train {
 		if x32, ok := any(x).([]float32); ok && op.inner > 1 {
 			// y = (x − r)·(1/√(r² + ε))·γ + β, sample by sample.
@@ -157,7 +166,7 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 			for c := range is {
 				is[c] = 1 / math.Sqrt(float64(rv[c])+op.epsilon)
 			}
-			parallelFor(elemWorkers(op.n, len(x32)), op.n, func(_, n int) {
+			op.team.For(op.team.ElemWorkers(op.n, len(x32)), op.n, func(_, n int) {
 				for c := range op.c {
 					off := (n*op.c + c) * op.inner
 					simd.Normalize(y32[off:off+op.inner], nil, x32[off:off+op.inner], float32(rm[c]), float32(is[c]), float32(gamma[c]), float32(beta[c]))
@@ -175,7 +184,7 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 		return nil
 	}
 	if x32, ok := any(x).([]float32); ok && op.inner > 1 {
-		bnTrain32(op, x32, sliceOf[float32](op.xhat), any(y).([]float32), any(gamma).([]float32), any(beta).([]float32), any(rm).([]float32), any(rv).([]float32))
+		bnTrain32(op, x32, data[float32](op.xhat), any(y).([]float32), any(gamma).([]float32), any(beta).([]float32), any(rm).([]float32), any(rv).([]float32))
 		return nil
 	}
 	// Batch mean and biased variance (two passes), per channel.
@@ -201,7 +210,7 @@ func bnForward[T float32 | float64](op *bnOp, xv, gv, bv G.Value) error {
 	}
 	bnRunningStats(op, rm, rv)
 	// x̂ and y = γ·x̂ + β in one pass.
-	xhat := sliceOf[T](op.xhat)
+	xhat := data[T](op.xhat)
 	if op.inner == 1 {
 		for r := 0; r < len(x); r += op.c {
 			for c, v := range x[r : r+op.c] {
@@ -242,7 +251,7 @@ func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
 		op.acc[c] = max(0, op.acc[c]-n*mean*mean)
 		bnChannelStats(op, c, rm, rv)
 	}
-	parallelFor(elemWorkers(op.n, len(x)), op.n, func(_, n int) {
+	op.team.For(op.team.ElemWorkers(op.n, len(x)), op.n, func(_, n int) {
 		for c := range op.c {
 			off := (n*op.c + c) * op.inner
 			simd.Normalize(y[off:off+op.inner], xhat[off:off+op.inner], x[off:off+op.inner],
@@ -257,7 +266,7 @@ func bnTrain32(op *bnOp, x, xhat, y, gamma, beta, rm, rv []float32) {
 // the samples in order, so the sums do not depend on the number of cores.
 func bnSumDots(op *bnOp, a, b []float32, sa, sab []float64) {
 	part := op.partial
-	parallelFor(elemWorkers(op.n, len(a)), op.n, func(_, n int) {
+	op.team.For(op.team.ElemWorkers(op.n, len(a)), op.n, func(_, n int) {
 		for c := range op.c {
 			off := (n*op.c + c) * op.inner
 			part[2*(n*op.c+c)], part[2*(n*op.c+c)+1] = simd.SumDot(a[off:off+op.inner], b[off:off+op.inner])
@@ -276,14 +285,14 @@ func bnSumDots(op *bnOp, a, b []float32, sa, sab []float64) {
 // bnRunningStats sets 1/σ per channel from op.mean and op.acc (the sums
 // of squared deviations) and moves the running statistics towards the
 // batch's.
-func bnRunningStats[T float32 | float64](op *bnOp, rm, rv []T) {
+func bnRunningStats[T float](op *bnOp, rm, rv []T) {
 	for c := range op.acc {
 		bnChannelStats(op, c, rm, rv)
 	}
 }
 
 // bnChannelStats is bnRunningStats for channel c.
-func bnChannelStats[T float32 | float64](op *bnOp, c int, rm, rv []T) {
+func bnChannelStats[T float](op *bnOp, c int, rm, rv []T) {
 	n := float64(op.n * op.inner)
 	m := op.momentum
 	ss := op.acc[c]
@@ -298,7 +307,7 @@ func bnChannelStats[T float32 | float64](op *bnOp, c int, rm, rv []T) {
 }
 
 // bnChannelSums sets sum[c] to the sum of channel c's values of x.
-func bnChannelSums[T float32 | float64](op *bnOp, x []T, sum []float64) {
+func bnChannelSums[T float](op *bnOp, x []T, sum []float64) {
 	clear(sum)
 	if op.inner == 1 {
 		for r := 0; r < len(x); r += op.c {
@@ -314,7 +323,7 @@ func bnChannelSums[T float32 | float64](op *bnOp, x []T, sum []float64) {
 }
 
 // sumSqDev returns Σ (x − mu)² in float64.
-func sumSqDev[T float32 | float64](x []T, mu float64) float64 {
+func sumSqDev[T float](x []T, mu float64) float64 {
 	var s0, s1 float64
 	i := 0
 	for ; i+2 <= len(x); i += 2 {
@@ -330,7 +339,7 @@ func sumSqDev[T float32 | float64](x []T, mu float64) float64 {
 }
 
 // bnAffine sets y = x·a[c] + b[c] per channel c.
-func bnAffine[T float32 | float64](op *bnOp, x, y []T, a, b []float64) {
+func bnAffine[T float](op *bnOp, x, y []T, a, b []float64) {
 	if op.inner == 1 {
 		for r := 0; r < len(x); r += op.c {
 			for c, v := range x[r : r+op.c] {
@@ -356,21 +365,24 @@ func (op *bnOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 // bnInputGradOp(γ, dy, dγ, dβ) uses both sums; taking dγ and dβ as inputs
 // orders the three ops.
 func (op *bnOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, fmt.Errorf("model: BatchNorm: %d inputs, want 3", len(inputs))
+	if err := op.checkNodes(inputs); err != nil {
+		return nil, err
 	}
 	if !op.train {
-		return nil, fmt.Errorf("model: BatchNorm in evaluation mode has no gradient")
+		return nil, buildErrorf("%s: no gradient in evaluation mode", op.name)
 	}
-	dg, err := G.ApplyOp(&bnParamGradOp{bn: op, out: newBuffer(op.dt, op.pShape...)}, grad)
+	dg, err := G.ApplyOp(newBNParamGradOp(op, false), grad)
 	if err != nil {
 		return nil, err
 	}
-	db, err := G.ApplyOp(&bnParamGradOp{bn: op, beta: true, out: newBuffer(op.dt, op.pShape...)}, grad, dg)
+	db, err := G.ApplyOp(newBNParamGradOp(op, true), grad, dg)
 	if err != nil {
 		return nil, err
 	}
-	dop := &bnInputGradOp{bn: op, dx: newBuffer(op.dt, op.shape...), k: make([]float64, op.c), m1: make([]float64, op.c), m2: make([]float64, op.c)}
+	dop := &bnInputGradOp{
+		base: newBase(fmt.Sprintf("batchnorm.dx%v", op.shape), 4, op.shape),
+		bn:   op, dx: newBuffer(op.dt, op.shape...), k: make([]float64, op.c), m1: make([]float64, op.c), m2: make([]float64, op.c),
+	}
 	dx, err := G.ApplyOp(dop, inputs[1], grad, dg, db)
 	if err != nil {
 		return nil, err
@@ -381,43 +393,27 @@ func (op *bnOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 // bnParamGradOp is the gradient of γ (inputs dy; it computes Σ dy and
 // Σ dy·x̂ for the other two) or of β (inputs dy, dγ; it copies Σ dy).
 type bnParamGradOp struct {
-	ownedOutput
+	base
 	bn   *bnOp
 	beta bool
 	out  *tensor.Dense // the output, shaped like γ
 }
 
-func (op *bnParamGradOp) Arity() int {
-	if op.beta {
-		return 2
+// newBNParamGradOp returns the gradient op of γ, or with beta of β.
+func newBNParamGradOp(bn *bnOp, beta bool) *bnParamGradOp {
+	name, arity := "batchnorm.dγ", 1
+	if beta {
+		name, arity = "batchnorm.dβ", 2
 	}
-	return 1
-}
-func (op *bnParamGradOp) Type() hm.Type {
-	t := tensorType(op.bn.shape.Dims())
-	if op.beta {
-		return hm.NewFnType(t, t, t)
-	}
-	return hm.NewFnType(t, t)
-}
-func (op *bnParamGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.bn.pShape.Clone(), nil
-}
-func (op *bnParamGradOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "fltk.batchnormgrad(%v)@%p", op.beta, op)
-}
-func (op *bnParamGradOp) Hashcode() uint32 { return opHashcode(op) }
-func (op *bnParamGradOp) String() string {
-	if op.beta {
-		return "fltk.batchnorm.dβ"
-	}
-	return "fltk.batchnorm.dγ"
+	b := newBase(name, arity, bn.pShape)
+	b.typ = fnType(arity, bn.shape.Dims())
+	return &bnParamGradOp{base: b, bn: bn, beta: beta, out: newBuffer(bn.dt, bn.pShape...)}
 }
 
 // Do computes dγ (and the sums) or dβ into the op's buffer.
 func (op *bnParamGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("model: BatchNorm gradient: %d inputs, want %d", len(in), op.Arity())
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	src := op.bn.sumDyXhat
 	if op.beta {
@@ -425,9 +421,9 @@ func (op *bnParamGradOp) Do(in ...G.Value) (G.Value, error) {
 	} else {
 		var err error
 		if op.bn.dt == tensor.Float32 {
-			err = bnSums[float32](op.bn, in[0])
+			err = bnSums[float32](op, in[0])
 		} else {
-			err = bnSums[float64](op.bn, in[0])
+			err = bnSums[float64](op, in[0])
 		}
 		if err != nil {
 			return nil, err
@@ -442,19 +438,20 @@ func (op *bnParamGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // storeFloats sets dst[i] = src[i].
-func storeFloats[T float32 | float64](dst []T, src []float64) {
+func storeFloats[T float](dst []T, src []float64) {
 	for i, v := range src[:len(dst)] {
 		dst[i] = T(v)
 	}
 }
 
-// bnSums sets the per-channel Σ dy and Σ dy·x̂.
-func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
-	dy, err := floatsOf[T](dyv, op.shape.TotalSize(), "BatchNorm gradient")
+// bnSums sets the per-channel Σ dy and Σ dy·x̂ of g's BatchNorm.
+func bnSums[T float](g *bnParamGradOp, dyv G.Value) error {
+	op := g.bn
+	dy, err := input[T](g, "dy", dyv, op.shape.TotalSize())
 	if err != nil {
 		return err
 	}
-	xhat := sliceOf[T](op.xhat)
+	xhat := data[T](op.xhat)
 	s, sh := op.sumDy, op.sumDyXhat
 	clear(s)
 	clear(sh)
@@ -490,28 +487,16 @@ func bnSums[T float32 | float64](op *bnOp, dyv G.Value) error {
 // bnInputGradOp is the gradient of a training bnOp's input x; its inputs
 // are γ, dy, dγ and dβ (the last two only order it after the sums).
 type bnInputGradOp struct {
-	ownedOutput
+	base
 	bn        *bnOp
 	dx        *tensor.Dense // the output
 	k, m1, m2 []float64     // scratch (C): γ/σ, Σdy/n, Σdy·x̂/n
 }
 
-func (op *bnInputGradOp) Arity() int { return 4 }
-func (op *bnInputGradOp) Type() hm.Type {
-	t := tensorType(op.bn.shape.Dims())
-	return hm.NewFnType(t, t, t, t, t)
-}
-func (op *bnInputGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.bn.shape.Clone(), nil
-}
-func (op *bnInputGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fltk.batchnorm.dx@%p", op) }
-func (op *bnInputGradOp) Hashcode() uint32      { return opHashcode(op) }
-func (op *bnInputGradOp) String() string        { return fmt.Sprintf("fltk.batchnorm.dx%v", op.bn.shape) }
-
 // Do computes dx into the op's buffer.
 func (op *bnInputGradOp) Do(in ...G.Value) (G.Value, error) {
-	if len(in) != 4 {
-		return nil, fmt.Errorf("model: BatchNorm input gradient: %d inputs, want 4", len(in))
+	if err := op.checkInputs(in); err != nil {
+		return nil, err
 	}
 	var err error
 	if op.bn.dt == tensor.Float32 {
@@ -525,13 +510,13 @@ func (op *bnInputGradOp) Do(in ...G.Value) (G.Value, error) {
 	return asShape(op.dx, op.bn.shape), nil
 }
 
-func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error {
+func bnInputGrad[T float](op *bnInputGradOp, gv, dyv G.Value) error {
 	bn := op.bn
-	gamma, err := floatsOf[T](gv, bn.c, "BatchNorm input gradient γ")
+	gamma, err := input[T](op, "γ", gv, bn.c)
 	if err != nil {
 		return err
 	}
-	dy, err := floatsOf[T](dyv, bn.shape.TotalSize(), "BatchNorm input gradient")
+	dy, err := input[T](op, "dy", dyv, bn.shape.TotalSize())
 	if err != nil {
 		return err
 	}
@@ -543,7 +528,7 @@ func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error 
 		m1[c] = bn.sumDy[c] / n
 		m2[c] = bn.sumDyXhat[c] / n
 	}
-	xhat, dx := sliceOf[T](bn.xhat), sliceOf[T](op.dx)
+	xhat, dx := data[T](bn.xhat), data[T](op.dx)
 	if bn.inner == 1 {
 		for r := 0; r < len(dy); r += bn.c {
 			hs := xhat[r : r+bn.c]
@@ -555,7 +540,7 @@ func bnInputGrad[T float32 | float64](op *bnInputGradOp, gv, dyv G.Value) error 
 	}
 	if dy32, ok := any(dy).([]float32); ok {
 		h32, dx32 := any(xhat).([]float32), any(dx).([]float32)
-		parallelFor(elemWorkers(bn.n, len(dy)), bn.n, func(_, n int) {
+		bn.team.For(bn.team.ElemWorkers(bn.n, len(dy)), bn.n, func(_, n int) {
 			for c := range bn.c {
 				off := (n*bn.c + c) * bn.inner
 				simd.BNInputGrad(dx32[off:off+bn.inner], dy32[off:off+bn.inner], h32[off:off+bn.inner],

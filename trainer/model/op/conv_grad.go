@@ -1,0 +1,313 @@
+package op
+
+import (
+	"github.com/fltk-go/fltk/trainer/internal/gemm"
+	"github.com/fltk-go/fltk/trainer/internal/simd"
+	"gonum.org/v1/gonum/blas"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// This file holds the gradient ops of the fused convolution (conv.go):
+// dW and dx by matrix products per sample (or per batch, or straight from
+// x and into dx on the shifted and scattered paths), db by sums.
+
+// convGradWOp computes dW (O, C, k, k) = Σ_n dy[n] · col[n]ᵀ from x and dy.
+type convGradWOp struct {
+	base
+	conv *convOp
+	dw   *tensor.Dense // the output
+}
+
+// newConvGradWOp returns the weight gradient op of conv.
+func newConvGradWOp(conv *convOp) *convGradWOp {
+	s := tensor.Shape{conv.o, conv.c, conv.k, conv.k}
+	return &convGradWOp{base: newBase("conv2d.dW"+conv.name[len("conv2d"):], 2, s), conv: conv, dw: newBuffer(conv.dt, s...)}
+}
+
+// Do computes dW into the op's buffer.
+func (op *convGradWOp) Do(inputs ...G.Value) (G.Value, error) {
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
+	}
+	var err error
+	if op.conv.dt == tensor.Float32 {
+		err = convGradW[float32](op, inputs, op.conv.bl32)
+	} else {
+		err = convGradW[float64](op, inputs, op.conv.bl64)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return asShape(op.dw, op.shape), nil
+}
+
+func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error {
+	op := g.conv
+	x, err := input[T](g, "x", inputs[0], op.n*op.chw)
+	if err != nil {
+		return err
+	}
+	dy, err := input[T](g, "dy", inputs[1], op.n*op.o*op.hw)
+	if err != nil {
+		return err
+	}
+	// The samples are cut into two fixed halves, each summed in order into
+	// its own dW (the second half into op.dwHalf), then dW = first + second:
+	// a worker takes one half (the samples it owns in the ops around this
+	// one), or both at GOMAXPROCS 1. The products' shapes and the order of
+	// every sum, and so the results, do not depend on the number of
+	// workers or on their timing (reproducible training: with OpenBLAS a
+	// product's rounding depends on its shape), and each sample's columns
+	// are computed once. (Splitting dW's rows instead made both workers
+	// recompute every sample's columns: im2col took twice the CPU time on
+	// two cores.)
+	dw := data[T](g.dw)
+	if op.batched() {
+		nhw := op.n * op.hw
+		colB := batchBuf[T](&op.colB, op.ckk*nhw)
+		batchColumns(op, x, colB)
+		dyB := batchBuf[T](&op.outB, op.o*nhw)
+		batchRows(op, dy, dyB, true)
+		// dW (O × CKK) = dyB (O × N·HW) · colB (CKK × N·HW)ᵀ
+		bl.gemm(false, true, op.o, op.ckk, nhw, 1, dyB, nhw, colB, nhw, 0, dw, op.ckk)
+		return nil
+	}
+	halves := min(op.n, 2)
+	workers := min(op.team.Workers(op.n, op.n*op.perSampleMACs), halves)
+	shifted := op.shifted()
+	if shifted {
+		op.ensureXCols(workers)
+	} else {
+		ensureCols[T](op, workers)
+	}
+	second := batchBuf[T](&op.dwHalf, op.o*op.ckk)
+	ohw := op.o * op.hw
+	op.team.For(workers, halves, func(wk, half int) {
+		acc := dw
+		if half == 1 {
+			acc = second
+		}
+		clear(acc)
+		for n := half * op.n / halves; n < (half+1)*op.n/halves; n++ {
+			if shifted {
+				cols := op.xCols[wk]
+				cols.SetBase(any(x[n*op.chw : (n+1)*op.chw]).([]float32))
+				// dW (O × CKK) += dy[n] (O × HW) · colsᵀ (HW × CKK)
+				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, 1, any(acc).([]float32), op.ckk)
+				continue
+			}
+			col := convColumns(op, x, n, wk)
+			// dW (O × CKK) += dy[n] (O × HW) · col (CKK × HW)ᵀ
+			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, 1, acc, op.ckk)
+		}
+	})
+	if halves == 2 {
+		addTo(dw, second, bl.axpy)
+	}
+	return nil
+}
+
+// convGradBOp computes db (1, O, 1, 1) = Σ over n, h, w of dy.
+type convGradBOp struct {
+	base
+	conv *convOp
+	db   *tensor.Dense // the output
+}
+
+// newConvGradBOp returns the bias gradient op of conv.
+func newConvGradBOp(conv *convOp) *convGradBOp {
+	s := tensor.Shape{1, conv.o, 1, 1}
+	return &convGradBOp{base: newBase("conv2d.db"+conv.name[len("conv2d"):], 1, s), conv: conv, db: newBuffer(conv.dt, s...)}
+}
+
+// Do sums dy into the op's buffer.
+func (op *convGradBOp) Do(inputs ...G.Value) (G.Value, error) {
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
+	}
+	c := op.conv
+	var err error
+	if c.dt == tensor.Float32 {
+		err = convSumChannels(op, op.db.Float32s(), inputs[0])
+	} else {
+		err = convSumChannels(op, op.db.Float64s(), inputs[0])
+	}
+	if err != nil {
+		return nil, err
+	}
+	return asShape(op.db, op.shape), nil
+}
+
+// convSumChannels sets dst[c] to the sum of channel c of v (N, C, HW),
+// the input dy of g.
+func convSumChannels[T float](g *convGradBOp, dst []T, v G.Value) error {
+	n, c, hw := g.conv.n, g.conv.o, g.conv.hw
+	d, err := input[T](g, "dy", v, n*c*hw)
+	if err != nil {
+		return err
+	}
+	// Each plane's sum on the core that split the batch before, then the
+	// channels' sums over the samples in order: the same sums on any
+	// number of cores.
+	part := batchBuf[T](&g.conv.sumsB, n*c)
+	g.conv.team.For(g.conv.team.ElemWorkers(n, len(d)), n, func(_, i int) {
+		for ch := range c {
+			plane := d[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			if p32, ok := any(plane).([]float32); ok {
+				part[i*c+ch] = T(simd.Sum(p32))
+				continue
+			}
+			var s T
+			for _, x := range plane {
+				s += x
+			}
+			part[i*c+ch] = s
+		}
+	})
+	for ch := range c {
+		var acc T
+		for i := range n {
+			acc += part[i*c+ch]
+		}
+		dst[ch] = acc
+	}
+	return nil
+}
+
+// convGradXOp computes dx (N, C, H, W) = col2im(wᵀ · dy[n]) from w and dy.
+type convGradXOp struct {
+	base
+	conv *convOp
+	dx   *tensor.Dense // the output
+}
+
+// newConvGradXOp returns the input gradient op of conv.
+func newConvGradXOp(conv *convOp) *convGradXOp {
+	s := tensor.Shape{conv.n, conv.c, conv.h, conv.w}
+	return &convGradXOp{base: newBase("conv2d.dx"+conv.name[len("conv2d"):], 2, s), conv: conv, dx: newBuffer(conv.dt, s...)}
+}
+
+// Do computes dx into the op's buffer.
+func (op *convGradXOp) Do(inputs ...G.Value) (G.Value, error) {
+	if err := op.checkInputs(inputs); err != nil {
+		return nil, err
+	}
+	var err error
+	if op.conv.dt == tensor.Float32 {
+		err = convGradX[float32](op, inputs, op.conv.bl32)
+	} else {
+		err = convGradX[float64](op, inputs, op.conv.bl64)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return asShape(op.dx, op.shape), nil
+}
+
+func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error {
+	op := g.conv
+	w, err := input[T](g, "w", inputs[0], op.o*op.ckk)
+	if err != nil {
+		return err
+	}
+	dy, err := input[T](g, "dy", inputs[1], op.n*op.o*op.hw)
+	if err != nil {
+		return err
+	}
+	dx := data[T](g.dx)
+	if op.scattered() {
+		convGradXScattered(op, any(w).([]float32), any(dy).([]float32), any(dx).([]float32))
+		return nil
+	}
+	if op.batched() {
+		convGradXBatched(op, w, dy, dx, bl)
+		return nil
+	}
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	size := op.ckk * op.hw
+	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
+		op.dcol = make([]T, workers*size)
+		op.dcolN = workers
+	}
+	ohw := op.o * op.hw
+	op.team.For(workers, op.n, func(wk, n int) {
+		dxn := dx[n*op.chw : (n+1)*op.chw]
+		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
+		if !op.direct {
+			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
+		}
+		// dcol (CKK × HW) = wᵀ (CKK × O) · dy[n] (O × HW)
+		bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
+		if !op.direct {
+			clear(dxn)
+			col2im(&op.convGeom, dcol, dxn, bl.axpy)
+		}
+	})
+	return nil
+}
+
+// convGradXScattered is convGradX's scattered path.
+func convGradXScattered(op *convOp, w, dy, dx []float32) {
+	kk := op.k * op.k
+	if len(op.wPerm) != op.ckk*op.o {
+		op.wPerm = make([]float32, op.ckk*op.o)
+	}
+	// wPerm[(p·C + c)·O + o] = w[o][c][p], written in order (w, 4·C·k·k
+	// bytes, stays in the cache for the strided reads).
+	i := 0
+	for p := range kk {
+		for c := range op.c {
+			for o := range op.o {
+				op.wPerm[i] = w[(o*op.c+c)*kk+p]
+				i++
+			}
+		}
+	}
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	for len(op.dxCols) < workers {
+		s, err := gemm.SameConvColumnsByShift(op.c, op.h, op.w, op.k)
+		if err != nil {
+			panic(op.errorf("%v", err)) // scattered() admitted the geometry
+		}
+		op.dxCols = append(op.dxCols, s)
+	}
+	ohw := op.o * op.hw
+	op.team.For(workers, op.n, func(wk, n int) {
+		dxn := dx[n*op.chw : (n+1)*op.chw]
+		clear(dxn)
+		cols := op.dxCols[wk]
+		cols.SetBase(dxn)
+		// dx[n] = col2im(wPerm (CKK × O) · dy[n] (O × HW))
+		gemm.SgemmScatter(blas.NoTrans, blas.NoTrans, op.ckk, op.hw, op.o, 1, op.wPerm, op.o, dy[n*ohw:(n+1)*ohw], op.hw, cols)
+	})
+}
+
+// convGradXBatched is convGradX's batched path: one product for the
+// batch's column gradients (into colB), then col2im per sample.
+func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
+	nhw, size := op.n*op.hw, op.ckk*op.hw
+	dyB := batchBuf[T](&op.outB, op.o*nhw)
+	batchRows(op, dy, dyB, true)
+	dcolB := batchBuf[T](&op.colB, op.ckk*nhw)
+	// dcolB (CKK × N·HW) = wᵀ (CKK × O) · dyB (O × N·HW)
+	bl.gemm(true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
+	if !op.direct && (op.dcol == nil || op.dcolN < 1) {
+		op.dcol = make([]T, size)
+		op.dcolN = 1
+	}
+	for n := range op.n {
+		dxn := dx[n*op.chw : (n+1)*op.chw]
+		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
+		if !op.direct {
+			dcol = op.dcol.([]T)[:size]
+		}
+		for r := range op.ckk {
+			copy(dcol[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
+		}
+		if !op.direct {
+			clear(dxn)
+			col2im(&op.convGeom, dcol, dxn, bl.axpy)
+		}
+	}
+}
