@@ -14,6 +14,7 @@ import (
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/trainer"
 	"github.com/fltk-go/fltk/trainer/data"
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/model"
 	"github.com/fltk-go/fltk/trainer/optim"
 	"github.com/fltk-go/fltk/trainer/partition"
@@ -46,7 +47,8 @@ type job struct {
 	sched       optim.Schedule
 	aug         data.Augmenter
 
-	models   []model.Model // [0] also evaluates
+	models   []model.Model  // [0] also evaluates
+	team     *parallel.Team // the models' parallel loops; owned by Run
 	info     strategy.Info
 	global   []float32
 	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
@@ -70,15 +72,22 @@ func Run(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder) (
 	if j.size < 2 {
 		return fmt.Errorf("fed: needs a federator and at least one worker, world size is %d", j.size)
 	}
+	defer j.close()
 	if err := j.setup(); err != nil {
 		return err
 	}
-	defer func() {
-		for _, m := range j.models {
-			_ = m.Close()
-		}
-	}()
 	return j.run(ctx)
+}
+
+// close closes the models, then stops their team.
+func (j *job) close() {
+	for _, m := range j.models {
+		_ = m.Close()
+	}
+	j.models = nil
+	if j.team != nil {
+		_ = j.team.Close()
+	}
 }
 
 // setup loads data, splits it, builds models and the strategy.
@@ -137,14 +146,16 @@ func (j *job) setup() error {
 		j.parallel = goruntime.GOMAXPROCS(0)
 	}
 	j.parallel = max(1, min(j.parallel, len(j.hosted)))
+	// One team of helpers for all of the rank's models: they take turns
+	// on the cores anyway, and the job stops it when it ends (close).
+	if j.team, err = parallel.New(parallel.DefaultConfig()); err != nil {
+		return fmt.Errorf("fed: %w", err)
+	}
 	mc := modelConfig(cfg, j.train)
+	mc.Team = j.team
 	for i := 0; i < j.parallel; i++ {
 		m, err := model.New(cfg.Net, mc)
 		if err != nil {
-			for _, m := range j.models {
-				_ = m.Close()
-			}
-			j.models = nil
 			return fmt.Errorf("fed: %w", err)
 		}
 		j.models = append(j.models, m)

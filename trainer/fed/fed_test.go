@@ -233,7 +233,7 @@ func TestOneRoundIsTheStrategy(t *testing.T) {
 			if err := j.setup(); err != nil {
 				t.Fatal(err)
 			}
-			defer j.models[0].Close()
+			defer j.close()
 			init := j.models[0].State(nil)
 			var updates []strategy.Update
 			for c := range tt.clients {

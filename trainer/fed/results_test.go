@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,13 +61,34 @@ func runWith(t *testing.T, tj *testJob, rec Recorder) error {
 	})
 }
 
+// helperGoroutines counts the goroutines of trainer/internal/parallel's
+// teams.
+func helperGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := goruntime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), "trainer/internal/parallel.(*Team)")
+}
+
 // TestRunRecordsIntoInjectedRecorder: Run hands every result to the
 // recorder it is given, and writes no file itself.
 func TestRunRecordsIntoInjectedRecorder(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(2)) // so the ops start helpers
 	cfg := testConfig(t, 3)
 	rec := &fakeRecorder{}
 	if err := runWith(t, cfg, rec); err != nil {
 		t.Fatal(err)
+	}
+	// Run owns the team of helpers its models' parallel loops use: none
+	// is left once every rank's Run returned (Team.Close waits for them).
+	if n := helperGoroutines(); n != 0 {
+		t.Errorf("%d parallel-loop helpers still running after Run", n)
 	}
 	want := []string{"start", "round", "round", "round", "finish"}
 	if !slices.Equal(rec.calls, want) {
