@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/runtime/runtimetest"
 	"github.com/fltk-go/fltk/trainer"
+	"github.com/fltk-go/fltk/trainer/internal/parallel"
 )
 
 // fakeRecorder keeps what Run passes to it, in memory.
@@ -61,21 +61,6 @@ func runWith(t *testing.T, tj *testJob, rec Recorder) error {
 	})
 }
 
-// helperGoroutines counts the goroutines of trainer/internal/parallel's
-// teams.
-func helperGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := goruntime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Count(string(buf), "trainer/internal/parallel.(*Team)")
-}
-
 // TestRunRecordsIntoInjectedRecorder: Run hands every result to the
 // recorder it is given, and writes no file itself.
 func TestRunRecordsIntoInjectedRecorder(t *testing.T) {
@@ -87,7 +72,7 @@ func TestRunRecordsIntoInjectedRecorder(t *testing.T) {
 	}
 	// Run owns the team of helpers its models' parallel loops use: none
 	// is left once every rank's Run returned (Team.Close waits for them).
-	if n := helperGoroutines(); n != 0 {
+	if n := parallel.Helpers(); n != 0 {
 		t.Errorf("%d parallel-loop helpers still running after Run", n)
 	}
 	want := []string{"start", "round", "round", "round", "finish"}

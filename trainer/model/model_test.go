@@ -692,21 +692,6 @@ func TestOpErrorWrappedOnce(t *testing.T) {
 	}
 }
 
-// helperGoroutines returns the number of goroutines started as helpers
-// of a parallel.Team, from the stacks of all goroutines.
-func helperGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Count(string(buf), "created by github.com/fltk-go/fltk/trainer/internal/parallel.(*Team).helpers")
-}
-
 // TestModelStopsItsTeam checks that a model without Config.Team stops
 // the helpers of the Team it made: when it is closed, and when it is
 // dropped unclosed and collected. A shared Team outlives the models.
@@ -717,9 +702,9 @@ func TestModelStopsItsTeam(t *testing.T) {
 	// garbage between looks.
 	drained := func(before int, what string) {
 		deadline := time.Now().Add(20 * time.Second)
-		for helperGoroutines() > before {
+		for parallel.Helpers() > before {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d helpers left, %d before", what, helperGoroutines(), before)
+				t.Fatalf("%s: %d helpers left, %d before", what, parallel.Helpers(), before)
 			}
 			runtime.GC()
 			time.Sleep(time.Millisecond)
@@ -738,9 +723,9 @@ func TestModelStopsItsTeam(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Batch = 16
-	before := helperGoroutines()
+	before := parallel.Helpers()
 	m := train(cfg)
-	if helperGoroutines() == before {
+	if parallel.Helpers() == before {
 		t.Fatal("a training step at GOMAXPROCS 2 started no helper")
 	}
 	if err := m.Close(); err != nil {
@@ -757,7 +742,7 @@ func TestModelStopsItsTeam(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if helperGoroutines() == before {
+	if parallel.Helpers() == before {
 		t.Error("closing models stopped the helpers of the Team they share")
 	}
 	if err := cfg.Team.Close(); err != nil {

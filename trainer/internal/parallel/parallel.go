@@ -200,6 +200,7 @@ func (t *Team) helpers(n int) []*helper {
 		h := &helper{team: t, wake: make(chan struct{}, 1)}
 		t.hs = append(t.hs, h)
 		t.wg.Add(1)
+		helpers.Add(1)
 		go h.serve() // not wg.Go: the tests find helpers by their creator
 	}
 	return t.hs[:n]
@@ -338,9 +339,18 @@ func (h *helper) post(l *loop, wk int) {
 	}
 }
 
+// helpers counts the helper goroutines of all Teams in the process.
+var helpers atomic.Int64
+
+// Helpers returns how many helper goroutines of all Teams in the process
+// have started and not yet returned. Tests of the owners of Teams use it
+// to check that they close them.
+func Helpers() int { return int(helpers.Load()) }
+
 // serve runs the loops posted to h until its Team is closed.
 func (h *helper) serve() {
 	defer h.team.wg.Done()
+	defer helpers.Add(-1)
 	var last *posted
 	for {
 		p := h.slot.Load()

@@ -193,6 +193,9 @@ func TestCloseStopsHelpers(t *testing.T) {
 		if got := helperGoroutines() - before; got != 3 {
 			t.Errorf("spin %v: %d helpers running, want 3", spin, got)
 		}
+		if got, want := Helpers(), helperGoroutines(); got != want {
+			t.Errorf("spin %v: Helpers() = %d, the stacks show %d", spin, got, want)
+		}
 		if spin == 0 {
 			waitFor(t, 10*time.Second, "helpers parked", team.parked)
 		}
@@ -202,6 +205,9 @@ func TestCloseStopsHelpers(t *testing.T) {
 		// Close has waited for the helpers; their goroutines end right
 		// after.
 		waitFor(t, 10*time.Second, "no helpers left after Close", func() bool { return helperGoroutines() == before })
+		if got := Helpers(); got != before {
+			t.Errorf("spin %v: Helpers() = %d after Close, want %d", spin, got, before)
+		}
 		if err := team.Close(); err != nil {
 			t.Fatal(err)
 		}
