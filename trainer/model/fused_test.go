@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -62,7 +63,7 @@ func BenchmarkConvClients(b *testing.B) {
 					if !split {
 						pc.MinMACs = math.MaxInt
 					}
-					team := newTeam(b, pc) // one Team for the clients, as a job would
+					team := optest.NewTeam(b, pc) // one Team for the clients, as a job would
 					models := make([]Model, clients)
 					for i := range models {
 						cfg := DefaultConfig()
@@ -178,7 +179,7 @@ func TestConvPoolStepAllocs(t *testing.T) {
 		}
 		goruntime.ReadMemStats(&z)
 		for i := range gr.params {
-			grads = append(grads, toFloats(gr.grad(i)))
+			grads = append(grads, optest.Floats(gr.grad(i)))
 		}
 		return float64(z.TotalAlloc-a.TotalAlloc) / steps, gr.lossV.Data().(float32), grads
 	}
@@ -243,7 +244,7 @@ func TestConvPoolDeterministic(t *testing.T) {
 			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(m.procs))
 			pc := def
 			pc.MinMACs = m.minMAC
-			c := op.Config{Team: newTeam(t, pc), BatchedConvMaxHW: m.batchHW}
+			c := op.Config{Team: optest.NewTeam(t, pc), BatchedConvMaxHW: m.batchHW}
 			testConvPoolDeterministic(t, c, want)
 		})
 	}
@@ -269,7 +270,7 @@ func testConvPoolDeterministic(t *testing.T, c op.Config, want map[bool][][]floa
 		}
 		got := [][]float64{{float64(gr.lossV.Data().(float32))}}
 		for i := range gr.params {
-			got = append(got, toFloats(gr.grad(i)))
+			got = append(got, optest.Floats(gr.grad(i)))
 		}
 		batched := c.BatchedConvMaxHW >= 14*14 // the smallest plane of this CNN
 		w, ok := want[batched]
@@ -279,7 +280,7 @@ func testConvPoolDeterministic(t *testing.T, c op.Config, want map[bool][][]floa
 		}
 		for i := range w {
 			if !slices.Equal(got[i], w[i]) {
-				t.Errorf("value %d (0: loss, then the gradients) differs from the serial run's (batched %v): rel err %.3g", i, batched, relErr(got[i], w[i]))
+				t.Errorf("value %d (0: loss, then the gradients) differs from the serial run's (batched %v): rel err %.3g", i, batched, optest.RelErr(got[i], w[i]))
 			}
 		}
 	}

@@ -1,15 +1,13 @@
 package model
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	"github.com/fltk-go/fltk/trainer/model/op"
-	"gorgonia.org/tensor"
 )
 
 // newModel builds name with the given batch sizes and seed, closing it at
@@ -96,55 +94,11 @@ func batchFor(m Model, n int, seed uint64) ([]float32, []int32) {
 	return x, y
 }
 
-// newTeam returns a parallel.Team of cfg, closed at the end of the test.
-func newTeam(tb testing.TB, cfg parallel.Config) *parallel.Team {
-	tb.Helper()
-	t, err := parallel.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = t.Close() })
-	return t
-}
-
 // testOps returns the models' op configuration with a team of its own,
 // closed at the end of the test.
 func testOps(tb testing.TB) op.Config {
 	tb.Helper()
 	c := op.DefaultConfig()
-	c.Team = newTeam(tb, parallel.DefaultConfig())
+	c.Team = optest.NewTeam(tb, parallel.DefaultConfig())
 	return c
-}
-
-// toFloats returns the values of v, a float32 or float64 tensor, as
-// float64s.
-func toFloats(v tensor.Tensor) []float64 {
-	switch d := v.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, x := range d {
-			out[i] = float64(x)
-		}
-		return out
-	case []float64:
-		return slices.Clone(d)
-	}
-	panic(fmt.Sprintf("toFloats: %T", v.Data()))
-}
-
-// relErr returns max|a−b| / max(max|b|, 1e-300): the error of a relative
-// to the magnitude of the reference b.
-func relErr(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var d, m float64
-	for i := range a {
-		if math.IsNaN(a[i]) != math.IsNaN(b[i]) {
-			return math.Inf(1)
-		}
-		d = max(d, math.Abs(a[i]-b[i]))
-		m = max(m, math.Abs(b[i]))
-	}
-	return d / max(m, 1e-300)
 }

@@ -13,6 +13,7 @@ import (
 	"weak"
 
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -576,7 +577,7 @@ func TestCoresDoNotChangeResults(t *testing.T) {
 			pc := parallel.DefaultConfig()
 			pc.MinMACs, pc.MinElems = 0, 0
 			cfg := DefaultConfig()
-			cfg.Batch, cfg.EvalBatch, cfg.Seed, cfg.Team = 8, 8, 3, newTeam(t, pc)
+			cfg.Batch, cfg.EvalBatch, cfg.Seed, cfg.Team = 8, 8, 3, optest.NewTeam(t, pc)
 			m := newModelConfig(t, name, cfg)
 			x, y := randomBatch(8, sampleLen(m), 10, 5)
 			var out []float32
@@ -736,7 +737,7 @@ func TestModelStopsItsTeam(t *testing.T) {
 	func() { train(cfg) }() // dropped unclosed
 	drained(before, "after dropping the model")
 
-	cfg.Team = newTeam(t, parallel.DefaultConfig())
+	cfg.Team = optest.NewTeam(t, parallel.DefaultConfig())
 	for range 2 {
 		if err := train(cfg).Close(); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -51,7 +52,7 @@ func TestBiasOp(t *testing.T) {
 						{"dx", ours.grad(0), ref.grad(0)},
 						{"db", ours.grad(1), ref.grad(1)},
 					} {
-						if e := relErr(c.got, c.ref); e > tol {
+						if e := optest.RelErr(c.got, c.ref); e > tol {
 							t.Errorf("step %d %s: error %.2g > %.0g", step, c.what, e, tol)
 						}
 					}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -65,7 +66,7 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 	tol := tolFor(dt)
 	check := func(what string, got, want []float64) {
 		t.Helper()
-		if e := relErr(got, want); e > tol {
+		if e := optest.RelErr(got, want); e > tol {
 			t.Errorf("%s: error %.2g > %.0g\n got  %.6g\n want %.6g", what, e, tol, got, want)
 		}
 	}
@@ -85,8 +86,8 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 		check(s+"dβ", ours.grad(2), ref.grad(2))
 		om, ov := ourOp.Stats()
 		rm, rv := refOp.Stats()
-		check(s+"running mean", toFloats(om), toFloats(rm))
-		check(s+"running variance", toFloats(ov), toFloats(rv))
+		check(s+"running mean", optest.Floats(om), optest.Floats(rm))
+		check(s+"running variance", optest.Floats(ov), optest.Floats(rv))
 	}
 
 	// Evaluation mode with the trained statistics.
@@ -100,8 +101,8 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 	})
 	m, v := ourOp.Stats()
 	em, evv := evalOp.Stats()
-	setFloats(em, toFloats(m))
-	setFloats(evv, toFloats(v))
+	setFloats(em, optest.Floats(m))
+	setFloats(evv, optest.Floats(v))
 	// gorgonia's evaluation mode: its tape machine resets the statistics
 	// (SetTraining(true)), so they are set afterwards, then SetTraining(false).
 	refEv := newOpGraph(t, dt, shapes, nil, func(_ *G.ExprGraph, in []*G.Node) (*G.Node, error) {
@@ -123,7 +124,7 @@ func testBNOp(t *testing.T, dt tensor.Dtype, xShape []int, eps float64) {
 		og.run()
 	}
 	check("eval y", ev.out(), refEv.out())
-	if e := relErr(toFloats(em), toFloats(m)); e != 0 {
+	if e := optest.RelErr(optest.Floats(em), optest.Floats(m)); e != 0 {
 		t.Errorf("evaluation changed the running mean")
 	}
 }

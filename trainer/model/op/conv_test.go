@@ -11,6 +11,7 @@ import (
 
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -110,13 +111,13 @@ func testConvCase(t *testing.T, cfg Config, dt tensor.Dtype, cc convCase, tol fl
 		}
 		wantY, wantG := ref.results()
 		gotY, gotG := fused.results()
-		if e := relErr(gotY, wantY); e > tol {
+		if e := optest.RelErr(gotY, wantY); e > tol {
 			t.Errorf("run %d: y rel err %.3g > %.3g", run, e, tol)
 		} else {
 			worst = max(worst, e)
 		}
 		for i := range wantG {
-			if e := relErr(gotG[i], wantG[i]); e > tol {
+			if e := optest.RelErr(gotG[i], wantG[i]); e > tol {
 				t.Errorf("run %d: %s rel err %.3g > %.3g", run, names[i], e, tol)
 			} else {
 				worst = max(worst, e)
@@ -213,7 +214,7 @@ func benchConv(b *testing.B, cc convCase, split bool, bl *blasOps[float32]) {
 		pc.MinMACs = math.MaxInt
 	}
 	cfg := DefaultConfig()
-	cfg.Team = newTeam(b, pc)
+	cfg.Team = optest.NewTeam(b, pc)
 	op, err := newConvOp(cfg, tensor.Float32, tensor.Shape{cc.n, cc.c, cc.h, cc.w}, tensor.Shape{cc.o, cc.c, cc.k, cc.k}, cc.stride, cc.pad, cc.bias, true, "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -322,10 +323,10 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				}
 				ys[i] = slices.Clone(y.Data().([]float32))
 				dws[i] = slices.Clone(dw.Data().([]float32))
-				dxs[i] = toFloats(dx)
+				dxs[i] = optest.Floats(dx)
 			}
 			// dx: col2im's sums in another order.
-			if e := relErr(dxs[1], dxs[0]); e > 1e-6 {
+			if e := optest.RelErr(dxs[1], dxs[0]); e > 1e-6 {
 				t.Errorf("procs %d, %v: dx rel err %.3g between the paths", procs, cc, e)
 			}
 			for i := range ys[0] {

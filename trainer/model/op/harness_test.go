@@ -9,6 +9,7 @@ import (
 
 	"github.com/chewxy/hm"
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -86,25 +87,6 @@ func (op *dotGradOp) Do(in ...G.Value) (G.Value, error) {
 		}
 	}
 	return op.dx, nil
-}
-
-// toFloats returns the values of v (a tensor or scalar) as float64s.
-func toFloats(v G.Value) []float64 {
-	switch d := v.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, x := range d {
-			out[i] = float64(x)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), d...)
-	case float32:
-		return []float64{float64(d)}
-	case float64:
-		return []float64{d}
-	}
-	panic(fmt.Sprintf("toFloats: %T", v.Data()))
 }
 
 // setFloats writes vals into the tensor t.
@@ -192,7 +174,7 @@ func (og *opGraph) run() {
 }
 
 // out returns the op's output of the last run.
-func (og *opGraph) out() []float64 { return toFloats(og.outV) }
+func (og *opGraph) out() []float64 { return optest.Floats(og.outV) }
 
 // setAll writes the values of every input.
 func (og *opGraph) setAll(vals [][]float64) {
@@ -218,7 +200,7 @@ func (og *opGraph) grad(i int) []float64 {
 	if err != nil {
 		og.t.Fatal(err)
 	}
-	return toFloats(g)
+	return optest.Floats(g)
 }
 
 // bytesPerRun returns the bytes allocated by one run, averaged over runs.
@@ -240,23 +222,6 @@ func randn(r *rand.Rand, n int, mean, std float64) []float64 {
 		v[i] = mean + std*r.NormFloat64()
 	}
 	return v
-}
-
-// relErr returns max|a−b| / max(max|b|, 1e-300): the error of a
-// relative to the magnitude of the reference b.
-func relErr(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var d, m float64
-	for i := range a {
-		if math.IsNaN(a[i]) != math.IsNaN(b[i]) {
-			return math.Inf(1)
-		}
-		d = max(d, math.Abs(a[i]-b[i]))
-		m = max(m, math.Abs(b[i]))
-	}
-	return d / max(m, 1e-300)
 }
 
 // tolFor returns the tolerance of comparisons with gorgonia's ops: 1e-9
@@ -285,23 +250,12 @@ const (
 	testEpsilon  = 1e-5
 )
 
-// newTeam returns a parallel.Team of cfg, closed at the end of the test.
-func newTeam(tb testing.TB, cfg parallel.Config) *parallel.Team {
-	tb.Helper()
-	t, err := parallel.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = t.Close() })
-	return t
-}
-
 // testConfig returns the models' op configuration with a team of its
 // own, closed at the end of the test.
 func testConfig(tb testing.TB) Config {
 	tb.Helper()
 	c := DefaultConfig()
-	c.Team = newTeam(tb, parallel.DefaultConfig())
+	c.Team = optest.NewTeam(tb, parallel.DefaultConfig())
 	return c
 }
 
@@ -327,7 +281,7 @@ func opModes(t *testing.T, f func(t *testing.T, cfg Config)) {
 			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(m.procs))
 			pc := def
 			pc.MinMACs = m.minMAC
-			f(t, Config{Team: newTeam(t, pc), BatchedConvMaxHW: m.batchHW})
+			f(t, Config{Team: optest.NewTeam(t, pc), BatchedConvMaxHW: m.batchHW})
 		})
 	}
 }

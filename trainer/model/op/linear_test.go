@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -66,7 +67,7 @@ func TestLinearOp(t *testing.T) {
 						{"relu", relu.out(), refRelu.out()},
 						{"relu dx", relu.grad(0), refRelu.grad(0)},
 					} {
-						if e := relErr(c.got, c.ref); e > tol {
+						if e := optest.RelErr(c.got, c.ref); e > tol {
 							t.Errorf("step %d %s: error %.2g > %.0g", step, c.what, e, tol)
 						}
 					}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -84,7 +85,7 @@ func TestLossOp(t *testing.T) {
 						{"dlogits", ours.grad(0), ref.grad(0)},
 						{"log softmax", lsm.out(), refLsm.out()},
 					} {
-						if e := relErr(c.got, c.ref); e > tol {
+						if e := optest.RelErr(c.got, c.ref); e > tol {
 							t.Errorf("step %d %s: error %.2g > %.0g\n got  %.6g\n want %.6g", step, c.what, e, tol, c.got, c.ref)
 						}
 					}
@@ -115,7 +116,7 @@ func TestLossOpStable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []float64{0, -1000, -2000, -1000, 0, -1000}
-	if e := relErr(toFloats(out), want); e > 1e-7 {
+	if e := optest.RelErr(optest.Floats(out), want); e > 1e-7 {
 		t.Errorf("log softmax %v, want %v", out.Data(), want)
 	}
 	op.labels[1] = 3

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -117,7 +118,7 @@ func TestLSTMOp(t *testing.T) {
 						{"dWh", ours.grad(2), ref.grad(2)},
 						{"db", ours.grad(3), ref.grad(3)},
 					} {
-						if e := relErr(c.got, c.ref); e > tol {
+						if e := optest.RelErr(c.got, c.ref); e > tol {
 							t.Errorf("run %d %s: error %.2g > %.0g", step, c.what, e, tol)
 						}
 					}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fltk-go/fltk/trainer/model/internal/optest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -55,10 +56,10 @@ func TestMaxPoolOp(t *testing.T) {
 					}
 					wantY, wantG := ref.results()
 					gotY, gotG := fused.results()
-					if e := relErr(gotY, wantY); e > tol {
+					if e := optest.RelErr(gotY, wantY); e > tol {
 						t.Errorf("run %d: y rel err %.3g > %.3g", run, e, tol)
 					}
-					if e := relErr(gotG[0], wantG[0]); e > tol {
+					if e := optest.RelErr(gotG[0], wantG[0]); e > tol {
 						t.Errorf("run %d: dx rel err %.3g > %.3g", run, e, tol)
 					}
 				}
