@@ -254,6 +254,7 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 			own = make([]byte, len(sb))
 			copy(own, sb)
 			if err := c.roundTrip(own, o.codec, es); err != nil {
+				op.fail(err)
 				c.end(op, o)
 				return err
 			}

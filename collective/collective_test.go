@@ -71,6 +71,48 @@ func TestKilledRankIsNamed(t *testing.T) {
 	}
 }
 
+// TestLateFrameOfFailedCallIsDropped: rank 0 learns that rank 2 died
+// before rank 1 does, so its gather fails at once while rank 1 still sends
+// its part. That late frame belongs to a call that failed here: it must
+// not poison the Comm as a disagreement, and the next call between the
+// survivors must work (and one needing rank 2 name it).
+func TestLateFrameOfFailedCallIsDropped(t *testing.T) {
+	nw := collectivetest.NewNetwork(t, 3)
+	comms := nw.Comms(t, collective.Config{JobID: "late"})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	nw.Kill(2, 0) // only rank 0 knows yet
+	var re *collective.RankError
+	err := collective.Gather(ctx, comms[0], make([]float32, 3*4), make([]float32, 4), 0)
+	if !errors.As(err, &re) || re.Rank != 2 {
+		t.Fatalf("rank 0 gather: %v, want a RankError naming rank 2", err)
+	}
+	if err := collective.Gather(ctx, comms[1], nil, []float32{1, 2, 3, 4}, 0); err != nil {
+		t.Fatalf("rank 1 gather (sends its part, waits for nothing): %v", err)
+	}
+	// Point-to-point frames from rank 1 arrive after its gather frame, so
+	// the late frame has been handled once the receive completes.
+	got := make([]float32, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { err = collective.Recv(ctx, comms[0], got, 1) })
+	if err := collective.Send(ctx, comms[1], []float32{5, 6}, 0); err != nil {
+		t.Fatalf("rank 1 send: %v", err)
+	}
+	wg.Wait()
+	if err != nil || got[0] != 5 || got[1] != 6 {
+		t.Fatalf("rank 0 recv after the late frame: %v %v, want [5 6] and no error", got, err)
+	}
+	nw.ReportDown(2, 1)
+	errs := onAll(comms[:2], func(c *collective.Comm) error {
+		return collective.AllReduce(ctx, c, make([]float32, 4), make([]float32, 4), collective.Sum)
+	})
+	for r, err := range errs {
+		if !errors.As(err, &re) || re.Rank != 2 {
+			t.Errorf("rank %d allreduce: %v, want a RankError naming rank 2", r, err)
+		}
+	}
+}
+
 func TestForeignAndCorruptFramesFail(t *testing.T) {
 	for _, tt := range []struct {
 		name   string

@@ -29,8 +29,9 @@ type Comm struct {
 	seq     uint64   // last collective sequence number issued
 	sendSeq []uint64 // point-to-point sequence numbers, per peer
 	recvSeq []uint64
-	down    map[int]error // ranks known to be down, and why
-	fatal   error         // set when the transport or the frame stream broke: every call fails
+	down    map[int]error      // ranks known to be down, and why
+	failed  map[opKey]struct{} // calls that ended with an error: their late frames are dropped
+	fatal   error              // set when the transport or the frame stream broke: every call fails
 	closed  bool
 	stats   Stats
 }
@@ -63,6 +64,7 @@ func New(t Transport, cfg Config) (*Comm, error) {
 	c := &Comm{
 		t: t, cfg: cfg, rank: t.Rank(), size: n, job: JobTag(cfg.JobID), chunk: chunk, cs: cs, log: cfg.Logger,
 		ops: make(map[opKey]*opState), sendSeq: make([]uint64, n), recvSeq: make([]uint64, n), down: make(map[int]error),
+		failed: make(map[opKey]struct{}),
 	}
 	if err := t.Start(c.onFrame, c.onDown); err != nil {
 		cs.close()
@@ -172,6 +174,14 @@ func (c *Comm) onFrame(from int, frame []byte) {
 			return
 		}
 		if c.finished(key) {
+			if _, ok := c.failed[key]; ok {
+				// A peer that did not yet know why this call failed here
+				// (a rank it still thinks alive died) sent its part late:
+				// not a disagreement, and nothing waits for it.
+				c.mu.Unlock()
+				c.log.Debug("late frame of a failed call dropped", "from", from, "seq", h.seq)
+				return
+			}
 			c.mu.Unlock()
 			c.poison(fmt.Errorf("%w: rank %d sent %s data for call #%d, which this rank already finished as another call", ErrMismatch, from, h.op, h.seq))
 			return
@@ -253,6 +263,10 @@ func (c *Comm) end(op *opState, o callOpts) {
 	delete(c.ops, op.key)
 	op.mu.Lock()
 	st := op.stats
+	if op.err != nil {
+		// Kept for the life of the Comm: one small entry per failed call.
+		c.failed[op.key] = struct{}{}
+	}
 	op.mu.Unlock()
 	st.Calls = 1
 	c.stats.add(st)
@@ -276,6 +290,7 @@ func (c *Comm) run(ctx context.Context, op *opState, o callOpts) error {
 		err = op.wait(ctx)
 	}
 	if err != nil {
+		op.fail(err) // so end remembers the call failed, whatever failed it
 		var wait []int
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			wait = op.waitingFor()

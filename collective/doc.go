@@ -29,7 +29,10 @@
 // disagrees with the call it claims to belong to (another collective, length,
 // element type, root), fails the call with a *FrameError or ErrMismatch —
 // never a panic, never a wrong result — and poisons the Comm, since the
-// streams can no longer be trusted.
+// streams can no longer be trusted. The exception is a frame of a call that
+// already failed on this rank (a peer that learnt of a dead rank later sent
+// its part): it is dropped, so the survivors' later calls still work or
+// name the dead rank.
 //
 // Chunks of a stream are written straight into the destination buffer (or
 // reduced into it) as they arrive. Flow control is credit based: a sender

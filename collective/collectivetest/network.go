@@ -77,16 +77,28 @@ func (nw *Network) SetFilter(f Filter) {
 	nw.mu.Unlock()
 }
 
-// Kill cuts rank r off: its frames are dropped and every other rank is told
-// it is down.
-func (nw *Network) Kill(r int) {
+// Kill cuts rank r off: its frames are dropped and the observers are told
+// it is down — every other rank when none are given. Naming observers
+// models ranks that notice a death at different times (liveness timeouts
+// run on each rank's own clock); ReportDown tells the others later.
+func (nw *Network) Kill(r int, observers ...int) {
 	nw.mu.Lock()
 	nw.killed[r] = true
 	nw.mu.Unlock()
-	for _, t := range nw.ts {
-		if t.rank != r {
-			t.down(r, ErrKilled)
+	if len(observers) == 0 {
+		for _, t := range nw.ts {
+			if t.rank != r {
+				observers = append(observers, t.rank)
+			}
 		}
+	}
+	nw.ReportDown(r, observers...)
+}
+
+// ReportDown tells the observers that rank r is down (ErrKilled).
+func (nw *Network) ReportDown(r int, observers ...int) {
+	for _, o := range observers {
+		nw.ts[o].down(r, ErrKilled)
 	}
 }
 
