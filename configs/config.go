@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Duration is a [time.Duration] written in TOML as a string in
@@ -127,6 +129,13 @@ type Runtime struct {
 	// segment when every rank is on one host (needs SharedMemory); false
 	// sends them as messages through rank 0. Default true.
 	SharedBarrier bool `toml:"shared_barrier"`
+
+	// Iface chooses the network interface whose IPv4 address the embedded
+	// NATS server of fltk-launch binds to and advertises to the workers:
+	// an interface name ("eth0") or an IPv4 CIDR ("10.0.0.0/24") that
+	// picks the local address inside it. fltk-launch's --iface and -host
+	// flags win over it. Default "" (loopback, 127.0.0.1).
+	Iface string `toml:"iface"`
 }
 
 // Collective configures how collective operations move data.
@@ -291,6 +300,15 @@ func (r *Runtime) validate(v *validator) {
 		v.errorf("runtime.max_payload", "%d must not exceed runtime.max_pending (%d)", r.MaxPayload, r.MaxPending)
 	}
 	v.positive("runtime.write_deadline", r.WriteDeadline)
+	if strings.Contains(r.Iface, "/") {
+		if p, err := netip.ParsePrefix(r.Iface); err != nil {
+			v.errorf("runtime.iface", "%s is neither an interface name nor a CIDR: %v", quote(r.Iface), err)
+		} else if !p.Addr().Is4() {
+			v.errorf("runtime.iface", "%s is not an IPv4 CIDR", quote(r.Iface))
+		}
+	} else if strings.ContainsFunc(r.Iface, unicode.IsSpace) {
+		v.errorf("runtime.iface", "%s is not an interface name: it contains white space", quote(r.Iface))
+	}
 }
 
 func (c *Collective) validate(v *validator, maxPayload int) {

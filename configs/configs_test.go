@@ -170,6 +170,10 @@ func TestBadConfigs(t *testing.T) {
 			msg: []string{`collective.codec: "gzip" is not one of none, zstd, bf16, int8`},
 		},
 		{
+			file: "bad-iface.toml", want: ErrInvalid, line: 3, key: "runtime.iface",
+			msg: []string{`runtime.iface: "10.0.0.0/33" is neither an interface name nor a CIDR`},
+		},
+		{
 			file: "bad-liveness.toml", want: ErrInvalid, line: 4, key: "runtime.liveness_timeout",
 			msg: []string{"1.5s must be at least 2 × runtime.heartbeat_interval (2 × 1s)"},
 		},

@@ -382,3 +382,83 @@ dir = %q
 		}
 	}
 }
+
+// TestLaunchIface runs jobs with --iface: the demo over lo, and workers
+// that print the FLTK_NATS_URL they got when --iface is a CIDR; a wrong
+// --iface (or runtime.iface) exits 2 before anything starts.
+func TestLaunchIface(t *testing.T) {
+	if _, err := net.InterfaceByName("lo"); err != nil {
+		t.Skipf("no interface lo: %v", err)
+	}
+	demo := writeConfig(t, smallDemo)
+	t.Run("demo", func(t *testing.T) {
+		r := run(t, nil, "fltk-launch", "--iface", "lo", "-np", "3", demo)
+		if r.code != 0 || !strings.Contains(r.stdout, "[0] round 2/2:") || strings.Contains(r.stdout, "WRONG") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	for _, spec := range []string{"lo", "127.0.0.0/8"} {
+		t.Run("url/"+spec, func(t *testing.T) {
+			r := run(t, nil, "fltk-launch", "--iface", spec, "-np", "3", demo, "--", "sh", "-c", `echo "url=$FLTK_NATS_URL"`)
+			if r.code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			for rank := range 3 {
+				if want := fmt.Sprintf("[%d] url=nats://127.0.0.1:", rank); !strings.Contains(r.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+	// A documentation range that no local interface holds (this machine's
+	// eth0 may well be in 192.0.2.0/24).
+	noLocal := ""
+	for _, c := range []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"} {
+		_, n, _ := net.ParseCIDR(c)
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := false
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && n.Contains(ipn.IP) {
+				local = true
+			}
+		}
+		if !local {
+			noLocal = c
+			break
+		}
+	}
+	cfgIface := writeConfig(t, strings.Replace(smallDemo, "[runtime]\n", "[runtime]\niface = \"doesnotexist\"\n", 1))
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown", []string{"--iface", "doesnotexist", "-np", "3", demo}, []string{`--iface: launcher: iface: unknown interface "doesnotexist"`, "available:", "lo"}},
+		{"no local address", []string{"--iface", noLocal, "-np", "3", demo}, []string{"no local address in " + noLocal}},
+		{"malformed CIDR", []string{"--iface", "10.0.0.0/33", "-np", "3", demo}, []string{`"10.0.0.0/33" is not a CIDR`}},
+		{"conflicting -host", []string{"--iface", "lo", "-host", "10.1.2.3", "-np", "3", demo}, []string{"--iface lo selects 127.0.0.1 but -host is 10.1.2.3"}},
+		{"runtime.iface", []string{"-np", "3", cfgIface}, []string{`runtime.iface: launcher: iface: unknown interface "doesnotexist"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.args[1] == "" {
+				t.Skip("every documentation range is local here")
+			}
+			r := run(t, nil, "fltk-launch", tt.args...)
+			if r.code != 2 {
+				t.Errorf("fltk-launch %v: exit %d, want 2", tt.args, r.code)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("fltk-launch %v: stderr lacks %q:\n%s", tt.args, s, r.stderr)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("fltk-launch %v started something; stdout:\n%s", tt.args, r.stdout)
+			}
+		})
+	}
+}

@@ -53,6 +53,14 @@
 // same writer. A last line without a newline is completed with one when
 // the worker exits, and lines longer than 1 MiB are split into several.
 //
+// # Interfaces
+//
+// [LookupIface] turns fltk-launch's --iface (an interface name or an IPv4
+// CIDR) into the IPv4 address to bind to and advertise; [ResolveIface] is
+// the same choice over an injected interface lister, free of I/O.
+//
+//	addr, err := launcher.LookupIface("10.0.0.0/24") // 10.0.0.7, say
+//
 // # Lifetime
 //
 // Run returns only after every worker it started has been reaped and every

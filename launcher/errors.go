@@ -21,6 +21,11 @@ var (
 	// ErrInterrupted is wrapped by the error Run returns when it forwarded
 	// a signal from Spec.Signals to the workers, whatever their exit status.
 	ErrInterrupted = errors.New("launcher: interrupted")
+
+	// ErrIface is wrapped by the errors [ResolveIface] and [LookupIface]
+	// return: an unknown interface, one that is down or has no IPv4
+	// address, a malformed CIDR or one without a local address.
+	ErrIface = errors.New("launcher: iface")
 )
 
 // WorkerError reports the first worker that failed: it exited with a
