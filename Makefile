@@ -61,6 +61,7 @@ FUZZTIME ?= 30s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZTIME) ./collective/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./configs/
+	go test -run '^$$' -fuzz '^FuzzParseHostfile$$' -fuzztime $(FUZZTIME) ./launcher/
 	go test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./trainer/data/
 	go test -run '^$$' -fuzz '^FuzzParseBible$$' -fuzztime $(FUZZTIME) ./trainer/data/
 

@@ -61,6 +61,16 @@
 //
 //	addr, err := launcher.LookupIface("10.0.0.0/24") // 10.0.0.7, say
 //
+// # Hosts
+//
+// [ParseHostfile] and [ParseHosts] read mpirun's hostfile and --host
+// formats into [Host] values, and [PlaceRanks] maps ranks onto their
+// slots. They prepare the SSH launch across hosts and are not wired into
+// fltk-launch yet.
+//
+//	hosts, err := launcher.ParseHosts("a:4,b:5")
+//	where, err := launcher.PlaceRanks(9, hosts) // where[0] == "a", where[8] == "b"
+//
 // # Lifetime
 //
 // Run returns only after every worker it started has been reaped and every

@@ -26,6 +26,10 @@ var (
 	// return: an unknown interface, one that is down or has no IPv4
 	// address, a malformed CIDR or one without a local address.
 	ErrIface = errors.New("launcher: iface")
+
+	// ErrHostfile is wrapped by the errors of [ParseHostfile],
+	// [ParseHosts] and [PlaceRanks].
+	ErrHostfile = errors.New("launcher: hosts")
 )
 
 // WorkerError reports the first worker that failed: it exited with a
