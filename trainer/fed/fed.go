@@ -396,7 +396,8 @@ func (j *job) gatherMetadata(ctx context.Context, r *roundState) error {
 	if j.rank == 0 {
 		r.meta = make([]float64, j.size*r.block)
 	}
-	if err := collective.Gather(ctx, j.comm, r.meta, meta, 0); err != nil {
+	// Counts, losses and times must arrive exact: never the job's (maybe lossy) codec.
+	if err := collective.Gather(ctx, j.comm, r.meta, meta, 0, collective.WithCodec(collective.CodecNone)); err != nil {
 		return fmt.Errorf("gather client metadata: %w", err)
 	}
 	return nil
@@ -452,7 +453,8 @@ func (j *job) evaluate(ctx context.Context, r *roundState) error {
 	}
 	vec := met.Vector()
 	sum := make([]float64, len(vec))
-	if err := collective.AllReduce(ctx, j.comm, sum, vec, collective.Sum); err != nil {
+	// The confusion matrix is counts: never the job's (maybe lossy) codec.
+	if err := collective.AllReduce(ctx, j.comm, sum, vec, collective.Sum, collective.WithCodec(collective.CodecNone)); err != nil {
 		return fmt.Errorf("allreduce test metrics: %w", err)
 	}
 	if r.met, err = trainer.MetricsFromVector(j.test.Classes, sum); err != nil {

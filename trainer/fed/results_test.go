@@ -50,7 +50,9 @@ func runWith(t *testing.T, tj *testJob, rec Recorder) error {
 	t.Helper()
 	srv := runtimetest.RunServer(t, nil)
 	ws := runtimetest.RunWorld(t, srv, "fedtest", tj.world, nil)
-	comms := runtimetest.Comms(t, ws, collective.DefaultConfig())
+	cc := collective.DefaultConfig()
+	cc.Codec = tj.codec
+	comms := runtimetest.Comms(t, ws, cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return runtimetest.OnAll(tj.world, func(r int) error {
