@@ -2,10 +2,13 @@ package fed
 
 import (
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/collective/collectivetest"
 )
 
 // TestLossyCodecsKeepCountsExact runs a short job with each codec as the
@@ -76,5 +79,67 @@ func TestLossyCodecsKeepCountsExact(t *testing.T) {
 		if acc < base-codecTolerance {
 			t.Errorf("codec %v: final accuracy %.4f, more than %.2f below none's %.4f", codec, acc, codecTolerance, base)
 		}
+	}
+}
+
+// TestFeedbackKeepsWhatTheCodecLost: with error feedback, what the
+// federator decodes over many rounds adds up to the sum of the updates up
+// to the residual (at most one rounding step), where sending the same
+// update without feedback loses its rounding error every round.
+func TestFeedbackKeepsWhatTheCodecLost(t *testing.T) {
+	const rounds = 20
+	rng := rand.New(rand.NewPCG(3, 4))
+	u := make([]float32, 3000) // several chunks of 1 KiB
+	for k := range u {
+		u[k] = float32(rng.NormFloat64() * 1e-3)
+	}
+	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8} {
+		comms := collectivetest.NewNetwork(t, 2).Comms(t, collective.Config{JobID: "ef", ChunkBytes: 1024, Codec: codec})
+		j := &job{comm: comms[1]}
+		got := make([]float64, len(u))   // what the federator decodes, with feedback
+		naive := make([]float64, len(u)) // … without
+		for range rounds {
+			upd := slices.Clone(u)
+			if err := j.feedback(upd); err != nil {
+				t.Fatalf("%v: %v", codec, err)
+			}
+			plain := slices.Clone(u)
+			for _, x := range [][]float32{upd, plain} {
+				if err := collective.Decoded(j.comm, x, codec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k := range u {
+				got[k] += float64(upd[k])
+				naive[k] += float64(plain[k])
+			}
+		}
+		var errFB, errNaive, errSum float64
+		for k, x := range u {
+			want := rounds * float64(x)
+			errFB = max(errFB, math.Abs(got[k]-want))
+			errNaive = max(errNaive, math.Abs(naive[k]-want))
+			var res float64
+			if j.residual != nil {
+				res = float64(j.residual[k])
+			}
+			errSum = max(errSum, math.Abs(got[k]+res-want))
+		}
+		// float32 sums of 20 values of ~1e-3: a few ulps of 2e-2.
+		if errSum > 1e-8 {
+			t.Errorf("%v: decoded sum + residual is %g off the sum of the updates", codec, errSum)
+		}
+		if !codec.Lossy() {
+			if j.residual != nil || errFB > 1e-8 {
+				t.Errorf("%v: lossless codec kept a residual (%v) or lost %g", codec, j.residual != nil, errFB)
+			}
+			continue
+		}
+		// The same update every round: without feedback its rounding error
+		// adds up 20 times; with feedback at most one step remains.
+		if !(errFB*5 < errNaive) {
+			t.Errorf("%v: error after %d rounds with feedback %g, without %g: want feedback ≥ 5× smaller", codec, rounds, errFB, errNaive)
+		}
+		t.Logf("%v: largest error after %d rounds: %g with feedback, %g without", codec, rounds, errFB, errNaive)
 	}
 }
