@@ -286,6 +286,23 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 	return c.run(ctx, op, o)
 }
 
+// Decoded replaces x by what a receiver decodes from x sent by c under
+// codec: as Broadcast, Gather or a rank's Reduce contribution sends it,
+// chunk by chunk (an int8 scale is per chunk). A lossless codec leaves x
+// unchanged. Error feedback uses it to keep what a lossy codec loses.
+func Decoded[T Float](c *Comm, x []T, codec Codec) error {
+	if !codec.valid() {
+		return fmt.Errorf("%w: %v", ErrUnknownCodec, codec)
+	}
+	if !codec.Lossy() {
+		return nil
+	}
+	if err := c.roundTrip(asBytes(x), codec, elemSize[T]()); err != nil {
+		return fmt.Errorf("collective: decode %d elements under %v: %w", len(x), codec, err)
+	}
+	return nil
+}
+
 // roundTrip replaces b by what a receiver decodes from it under codec.
 func (c *Comm) roundTrip(b []byte, codec Codec, es int) error {
 	for lo := 0; lo < len(b); lo += c.chunk {

@@ -313,3 +313,45 @@ func TestStatsCountBytesAndRatio(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodedIsWhatReduceDelivers: Decoded gives a rank exactly what the
+// root of a Reduce receives from it, for every codec, across chunks.
+func TestDecodedIsWhatReduceDelivers(t *testing.T) {
+	comms := collectivetest.NewNetwork(t, 2).Comms(t, collective.Config{JobID: "dec", ChunkBytes: 512})
+	ctx := t.Context()
+	src := make([]float32, 1000) // 8 chunks of 128 values, the last short
+	for i := range src {
+		src[i] = float32(math.Sin(float64(i))) * float32(1+i%7)
+	}
+	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8} {
+		got := make([]float32, len(src))
+		errs := onAll(comms, func(c *collective.Comm) error {
+			if c.Rank() == 0 {
+				return collective.Reduce(ctx, c, got, make([]float32, len(src)), collective.Sum, 0, collective.WithCodec(codec))
+			}
+			return collective.Reduce(ctx, c, nil, src, collective.Sum, 0, collective.WithCodec(codec))
+		})
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("%v: %v", codec, err)
+			}
+		}
+		want := append([]float32(nil), src...)
+		if err := collective.Decoded(comms[1], want, codec); err != nil {
+			t.Fatal(err)
+		}
+		lossless := true
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%v: element %d: Reduce delivered %v, Decoded %v", codec, i, got[i], want[i])
+			}
+			lossless = lossless && want[i] == src[i]
+		}
+		if lossless != !codec.Lossy() {
+			t.Errorf("%v: Decoded lossless = %v", codec, lossless)
+		}
+	}
+	if err := collective.Decoded(comms[0], src, collective.Codec(99)); !errors.Is(err, collective.ErrUnknownCodec) {
+		t.Errorf("Decoded with codec 99: %v, want ErrUnknownCodec", err)
+	}
+}

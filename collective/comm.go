@@ -82,6 +82,9 @@ func (c *Comm) Size() int { return c.size }
 // ChunkBytes returns the effective chunk size in bytes.
 func (c *Comm) ChunkBytes() int { return c.chunk }
 
+// Codec returns the Comm's default codec (Config.Codec).
+func (c *Comm) Codec() Codec { return c.cfg.Codec }
+
 // Stats returns the bytes moved by all calls so far.
 func (c *Comm) Stats() Stats {
 	c.mu.Lock()

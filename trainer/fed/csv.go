@@ -15,7 +15,7 @@ import (
 
 // MetricsHeader is the header of metrics.csv.
 var MetricsHeader = []string{"round", "test_accuracy", "test_loss", "train_loss", "round_seconds", "train_seconds",
-	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples"}
+	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples", "compression_up"}
 
 // ClassesHeader is the header of classes.csv: the global model's
 // per-class precision and recall on the test set, each round.
@@ -135,7 +135,8 @@ func f64(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 func (w *CSV) Round(r RoundResult) error {
 	row := []string{strconv.Itoa(r.Round), f64(r.Metrics.Accuracy()), f64(r.Metrics.Loss()), f64(r.TrainLoss),
 		f64(r.RoundTime.Seconds()), f64(r.TrainTime.Seconds()), f64(r.CommTime.Seconds()), f64(r.EvalTime.Seconds()),
-		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples)}
+		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples),
+		f64(r.CompressionUp())}
 	if _, err := fmt.Fprintln(w.metrics, strings.Join(row, ",")); err != nil {
 		return fmt.Errorf("fed: results: %w", err)
 	}

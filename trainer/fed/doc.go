@@ -8,12 +8,18 @@
 //     function of (Config.Seed, round), so no message is needed.
 //  2. Each worker trains its selected clients from the global state it
 //     holds, up to Config.Parallel at once (one graph per goroutine),
-//     and folds their states into a local weighted sum (weights from the
-//     strategy, e.g. sample counts for FedAvg), in a fixed order.
+//     and folds their updates (trained − global state) into a local
+//     weighted mean (weights from the strategy, e.g. sample counts for
+//     FedAvg), in a fixed order. Under a lossy codec (bf16, int8) the
+//     worker adds what the codec lost of its previous updates (error
+//     feedback, kept per worker rank).
 //  3. A weighted-mean Reduce to rank 0 turns the workers' partial means
-//     into the mean over all selected clients (the federator contributes
-//     weight 0); a Gather brings each client's metadata (samples, steps,
-//     loss, time, bytes). A strategy that needs every update (median)
+//     into the mean update over all selected clients (the federator
+//     contributes weight 0), which the federator adds to the global state;
+//     a Gather brings each client's metadata (samples, steps, loss, time,
+//     bytes), always uncompressed, as is the metrics AllReduce of step 5:
+//     a codec applies to model payloads only. A strategy that needs every
+//     update (median)
 //     gets a Gather of every trained state instead of the Reduce: one
 //     block per rank, as many states as the busiest worker trained this
 //     round.

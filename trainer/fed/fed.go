@@ -26,8 +26,9 @@ import (
 const metaFields = 5
 
 // rankFields is the number of per-rank values at the end of a worker's
-// metadata block: training wall seconds, bytes up, bytes down.
-const rankFields = 3
+// metadata block: training wall seconds, bytes up, bytes down, raw bytes
+// up.
+const rankFields = 4
 
 // job is one rank's view of a federated training job.
 type job struct {
@@ -55,6 +56,12 @@ type job struct {
 	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with Config.KeepOptimizerState
 	down     collective.Stats  // bytes received with the latest broadcast of the global state
 	rec      Recorder          // rank 0 only
+	// residual is this rank's error feedback: what the lossy codec lost
+	// of its latest update, added to its next one. It is per worker rank,
+	// not per client, because a worker pre-averages its clients' updates
+	// and sends one update per round (reduceUpdates); the rank's clients
+	// share it. Nil until a lossy codec first loses something.
+	residual []float32
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
@@ -292,12 +299,12 @@ type roundState struct {
 	mine []int // the selected clients this rank hosts (selectClients)
 
 	outs      []clientOut   // this rank's trained clients, in training order (trainClients)
-	mean      []float32     // the weighted mean of this rank's clients' states (trainClients)
+	mean      []float32     // the weighted mean of this rank's clients' updates, trained − global (trainClients)
 	weight    float64       // the total weight of outs (trainClients)
 	trainWall time.Duration // this rank's training wall time (trainClients)
 
 	up        collective.Stats // bytes this rank sent with its updates (reduceUpdates)
-	agg       []float32        // rank 0: the weighted mean over all selected clients (reduceUpdates)
+	agg       []float32        // rank 0: the weighted mean update over all selected clients (reduceUpdates)
 	states    []float32        // rank 0, individual strategies: perWorker states per rank (reduceUpdates)
 	perWorker int              // individual strategies: states per rank in states (reduceUpdates)
 
@@ -340,10 +347,11 @@ func (j *job) selectClients(r *roundState) {
 	}
 }
 
-// trainClients trains this rank's selected clients and folds their states into
-// the weighted mean r.mean (or keeps each state, for a strategy that needs
-// every update). The federator and a worker with no selected client train
-// nothing.
+// trainClients trains this rank's selected clients and folds their updates
+// (trained − global state) into the weighted mean r.mean, plus the error
+// feedback of a lossy codec (or keeps each state, for a strategy that
+// needs every update). The federator and a worker with no selected client
+// train nothing.
 func (j *job) trainClients(ctx context.Context, r *roundState) error {
 	r.mean = make([]float32, len(j.global))
 	if len(r.mine) == 0 {
@@ -355,11 +363,46 @@ func (j *job) trainClients(ctx context.Context, r *roundState) error {
 		return err
 	}
 	r.trainWall = time.Since(t0)
+	if j.strat.Individual() {
+		return nil
+	}
+	// Updates are small and centred on zero, where bf16 and int8 lose
+	// less than on the weights themselves.
+	for k, g := range j.global {
+		r.mean[k] -= g
+	}
+	return j.feedback(r.mean)
+}
+
+// feedback adds to upd, the update this rank is about to send, what the
+// codec lost of the previous ones, and keeps what it will lose of this
+// one (error feedback, Seide et al. 2014; Karimireddy et al. 2019): over
+// the rounds the federator receives the sum of the updates, not of their
+// rounded values. A lossless codec needs none.
+func (j *job) feedback(upd []float32) error {
+	codec := j.comm.Codec()
+	if !codec.Lossy() {
+		return nil
+	}
+	if j.residual == nil {
+		j.residual = make([]float32, len(upd))
+	}
+	for k, e := range j.residual {
+		upd[k] += e
+	}
+	sent := j.residual // reused: becomes upd as the federator decodes it
+	copy(sent, upd)
+	if err := collective.Decoded(j.comm, sent, codec); err != nil {
+		return fmt.Errorf("error feedback: %w", err)
+	}
+	for k, v := range upd {
+		j.residual[k] = v - sent[k]
+	}
 	return nil
 }
 
 // reduceUpdates brings the updates to the federator: a weighted-mean Reduce of
-// the workers' partial means (the federator contributes weight 0), or,
+// the workers' partial mean updates (the federator contributes weight 0), or,
 // for a strategy that needs every update, a Gather of every trained state.
 func (j *job) reduceUpdates(ctx context.Context, r *roundState) error {
 	if j.strat.Individual() {
@@ -393,10 +436,12 @@ func (j *job) gatherMetadata(ctx context.Context, r *roundState) error {
 	meta[r.slots*metaFields] = r.trainWall.Seconds()
 	meta[r.slots*metaFields+1] = float64(r.up.WireSent)
 	meta[r.slots*metaFields+2] = float64(j.down.WireRecv)
+	meta[r.slots*metaFields+3] = float64(r.up.RawSent)
 	if j.rank == 0 {
 		r.meta = make([]float64, j.size*r.block)
 	}
-	if err := collective.Gather(ctx, j.comm, r.meta, meta, 0); err != nil {
+	// Counts, losses and times must arrive exact: never the job's (maybe lossy) codec.
+	if err := collective.Gather(ctx, j.comm, r.meta, meta, 0, collective.WithCodec(collective.CodecNone)); err != nil {
 		return fmt.Errorf("gather client metadata: %w", err)
 	}
 	return nil
@@ -415,9 +460,15 @@ func (j *job) aggregate(_ context.Context, r *roundState) error {
 	if r.rec.Samples == 0 {
 		return fmt.Errorf("no client trained (selected %v)", r.sel)
 	}
-	upd := []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.Samples, Steps: r.rec.Steps, TrainLoss: r.rec.TrainLoss}}
+	var upd []strategy.Update
 	if r.states != nil {
 		upd = individualUpdates(r.rec, r.states, r.perWorker, len(j.global))
+	} else {
+		// The workers sent the mean update; the strategies take states.
+		for k, g := range j.global {
+			r.agg[k] += g
+		}
+		upd = []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.Samples, Steps: r.rec.Steps, TrainLoss: r.rec.TrainLoss}}
 	}
 	j.info.Round = r.round
 	if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
@@ -452,7 +503,8 @@ func (j *job) evaluate(ctx context.Context, r *roundState) error {
 	}
 	vec := met.Vector()
 	sum := make([]float64, len(vec))
-	if err := collective.AllReduce(ctx, j.comm, sum, vec, collective.Sum); err != nil {
+	// The confusion matrix is counts: never the job's (maybe lossy) codec.
+	if err := collective.AllReduce(ctx, j.comm, sum, vec, collective.Sum, collective.WithCodec(collective.CodecNone)); err != nil {
 		return fmt.Errorf("allreduce test metrics: %w", err)
 	}
 	if r.met, err = trainer.MetricsFromVector(j.test.Classes, sum); err != nil {
@@ -496,6 +548,7 @@ func (j *job) collect(round int, all []float64, slots, block int) RoundResult {
 		rec.TrainTime = max(rec.TrainTime, time.Duration(b[slots*metaFields]*float64(time.Second)))
 		rec.BytesUp += int64(b[slots*metaFields+1])
 		rec.BytesDown += int64(b[slots*metaFields+2])
+		rec.RawBytesUp += int64(b[slots*metaFields+3])
 	}
 	if rec.Samples > 0 {
 		rec.TrainLoss = lossW / float64(rec.Samples)

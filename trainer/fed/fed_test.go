@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/trainer"
 	"github.com/fltk-go/fltk/trainer/optim"
 	"github.com/fltk-go/fltk/trainer/strategy"
@@ -63,8 +64,9 @@ func writeSynthMNIST(t *testing.T, dir string, n, m int) {
 // directory.
 type testJob struct {
 	Config
-	world int    // ranks
-	dir   string // where runJob's CSV recorder writes
+	world int              // ranks
+	dir   string           // where runJob's CSV recorder writes
+	codec collective.Codec // the Comms' default codec (runWith)
 }
 
 // testConfig returns a job of 3 rounds of 3 of 6 clients on world ranks.

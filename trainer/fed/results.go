@@ -58,8 +58,9 @@ type RoundResult struct {
 	EvalTime  time.Duration // the distributed evaluation
 	AggTime   time.Duration // the strategy's aggregation on the federator
 
-	BytesUp   int64 // wire bytes the workers sent with their updates
-	BytesDown int64 // wire bytes the ranks received with the previous global model
+	BytesUp    int64 // wire bytes the workers sent with their updates
+	BytesDown  int64 // wire bytes the ranks received with the previous global model
+	RawBytesUp int64 // the updates' bytes before the codec: RawBytesUp / BytesUp is its compression
 
 	Clients []ClientResult // the clients that trained, rank by rank in training order
 
@@ -169,4 +170,15 @@ func (p *Progress) Round(r RoundResult) error {
 func (p *Progress) Finish(trainer.Checkpoint) error {
 	fmt.Fprintf(p.w, "fed: done in %s%s\n", time.Since(p.started).Round(time.Millisecond), p.suffix())
 	return nil
+}
+
+// CompressionUp is RawBytesUp / BytesUp: how many times fewer bytes the
+// codec put on the wire than the updates hold (wire bytes include frame
+// headers, so no codec gives slightly under 1). It is 1 when nothing was
+// sent.
+func (r *RoundResult) CompressionUp() float64 {
+	if r.BytesUp == 0 {
+		return 1
+	}
+	return float64(r.RawBytesUp) / float64(r.BytesUp)
 }

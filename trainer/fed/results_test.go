@@ -50,7 +50,9 @@ func runWith(t *testing.T, tj *testJob, rec Recorder) error {
 	t.Helper()
 	srv := runtimetest.RunServer(t, nil)
 	ws := runtimetest.RunWorld(t, srv, "fedtest", tj.world, nil)
-	comms := runtimetest.Comms(t, ws, collective.DefaultConfig())
+	cc := collective.DefaultConfig()
+	cc.Codec = tj.codec
+	comms := runtimetest.Comms(t, ws, cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return runtimetest.OnAll(tj.world, func(r int) error {
@@ -155,7 +157,7 @@ func TestCSVFormat(t *testing.T) {
 	met := trainer.Metrics{Classes: 2, N: 3, LossSum: 1.5, Correct: 2, Confusion: []float64{1, 1, 0, 1}}
 	rr := RoundResult{Round: 1, Metrics: met, Samples: 4, Steps: 2, TrainLoss: 0.123456789,
 		RoundTime: 1500 * time.Millisecond, TrainTime: time.Second, CommTime: 250 * time.Millisecond,
-		EvalTime: 200 * time.Millisecond, AggTime: 50 * time.Millisecond, BytesUp: 1234, BytesDown: 5678,
+		EvalTime: 200 * time.Millisecond, AggTime: 50 * time.Millisecond, BytesUp: 1234, BytesDown: 5678, RawBytesUp: 4936,
 		Clients: []ClientResult{{Client: 0, Rank: 1, Samples: 3, Steps: 1, Loss: 0.1, Time: 400 * time.Millisecond},
 			{Client: 1, Rank: 1, Samples: 1, Steps: 1, Loss: 1.0 / 3, Time: 2 * time.Second}}}
 	if err := w.Round(rr); err != nil {
@@ -167,8 +169,8 @@ func TestCSVFormat(t *testing.T) {
 	for name, want := range map[string]string{
 		"config.toml":   "# cfg\n",
 		"partition.csv": "client,samples,label_0,label_1\n0,3,1,2\n1,1,0,1\n",
-		"metrics.csv": "round,test_accuracy,test_loss,train_loss,round_seconds,train_seconds,comm_seconds,eval_seconds,bytes_up,bytes_down,clients,samples\n" +
-			"1,0.666667,0.5,0.123457,1.5,1,0.25,0.2,1234,5678,2,4\n",
+		"metrics.csv": "round,test_accuracy,test_loss,train_loss,round_seconds,train_seconds,comm_seconds,eval_seconds,bytes_up,bytes_down,clients,samples,compression_up\n" +
+			"1,0.666667,0.5,0.123457,1.5,1,0.25,0.2,1234,5678,2,4,4\n",
 		"clients.csv": "round,client,rank,samples,steps,train_loss,train_seconds\n" +
 			"1,0,1,3,1,0.1,0.4\n1,1,1,1,1,0.333333,2\n",
 		"classes.csv": "round,class,precision,recall,test_samples\n" +
