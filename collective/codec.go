@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -27,10 +28,15 @@ const (
 	// element. Lossy: absolute error ≤ max|x|/254 per chunk. Values must be
 	// finite.
 	CodecInt8
+	// CodecInt8Zstd quantises exactly as CodecInt8 (same scale, same decoded
+	// values), then compresses the signed bytes with zstd: the float32 scale,
+	// then a zstd frame of one byte per element. Lossy, as CodecInt8; pays
+	// when most values are small against the chunk's largest (updates).
+	CodecInt8Zstd
 	numCodecs
 )
 
-var codecNames = [...]string{"none", "zstd", "bf16", "int8"}
+var codecNames = [...]string{"none", "zstd", "bf16", "int8", "int8z"}
 
 func (c Codec) String() string {
 	if c.valid() {
@@ -42,16 +48,17 @@ func (c Codec) String() string {
 func (c Codec) valid() bool { return c < numCodecs }
 
 // Lossy reports whether the codec changes values.
-func (c Codec) Lossy() bool { return c == CodecBF16 || c == CodecInt8 }
+func (c Codec) Lossy() bool { return c == CodecBF16 || c == CodecInt8 || c == CodecInt8Zstd }
 
-// ParseCodec returns the codec with the given name: none, zstd, bf16 or int8.
+// ParseCodec returns the codec with the given name: none, zstd, bf16, int8
+// or int8z.
 func ParseCodec(name string) (Codec, error) {
 	for i, n := range codecNames {
 		if n == name {
 			return Codec(i), nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %q is not one of none, zstd, bf16, int8", ErrUnknownCodec, name)
+	return 0, fmt.Errorf("%w: %q is not one of %s", ErrUnknownCodec, name, strings.Join(codecNames[:], ", "))
 }
 
 // codecs holds the state the codecs need; it is safe for concurrent use.
@@ -84,16 +91,26 @@ func (cs *codecs) buf(n int) *[]byte {
 	return &b
 }
 
-// encodedBound returns an upper bound of the encoded size of n raw bytes.
+// encodedBound returns an upper bound of the encoded size of n raw bytes
+// (whole elements of 4 or 8 bytes). Comm sizes its chunks so that
+// CodecZstd's bound fits a frame; every other codec's bound must not exceed
+// it for n ≥ 8.
 func encodedBound(c Codec, n int) int {
 	switch c {
 	case CodecZstd:
-		return n + n/255 + 64
+		return zstdBound(n)
 	case CodecInt8:
 		return 4 + n
+	case CodecInt8Zstd:
+		return 4 + zstdBound(n/4) // at most n/4 int8s: elements are ≥ 4 bytes
 	}
 	return n
 }
+
+// zstdBound bounds zstd's output for n input bytes (incompressible input
+// is stored in raw blocks: a 3-byte header per 128 KiB block plus the frame
+// header and checksum).
+func zstdBound(n int) int { return n + n/255 + 64 }
 
 // encode appends the encoding of raw (elements of elemSize bytes) to dst.
 func (cs *codecs) encode(dst []byte, c Codec, raw []byte, elemSize int) ([]byte, error) {
@@ -122,42 +139,73 @@ func (cs *codecs) encode(dst []byte, c Codec, raw []byte, elemSize int) ([]byte,
 		}
 		return dst, nil
 	case CodecInt8:
-		n := len(raw) / elemSize
-		var maxAbs float64
-		if elemSize == 4 {
-			for _, x := range asF32(raw) {
-				maxAbs = max(maxAbs, math.Abs(float64(x)))
-			}
-		} else {
-			for _, x := range asF64(raw) {
-				maxAbs = max(maxAbs, math.Abs(x))
-			}
+		return appendInt8(dst, raw, elemSize)
+	case CodecInt8Zstd:
+		p := cs.buf(4 + len(raw)/elemSize)
+		q, err := appendInt8((*p)[:0], raw, elemSize)
+		if err == nil {
+			dst = append(dst, q[:4]...) // the scale, then the compressed bytes
+			dst = cs.enc.EncodeAll(q[4:], dst)
 		}
-		if math.IsNaN(maxAbs) || math.IsInf(maxAbs, 0) || maxAbs > math.MaxFloat32 {
-			return nil, fmt.Errorf("%w: int8 codec needs finite float32-range values", ErrCodec)
-		}
-		scale := float32(maxAbs / 127)
-		inv := float64(0)
-		if scale > 0 {
-			inv = 1 / float64(scale)
-		}
-		start := len(dst)
-		dst = append(dst, make([]byte, 4+n)...)
-		out := dst[start:]
-		binary.LittleEndian.PutUint32(out, math.Float32bits(scale))
-		q := out[4:]
-		if elemSize == 4 {
-			for i, x := range asF32(raw) {
-				q[i] = byte(quant8(float64(x) * inv))
-			}
-		} else {
-			for i, x := range asF64(raw) {
-				q[i] = byte(quant8(x * inv))
-			}
-		}
-		return dst, nil
+		*p = q
+		cs.scratch.Put(p)
+		return dst, err
 	}
 	return nil, fmt.Errorf("%w: %v", ErrUnknownCodec, c)
+}
+
+// appendInt8 appends CodecInt8's encoding of raw to dst: a float32 scale
+// (max|x|/127) and one signed byte per element.
+func appendInt8(dst, raw []byte, elemSize int) ([]byte, error) {
+	n := len(raw) / elemSize
+	var maxAbs float64
+	if elemSize == 4 {
+		for _, x := range asF32(raw) {
+			maxAbs = max(maxAbs, math.Abs(float64(x)))
+		}
+	} else {
+		for _, x := range asF64(raw) {
+			maxAbs = max(maxAbs, math.Abs(x))
+		}
+	}
+	if math.IsNaN(maxAbs) || math.IsInf(maxAbs, 0) || maxAbs > math.MaxFloat32 {
+		return nil, fmt.Errorf("%w: int8 codec needs finite float32-range values", ErrCodec)
+	}
+	scale := float32(maxAbs / 127)
+	inv := float64(0)
+	if scale > 0 {
+		inv = 1 / float64(scale)
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, 4+n)...)
+	out := dst[start:]
+	binary.LittleEndian.PutUint32(out, math.Float32bits(scale))
+	q := out[4:]
+	if elemSize == 4 {
+		for i, x := range asF32(raw) {
+			q[i] = byte(quant8(float64(x) * inv))
+		}
+	} else {
+		for i, x := range asF64(raw) {
+			q[i] = byte(quant8(x * inv))
+		}
+	}
+	return dst, nil
+}
+
+// dequant8 writes the elements of q times scale to dst.
+func dequant8(dst []byte, scale float32, q []byte, elemSize int) {
+	if elemSize == 4 {
+		out := asF32(dst)
+		for i := range out {
+			out[i] = float32(int8(q[i])) * scale
+		}
+	} else {
+		out := asF64(dst)
+		for i := range out {
+			out[i] = float64(int8(q[i])) * float64(scale)
+		}
+	}
 }
 
 // decode decodes payload into dst, which has exactly the raw length.
@@ -205,18 +253,24 @@ func (cs *codecs) decode(dst []byte, c Codec, payload []byte, elemSize int) erro
 		if len(payload) != 4+n {
 			return fmt.Errorf("%w: int8 chunk of %d bytes, expected %d", ErrCodec, len(payload), 4+n)
 		}
-		scale := math.Float32frombits(binary.LittleEndian.Uint32(payload))
-		q := payload[4:]
-		if elemSize == 4 {
-			out := asF32(dst)
-			for i := range out {
-				out[i] = float32(int8(q[i])) * scale
-			}
-		} else {
-			out := asF64(dst)
-			for i := range out {
-				out[i] = float64(int8(q[i])) * float64(scale)
-			}
+		dequant8(dst, math.Float32frombits(binary.LittleEndian.Uint32(payload)), payload[4:], elemSize)
+		return nil
+	case CodecInt8Zstd:
+		if len(payload) < 4 {
+			return fmt.Errorf("%w: int8z chunk of %d bytes, shorter than its scale", ErrCodec, len(payload))
+		}
+		p := cs.buf(0)
+		q, err := cs.dec.DecodeAll(payload[4:], (*p)[:0])
+		if err == nil && len(q) != n {
+			err = fmt.Errorf("decoded %d bytes, expected %d", len(q), n)
+		}
+		if err == nil {
+			dequant8(dst, math.Float32frombits(binary.LittleEndian.Uint32(payload)), q, elemSize)
+		}
+		*p = q
+		cs.scratch.Put(p)
+		if err != nil {
+			return fmt.Errorf("%w: int8z: %w", ErrCodec, err)
 		}
 		return nil
 	}

@@ -25,7 +25,7 @@ func onAll(comms []*collective.Comm, f func(c *collective.Comm) error) []error {
 	return errs
 }
 
-var allCodecs = []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8}
+var allCodecs = []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8, collective.CodecInt8Zstd}
 
 func TestConformanceInMemory(t *testing.T) {
 	// Chunks of 256 bytes make every size but the smallest span several
@@ -323,7 +323,7 @@ func TestDecodedIsWhatReduceDelivers(t *testing.T) {
 	for i := range src {
 		src[i] = float32(math.Sin(float64(i))) * float32(1+i%7)
 	}
-	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8} {
+	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8, collective.CodecInt8Zstd} {
 		got := make([]float32, len(src))
 		errs := onAll(comms, func(c *collective.Comm) error {
 			if c.Rank() == 0 {

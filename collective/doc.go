@@ -87,7 +87,8 @@
 // Per chunk, chosen in Config.Codec or per call with WithCodec: CodecNone;
 // CodecZstd (byte-shuffle, then klauspost/compress zstd — lossless; pays on
 // slow links, not on loopback); CodecBF16 (half the bytes, relative error ≤
-// 2⁻⁸) and CodecInt8 (a quarter, absolute error ≤ max|x|/254 per chunk),
+// 2⁻⁸), CodecInt8 (a quarter, absolute error ≤ max|x|/254 per chunk) and
+// CodecInt8Zstd (CodecInt8's values, its bytes then zstd-compressed),
 // meant for model updates. Receivers decode whatever the sender chose. Raw
 // and wire bytes are counted per call (WithStats) and per Comm (Comm.Stats).
 //

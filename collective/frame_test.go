@@ -88,6 +88,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{CodecZstd, 0},
 		{CodecBF16, 3 * math.Ldexp(1, -8)}, // 8-bit mantissa: relative 2^-9, rounded up
 		{CodecInt8, 3.0 / 254 * 1.001},     // half a step of max|x|/127
+		{CodecInt8Zstd, 3.0 / 254 * 1.001}, // int8's values
 	} {
 		t.Run(tt.c.String(), func(t *testing.T) {
 			enc, err := cs.encode(nil, tt.c, raw, 4)
@@ -113,6 +114,114 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	if _, err := cs.encode(nil, CodecInt8, asBytes([]float32{1, float32(math.Inf(1))}), 4); !errors.Is(err, ErrCodec) {
 		t.Errorf("int8 of +Inf: %v, want ErrCodec", err)
+	}
+}
+
+// TestInt8ZstdIsInt8Compressed: int8z decodes to exactly int8's values,
+// for float32 and float64, and is smaller than int8 when most values are
+// small against the largest (as in model updates).
+func TestInt8ZstdIsInt8Compressed(t *testing.T) {
+	cs, err := newCodecs(1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ParseCodec("int8z"); err != nil || c != CodecInt8Zstd || !c.Lossy() || c.String() != "int8z" {
+		t.Fatalf("ParseCodec(int8z) = %v, %v (lossy %v)", c, err, c.Lossy())
+	}
+	src := make([]float64, 20000)
+	for i := range src {
+		src[i] = math.Sin(float64(i)*0.37) * 0.01 // small, against one outlier
+	}
+	src[123] = -2
+	f32 := make([]float32, len(src))
+	for i, x := range src {
+		f32[i] = float32(x)
+	}
+	for _, tt := range []struct {
+		name     string
+		raw      []byte
+		elemSize int
+	}{{"float32", asBytes(f32), 4}, {"float64", asBytes(src), 8}, {"empty", nil, 4}, {"one", asBytes(f32[:1]), 4}} {
+		t.Run(tt.name, func(t *testing.T) {
+			i8, err := cs.encode(nil, CodecInt8, tt.raw, tt.elemSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			iz, err := cs.encode(nil, CodecInt8Zstd, tt.raw, tt.elemSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(iz) > encodedBound(CodecInt8Zstd, len(tt.raw)) {
+				t.Errorf("int8z encoded %d bytes > bound %d", len(iz), encodedBound(CodecInt8Zstd, len(tt.raw)))
+			}
+			want := make([]byte, len(tt.raw))
+			got := make([]byte, len(tt.raw))
+			if err := cs.decode(want, CodecInt8, i8, tt.elemSize); err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.decode(got, CodecInt8Zstd, iz, tt.elemSize); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("int8z decodes to other values than int8")
+			}
+			if len(tt.raw) > 1000 && 2*len(iz) > len(i8) {
+				t.Errorf("int8z %d bytes, int8 %d: want int8z at most half", len(iz), len(i8))
+			}
+		})
+	}
+	if _, err := cs.encode(nil, CodecInt8Zstd, asBytes([]float32{1, float32(math.NaN())}), 4); !errors.Is(err, ErrCodec) {
+		t.Errorf("int8z of NaN: %v, want ErrCodec", err)
+	}
+}
+
+// TestInt8ZstdRejectsCorrupt: truncated or altered int8z payloads are
+// ErrCodec errors, never a panic or a wrong length.
+func TestInt8ZstdRejectsCorrupt(t *testing.T) {
+	cs, err := newCodecs(1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := make([]float32, 5000)
+	for i := range src {
+		src[i] = float32(i%13) - 6
+	}
+	enc, err := cs.encode(nil, CodecInt8Zstd, asBytes(src), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(enc)
+	bad[6] ^= 0xff // in the zstd frame header
+	for _, tt := range []struct {
+		name    string
+		payload []byte
+		elems   int
+	}{
+		{"no scale", enc[:3], len(src)},
+		{"scale only", enc[:4], len(src)},
+		{"truncated", enc[:len(enc)-5], len(src)},
+		{"corrupt", bad, len(src)},
+		{"too few elements", enc, len(src) - 1},
+		{"too many elements", enc, len(src) + 1},
+		{"garbage", []byte("scalgarbage that is no zstd frame"), len(src)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := cs.decode(make([]byte, 4*tt.elems), CodecInt8Zstd, tt.payload, 4); !errors.Is(err, ErrCodec) {
+				t.Errorf("decode: %v, want ErrCodec", err)
+			}
+		})
+	}
+}
+
+// TestEncodedBoundsFitZstds: Comm sizes chunks by CodecZstd's bound, so no
+// codec may need more for a chunk of whole elements.
+func TestEncodedBoundsFitZstds(t *testing.T) {
+	for n := 8; n <= 1<<22; n = n*2 + 8 {
+		for c := range numCodecs {
+			if b := encodedBound(c, n); b > encodedBound(CodecZstd, n) {
+				t.Errorf("%v: bound %d for %d bytes > zstd's %d", c, b, n, encodedBound(CodecZstd, n))
+			}
+		}
 	}
 }
 

@@ -32,7 +32,7 @@ func (d Duration) MarshalText() ([]byte, error) {
 }
 
 // Codecs lists the values allowed for collective.codec, the default first.
-var Codecs = []string{"none", "zstd", "bf16", "int8"}
+var Codecs = []string{"none", "zstd", "bf16", "int8", "int8z"}
 
 // Limits enforced by [Config.Validate].
 const (

@@ -167,7 +167,7 @@ func TestBadConfigs(t *testing.T) {
 		},
 		{
 			file: "bad-codec.toml", want: ErrInvalid, line: 3, key: "collective.codec",
-			msg: []string{`collective.codec: "gzip" is not one of none, zstd, bf16, int8`},
+			msg: []string{`collective.codec: "gzip" is not one of none, zstd, bf16, int8, int8z`},
 		},
 		{
 			file: "bad-iface.toml", want: ErrInvalid, line: 3, key: "runtime.iface",
@@ -411,7 +411,7 @@ func TestValidate(t *testing.T) {
 		{name: "chunk at limit", edit: func(c *Config) { c.Collective.ChunkBytes = 2<<20 - 4096 }},
 		{"window 0", func(c *Config) { c.Collective.Window = 0 }, "collective.window", "out of range 1..256"},
 		{"window 257", func(c *Config) { c.Collective.Window = 257 }, "collective.window", "out of range 1..256"},
-		{"codec", func(c *Config) { c.Collective.Codec = "gzip" }, "collective.codec", `"gzip" is not one of none, zstd, bf16, int8`},
+		{"codec", func(c *Config) { c.Collective.Codec = "gzip" }, "collective.codec", `"gzip" is not one of none, zstd, bf16, int8, int8z`},
 		{"codec case", func(c *Config) { c.Collective.Codec = "ZSTD" }, "collective.codec", "is not one of"},
 		{"zstd level 0", func(c *Config) { c.Collective.ZstdLevel = 0 }, "collective.zstd_level", "out of range 1..4"},
 		{"unknown task", func(c *Config) { c.Job.Task = "serve" }, "job.task", `"serve" is not one of train, demo`},

@@ -29,7 +29,7 @@ func inProcessServer(t *testing.T) *runtime.Server {
 // (np 5).
 func TestConformanceNATS(t *testing.T) {
 	elems := []int{0, 1, 7, 1000, 70000} // 70000 float32s: several 64 KiB chunks, not a multiple
-	codecs := []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8}
+	codecs := []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8, collective.CodecInt8Zstd}
 	if testing.Short() {
 		elems = []int{0, 1, 7, 1000, 20000}
 	}

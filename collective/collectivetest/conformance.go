@@ -28,7 +28,7 @@ func fill[T collective.Float](dst []T, k, rank int) {
 // Tolerance returns the largest absolute error allowed for a reduction of
 // size ranks of Values (|x| < 1) sent with codec. Lossless codecs must be
 // exact up to the rounding of the final division (mean); bf16 keeps 8 bits
-// of mantissa (relative error ≤ 2⁻⁹ per encoding), int8 has an absolute
+// of mantissa (relative error ≤ 2⁻⁹ per encoding), int8 (and int8z) has an absolute
 // error ≤ max|x|/254 per encoding. A value is encoded at most twice on its
 // way (contribution, then result), and a sum of size inputs is below size.
 func Tolerance(codec collective.Codec, size int) float64 {
@@ -36,7 +36,7 @@ func Tolerance(codec collective.Codec, size int) float64 {
 	switch codec {
 	case collective.CodecBF16:
 		return 2 * n * math.Ldexp(1, -8)
-	case collective.CodecInt8:
+	case collective.CodecInt8, collective.CodecInt8Zstd: // int8z decodes to int8's values
 		return 2 * n / 254 * 1.01
 	}
 	return 1e-6
