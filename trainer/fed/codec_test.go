@@ -26,7 +26,7 @@ func TestLossyCodecsKeepCountsExact(t *testing.T) {
 	// means the codec corrupted something besides rounding the weights.
 	const codecTolerance = 0.03
 	accuracy := map[collective.Codec]float64{}
-	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8} {
+	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8, collective.CodecInt8Zstd} {
 		t.Run(codec.String(), func(t *testing.T) {
 			tj := testConfig(t, 3)
 			tj.codec = codec
@@ -93,7 +93,7 @@ func TestFeedbackKeepsWhatTheCodecLost(t *testing.T) {
 	for k := range u {
 		u[k] = float32(rng.NormFloat64() * 1e-3)
 	}
-	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8} {
+	for _, codec := range []collective.Codec{collective.CodecNone, collective.CodecZstd, collective.CodecBF16, collective.CodecInt8, collective.CodecInt8Zstd} {
 		comms := collectivetest.NewNetwork(t, 2).Comms(t, collective.Config{JobID: "ef", ChunkBytes: 1024, Codec: codec})
 		j := &job{comm: comms[1]}
 		got := make([]float64, len(u))   // what the federator decodes, with feedback
