@@ -305,6 +305,11 @@ func Decoded[T Float](c *Comm, x []T, codec Codec) error {
 
 // roundTrip replaces b by what a receiver decodes from it under codec.
 func (c *Comm) roundTrip(b []byte, codec Codec, es int) error {
+	if codec == CodecInt8Zstd {
+		// int8z decodes to int8's values (TestInt8ZstdIsInt8Compressed):
+		// its zstd pass would cost time and change nothing here.
+		codec = CodecInt8
+	}
 	for lo := 0; lo < len(b); lo += c.chunk {
 		chunk := b[lo:min(len(b), lo+c.chunk)]
 		enc, err := c.cs.encode(nil, codec, chunk, es)
