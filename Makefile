@@ -8,7 +8,7 @@ BIN     := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: data build build-openblas test-openblas openblas-dev run demo test test-race test-integration fuzz bench bench-go bench-mpi lint vet fmt-check verify clean
+.PHONY: data build build-openblas test-openblas openblas-dev run demo test test-race test-multihost multihost-deps test-integration fuzz bench bench-go bench-mpi bench-multihost lint vet fmt-check verify clean
 
 # build compiles fltk and fltk-launch into ./bin.
 build:
@@ -56,6 +56,17 @@ test: data
 test-race:
 	go test -race -count=1 -timeout 20m ./...
 
+# test-multihost runs the multi-host tests (build tag multihost, root):
+# hosts are network namespaces on a bridge, each with its own sshd, private
+# /dev/shm and hostname (scripts/netns.sh); jobs are launched over ssh.
+test-multihost: multihost-deps
+	go test -tags multihost -count=1 -p 1 -timeout 20m -v ./e2e/multihost/
+
+# multihost-deps installs Debian's openssh-server and iproute2 when missing
+# (root or sudo), starting no sshd in the root namespace.
+multihost-deps:
+	scripts/netns.sh deps
+
 # fuzz runs each fuzz target for FUZZTIME (seed corpora run in make test).
 FUZZTIME ?= 30s
 fuzz:
@@ -77,6 +88,11 @@ bench-go:
 # bench-mpi runs OpenMPI (TCP and shared memory) and fltk back to back.
 bench-mpi: build
 	scripts/bench-vs-mpi.sh
+
+# bench-multihost compares fltk and OpenMPI collectives across 3 namespace
+# hosts × 3 ranks at 1 Gbit/s and 100 Mbit/s (root; installs OpenMPI).
+bench-multihost: build multihost-deps
+	scripts/bench-multihost.sh
 
 vet:
 	go vet ./...
