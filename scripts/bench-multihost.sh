@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# bench-multihost.sh — fltk and OpenMPI collectives across test hosts on one
+# machine: 3 network namespaces (scripts/netns.sh) × 3 ranks, links shaped
+# with tc tbf to each rate in RATES; broadcast, reduce, allreduce and gather
+# of 1, 16 and 64 MiB. One run per (rate, op, size, implementation), so the
+# veth byte counters read before and after each run give the bytes that
+# crossed each host's link for that cell. A benchmark, not a test; root.
+#
+#   scripts/bench-multihost.sh            (make bench-multihost)
+#
+# Environment (defaults in brackets):
+#   RATES        tc rates of the links                      ["1gbit 100mbit"]
+#   SIZES        bytes of float32 per rank, commas          ["1048576,16777216,67108864"]
+#   OPS          bcast,reduce,allreduce,gather subset        ["bcast,reduce,allreduce,gather"]
+#   HOSTS SLOTS  hosts and ranks per host                    [3 3]
+#   IMPLS        which to run: openmpi, fltk                 ["openmpi fltk"]
+#   REPEATS      timed repeats per cell                      [20 up to 1 MiB, 5 up to 16 MiB, 3 above]
+#   MPI_BTL      OpenMPI byte transfer layers                ["tcp,self", as issue 12 asks;
+#                                                              "tcp,vader,self" adds shared memory on a host]
+#   MPIRUN_EXTRA extra mpirun arguments                      ["--mca mpi_yield_when_idle 1": 9 ranks share
+#                                                              2 cores here, and busy-polling ranks starve the
+#                                                              others; fltk ranks block too]
+#   FLTK_MODE    ssh: fltk-launch --hosts over ssh (one NATS server per host)
+#                hub: fltk-launch's one NATS server in the launcher's namespace, ranks
+#                     started on the hosts through ssh by a wrapper (fltk before --hosts)
+#                                                            [ssh if fltk-launch has --hosts, else hub]
+#   FLTK_BIN FLTK_LAUNCH                                     [bin/fltk bin/fltk-launch; make build if missing]
+#   OUT          output directory                            [bench-multihost]
+#   RUN_TIMEOUT  seconds per run                             [1200]
+#   APPEND       1: add to $OUT's earlier rows (e.g. IMPLS=fltk after a run of both)
+#                instead of starting afresh; the tables show every implementation
+#
+# Outputs in $OUT: all.csv (rate,impl,np,op,bytes,median_us,min_us,gbps),
+# links.csv (rate,impl,op,bytes,calls,host,out_bytes,in_bytes: bytes that
+# crossed host's link during the run of that cell), table.txt, table.md,
+# commands.txt, logs/.
+#
+# Reading the link columns: "×tensor" is the largest of any host's out or in
+# bytes in one run, divided by calls (warm-up + timed repeats) and by the
+# tensor size; it includes the run's start-up (ssh, rendezvous), which is
+# small next to 1 MiB × calls.
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$script_dir/.." && pwd)
+invocation="$0${*:+ $*}"
+cd "$repo_root"
+
+RATES=${RATES:-"1gbit 100mbit"}
+SIZES=${SIZES:-"1048576,16777216,67108864"}
+OPS=${OPS:-"bcast,reduce,allreduce,gather"}
+HOSTS=${HOSTS:-3}
+SLOTS=${SLOTS:-3}
+IMPLS=${IMPLS:-"openmpi fltk"}
+REPEATS=${REPEATS:-}
+MPI_BTL=${MPI_BTL:-"tcp,self"}
+MPIRUN_EXTRA=${MPIRUN_EXTRA-"--mca mpi_yield_when_idle 1"}
+FLTK_BIN=${FLTK_BIN:-bin/fltk}
+FLTK_LAUNCH=${FLTK_LAUNCH:-bin/fltk-launch}
+FLTK_MODE=${FLTK_MODE:-}
+OUT=${OUT:-bench-multihost}
+RUN_TIMEOUT=${RUN_TIMEOUT:-1200}
+NETNS="$script_dir/netns.sh"
+NP=$((HOSTS * SLOTS))
+
+log() { printf '[bench-multihost] %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+"$NETNS" deps
+
+# ---------------------------------------------------------------- OpenMPI
+if [[ " $IMPLS " == *" openmpi "* ]]; then
+    if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
+        apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+        log "mpicc/mpirun missing: installing openmpi-bin libopenmpi-dev"
+        "${apt[@]}" install -y --no-install-recommends openmpi-bin libopenmpi-dev ||
+            { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends openmpi-bin libopenmpi-dev; }
+    fi
+    mkdir -p bin
+    log "building bin/mpicoll"
+    mpicc -O2 -Wall -o bin/mpicoll scripts/mpicoll.c
+fi
+
+# ---------------------------------------------------------------- fltk
+if [[ " $IMPLS " == *" fltk "* ]]; then
+    if [ ! -x "$FLTK_BIN" ] || [ ! -x "$FLTK_LAUNCH" ]; then
+        log "fltk binaries missing: make build"
+        make build
+    fi
+    FLTK_BIN=$(realpath "$FLTK_BIN")
+    FLTK_LAUNCH=$(realpath "$FLTK_LAUNCH")
+    if [ -z "$FLTK_MODE" ]; then
+        if "$FLTK_LAUNCH" --help 2>&1 | grep -q -- '-hosts'; then FLTK_MODE=ssh; else FLTK_MODE=hub; fi
+    fi
+    case $FLTK_MODE in ssh | hub) ;; *) die "FLTK_MODE must be ssh or hub" ;; esac
+fi
+fltk_impl=fltk
+[ "${FLTK_MODE:-}" = hub ] && fltk_impl=fltk-hub
+
+mkdir -p "$OUT/logs"
+OUT=$(realpath "$OUT")
+ALL="$OUT/all.csv" LINKS="$OUT/links.csv"
+if [ "${APPEND:-0}" != 1 ] || [ ! -f "$ALL" ]; then
+    echo "rate,impl,np,op,bytes,median_us,min_us,gbps" >"$ALL"
+    echo "rate,impl,op,bytes,calls,host,out_bytes,in_bytes" >"$LINKS"
+    : >"$OUT/commands.txt"
+fi
+read -r -a mpirun_extra <<<"$MPIRUN_EXTRA"
+timeout_cmd=()
+[ "$RUN_TIMEOUT" != 0 ] && timeout_cmd=(timeout -k 10 "$RUN_TIMEOUT")
+
+reps_of() { # the defaults of mpicoll and fltk bench
+    if [ -n "$REPEATS" ]; then echo "$REPEATS"; elif [ "$1" -le 1048576 ]; then echo 20; elif [ "$1" -le 16777216 ]; then echo 5; else echo 3; fi
+}
+warm_of() { if [ "$1" -le 1048576 ]; then echo 2; else echo 1; fi; }
+
+tag=""
+cleanup() { [ -n "$tag" ] && "$NETNS" down "$tag" || true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+failures=0
+# run_cell RATE IMPL OP SIZE CMD...: runs CMD; its CSV (mpicoll's or fltk
+# bench's) lands in all.csv with the rate, the link bytes in links.csv.
+run_cell() {
+    local rate=$1 impl=$2 op=$3 size=$4
+    shift 4
+    local name="$rate-$impl-$op-$size" csv rc=0
+    csv="$OUT/logs/$name.csv"
+    printf '%q ' "$@" >>"$OUT/commands.txt"
+    echo >>"$OUT/commands.txt"
+    local before after
+    before=$("$NETNS" bytes "$tag")
+    local t0=$SECONDS
+    "${timeout_cmd[@]}" "$@" >"$OUT/logs/$name.out" 2>"$OUT/logs/$name.err" || rc=$?
+    after=$("$NETNS" bytes "$tag")
+    if [ "$impl" != openmpi ]; then
+        cp "$OUT/logs/$name.fltk.csv" "$csv" 2>/dev/null || : >"$csv"
+    else
+        cp "$OUT/logs/$name.out" "$csv"
+    fi
+    if [ "$rc" -ne 0 ] || ! grep -q ",$op,$size," "$csv"; then
+        log "$name: FAILED (exit $rc); last lines of logs/$name.err:"
+        tail -n 15 "$OUT/logs/$name.err" >&2 || true
+        failures=$((failures + 1))
+        return 0
+    fi
+    awk -F, -v p="$rate,$impl" 'NF == 7 && $2 ~ /^[0-9]+$/ { print p "," $2 "," $3 "," $4 "," $5 "," $6 "," $7 }' "$csv" >>"$ALL"
+    local calls=$(($(reps_of "$size") + $(warm_of "$size")))
+    paste -d, <(tail -n +2 <<<"$before") <(tail -n +2 <<<"$after") |
+        awk -F, -v p="$rate,$impl,$op,$size,$calls" '{ printf "%s,%s,%d,%d\n", p, $1, $9 - $4, $10 - $5 }' >>"$LINKS"
+    log "$name: $(awk -F, -v op="$op" -v s="$size" '$3 == op && $4 == s { printf "median %.1f ms", $5 / 1000 }' "$csv") ($((SECONDS - t0)) s)"
+}
+
+ri=0
+for rate in $RATES; do
+    ri=$((ri + 1))
+    tag="bm$ri$((RANDOM % 10000))"
+    log "rate $rate: netns.sh up $tag $HOSTS $rate"
+    env_out=$("$NETNS" up "$tag" "$HOSTS" "$rate")
+    eval "$env_out"
+    read -r -a addrs <<<"$NETNS_ADDRS"
+    hostlist=""
+    for a in "${addrs[@]}"; do hostlist+="${hostlist:+,}$a:$SLOTS"; done
+    if [ "${FLTK_MODE:-}" = hub ]; then
+        # One wrapper per rank: ssh to the rank's host with the job's env.
+        wrapper="$OUT/logs/rank-over-ssh.sh"
+        cat >"$wrapper" <<EOF
+#!/bin/sh
+# fltk-launch starts this once per rank in the launcher's namespace; it
+# runs the worker on host FLTK_RANK / $SLOTS over ssh.
+set -e
+addrs="${addrs[*]}"
+i=\$((FLTK_RANK / $SLOTS))
+addr=\$(echo \$addrs | cut -d' ' -f\$((i + 1)))
+exec $NETNS_SSH -o BatchMode=yes root@\$addr "FLTK_RANK=\$FLTK_RANK FLTK_WORLD_SIZE=\$FLTK_WORLD_SIZE FLTK_NATS_URL=\$FLTK_NATS_URL FLTK_JOB_ID=\$FLTK_JOB_ID FLTK_TOKEN=\$FLTK_TOKEN exec \$*"
+EOF
+        chmod +x "$wrapper"
+    fi
+    IFS=, read -r -a ops <<<"$OPS"
+    IFS=, read -r -a sizes <<<"$SIZES"
+    for op in "${ops[@]}"; do
+        for size in "${sizes[@]}"; do
+            reps=$(reps_of "$size")
+            warm=$(warm_of "$size")
+            for impl in $IMPLS; do
+                case $impl in
+                openmpi)
+                    run_cell "$rate" openmpi "$op" "$size" \
+                        mpirun --allow-run-as-root -np "$NP" --host "$hostlist" \
+                        --mca plm_rsh_agent "$NETNS_SSH -o BatchMode=yes" \
+                        --mca oob_tcp_if_include "$NETNS_SUBNET" \
+                        --mca pml ob1 --mca btl "$MPI_BTL" --mca btl_tcp_if_include "$NETNS_SUBNET" \
+                        "${mpirun_extra[@]}" \
+                        "$repo_root/bin/mpicoll" --impl openmpi --ops "$op" --sizes "$size" \
+                        --repeats "$reps" --warmup "$warm"
+                    ;;
+                fltk)
+                    worker=("$FLTK_BIN" bench-worker --ops "$op" --sizes "$size" --repeats "$reps"
+                        --out "$OUT/logs/$rate-$fltk_impl-$op-$size.fltk.csv")
+                    if [ "$FLTK_MODE" = ssh ]; then
+                        run_cell "$rate" "$fltk_impl" "$op" "$size" \
+                            "$FLTK_LAUNCH" -np "$NP" --hosts "$hostlist" --ssh "$NETNS_SSH" \
+                            --iface "$NETNS_SUBNET" configs/bench.toml -- "${worker[@]}"
+                    else
+                        run_cell "$rate" "$fltk_impl" "$op" "$size" \
+                            "$FLTK_LAUNCH" -np "$NP" --iface "$NETNS_SUBNET" configs/bench.toml \
+                            -- "$wrapper" "${worker[@]}"
+                    fi
+                    ;;
+                *) die "unknown implementation $impl" ;;
+                esac
+            done
+        done
+    done
+    "$NETNS" down "$tag"
+    tag=""
+done
+
+# ---------------------------------------------------------------- tables
+# One column per implementation found in all.csv (APPEND=1 runs add theirs),
+# a ratio to openmpi per other implementation, the busiest link per
+# implementation; then the per-host link bytes.
+# shellcheck disable=SC2016  # awk programs
+TABLE_AWK='
+function htime(us) { if (us == "") return "n/a"; if (us + 0 < 1000) return sprintf("%.1f µs", us); return sprintf("%.1f ms", us / 1000) }
+function hsize(b) { if (b % 1048576 == 0) return (b / 1048576) " MiB"; if (b % 1024 == 0) return (b / 1024) " KiB"; return b " B" }
+function addimpl(x) { if (!(x in seen)) { seen[x] = 1; I[++ni] = x } }
+FILENAME ~ /all.csv$/ && FNR > 1 { med[$1, $2, $4, $5 + 0] = $6; addimpl($2); next }
+FILENAME ~ /links.csv$/ && FNR > 1 {
+    k = $1 SUBSEP $2 SUBSEP $3 SUBSEP ($4 + 0)
+    x = ($7 > $8 ? $7 : $8) / $5 / $4
+    if (!(k in link) || x > link[k]) link[k] = x
+    per[k] = per[k] (per[k] == "" ? "" : " ") sprintf("%.2f/%.2f", $7 / $5 / $4, $8 / $5 / $4)
+}
+END {
+    nr = split(rates, R, " "); no = split(ops, O, ","); ns = split(sizes, S, ",")
+    h = "| rate | op | size |"; d = "|---|---|---|"
+    for (a = 1; a <= ni; a++) { h = h " " I[a] " |"; d = d "---:|" }
+    for (a = 1; a <= ni; a++) if (I[a] != "openmpi" && ("openmpi" in seen)) { h = h " " I[a] "/openmpi |"; d = d "---:|" }
+    for (a = 1; a <= ni; a++) { h = h " " I[a] " link ×tensor |"; d = d "---:|" }
+    print h; print d
+    for (i = 1; i <= nr; i++) for (j = 1; j <= no; j++) for (k = 1; k <= ns; k++) {
+        s = S[k] + 0; line = "| " R[i] " | " O[j] " | " hsize(s) " |"
+        for (a = 1; a <= ni; a++) line = line " " htime(med[R[i], I[a], O[j], s]) " |"
+        m = med[R[i], "openmpi", O[j], s]
+        for (a = 1; a <= ni; a++) if (I[a] != "openmpi" && ("openmpi" in seen)) {
+            f = med[R[i], I[a], O[j], s]
+            line = line " " ((m != "" && f != "" && m > 0) ? sprintf("%.2f", f / m) : "n/a") " |"
+        }
+        for (a = 1; a <= ni; a++) {
+            key = R[i] SUBSEP I[a] SUBSEP O[j] SUBSEP s
+            line = line " " ((key in link) ? sprintf("%.2f", link[key]) : "n/a") " |"
+        }
+        print line
+    }
+    print ""
+    print "Bytes that crossed each host link per call, in tensors (out/in of h0 h1 h2; rank 0 is on h0):"
+    print ""
+    h = "| rate | op | size |"; d = "|---|---|---|"
+    for (a = 1; a <= ni; a++) { h = h " " I[a] " |"; d = d "---|" }
+    print h; print d
+    for (i = 1; i <= nr; i++) for (j = 1; j <= no; j++) for (k = 1; k <= ns; k++) {
+        s = S[k] + 0; line = "| " R[i] " | " O[j] " | " hsize(s) " |"
+        for (a = 1; a <= ni; a++) line = line " " per[R[i], I[a], O[j], s] " |"
+        print line
+    }
+}'
+make_table() {
+    awk -F, -v rates="$RATES" -v ops="$OPS" -v sizes="$SIZES" "$TABLE_AWK" "$ALL" "$LINKS"
+}
+make_table >"$OUT/table.txt"
+ompi_version=$(mpirun --version 2>/dev/null | head -n 1 || true)
+env_line="RATES=\"$RATES\" SIZES=\"$SIZES\" OPS=\"$OPS\" HOSTS=$HOSTS SLOTS=$SLOTS IMPLS=\"$IMPLS\" MPI_BTL=\"$MPI_BTL\" MPIRUN_EXTRA=\"$MPIRUN_EXTRA\" FLTK_MODE=${FLTK_MODE:-none}${REPEATS:+ REPEATS=$REPEATS}"
+{
+    echo "# fltk vs OpenMPI across $HOSTS namespace hosts × $SLOTS ranks"
+    echo
+    echo "- command: \`$env_line $invocation\`"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); nproc: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg); kernel: $(uname -r)"
+    echo "- ${ompi_version:-OpenMPI: not run}; fltk revision: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "- median over repeats of the max over ranks; size = float32 bytes per rank; links shaped with tc tbf on both directions"
+    echo "- link ×tensor: the busiest host link's bytes (out or in) per call / size"
+    [ "$fltk_impl" = fltk-hub ] && echo "- fltk-hub: fltk-launch's one NATS server in the launcher's namespace (on the bridge), every rank started on its host over ssh"
+    [ "$failures" -gt 0 ] && echo "- WARNING: $failures run(s) failed, see $OUT/logs/"
+    echo
+    cat "$OUT/table.txt"
+} >"$OUT/table.md"
+echo
+cat "$OUT/table.md"
+log "wrote $ALL, $LINKS, $OUT/table.md"
+[ "$failures" -eq 0 ]
