@@ -59,7 +59,7 @@ test-race:
 # test-multihost runs the multi-host tests (build tag multihost, root):
 # hosts are network namespaces on a bridge, each with its own sshd, private
 # /dev/shm and hostname (scripts/netns.sh); jobs are launched over ssh.
-test-multihost: multihost-deps
+test-multihost: data multihost-deps
 	go test -tags multihost -count=1 -p 1 -timeout 20m -v ./e2e/multihost/
 
 # multihost-deps installs Debian's openssh-server and iproute2 when missing

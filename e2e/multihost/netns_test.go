@@ -25,6 +25,11 @@ import (
 // every host, as fltk-launch expects without --copy.
 var binDir string
 
+// binDirEnv names a directory of already built fltk and fltk-launch to
+// test instead of building this checkout's (an absolute path every host
+// sees).
+const binDirEnv = "FLTK_MULTIHOST_BIN"
+
 // netnsScript is scripts/netns.sh of this checkout.
 var netnsScript string
 
@@ -39,6 +44,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	netnsScript = filepath.Join(root, "scripts", "netns.sh")
+	if dir := os.Getenv(binDirEnv); dir != "" {
+		binDir = dir // binaries built elsewhere (another revision)
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "fltk-multihost")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
