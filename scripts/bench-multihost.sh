@@ -119,7 +119,7 @@ reps_of() { # the defaults of mpicoll and fltk bench
 warm_of() { if [ "$1" -le 1048576 ]; then echo 2; else echo 1; fi; }
 
 tag=""
-cleanup() { [ -n "$tag" ] && "$NETNS" down "$tag" || true; }
+cleanup() { if [ -n "$tag" ]; then "$NETNS" down "$tag" || true; fi; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

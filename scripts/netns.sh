@@ -72,7 +72,9 @@ load() {
 }
 
 host_index() {
-    [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -lt "$1" ] || die "bad host index '$2' (0..$(($1 - 1)))"
+    if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -ge "$1" ]; then
+        die "bad host index '$2' (0..$(($1 - 1)))"
+    fi
 }
 
 # tbf on the egress of DEV at RATE; burst 10 ms of RATE (at least 128 KiB,
