@@ -107,4 +107,4 @@ lint: vet fmt-check
 verify: lint test
 
 clean:
-	rm -rf $(BIN) bench.txt bench-go.txt bench-results
+	rm -rf $(BIN) bench.txt bench-go.txt bench-results bench-multihost
