@@ -113,6 +113,7 @@ func (w *World) subscribe() error {
 	}{
 		{w.prefix + ".p." + me + ".*", w.handleData},
 		{w.prefix + ".b.*", w.handleData},
+		{w.prefix + ".h.*", w.handleRemote},
 		{w.prefix + ".hb.*", w.handleHeartbeat},
 		{w.prefix + ".bye.*", w.handleBye},
 	} {
