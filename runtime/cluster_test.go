@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -393,4 +394,100 @@ func TestFanOutCrossesRoutesOnce(t *testing.T) {
 	if n := ws[0].SharedMemoryFrames(); n != small {
 		t.Errorf("rank 0 sent %d frames through shared memory, want %d", n, small)
 	}
+}
+
+// TestClusterAuth: on a TLS cluster with token auth and route credentials,
+// a client needs both the token and the CA, and a node needs both the route
+// credentials and a certificate from the job's CA to join. Intruders are
+// started together with a legitimate node; once that one is routed to the
+// cluster, the intruders have had the same chance.
+func TestClusterAuth(t *testing.T) {
+	ca, err := runtime.NewCA("auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsNode, caFile := tlsCluster(t, ca)
+	withCreds := func(i int, c *runtime.ServerConfig) {
+		tlsNode(i, c)
+		c.Cluster.User, c.Cluster.Password = "route", "secret"
+	}
+	srvs := runtimetest.RunCluster(t, 2, withCreds)
+
+	t.Run("clients", func(t *testing.T) {
+		otherCA, _ := runtime.NewCA("other")
+		otherFile := filepath.Join(t.TempDir(), "other.pem")
+		if err := os.WriteFile(otherFile, otherCA.CertPEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name          string
+			token, caFile string
+			want          string
+		}{
+			{"no token", "", caFile, "without a token"},
+			{"wrong token", "wrong", caFile, "rejected the token"},
+			{"no CA", srvs[1].Token(), "", "certificate"},
+			{"another job's CA", srvs[1].Token(), otherFile, "certificate"},
+		} {
+			c := runtimetest.Config(srvs[1], "auth", 0, 1)
+			c.Token, c.CAFile = tc.token, tc.caFile
+			c.RendezvousTimeout = 5 * time.Second
+			w, err := runtime.Join(t.Context(), c)
+			if err == nil {
+				_ = w.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: Join: %v, want an error containing %q", tc.name, err, tc.want)
+			}
+		}
+		c := runtimetest.Config(srvs[1], "auth", 0, 1)
+		c.CAFile = caFile
+		w, err := runtime.Join(t.Context(), c)
+		if err != nil {
+			t.Fatalf("with token and CA: %v", err)
+		}
+		_ = w.Close()
+	})
+
+	t.Run("nodes", func(t *testing.T) {
+		otherCA, _ := runtime.NewCA("other")
+		intruders := map[string]func(int, *runtime.ServerConfig){
+			"no route credentials": tlsNode,
+			"wrong route password": func(i int, c *runtime.ServerConfig) {
+				withCreds(i, c)
+				c.Cluster.Password = "guess"
+			},
+			"another job's certificate": func(i int, c *runtime.ServerConfig) {
+				withCreds(i, c)
+				cert, key, _ := otherCA.Issue("127.0.0.1")
+				c.TLS.CertPEM, c.TLS.KeyPEM = cert, key
+			},
+		}
+		start := func(mutate func(int, *runtime.ServerConfig)) *runtime.Server {
+			c := runtime.DefaultServerConfig()
+			c.Token = srvs[0].Token()
+			c.Cluster = &runtime.ClusterConfig{Name: "fltk-test", Routes: []string{srvs[0].ClusterURL()}}
+			mutate(2, &c)
+			return runtimetest.RunServer(t, &c)
+		}
+		started := map[string]*runtime.Server{}
+		for name, mutate := range intruders {
+			started[name] = start(mutate)
+		}
+		good := start(withCreds)
+		runtimetest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+			if p := good.ClusterPeers(); p != 2 {
+				return fmt.Errorf("the legitimate node has routes to %d nodes, want 2", p)
+			}
+			return nil
+		})
+		for name, s := range started {
+			if p := s.ClusterPeers(); p != 0 {
+				t.Errorf("%s: the node joined the cluster (routes to %d nodes)", name, p)
+			}
+		}
+		if p := srvs[0].ClusterPeers(); p != 2 {
+			t.Errorf("node 0 has routes to %d nodes, want 2 (node 1 and the legitimate node)", p)
+		}
+	})
 }
