@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // AgentServer is the server an agent runs for its host, started by
@@ -71,11 +73,36 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if cfg.Lookup == nil {
 		cfg.Lookup = LookupIface
 	}
-	a := &agent{cfg: cfg, log: cfg.Logger, enc: &encoder{w: cfg.Out}}
+	a := &agent{cfg: cfg, log: cfg.Logger, enc: &encoder{w: cfg.Out}, lastHeard: new(atomic.Int64)}
+	a.lastHeard.Store(time.Now().UnixNano())
+	raw := make(chan message, 16)
 	msgs := make(chan message, 16)
 	var readErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { readErr = readMessages(cfg.In, msgs) })
+	wg.Go(func() { readErr = readMessages(cfg.In, raw) })
+	// Note every message when it arrives, even while the agent is busy,
+	// and drop the pings.
+	wg.Go(func() {
+		defer close(msgs)
+		for m := range raw {
+			a.lastHeard.Store(time.Now().UnixNano())
+			if m.Type != msgPing {
+				msgs <- m
+			}
+		}
+	})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a.cancel = cancel
+	stopPing := make(chan struct{})
+	var pingWG sync.WaitGroup
+	a.startPing = func(liveness time.Duration) {
+		pingWG.Go(func() { a.heartbeat(ctx, liveness, stopPing) })
+	}
+	defer func() {
+		close(stopPing)
+		pingWG.Wait()
+	}()
 	a.serve(ctx, msgs)
 	for {
 		select {
@@ -87,8 +114,10 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 			a.cleanup()
 			return readErr
 		case <-ctx.Done():
-			// The agent was told to quit without EOF: clean up and leave
-			// the reader, blocked on In, to the process's exit.
+			// The agent was told to quit, or the launcher fell silent,
+			// without EOF: clean up and leave the reader, blocked on In,
+			// to the process's exit.
+			a.log.Info("agent quits without EOF", logKeyError, context.Cause(ctx))
 			a.cleanup()
 			return nil
 		}
@@ -107,6 +136,35 @@ type agent struct {
 	srv    AgentServer
 	tmpDir string // per-job files of this agent (the CA)
 	caFile string
+
+	lastHeard *atomic.Int64                // unix ns of the launcher's last message
+	cancel    context.CancelCauseFunc      // ends the agent's context
+	startPing func(liveness time.Duration) // starts heartbeat, once, at init
+}
+
+// errLauncherSilent ends an agent whose launcher fell silent.
+var errLauncherSilent = errors.New("launcher: no message from the launcher within the liveness timeout")
+
+// heartbeat pings the launcher every liveness/5 and ends the agent's
+// context when the launcher was silent for liveness.
+func (a *agent) heartbeat(ctx context.Context, liveness time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(max(liveness/5, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = a.enc.send(message{Type: msgPing})
+			if time.Since(time.Unix(0, a.lastHeard.Load())) > liveness {
+				a.log.Info("launcher silent: terminating", logKeyGrace, liveness)
+				a.cancel(errLauncherSilent)
+				return
+			}
+		}
+	}
 }
 
 // serve runs the protocol until EOF on msgs or until the workers ended
@@ -152,6 +210,10 @@ func (a *agent) fail(err error, usage bool) {
 // init resolves the host's address and says hello.
 func (a *agent) init(m message) {
 	a.job = m.Job
+	if m.Liveness > 0 && a.startPing != nil {
+		a.startPing(m.Liveness)
+		a.startPing = nil
+	}
 	hostname, _ := os.Hostname()
 	addr, err := agentAddr(m.Iface, a.cfg.Lookup)
 	if err != nil {
@@ -231,13 +293,15 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 			return
 		}
 	}
-	env := slices.Clone(s.Env)
+	// The server's entries come last: they win over the launcher's.
+	var srvEnv []string
 	if a.srv != nil && s.URLEnv != "" {
-		env = append(env, s.URLEnv+"="+a.srv.ClientURL())
+		srvEnv = append(srvEnv, s.URLEnv+"="+a.srv.ClientURL())
 	}
 	if a.caFile != "" && s.CAEnv != "" {
-		env = append(env, s.CAEnv+"="+a.caFile)
+		srvEnv = append(srvEnv, s.CAEnv+"="+a.caFile)
 	}
+	env := slices.Clone(s.Env)
 	if s.GOMAXPROCS && !hasEnv(os.Environ(), "GOMAXPROCS") && !hasEnv(env, "GOMAXPROCS") {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(1, goruntime.NumCPU()/len(s.Ranks))))
 	}
@@ -246,7 +310,8 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 		Command: s.Command,
 		Dir:     s.Dir,
 		Env: func(rank int) []string {
-			return append(slices.Clip(env), s.RankEnv[strconv.Itoa(rank)]...)
+			e := append(slices.Clip(env), s.RankEnv[strconv.Itoa(rank)]...)
+			return append(e, srvEnv...)
 		},
 		Grace:  s.Grace,
 		Logger: a.log,

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,8 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	// DefaultStartTimeout is the default HostsSpec.StartTimeout.
 	DefaultStartTimeout = 60 * time.Second
+	// DefaultLiveness is the default HostsSpec.Liveness.
+	DefaultLiveness = 10 * time.Second
 )
 
 // HostsSpec describes a job across hosts: NP ranks placed on Hosts'
@@ -74,6 +77,10 @@ type HostsSpec struct {
 	// URLEnv names the variable set to the host's server URL for the
 	// workers, CAEnv the one set to the CA file of a TLS server.
 	URLEnv, CAEnv string
+	// HostEnv, if not empty, names a variable set to the worker's host
+	// (its name in Hosts without user@), so that ranks of different
+	// hosts tell each other apart even on one machine.
+	HostEnv string
 
 	// Stdout, Stderr, Status, Terminal, Signals, Grace and TailLines are
 	// as in [Spec]. Output lines are prefixed "[rank@host] ".
@@ -90,6 +97,12 @@ type HostsSpec struct {
 	// StartTimeout bounds the preflight and the agents' start, until
 	// every host's workers run (default 60s, plus copying with Copy).
 	StartTimeout time.Duration
+
+	// Liveness is how long the launcher and an agent may hear nothing
+	// from each other before the other counts as gone (a host or link
+	// that went down closes no connection); both ping every Liveness/5.
+	// Default 10s.
+	Liveness time.Duration
 
 	// Logger receives the launcher's records. Nil discards them.
 	Logger *slog.Logger
@@ -109,7 +122,7 @@ func (s *HostsSpec) Validate() error {
 	if len(s.Agent) == 0 || s.Agent[0] == "" {
 		problems = append(problems, "agent command must not be empty")
 	}
-	if s.Grace < 0 || s.TailLines < 0 || s.ConnectTimeout < 0 || s.StartTimeout < 0 {
+	if s.Grace < 0 || s.TailLines < 0 || s.ConnectTimeout < 0 || s.StartTimeout < 0 || s.Liveness < 0 {
 		problems = append(problems, "grace, tail lines and timeouts must be ≥ 0")
 	}
 	if len(problems) > 0 {
@@ -132,6 +145,9 @@ func (s *HostsSpec) Validate() error {
 	}
 	if s.StartTimeout == 0 {
 		s.StartTimeout = DefaultStartTimeout
+	}
+	if s.Liveness == 0 {
+		s.Liveness = DefaultLiveness
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -205,6 +221,7 @@ type hostsRun struct {
 	servers  []ServerSpec // from Spec.Servers, by host
 	phase    int          // phaseHello … phaseRunning
 	cause    error        // first reason to end the job
+	lost     []error      // hosts lost, reported before cause
 	stopping bool         // the job is being torn down
 	timers   []*time.Timer
 	closeC   <-chan time.Time // when to close every agent's stdin
@@ -239,7 +256,14 @@ type hostState struct {
 	done       bool // "done" received
 	gone       bool // the agent process was reaped
 	eof        bool // its stdout reached EOF
-	closed     bool // its stdin was closed by us
+	lost       bool // reported lost
+
+	// heard and sending are written by the reader goroutine: the unix ns
+	// of the agent's last message, and whether the reader waits to hand
+	// one over (so the agent is alive even if the launcher is slow).
+	heard   atomic.Int64
+	sending atomic.Bool
+	closed  bool // its stdin was closed by us
 }
 
 // hostEvent is a message from an agent, the end of its stdout, or its
@@ -323,16 +347,20 @@ func (h *hostsRun) run(ctx context.Context) error {
 			h.fail(&HostError{Host: st.tag, Ranks: st.ranks, Err: err})
 			break
 		}
-		_ = st.enc.send(message{Type: msgInit, Job: h.spec.Job, Iface: h.spec.Iface})
+		_ = st.enc.send(message{Type: msgInit, Job: h.spec.Job, Iface: h.spec.Iface, Liveness: h.spec.Liveness})
 	}
 	startDeadline := time.NewTimer(h.spec.StartTimeout)
 	defer startDeadline.Stop()
+	ping := time.NewTicker(max(h.spec.Liveness/5, 10*time.Millisecond))
+	defer ping.Stop()
 	done := ctx.Done()
 	sigs := h.spec.Signals
 	for h.anyStarted() {
 		select {
 		case ev := <-h.events:
 			h.handle(ev)
+		case <-ping.C:
+			h.heartbeat()
 		case <-startDeadline.C:
 			if h.phase < phaseRunning {
 				h.fail(fmt.Errorf("launcher: hosts not ready within %v: %s", h.spec.StartTimeout, h.notReady()))
@@ -366,6 +394,12 @@ func (h *hostsRun) run(ctx context.Context) error {
 	h.wg.Wait()
 	for _, t := range h.timers {
 		t.Stop()
+	}
+	if len(h.lost) > 0 {
+		var he *HostError
+		if !errors.As(h.cause, &he) {
+			h.cause = errors.Join(append(h.lost, h.cause)...)
+		}
 	}
 	if err := h.out.writeErr(); err != nil {
 		h.log.Info("writing worker output failed", logKeyError, err)
@@ -407,6 +441,7 @@ func (h *hostsRun) startAgent(st *hostState) error {
 	}
 	stdin, stdout, stderr := pipes[1], pipes[2], pipes[4]
 	st.cmd, st.stdin, st.enc = cmd, stdin, &encoder{w: stdin}
+	st.heard.Store(time.Now().UnixNano())
 	st.stderr = newTail(5)
 	h.log.Info("agent started", logKeyHost, st.tag, logKeyPID, cmd.Process.Pid)
 
@@ -417,6 +452,7 @@ func (h *hostsRun) startAgent(st *hostState) error {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 0, 64<<10), maxMessage)
 		for sc.Scan() {
+			st.heard.Store(time.Now().UnixNano())
 			var m message
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 				h.events <- hostEvent{i: st.i, kind: evEOF, err: fmt.Errorf("bad agent output %.80q", sc.Bytes())}
@@ -425,7 +461,12 @@ func (h *hostsRun) startAgent(st *hostState) error {
 				_, _ = io.Copy(io.Discard, stdout)
 				return
 			}
+			if m.Type == msgPing {
+				continue
+			}
+			st.sending.Store(true)
 			h.events <- hostEvent{i: st.i, m: m}
+			st.sending.Store(false)
 		}
 		h.events <- hostEvent{i: st.i, kind: evEOF, err: sc.Err()}
 	})
@@ -468,7 +509,7 @@ func (h *hostsRun) handle(ev hostEvent) {
 			defer func() { st.closed = true; _ = st.stdin.Close() }()
 		}
 		h.log.Info("agent exited", logKeyHost, st.tag, logKeyError, ev.err)
-		if !st.done && !st.closed {
+		if !st.done && !st.closed && !st.lost {
 			err := errors.New("connection lost")
 			if ev.err != nil {
 				err = fmt.Errorf("connection lost: %w", ev.err)
@@ -476,7 +517,7 @@ func (h *hostsRun) handle(ev hostEvent) {
 			if l := st.stderr.get(); len(l) > 0 {
 				err = fmt.Errorf("%w (%s)", err, lastLines(joinLines(l), 3))
 			}
-			h.fail(&HostError{Host: st.tag, Ranks: st.ranks, Err: err})
+			h.hostLost(st, err)
 		}
 		return
 	}
@@ -522,6 +563,41 @@ func (h *hostsRun) handle(ev hostEvent) {
 		}
 	case msgError:
 		h.fail(&HostError{Host: st.tag, Ranks: st.ranks, Usage: m.Usage, Err: errors.New(m.Error)})
+	}
+}
+
+// hostLost reports st lost and tears the job down.
+func (h *hostsRun) hostLost(st *hostState, err error) {
+	st.lost = true
+	he := &HostError{Host: st.tag, Ranks: st.ranks, Err: err}
+	h.lost = append(h.lost, he)
+	h.fail(he)
+}
+
+// heartbeat pings every agent and gives up on those silent for longer
+// than Liveness: they are reported lost (unless they were done) and
+// killed, which ends their connection.
+func (h *hostsRun) heartbeat() {
+	for _, st := range h.hosts {
+		if st.cmd == nil || st.gone {
+			continue
+		}
+		if !st.closed {
+			_ = st.enc.send(message{Type: msgPing})
+		}
+		silent := time.Since(time.Unix(0, st.heard.Load()))
+		if silent <= h.spec.Liveness || st.sending.Load() {
+			continue
+		}
+		h.log.Info("agent silent: killing it", logKeyHost, st.tag, "silent", silent)
+		if !st.done && !st.closed && !st.lost {
+			h.hostLost(st, fmt.Errorf("no message for %v: host or link down", silent.Round(time.Second)))
+		}
+		_ = syscall.Kill(-st.cmd.Process.Pid, syscall.SIGKILL)
+		if st.stdin != nil && !st.closed {
+			st.closed = true
+			_ = st.stdin.Close()
+		}
 	}
 }
 
@@ -584,10 +660,15 @@ func (h *hostsRun) startSpec(st *hostState, srv *ServerSpec) *startSpec {
 	if st.dir != "" {
 		s.Command = copiedArgv(s.Command, h.spec.Copy, st.dir)
 	}
-	if h.spec.Env != nil {
-		for _, r := range st.ranks {
-			s.RankEnv[strconv.Itoa(r)] = h.spec.Env(r)
+	for _, r := range st.ranks {
+		var env []string
+		if h.spec.Env != nil {
+			env = h.spec.Env(r)
 		}
+		if h.spec.HostEnv != "" {
+			env = append(env, h.spec.HostEnv+"="+st.tag)
+		}
+		s.RankEnv[strconv.Itoa(r)] = env
 	}
 	return s
 }

@@ -422,3 +422,86 @@ func TestSplitCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHostsSilentAgent: an agent that stops talking (its host or link
+// went down: no EOF) is reported lost after Liveness and killed.
+func TestRunHostsSilentAgent(t *testing.T) {
+	s, _, _ := newHostsSpec(t, "ok", "a,b", 2)
+	// Agent b says nothing at all: not even hello.
+	silent := `case "$*" in *--check*) exit 0;; esac; exec sleep 60`
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "agent")
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$FLTK_HOST\" = b ]; then exec /bin/sh -c '%s' \"$@\"; fi\nexec %q \"$@\"\n", silent, s.Agent[0])
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Agent = []string{wrapper, "agent"}
+	s.Liveness = 500 * time.Millisecond
+	err := launcher.RunHosts(t.Context(), s)
+	var he *launcher.HostError
+	if !errors.As(err, &he) || he.Host != "b" || !strings.Contains(err.Error(), "host or link down") {
+		t.Fatalf("RunHosts = %v, want a HostError for b, host or link down", err)
+	}
+}
+
+// TestAgentSilentLauncher: an agent whose launcher stops talking (no EOF)
+// terminates its workers and returns after the liveness timeout.
+func TestAgentSilentLauncher(t *testing.T) {
+	exe, _ := os.Executable()
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	outR, outW := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- launcher.RunAgent(t.Context(), launcher.AgentConfig{In: inR, Out: outW})
+		outW.Close()
+	}()
+	var mu sync.Mutex
+	var out strings.Builder
+	pidSeen := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		once := sync.Once{}
+		for {
+			n, err := outR.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			if strings.Contains(out.String(), `"line":"pid `) {
+				once.Do(func() { close(pidSeen) })
+			}
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	msgs := []string{
+		`{"type":"init","job":"j","liveness":1000000000}`,
+		fmt.Sprintf(`{"type":"start","start":{"world_size":1,"ranks":[0],"command":[%q,"-test.run=^$"],"rank_env":{"0":["%s=pid-hang"]},"grace":5000000000}}`, exe, envMode),
+		`{"type":"run"}`,
+	}
+	for _, m := range msgs {
+		if _, err := io.WriteString(inW, m+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-pidSeen:
+	case <-time.After(waitTimeout):
+		t.Fatal("worker did not start")
+	}
+	// Now silence: no ping, no EOF.
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("RunAgent = %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("RunAgent did not return after the launcher fell silent")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(out.String(), `"type":"done"`) || !strings.Contains(out.String(), `got terminated`) {
+		t.Errorf("agent output lacks the worker's termination and done:\n%s", out.String())
+	}
+}

@@ -21,6 +21,10 @@ import (
 //	run     start the workers; the agent streams line and exit, then done
 //	signal  forward a signal to the workers (any time after run)
 //
+// Both sides send ping every Liveness/5 after init; a side that hears
+// nothing for Liveness considers the other gone (a link that went down
+// does not close a TCP connection).
+//
 // Closing the agent's stdin (EOF) ends it at any time: it terminates its
 // workers (SIGTERM, SIGKILL after the grace period), stops its server,
 // removes its files and exits.
@@ -29,6 +33,7 @@ const (
 	msgStart  = "start"
 	msgRun    = "run"
 	msgSignal = "signal"
+	msgPing   = "ping" // both ways, every Liveness/5 after init
 
 	msgHello = "hello"
 	msgReady = "ready"
@@ -45,6 +50,10 @@ type message struct {
 	// init
 	Job   string `json:"job,omitempty"`
 	Iface string `json:"iface,omitempty"`
+	// Liveness: an agent that hears nothing from the launcher for this
+	// long acts as on EOF (and the launcher gives up on a silent agent
+	// after as long). Both sides ping every Liveness/5.
+	Liveness time.Duration `json:"liveness,omitempty"`
 
 	// hello
 	Addr     string `json:"addr,omitempty"`     // the address the agent's server binds to
