@@ -416,7 +416,7 @@ func (h *hostsRun) run(ctx context.Context) error {
 // dead connection is noticed at once. The reader keeps reading until
 // every writer is gone.
 func (h *hostsRun) startAgent(st *hostState) error {
-	cmd := h.rem.command(nil, st.name, "exec "+shellJoin(st.agent))
+	cmd := h.rem.command(st.name, "exec "+shellJoin(st.agent))
 	var pipes [6]*os.File // stdin r/w, stdout r/w, stderr r/w
 	for i := 0; i < len(pipes); i += 2 {
 		r, w, err := os.Pipe()

@@ -113,30 +113,26 @@ type remote struct {
 	connectTimeout time.Duration
 }
 
-// command returns the command that runs the shell command line line on
-// host: "sh -c line" for a local host, else ssh in batch mode with a
-// connect timeout and no tty, then the host and the line.
-func (r remote) command(ctx context.Context, host, line string) *exec.Cmd {
-	var argv []string
+// argv returns the argv that runs the shell command line line on host:
+// "sh -c line" for a local host, else ssh in batch mode with a connect
+// timeout and no tty, then the host and the line.
+func (r remote) argv(host, line string) []string {
 	if IsLocalHost(host) {
-		argv = []string{"/bin/sh", "-c", line}
-	} else {
-		argv = append(argv, r.ssh...)
-		secs := max(1, int(r.connectTimeout/time.Second))
-		argv = append(argv, "-o", "BatchMode=yes", "-o", "ConnectTimeout="+strconv.Itoa(secs), "-T", host, line)
+		return []string{"/bin/sh", "-c", line}
 	}
-	var cmd *exec.Cmd
-	if ctx != nil {
-		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	} else {
-		cmd = exec.Command(argv[0], argv[1:]...)
-	}
-	// A process group of its own: a SIGINT from the terminal must reach
-	// the launcher only, which forwards it over the agent protocol
-	// instead of killing the connection.
+	argv := append([]string(nil), r.ssh...)
+	secs := max(1, int(r.connectTimeout/time.Second))
+	return append(argv, "-o", "BatchMode=yes", "-o", "ConnectTimeout="+strconv.Itoa(secs), "-T", host, line)
+}
+
+// command returns the command running line on host, in a process group
+// of its own: a SIGINT from the terminal must reach the launcher only,
+// which forwards it over the agent protocol instead of killing the
+// connection.
+func (r remote) command(host, line string) *exec.Cmd {
+	argv := r.argv(host, line)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 
@@ -144,7 +140,11 @@ func (r remote) command(ctx context.Context, host, line string) *exec.Cmd {
 // errors name what failed: ssh itself (exit 255), a missing command
 // (exit 127), with the last lines of stderr.
 func (r remote) run(ctx context.Context, host, line string, stdin io.Reader) (string, error) {
-	cmd := r.command(ctx, host, line)
+	argv := r.argv(host, line)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	err := cmd.Run()
