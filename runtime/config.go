@@ -18,6 +18,11 @@ const (
 	EnvNATSURL   = "FLTK_NATS_URL"   // nats://host:port of the job's server
 	EnvJobID     = "FLTK_JOB_ID"     // job id; namespaces every subject
 	EnvToken     = "FLTK_TOKEN"      // the server's auth token
+	EnvNATSCA    = "FLTK_NATS_CA"    // PEM file of the CA that signed the servers' certificates
+	EnvNATSCreds = "FLTK_NATS_CREDS" // NATS .creds file (user JWT and nkey seed)
+	// EnvHost, when set, is this process's host identity (default: the
+	// hostname): ranks with the same host are grouped by World.HostOf.
+	EnvHost = "FLTK_HOST"
 )
 
 // Config configures Join.
@@ -28,14 +33,25 @@ type Config struct {
 	Rank int
 	// WorldSize is the number of ranks, ≥ 1.
 	WorldSize int
-	// URL is the NATS server, e.g. nats://127.0.0.1:4222. Empty means
-	// connect in-process to Server.
+	// URL is the NATS server, e.g. nats://127.0.0.1:4222, or a
+	// comma-separated list of the servers of one cluster (the client picks
+	// one). Empty means connect in-process to Server.
 	URL string
 	// Server, when set and URL is empty, is an embedded server to connect
 	// to without a socket.
 	Server *Server
 	// Token authenticates to the server ("" for none).
 	Token string
+	// Host is this process's host identity, which World.HostOf groups
+	// ranks by (default $FLTK_HOST, else the hostname). Only ranks with the
+	// same host try to share memory.
+	Host string
+	// CAFile is a PEM file of the CA that signed the servers' certificates;
+	// set, the connection uses TLS and verifies the server against it.
+	CAFile string
+	// CredsFile is a NATS .creds file (user JWT and nkey seed) for servers
+	// in operator mode ("" for none).
+	CredsFile string
 	// RendezvousTimeout bounds connecting and assembling the world
 	// (default 60s).
 	RendezvousTimeout time.Duration
@@ -113,7 +129,7 @@ func (c *Config) Validate() error {
 }
 
 // ConfigFromEnv returns DefaultConfig with the rank, world size, URL, job
-// id and token taken from the FLTK_* environment variables. Every missing
+// id, token, CA file and creds file taken from the FLTK_* environment variables. Every missing
 // or malformed variable is named in the error.
 func ConfigFromEnv() (Config, error) {
 	c := DefaultConfig()
@@ -141,10 +157,15 @@ func ConfigFromEnv() (Config, error) {
 		c.JobID = v
 	}
 	c.Token = os.Getenv(EnvToken)
+	c.Host = os.Getenv(EnvHost)
+	c.CAFile = os.Getenv(EnvNATSCA)
+	c.CredsFile = os.Getenv(EnvNATSCreds)
 	return c, errors.Join(errs...)
 }
 
 // Env returns the environment entries that hand rank its place in the job.
+// Callers append EnvNATSCA, EnvNATSCreds and EnvHost themselves when they
+// use them.
 func Env(rank, worldSize int, url, jobID, token string) []string {
 	return []string{
 		EnvRank + "=" + strconv.Itoa(rank),

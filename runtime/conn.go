@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +34,12 @@ func (w *World) connect(ctx context.Context) (*nats.Conn, error) {
 	if w.cfg.Token != "" {
 		opts = append(opts, nats.Token(w.cfg.Token))
 	}
+	if w.cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(w.cfg.CAFile))
+	}
+	if w.cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(w.cfg.CredsFile))
+	}
 	url := w.cfg.URL
 	if url == "" {
 		opts = append(opts, nats.InProcessServer(w.cfg.Server.ns))
@@ -43,7 +52,14 @@ func (w *World) connect(ctx context.Context) (*nats.Conn, error) {
 			return nc, nil
 		}
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "Authorization") {
-			return nil, fmt.Errorf("runtime: rank %d: NATS server at %s rejected the token: %w", w.rank, url, err)
+			what := "the token"
+			if w.cfg.CredsFile != "" {
+				what = "the credentials in " + w.cfg.CredsFile
+			}
+			return nil, fmt.Errorf("runtime: rank %d: NATS server at %s rejected %s: %w", w.rank, url, what, err)
+		}
+		if fatalConnectError(err) {
+			return nil, fmt.Errorf("runtime: rank %d: cannot connect to %s: %w", w.rank, url, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -52,6 +68,18 @@ func (w *World) connect(ctx context.Context) (*nats.Conn, error) {
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// fatalConnectError reports whether retrying cannot help: TLS required or
+// refused, a certificate that does not verify, unreadable credentials.
+func fatalConnectError(err error) bool {
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var hne x509.HostnameError
+	var pe *fs.PathError
+	return errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) ||
+		errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &pe) ||
+		strings.Contains(err.Error(), "nkey") || strings.Contains(err.Error(), "jwt")
 }
 
 // lost reports the connection or a subscription broke: every pending

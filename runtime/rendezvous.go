@@ -28,14 +28,26 @@ func (h hello) who() string { return fmt.Sprintf("pid %d on %s", h.PID, h.Host) 
 // verdict is rank 0's answer to a hello (Error empty: welcome) and, on
 // rdv.ready, the end of the rendezvous.
 type verdict struct {
-	Error   string `json:"error,omitempty"`
-	Missing []int  `json:"missing,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	Missing []int    `json:"missing,omitempty"`
+	Hosts   []string `json:"hosts,omitempty"` // on rdv.ready: the host of every rank
 }
 
-func newHello(rank, size int) hello {
+// hostName is this process's host identity: $FLTK_HOST, else the hostname.
+func hostName() string {
+	if h := os.Getenv(EnvHost); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+func newHello(rank, size int, host string) hello {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	host, _ := os.Hostname()
+	if host == "" {
+		host = hostName()
+	}
 	return hello{Rank: rank, WorldSize: size, Nonce: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid()}
 }
 
@@ -114,6 +126,7 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	}
 	defer func() { _ = hellos.Unsubscribe() }()
 	if w.size == 1 {
+		w.setHosts([]string{me.Host})
 		return nil
 	}
 	var v verdict
@@ -121,6 +134,12 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	case <-full:
 		mu.Lock()
 		v.Error = failed
+		if failed == "" {
+			v.Hosts = make([]string, w.size)
+			for r, h := range arrived {
+				v.Hosts[r] = h.Host
+			}
+		}
 		mu.Unlock()
 	case <-ctx.Done():
 		mu.Lock()
@@ -142,7 +161,24 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	if v.Error != "" {
 		return w.rdvError(v.Missing, "%s", v.Error)
 	}
+	w.setHosts(v.Hosts)
 	return nil
+}
+
+// setHosts numbers the hosts of the roster by first appearance in rank
+// order.
+func (w *World) setHosts(roster []string) {
+	w.hostOf = make([]int, len(roster))
+	idx := map[string]int{}
+	for r, h := range roster {
+		i, ok := idx[h]
+		if !ok {
+			i = len(w.hosts)
+			idx[h] = i
+			w.hosts = append(w.hosts, h)
+		}
+		w.hostOf[r] = i
+	}
 }
 
 // rendezvousWorker runs on ranks > 0: it says hello to rank 0 until rank 0
@@ -165,6 +201,10 @@ func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
 		if v.Error != "" {
 			return w.rdvError(v.Missing, "rank 0 aborted it: %s", v.Error)
 		}
+		if len(v.Hosts) != w.size {
+			return w.rdvError(nil, "rank 0's verdict lists %d hosts for %d ranks", len(v.Hosts), w.size)
+		}
+		w.setHosts(v.Hosts)
 		return nil
 	}
 	body, _ := json.Marshal(me)

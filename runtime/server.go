@@ -3,9 +3,11 @@ package runtime
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -32,6 +34,35 @@ type ServerConfig struct {
 	WriteDeadline time.Duration
 	// Logger receives a line when the server starts and stops.
 	Logger *slog.Logger
+	// Cluster, when set, makes the server one node of a NATS cluster.
+	Cluster *ClusterConfig
+	// TLS, when set, requires TLS on client connections and on routes.
+	TLS *TLSConfig
+}
+
+// ClusterConfig makes an embedded server one node of a NATS cluster: it
+// listens for routes from the other nodes and connects to the Routes it is
+// given (the nodes then gossip the rest, so each node needs only one).
+type ClusterConfig struct {
+	// Name is the cluster's name, the same on every node (use the job id).
+	Name string
+	// Host is the address routes listen on (default: ServerConfig.Host).
+	Host string
+	// Port routes listen on; 0 picks a free port.
+	Port int
+	// Routes are the URLs of nodes to join, "nats-route://host:port";
+	// User and Password are added to them.
+	Routes []string
+	// User and Password authenticate routes: a node without them cannot
+	// join ("" for none).
+	User, Password string
+}
+
+// TLSConfig is a node's TLS material, PEM encoded: its certificate and key
+// (see CA.Issue) and the CA that signed every node's certificate. Clients
+// must verify the server against the CA; routes verify both ends.
+type TLSConfig struct {
+	CAPEM, CertPEM, KeyPEM []byte
 }
 
 // DefaultServerConfig returns a loopback server on a free port with a fresh
@@ -83,7 +114,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{
-		ServerName:    "fltk",
+		ServerName:    "fltk-" + NewToken()[:12], // unique: routes refuse duplicate names
 		Host:          cfg.Host,
 		Port:          port,
 		DontListen:    cfg.DontListen,
@@ -97,6 +128,18 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		// messages to a consumer whose queue passed 3/4 of max_pending
 		// instead of pausing the producer (found under load: a gather of
 		// 8 × 64 MiB lost chunks and hung until its deadline).
+	}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.tlsConfig(false)
+		if err != nil {
+			return nil, err
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, tlsTimeout
+	}
+	if cl := cfg.Cluster; cl != nil {
+		if err := clusterOptions(opts, cfg); err != nil {
+			return nil, err
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -118,6 +161,87 @@ func (s *Server) URL() string {
 		return ""
 	}
 	return s.ns.ClientURL()
+}
+
+// ClusterURL returns the URL other nodes route to, "nats-route://host:port"
+// ("" without Cluster). Pass it in their ClusterConfig.Routes.
+func (s *Server) ClusterURL() string {
+	if s.cfg.Cluster == nil {
+		return ""
+	}
+	addr := s.ns.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	host := s.cfg.Cluster.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = addr.IP.String()
+	}
+	return "nats-route://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
+
+// ClusterPeers returns how many other nodes of the cluster this server has
+// a route to (0 without Cluster). A cluster of n nodes is fully meshed when
+// every node has n−1.
+func (s *Server) ClusterPeers() int {
+	rz, err := s.ns.Routez(nil)
+	if err != nil {
+		return 0
+	}
+	ids := map[string]bool{}
+	for _, r := range rz.Routes {
+		ids[r.RemoteID] = true
+	}
+	return len(ids)
+}
+
+// tlsTimeout is the seconds a TLS handshake may take: generous, since
+// workers may be busy and hosts loaded.
+const tlsTimeout = 5
+
+// clusterOptions fills opts' cluster and routes from cfg.Cluster.
+func clusterOptions(opts *server.Options, cfg ServerConfig) error {
+	cl := cfg.Cluster
+	if cl.Name == "" {
+		return errors.New("runtime: cluster needs a name")
+	}
+	if cfg.DontListen {
+		// nats-server disables routes without a listener (issue #5174).
+		return errors.New("runtime: a cluster node must listen (DontListen is set)")
+	}
+	host, port := cl.Host, cl.Port
+	if host == "" {
+		host = cfg.Host
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts.Cluster = server.ClusterOpts{
+		Name:          cl.Name,
+		Host:          host,
+		Port:          port,
+		Username:      cl.User,
+		Password:      cl.Password,
+		WriteDeadline: cfg.WriteDeadline,
+	}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.tlsConfig(true)
+		if err != nil {
+			return err
+		}
+		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, tlsTimeout
+	}
+	for _, r := range cl.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("runtime: cluster route %q is not a URL like nats-route://host:port", r)
+		}
+		if cl.User != "" {
+			u.User = url.UserPassword(cl.User, cl.Password)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
 }
 
 // Token returns the token clients must present.

@@ -87,7 +87,7 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	mapped := shmAnnounce{Rank: w.rank}
 	if w.cfg.SharedMemory && shm.Supported {
 		for r, a := range all {
-			if r == w.rank || a.Path == "" || len(a.Nonce) != 16 {
+			if r == w.rank || a.Path == "" || len(a.Nonce) != 16 || w.hostOf[r] != w.hostOf[w.rank] {
 				continue
 			}
 			seg, err := shm.Open(a.Path, a.Nonce)

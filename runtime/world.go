@@ -35,6 +35,11 @@ type World struct {
 	size     int
 	maxFrame int
 
+	// hostOf[r] is rank r's host index, hosts the host names by index
+	// (from rank 0's verdict; fixed after Join).
+	hostOf []int
+	hosts  []string
+
 	sent     []atomic.Int64 // frames sent to each rank (a fan-out counts for every rank)
 	recv     []atomic.Int64 // frames received from each rank
 	lastSeen []atomic.Int64 // unix nanoseconds each rank was last heard from
@@ -99,7 +104,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		nc.Close()
 		return nil, err
 	}
-	me := newHello(w.rank, w.size)
+	me := newHello(w.rank, w.size, cfg.Host)
 	shmAnn, err := w.subscribeShm()
 	if err == nil {
 		err = w.rendezvous(ctx, me)
@@ -133,6 +138,15 @@ func (w *World) Size() int { return w.size }
 
 // JobID returns the job id.
 func (w *World) JobID() string { return w.cfg.JobID }
+
+// HostOf returns the index of rank's host, in [0, len(Hosts())): hosts are
+// numbered by first appearance in rank order, so rank 0's host is 0. Every
+// rank sees the same numbering. A host is the hello's host identity
+// ($FLTK_HOST, else the hostname). It panics if rank is out of range.
+func (w *World) HostOf(rank int) int { return w.hostOf[rank] }
+
+// Hosts returns the host names by index (see HostOf).
+func (w *World) Hosts() []string { return append([]string(nil), w.hosts...) }
 
 // MaxFrame implements collective.Transport: the server's max_payload.
 func (w *World) MaxFrame() int { return w.maxFrame }

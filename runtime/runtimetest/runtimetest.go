@@ -37,6 +37,39 @@ func RunServer(tb testing.TB, cfg *runtime.ServerConfig) *runtime.Server {
 	return s
 }
 
+// RunCluster starts n embedded servers on 127.0.0.1, each with its own
+// client and route port, joined into one NATS cluster named "fltk-test"
+// (nodes 1 … n−1 route to node 0 and learn the others by gossip), waits
+// until every node has a route to every other, and shuts them down with the
+// test. mutate, if not nil, adjusts node i's config (Cluster is set when
+// it is called; a Routes list it leaves empty is filled in).
+func RunCluster(tb testing.TB, n int, mutate func(i int, c *runtime.ServerConfig)) []*runtime.Server {
+	tb.Helper()
+	srvs := make([]*runtime.Server, n)
+	token := runtime.NewToken()
+	for i := range n {
+		c := runtime.DefaultServerConfig()
+		c.Token = token
+		c.Cluster = &runtime.ClusterConfig{Name: "fltk-test"}
+		if i > 0 {
+			c.Cluster.Routes = []string{srvs[0].ClusterURL()}
+		}
+		if mutate != nil {
+			mutate(i, &c)
+		}
+		srvs[i] = RunServer(tb, &c)
+	}
+	CheckFor(tb, 20*time.Second, 10*time.Millisecond, func() error {
+		for i, s := range srvs {
+			if p := s.ClusterPeers(); p != n-1 {
+				return fmt.Errorf("node %d has routes to %d nodes, want %d", i, p, n-1)
+			}
+		}
+		return nil
+	})
+	return srvs
+}
+
 // Config returns the configuration of rank r in a world of n ranks on srv,
 // with fast liveness timings for tests. mutate, if not nil, adjusts it.
 func Config(srv *runtime.Server, job string, r, n int) runtime.Config {
