@@ -35,7 +35,8 @@ func ExitCode(err error) int {
 		return 0
 	case errors.Is(err, ErrUsage), errors.Is(err, configs.ErrSyntax), errors.Is(err, configs.ErrUnknownKey),
 		errors.Is(err, configs.ErrType), errors.Is(err, configs.ErrInvalid), errors.Is(err, fed.ErrConfig),
-		errors.Is(err, os.ErrNotExist):
+		errors.Is(err, os.ErrNotExist), errors.Is(err, launcher.ErrHostfile), errors.Is(err, launcher.ErrIface),
+		errors.Is(err, launcher.ErrInvalidSpec):
 		return 2
 	}
 	return 1
