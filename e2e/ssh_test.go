@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -311,4 +312,73 @@ func TestExistingNATSCluster(t *testing.T) {
 			t.Fatalf("exit %d, want 1 with an authorization error\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+// TestSSHHostFrozen stops (SIGSTOP) one host's agent mid-job, as a host
+// or link that went down without closing the connection: the job fails
+// naming that host and its ranks (the launcher hears nothing from it for
+// the liveness timeout), and nothing is left.
+func TestSSHHostFrozen(t *testing.T) {
+	cfg := writeConfig(t, `
+[job]
+name = "frozen"
+task = "demo"
+world_size = 4
+[runtime]
+heartbeat_interval = "250ms"
+liveness_timeout = "3s"
+[demo]
+rounds = 1000000
+elements = 1000
+`)
+	ssh := writeFakeSSH(t)
+	cmd := exec.Command(filepath.Join(binDir, "fltk-launch"), "--hosts", "a:2,b:2", "--ssh", ssh, "--grace", "2s", cfg)
+	cmd.Env = append(os.Environ(), sshEnv()...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	rounds := make(chan struct{})
+	rest := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "[0@a] round ") {
+				if n++; n == 10 {
+					close(rounds)
+				}
+			}
+		}
+		rest <- cmd.Wait()
+	}()
+	select {
+	case <-rounds:
+	case err := <-rest:
+		t.Fatalf("fltk-launch exited early (%v):\n%s", err, stderr.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("no rounds:\n%s", stderr.String())
+	}
+	sshB := sshPIDs(t, ssh, "b")[0]
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sshB, sshB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("agent of b: children of ssh %d: %q", sshB, b)
+	}
+	if err := syscall.Kill(agent, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, rest); code != 1 || !strings.Contains(stderr.String(), "host b (ranks 2-3): no message for") {
+		t.Errorf("exit %d, want 1 naming host b and ranks 2-3\nstderr:\n%s", code, stderr.String())
+	}
+	checkNoProcess(t, "agent", []int{agent})
 }

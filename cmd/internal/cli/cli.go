@@ -128,8 +128,9 @@ func forwardSignals() (<-chan os.Signal, func()) {
 
 // describe turns a launcher failure into a message naming the rank.
 func describe(err error) error {
-	var we *launcher.WorkerError
-	if errors.As(err, &we) {
+	// Only a bare WorkerError: a joined error (a lost host first) keeps
+	// all its parts.
+	if we, ok := err.(*launcher.WorkerError); ok {
 		return fmt.Errorf("%s", strings.TrimRight(we.Error(), "\n"))
 	}
 	return err
