@@ -142,6 +142,15 @@ type agent struct {
 	startPing func(liveness time.Duration) // starts heartbeat, once, at init
 }
 
+// send sends m to the launcher. A failed write means the launcher (or
+// the connection) is gone: it ends the agent's context, which
+// terminates the workers, as EOF does.
+func (a *agent) send(m message) {
+	if err := a.enc.send(m); err != nil && a.cancel != nil {
+		a.cancel(fmt.Errorf("launcher: writing to the launcher: %w", err))
+	}
+}
+
 // errLauncherSilent ends an agent whose launcher fell silent.
 var errLauncherSilent = errors.New("launcher: no message from the launcher within the liveness timeout")
 
@@ -157,7 +166,7 @@ func (a *agent) heartbeat(ctx context.Context, liveness time.Duration, stop <-ch
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = a.enc.send(message{Type: msgPing})
+			a.send(message{Type: msgPing})
 			if time.Since(time.Unix(0, a.lastHeard.Load())) > liveness {
 				a.log.Info("launcher silent: terminating", logKeyGrace, liveness)
 				a.cancel(errLauncherSilent)
@@ -204,7 +213,7 @@ func (a *agent) serve(ctx context.Context, msgs <-chan message) {
 // fail reports err to the launcher.
 func (a *agent) fail(err error, usage bool) {
 	a.log.Info("agent error", logKeyError, err)
-	_ = a.enc.send(message{Type: msgError, Error: err.Error(), Usage: usage})
+	a.send(message{Type: msgError, Error: err.Error(), Usage: usage})
 }
 
 // init resolves the host's address and says hello.
@@ -221,7 +230,7 @@ func (a *agent) init(m message) {
 		return
 	}
 	a.addr = addr
-	_ = a.enc.send(message{Type: msgHello, Addr: addr, Hostname: hostname, Version: a.cfg.Version})
+	a.send(message{Type: msgHello, Addr: addr, Hostname: hostname, Version: a.cfg.Version})
 }
 
 // agentAddr returns the address the host's server binds to: the one
@@ -279,7 +288,7 @@ func (a *agent) startServer(ctx context.Context, m message) {
 		a.srv = srv
 		ready.URL, ready.ClusterURL = srv.ClientURL(), srv.ClusterURL()
 	}
-	_ = a.enc.send(ready)
+	a.send(ready)
 }
 
 // run starts the workers and waits for them, forwarding signals from
@@ -289,7 +298,7 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 	if a.srv != nil && s.Server.Peers > 1 {
 		if err := a.srv.WaitRoutes(ctx, s.Server.Peers-1); err != nil {
 			a.fail(fmt.Errorf("server routes: %w", err), false)
-			_ = a.enc.send(message{Type: msgDone, Error: err.Error()})
+			a.send(message{Type: msgDone, Error: err.Error()})
 			return
 		}
 	}
@@ -318,7 +327,7 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 	}
 	if err := spec.Validate(); err != nil {
 		a.fail(err, false)
-		_ = a.enc.send(message{Type: msgDone, Error: err.Error()})
+		a.send(message{Type: msgDone, Error: err.Error()})
 		return
 	}
 	sigs := make(chan os.Signal, 4)
@@ -326,7 +335,7 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 	host := &hostRanks{
 		ranks: s.Ranks,
 		line: func(rank int, stderr bool, line []byte) {
-			_ = a.enc.send(message{Type: msgLine, Rank: rank, Stderr: stderr, Line: string(line)})
+			a.send(message{Type: msgLine, Rank: rank, Stderr: stderr, Line: string(line)})
 		},
 		exited: func(st exitStatus, stopping bool) {
 			m := message{Type: msgExit, Rank: st.rank, Stopping: stopping}
@@ -343,7 +352,7 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 			if !st.success() {
 				m.Tail = st.tail
 			}
-			_ = a.enc.send(m)
+			a.send(m)
 		},
 	}
 	rctx, cancel := context.WithCancel(ctx)
@@ -369,7 +378,7 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 			if err != nil {
 				done.Error = err.Error()
 			}
-			_ = a.enc.send(done)
+			a.send(done)
 			return
 		}
 	}

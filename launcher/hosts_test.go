@@ -505,3 +505,49 @@ func TestAgentSilentLauncher(t *testing.T) {
 		t.Errorf("agent output lacks the worker's termination and done:\n%s", out.String())
 	}
 }
+
+// TestAgentOutputClosed: an agent that cannot write to the launcher any
+// more (the launcher died, the connection is gone: EPIPE) terminates its
+// workers and returns, without waiting for EOF.
+func TestAgentOutputClosed(t *testing.T) {
+	exe, _ := os.Executable()
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	outR, outW := io.Pipe()
+	errc := make(chan error, 1)
+	go func() { errc <- launcher.RunAgent(t.Context(), launcher.AgentConfig{In: inR, Out: outW}) }()
+	msgs := []string{
+		`{"type":"init","job":"j","liveness":60000000000}`,
+		fmt.Sprintf(`{"type":"start","start":{"world_size":1,"ranks":[0],"command":[%q,"-test.run=^$"],"rank_env":{"0":["%s=pid-hang"]},"grace":5000000000}}`, exe, envMode),
+		`{"type":"run"}`,
+	}
+	go func() {
+		for _, m := range msgs {
+			_, _ = io.WriteString(inW, m+"\n")
+		}
+	}()
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	re := regexp.MustCompile(`"line":"pid (\d+)"`)
+	var pid int
+	for pid == 0 {
+		n, err := outR.Read(buf)
+		out.Write(buf[:n])
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			pid, _ = strconv.Atoi(m[1])
+		}
+		if err != nil {
+			t.Fatalf("agent output ended: %v\n%s", err, out.String())
+		}
+	}
+	outR.CloseWithError(syscall.EPIPE) // the launcher is gone
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("RunAgent = %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("RunAgent did not return after its output was closed")
+	}
+	checkGone(t, []int{pid})
+}

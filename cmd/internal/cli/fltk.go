@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fltk-go/fltk/cmd/internal/bench"
@@ -138,6 +140,10 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "fltk agent", version())
 		return nil
 	}
+	// When the launcher is gone, a write to stdout must fail with EPIPE
+	// (the agent then terminates its workers and cleans up), not kill
+	// the agent with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 	return launcher.RunAgent(ctx, launcher.AgentConfig{
 		In:          os.Stdin,
 		Out:         stdout,
