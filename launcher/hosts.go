@@ -289,6 +289,20 @@ func (h *hostsRun) preflight(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A signal during the preflight (a long --copy) cancels it.
+	var interrupted os.Signal
+	stopWatch := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		select {
+		case sig, ok := <-h.spec.Signals:
+			if ok {
+				interrupted = sig
+				cancel()
+			}
+		case <-stopWatch:
+		}
+	})
 	errs := make([]error, len(h.hosts))
 	var wg sync.WaitGroup
 	for _, st := range h.hosts {
@@ -313,6 +327,12 @@ func (h *hostsRun) preflight(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	close(stopWatch)
+	watch.Wait()
+	if interrupted != nil {
+		h.removeDirs()
+		return fmt.Errorf("%w by signal %q (during the host checks)", ErrInterrupted, interrupted)
+	}
 	if err := errors.Join(errs...); err != nil {
 		h.removeDirs()
 		return err

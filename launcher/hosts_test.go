@@ -551,3 +551,24 @@ func TestAgentOutputClosed(t *testing.T) {
 	}
 	checkGone(t, []int{pid})
 }
+
+// TestRunHostsSignalDuringPreflight: a signal while the hosts are checked
+// (a host that takes its time to answer) stops the job at once.
+func TestRunHostsSignalDuringPreflight(t *testing.T) {
+	s, stdout, _ := newHostsSpec(t, "ok", "a,b", 2)
+	dir := t.TempDir()
+	slow := filepath.Join(dir, "agent")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\necho checking\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Agent = []string{slow}
+	sigs := make(chan os.Signal, 1)
+	s.Signals = sigs
+	sigs <- syscall.SIGINT
+	if err := launcher.RunHosts(t.Context(), s); !errors.Is(err, launcher.ErrInterrupted) {
+		t.Fatalf("RunHosts = %v, want ErrInterrupted", err)
+	}
+	if stdout.String() != "" {
+		t.Errorf("workers ran:\n%s", stdout)
+	}
+}
