@@ -20,6 +20,43 @@ func (w *World) handleData(m *nats.Msg) {
 	}
 }
 
+// handleRemote receives h.<from>: a fan-out meant for the ranks that do not
+// share memory with from. A rank that does got the frame through shared
+// memory and drops it. Until setupShm decided which ranks share memory, the
+// frames wait in w.remoteEarly.
+func (w *World) handleRemote(m *nats.Msg) {
+	from, ok := w.senderOf(m.Subject)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	if w.mutual == nil {
+		w.remoteEarly = append(w.remoteEarly, earlyFrame{from, m.Data})
+		w.mu.Unlock()
+		return
+	}
+	mutual := w.mutual[from]
+	w.mu.Unlock()
+	if !mutual {
+		w.deliver(from, m.Data, true)
+	}
+}
+
+// setMutual records which ranks share memory with this one and delivers
+// the h.* frames that arrived before it was known.
+func (w *World) setMutual(mutual []bool) {
+	w.mu.Lock()
+	w.mutual = mutual
+	early := w.remoteEarly
+	w.remoteEarly = nil
+	w.mu.Unlock()
+	for _, f := range early {
+		if !mutual[f.from] {
+			w.deliver(f.from, f.b, true)
+		}
+	}
+}
+
 // deliver hands a frame, or a shared-memory pointer to one, to the
 // transport's user. owned says whether msg may be kept after the call.
 func (w *World) deliver(from int, msg []byte, owned bool) {

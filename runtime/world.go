@@ -15,6 +15,9 @@ import (
 //
 //	p.<to>.<from>   point-to-point frames
 //	b.<from>        fan-out frames (every rank subscribes to b.*)
+//	h.<from>        fan-out frames for the ranks not sharing memory with
+//	                <from> (the others got them through shared memory)
+//	ping.<rank>     answered by rank: confirms the server routes to it
 //	hb.<from>       heartbeats
 //	bye.<from>      a rank leaving, with how many frames it sent to each rank
 //	rdv.hello       rendezvous requests, answered by rank 0
@@ -44,14 +47,19 @@ type World struct {
 	recv     []atomic.Int64 // frames received from each rank
 	lastSeen []atomic.Int64 // unix nanoseconds each rank was last heard from
 
-	mu       sync.Mutex // guards the fields below
-	onFrame  func(int, []byte)
-	onDown   func(int, error)
-	early    []earlyFrame   // frames received before Start
-	down     map[int]error  // ranks reported down
-	byeCount map[int]int64  // frames a leaving rank sent us, until all arrived
-	byeWhy   map[int]string // why a leaving rank left: the ranks it knew down
-	closing  bool
+	mu      sync.Mutex // guards the fields below
+	onFrame func(int, []byte)
+	onDown  func(int, error)
+	early   []earlyFrame // frames received before Start
+	// mutual[r]: whether r and this rank mapped each other's segment (then
+	// every frame between them skips the server). Set once by setupShm
+	// (never nil after Join); Send reads it without the lock after Join.
+	mutual      []bool
+	remoteEarly []earlyFrame   // h.* frames received before mutual was set
+	down        map[int]error  // ranks reported down
+	byeCount    map[int]int64  // frames a leaving rank sent us, until all arrived
+	byeWhy      map[int]string // why a leaving rank left: the ranks it knew down
+	closing     bool
 
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -59,10 +67,8 @@ type World struct {
 	subs      []*nats.Subscription
 
 	// Shared memory (nil when off): shm is this rank's segment, peers[r]
-	// rank r's segment mapped here, mutual[r] whether r and this rank mapped
-	// each other's (then every frame between them skips the server).
+	// rank r's segment mapped here.
 	shm       *shm.Sender
-	mutual    []bool
 	shmUse    shmGuard // counts users of the mappings; unmapShm waits for them
 	peers     []*shm.Segment
 	shmFrames atomic.Int64 // frames sent through shared memory
@@ -107,7 +113,13 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	me := newHello(w.rank, w.size, cfg.Host)
 	shmAnn, err := w.subscribeShm()
 	if err == nil {
+		err = w.subscribePing()
+	}
+	if err == nil {
 		err = w.rendezvous(ctx, me)
+	}
+	if err == nil {
+		err = w.confirmRoutes(ctx)
 	}
 	if err == nil {
 		err = w.setupShm(ctx, me, shmAnn)
