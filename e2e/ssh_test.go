@@ -305,6 +305,24 @@ func TestExistingNATSCluster(t *testing.T) {
 			}
 		})
 	}
+	// --creds reaches every worker as FLTK_NATS_CREDS, with the URL list
+	// (runtime's TestCredsExistingCluster joins with them on an
+	// operator-mode cluster).
+	creds := filepath.Join(t.TempDir(), "job.creds")
+	if err := os.WriteFile(creds, []byte("not checked by the launcher\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, hosts := range [][]string{nil, {"--hosts", "a,b", "--ssh", ssh}} {
+		args := append([]string{"-np", "2", "--nats", list, "--creds", creds}, hosts...)
+		args = append(args, cfg, "--", "sh", "-c", `echo "creds=$FLTK_NATS_CREDS url=$FLTK_NATS_URL"`)
+		r := run(t, env, "fltk-launch", args...)
+		if want := "creds=" + creds + " url=" + list; r.code != 0 || strings.Count(r.stdout, want) != 2 {
+			t.Errorf("%v: exit %d, want 2 workers printing %q\nstdout:\n%s\nstderr:\n%s", hosts, r.code, want, r.stdout, r.stderr)
+		}
+	}
+	if r := run(t, env, "fltk-launch", "-np", "2", "--nats", list, "--creds", "/nonexistent/job.creds", cfg); r.code != 2 {
+		t.Errorf("a missing --creds file: exit %d, want 2\n%s", r.code, r.stderr)
+	}
 	t.Run("wrong token", func(t *testing.T) {
 		quick := writeConfig(t, strings.Replace(smallDemo, `rendezvous_timeout = "30s"`, `rendezvous_timeout = "2s"`, 1))
 		r := run(t, []string{runtime.EnvToken + "=wrong"}, "fltk-launch", "-np", "2", "--nats", list, quick)
