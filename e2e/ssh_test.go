@@ -350,7 +350,16 @@ rounds = 1000000
 elements = 1000
 `)
 	ssh := writeFakeSSH(t)
-	cmd := exec.Command(filepath.Join(binDir, "fltk-launch"), "--hosts", "a:2,b:2", "--ssh", ssh, "--grace", "2s", cfg)
+	// The frozen agent is killed and cannot remove its files (a host that
+	// went down cannot either): the test does.
+	job := "frozen" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() {
+		left, _ := filepath.Glob("/tmp/fltk-" + job + "-agent-*")
+		for _, d := range left {
+			_ = os.RemoveAll(d)
+		}
+	})
+	cmd := exec.Command(filepath.Join(binDir, "fltk-launch"), "--hosts", "a:2,b:2", "--ssh", ssh, "--grace", "2s", "--job", job, cfg)
 	cmd.Env = append(os.Environ(), sshEnv()...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
