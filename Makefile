@@ -73,6 +73,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZTIME) ./collective/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./configs/
 	go test -run '^$$' -fuzz '^FuzzParseHostfile$$' -fuzztime $(FUZZTIME) ./launcher/
+	go test -run '^$$' -fuzz '^FuzzReadMessages$$' -fuzztime $(FUZZTIME) ./launcher/
+	go test -run '^$$' -fuzz '^FuzzSplitShellQuote$$' -fuzztime $(FUZZTIME) ./launcher/
 	go test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./trainer/data/
 	go test -run '^$$' -fuzz '^FuzzParseBible$$' -fuzztime $(FUZZTIME) ./trainer/data/
 

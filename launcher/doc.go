@@ -1,6 +1,6 @@
-// Package launcher starts the worker processes of one fltk job on the local
-// machine, the way mpirun or torchrun do for a single host. It is the engine
-// behind "fltk-launch -np N".
+// Package launcher starts the worker processes of one fltk job, on the
+// local machine or across hosts over ssh, the way mpirun or torchrun do.
+// It is the engine behind "fltk-launch -np N" and "fltk-launch --hosts".
 //
 // Start from [Run] with a [Spec]. Run starts Spec.NP copies of Spec.Command,
 // tags every line they print with their rank, forwards the signals the
@@ -65,11 +65,34 @@
 //
 // [ParseHostfile] and [ParseHosts] read mpirun's hostfile and --host
 // formats into [Host] values, and [PlaceRanks] maps ranks onto their
-// slots. They prepare the SSH launch across hosts and are not wired into
-// fltk-launch yet.
+// slots.
 //
 //	hosts, err := launcher.ParseHosts("a:4,b:5")
 //	where, err := launcher.PlaceRanks(9, hosts) // where[0] == "a", where[8] == "b"
+//
+// [RunHosts] runs a job across hosts, as Run does on one: it checks every
+// host over ssh ("AGENT --check"; an unreachable host, a failed login or
+// a missing binary is a [*HostError] before anything starts), optionally
+// copies files to a per-job directory, then starts one agent per host
+// ([RunAgent], the hidden "fltk agent") and drives it with JSON lines over
+// the ssh connection's stdin and stdout (see proto.go): the agent
+// resolves --iface on its host, starts the host's server through an
+// injected hook (the first host's first, the others routed to it), runs
+// the host's ranks with the local runner and streams their output back,
+// tagged "[rank@host] ". Signals are forwarded as messages. Both sides
+// ping each other; an agent whose launcher is gone or silent (EOF or
+// HostsSpec.Liveness without a message) terminates its workers, stops its
+// server and removes its files, and the launcher reports a host whose
+// connection dropped or fell silent as a [*HostError] naming its ranks.
+//
+//	err := launcher.RunHosts(ctx, launcher.HostsSpec{
+//		Hosts: hosts, NP: 9, Job: id,
+//		Command: []string{"/opt/fltk/bin/fltk", "run", "/opt/jobs/job.toml"},
+//		Agent:   []string{"/opt/fltk/bin/fltk", "agent"},
+//		SSH:     []string{"ssh", "-p", "2222"},
+//		Servers: serverSpecs, // nil: the workers use an existing server
+//		Stdout:  os.Stdout, Stderr: os.Stderr, Signals: sigs,
+//	})
 //
 // # Lifetime
 //

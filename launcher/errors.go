@@ -30,13 +30,74 @@ var (
 	// ErrHostfile is wrapped by the errors of [ParseHostfile],
 	// [ParseHosts] and [PlaceRanks].
 	ErrHostfile = errors.New("launcher: hosts")
+
+	// ErrHost matches every [*HostError] under errors.Is.
+	ErrHost = errors.New("launcher: host failed")
 )
+
+// HostError reports a host of a multi-host job that failed as a whole:
+// it could not be reached or logged into, its agent or binary is missing,
+// its agent reported an error, or its connection was lost mid-job.
+type HostError struct {
+	// Host is the host's name as given in --hosts or the hostfile.
+	Host string
+	// Ranks are the ranks placed on the host (none if the host failed
+	// before ranks were placed on it).
+	Ranks []int
+	// Usage says the host refused the job's configuration (an --iface it
+	// cannot resolve): errors.Is(err, ErrIface) holds.
+	Usage bool
+	// Err describes the failure.
+	Err error
+}
+
+// Error returns "host b (ranks 4-8): connection lost: …".
+func (e *HostError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "host %s", e.Host)
+	if len(e.Ranks) > 0 {
+		fmt.Fprintf(&b, " (%s)", formatRanks(e.Ranks))
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *HostError) Unwrap() error { return e.Err }
+
+// Is reports whether target is [ErrHost], or [ErrIface] for a usage error.
+func (e *HostError) Is(target error) bool {
+	return target == ErrHost || e.Usage && target == ErrIface
+}
+
+// formatRanks returns "rank 3", "ranks 4-8" or "ranks 1, 3, 5".
+func formatRanks(ranks []int) string {
+	if len(ranks) == 1 {
+		return fmt.Sprintf("rank %d", ranks[0])
+	}
+	contiguous := true
+	for i := 1; i < len(ranks); i++ {
+		if ranks[i] != ranks[i-1]+1 {
+			contiguous = false
+		}
+	}
+	if contiguous {
+		return fmt.Sprintf("ranks %d-%d", ranks[0], ranks[len(ranks)-1])
+	}
+	s := make([]string, len(ranks))
+	for i, r := range ranks {
+		s[i] = fmt.Sprint(r)
+	}
+	return "ranks " + strings.Join(s, ", ")
+}
 
 // WorkerError reports the first worker that failed: it exited with a
 // non-zero status, or was killed by a signal the launcher did not send.
 type WorkerError struct {
 	// Rank is the rank of the failed worker.
 	Rank int
+	// Host is the worker's host in a multi-host job, "" in a local one.
+	Host string
 	// ExitCode is the worker's exit status, or -1 if it was killed by a
 	// signal.
 	ExitCode int
@@ -53,14 +114,18 @@ type WorkerError struct {
 }
 
 // Error returns "rank 3 exited with status 1" or "rank 3 killed by signal:
-// killed", followed by the tail lines, one per line, indented by two
+// killed" ("rank 3 on b …" in a multi-host job), followed by the tail lines, one per line, indented by two
 // spaces.
 func (e *WorkerError) Error() string {
 	var b strings.Builder
+	on := ""
+	if e.Host != "" {
+		on = " on " + e.Host
+	}
 	if e.Signal != "" {
-		fmt.Fprintf(&b, "rank %d killed by signal: %s", e.Rank, e.Signal)
+		fmt.Fprintf(&b, "rank %d%s killed by signal: %s", e.Rank, on, e.Signal)
 	} else {
-		fmt.Fprintf(&b, "rank %d exited with status %d", e.Rank, e.ExitCode)
+		fmt.Fprintf(&b, "rank %d%s exited with status %d", e.Rank, on, e.ExitCode)
 	}
 	if len(e.Tail) > 0 {
 		fmt.Fprintf(&b, "\nlast lines of rank %d:", e.Rank)

@@ -16,9 +16,8 @@ const MaxSlots = 1 << 16
 // takes. Name is what ssh is given: a host name, an IP address (IPv6
 // without brackets) or user@host. Slots is ≥ 1.
 //
-// Hosts come from [ParseHostfile] and [ParseHosts], the parsers behind the
-// coming --hostfile and --hosts of fltk-launch for the SSH launch; neither
-// is wired into the command line yet.
+// Hosts come from [ParseHostfile] and [ParseHosts], the parsers behind
+// fltk-launch's --hostfile and --hosts.
 type Host struct {
 	Name  string
 	Slots int
@@ -36,9 +35,7 @@ type Host struct {
 // OpenMPI does), keeping the order of first appearance. Every error wraps
 // [ErrHostfile] and names the line number; a hostfile without hosts is an
 // error.
-//
-// ParseHostfile is a library function for the coming SSH launch: fltk-launch
-// does not take --hostfile yet.
+
 func ParseHostfile(r io.Reader) ([]Host, error) {
 	var hs hostSet
 	sc := bufio.NewScanner(r)
@@ -73,9 +70,7 @@ func ParseHostfile(r io.Reader) ([]Host, error) {
 // separated by commas, each "host:N" or a bare "host" (one slot), as in
 // "a:4,b:5". Repeated hosts add up as in [ParseHostfile]. Every error wraps
 // [ErrHostfile] and names the entry.
-//
-// ParseHosts is a library function for the coming SSH launch: fltk-launch
-// does not take --hosts yet.
+
 func ParseHosts(s string) ([]Host, error) {
 	var hs hostSet
 	for i, e := range strings.Split(s, ",") {

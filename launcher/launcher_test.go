@@ -39,6 +39,9 @@ const longLineLen = 1<<20 + 100
 const waitTimeout = 15 * time.Second
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(runTestAgent(os.Args[2:]))
+	}
 	if mode := os.Getenv(envMode); mode != "" {
 		os.Exit(worker(mode))
 	}
@@ -80,6 +83,13 @@ func worker(mode string) int {
 		return 0
 	case "hang":
 		return hang()
+	case "pid-hang":
+		fmt.Printf("pid %d\n", os.Getpid())
+		return hang()
+	case "exe":
+		exe, _ := os.Executable()
+		fmt.Printf("exe %s host %s\n", exe, os.Getenv("FLTK_HOST"))
+		return 0
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")

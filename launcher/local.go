@@ -35,8 +35,17 @@ func Run(ctx context.Context, s Spec) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("launcher: not started: %w", err)
 	}
-	r := newRunner(s)
+	r := newRunner(s, nil)
 	return r.run(ctx)
+}
+
+// hostRanks configures a runner for the ranks of one host of a multi-host
+// job, run by an agent: the global ranks to start, and hooks receiving
+// their output lines and exits instead of Spec.Stdout and Spec.Stderr.
+type hostRanks struct {
+	ranks  []int                                    // global ranks, len(ranks) == Spec.NP
+	line   func(rank int, stderr bool, line []byte) // each output line, without newline
+	exited func(st exitStatus, stopping bool)       // each worker exit, before the runner reacts
 }
 
 // runner is the state of one Run. All its fields except workers' own locks
@@ -47,7 +56,9 @@ type runner struct {
 	out  *output
 	env  []string // os.Environ() when Run started
 
-	workers []*worker       // started workers; workers[i].rank == i
+	ranks   []int           // global rank of each worker: 0 … NP-1 unless run by an agent
+	host    *hostRanks      // non-nil when run by an agent
+	workers []*worker       // started workers; workers[i].rank == ranks[i]
 	exits   chan exitStatus // buffered for NP: waiters never block
 	wg      sync.WaitGroup  // waiter goroutines, one per started worker
 	live    int             // started workers not yet seen in exits
@@ -59,9 +70,10 @@ type runner struct {
 	started  time.Time
 }
 
-func newRunner(s Spec) *runner {
+func newRunner(s Spec, host *hostRanks) *runner {
 	r := &runner{
 		spec:  s,
+		host:  host,
 		log:   s.Logger,
 		out:   &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil},
 		env:   os.Environ(),
@@ -76,13 +88,20 @@ func newRunner(s Spec) *runner {
 	if r.out.stderr == nil {
 		r.out.stderr = io.Discard
 	}
+	if host != nil {
+		r.ranks = host.ranks
+	} else {
+		for rank := range s.NP {
+			r.ranks = append(r.ranks, rank)
+		}
+	}
 	return r
 }
 
 func (r *runner) run(ctx context.Context) error {
 	r.started = time.Now()
 	r.log.Info("starting workers", logKeyNP, r.spec.NP, logKeyCommand, r.spec.Command)
-	for rank := range r.spec.NP {
+	for _, rank := range r.ranks {
 		if ctx.Err() != nil {
 			break
 		}
@@ -150,6 +169,11 @@ func (r *runner) start(rank int) error {
 		stdout.status = func(line []byte) bool { return s.Status(rank, line) }
 	}
 	stderr := &lineWriter{out: r.out, dst: r.out.stderr, prefix: prefix, tail: t}
+	if r.host != nil {
+		line := r.host.line
+		stdout.sink = func(b []byte) { line(rank, false, b) }
+		stderr.sink = func(b []byte) { line(rank, true, b) }
+	}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 
@@ -174,6 +198,9 @@ func (r *runner) start(rank int) error {
 // exited handles the exit of one worker.
 func (r *runner) exited(st exitStatus) {
 	r.live--
+	if r.host != nil {
+		r.host.exited(st, r.stopping)
+	}
 	log := r.log.With(logKeyRank, st.rank, logKeyPID, st.pid, logKeyLive, r.live)
 	if st.state == nil {
 		log.Info("worker lost", logKeyError, st.err)

@@ -13,4 +13,5 @@ const (
 	logKeyGrace    = "grace"
 	logKeyElapsed  = "elapsed"
 	logKeyError    = "error"
+	logKeyHost     = "host"
 )

@@ -106,6 +106,7 @@ type lineWriter struct {
 	prefix string
 	tail   *tail
 	status func(line []byte) bool // whether a line is a progress line; nil: none are
+	sink   func(line []byte)      // if not nil, receives each line instead of out and dst
 
 	pending []byte // start of the current line, at most maxLineLen bytes
 	scratch []byte // prefix + line + "\n" being written
@@ -147,6 +148,12 @@ func (w *lineWriter) flush() {
 
 // emit writes the pending line and empties it.
 func (w *lineWriter) emit() {
+	if w.sink != nil {
+		w.sink(w.pending)
+		w.tail.add(w.pending)
+		w.pending = w.pending[:0]
+		return
+	}
 	w.scratch = append(w.scratch[:0], w.prefix...)
 	w.scratch = append(w.scratch, w.pending...)
 	if w.status != nil && w.status(w.pending) {

@@ -53,7 +53,10 @@ func (w *World) connect(ctx context.Context) (*nats.Conn, error) {
 		}
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "Authorization") {
 			what := "the token"
-			if w.cfg.CredsFile != "" {
+			switch {
+			case w.cfg.Token == "" && w.cfg.CredsFile == "":
+				what = "the connection without a token or credentials"
+			case w.cfg.CredsFile != "":
 				what = "the credentials in " + w.cfg.CredsFile
 			}
 			return nil, fmt.Errorf("runtime: rank %d: NATS server at %s rejected %s: %w", w.rank, url, what, err)
@@ -113,6 +116,7 @@ func (w *World) subscribe() error {
 	}{
 		{w.prefix + ".p." + me + ".*", w.handleData},
 		{w.prefix + ".b.*", w.handleData},
+		{w.prefix + ".h.*", w.handleRemote},
 		{w.prefix + ".hb.*", w.handleHeartbeat},
 		{w.prefix + ".bye.*", w.handleBye},
 	} {

@@ -20,6 +20,42 @@ func (w *World) handleData(m *nats.Msg) {
 	}
 }
 
+// handleRemote receives h.<from>: a fan-out meant for the ranks that do not
+// share memory with from. A rank that does got the frame through shared
+// memory and drops it. Until setupShm decided which ranks share memory, the
+// frames wait in w.remoteEarly. w.remoteMu is held while a frame is
+// delivered, so that frames from one sender keep their order across
+// setMutual.
+func (w *World) handleRemote(m *nats.Msg) {
+	from, ok := w.senderOf(m.Subject)
+	if !ok {
+		return
+	}
+	w.remoteMu.Lock()
+	defer w.remoteMu.Unlock()
+	if w.mutual == nil {
+		w.remoteEarly = append(w.remoteEarly, earlyFrame{from, m.Data})
+		return
+	}
+	if !w.mutual[from] {
+		w.deliver(from, m.Data, true)
+	}
+}
+
+// setMutual records which ranks share memory with this one and delivers
+// the h.* frames that arrived before it was known.
+func (w *World) setMutual(mutual []bool) {
+	w.remoteMu.Lock()
+	defer w.remoteMu.Unlock()
+	w.mutual = mutual
+	for _, f := range w.remoteEarly {
+		if !mutual[f.from] {
+			w.deliver(f.from, f.b, true)
+		}
+	}
+	w.remoteEarly = nil
+}
+
 // deliver hands a frame, or a shared-memory pointer to one, to the
 // transport's user. owned says whether msg may be kept after the call.
 func (w *World) deliver(from int, msg []byte, owned bool) {

@@ -31,6 +31,7 @@ type verdict struct {
 	Error   string   `json:"error,omitempty"`
 	Missing []int    `json:"missing,omitempty"`
 	Hosts   []string `json:"hosts,omitempty"` // on rdv.ready: the host of every rank
+	Final   bool     `json:"final,omitempty"` // the end of the rendezvous (always on rdv.ready)
 }
 
 // hostName is this process's host identity: $FLTK_HOST, else the hostname.
@@ -84,9 +85,10 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	}
 
 	var (
-		mu      sync.Mutex // guards arrived and failed
+		mu      sync.Mutex // guards arrived, failed and final
 		arrived = map[int]hello{0: me}
 		failed  string
+		final   *verdict // once published
 		full    = make(chan struct{})
 	)
 	hellos, err := w.nc.Subscribe(w.prefix+".rdv.hello", func(m *nats.Msg) {
@@ -94,6 +96,13 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		v := verdict{}
 		mu.Lock()
 		switch {
+		case final != nil:
+			// A worker that missed the verdict asks again (see interest.go).
+			if final.Error != "" || json.Unmarshal(m.Data, &h) == nil && arrived[h.Rank].Nonce == h.Nonce {
+				v = *final
+			} else {
+				v.Error = "the world is already complete"
+			}
 		case json.Unmarshal(m.Data, &h) != nil:
 			v.Error = "malformed hello"
 		case h.WorldSize != w.size:
@@ -111,7 +120,7 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 				}
 			}
 		}
-		if v.Error != "" && failed == "" {
+		if v.Error != "" && failed == "" && final == nil {
 			failed = v.Error
 			if len(arrived) < w.size {
 				close(full)
@@ -124,12 +133,17 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	if err != nil {
 		return fmt.Errorf("runtime: rendezvous: %w", err)
 	}
-	defer func() { _ = hellos.Unsubscribe() }()
+	keep := false // the answers to late hellos, for the world's lifetime
+	defer func() {
+		if !keep {
+			_ = hellos.Unsubscribe()
+		}
+	}()
 	if w.size == 1 {
 		w.setHosts([]string{me.Host})
 		return nil
 	}
-	var v verdict
+	v := verdict{Final: true}
 	select {
 	case <-full:
 		mu.Lock()
@@ -151,6 +165,9 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		mu.Unlock()
 		v.Error = fmt.Sprintf("ranks %v never arrived within %v (world size %d)", v.Missing, w.cfg.RendezvousTimeout, w.size)
 	}
+	mu.Lock()
+	final = &v
+	mu.Unlock()
 	b, _ := json.Marshal(v)
 	if err := w.nc.Publish(w.prefix+".rdv.ready", b); err != nil {
 		return fmt.Errorf("runtime: rendezvous: %w", err)
@@ -162,6 +179,8 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		return w.rdvError(v.Missing, "%s", v.Error)
 	}
 	w.setHosts(v.Hosts)
+	keep = true
+	w.subs = append(w.subs, hellos)
 	return nil
 }
 
@@ -239,19 +258,33 @@ func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
 			return fmt.Errorf("runtime: rendezvous: %w", err)
 		}
 	}
-	// Rank 0 publishes its verdict at its own deadline at the latest; give
-	// it a moment beyond ours so that a timeout names the missing ranks.
-	grace := time.NewTimer(2 * time.Second)
-	defer grace.Stop()
-	select {
-	case m := <-ready:
-		return verdictOf(m)
-	case <-ctx.Done():
-	}
-	select {
-	case m := <-ready:
-		return verdictOf(m)
-	case <-grace.C:
-		return w.rdvError(nil, "rank 0 answered but the world was not complete within %v", w.cfg.RendezvousTimeout)
+	// Wait for the verdict, asking again now and then in case it was lost
+	// (interest.go). Rank 0 publishes it at its own deadline at the latest;
+	// give it a moment beyond ours so that a timeout names the missing
+	// ranks.
+	again := time.NewTicker(time.Second)
+	defer again.Stop()
+	for {
+		select {
+		case m := <-ready:
+			return verdictOf(m)
+		case <-ctx.Done():
+			grace := time.NewTimer(2 * time.Second)
+			defer grace.Stop()
+			select {
+			case m := <-ready:
+				return verdictOf(m)
+			case <-grace.C:
+				return w.rdvError(nil, "rank 0 answered but the world was not complete within %v", w.cfg.RendezvousTimeout)
+			}
+		case <-again.C:
+			rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			reply, err := w.nc.RequestWithContext(rctx, w.prefix+".rdv.hello", body)
+			cancel()
+			var v verdict
+			if err == nil && json.Unmarshal(reply.Data, &v) == nil && v.Final {
+				return verdictOf(reply)
+			}
+		}
 	}
 }

@@ -53,6 +53,10 @@ type ClusterConfig struct {
 	// Routes are the URLs of nodes to join, "nats-route://host:port";
 	// User and Password are added to them.
 	Routes []string
+	// Advertise is the host:port other nodes reach this node's routes at,
+	// when it differs from Host:Port (NAT, several interfaces); nodes
+	// learn each other's routes by gossip.
+	Advertise string
 	// User and Password authenticate routes: a node without them cannot
 	// join ("" for none).
 	User, Password string

@@ -42,6 +42,7 @@ func (w *World) subscribeShm() ([2]chan *nats.Msg, error) {
 // exchange costs two small all-to-all rounds after the rendezvous.
 func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) error {
 	if w.size == 1 {
+		w.setMutual(make([]bool, w.size))
 		return nil
 	}
 	ann := shmAnnounce{Rank: w.rank}
@@ -103,14 +104,15 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if err != nil {
 		return err
 	}
-	w.mutual = make([]bool, w.size)
+	mutual := make([]bool, w.size)
 	for r, a := range oks {
 		for _, m := range a.Mapped {
 			if m == w.rank && r != w.rank && w.peers[r] != nil {
-				w.mutual[r] = true
+				mutual[r] = true
 			}
 		}
 	}
+	w.setMutual(mutual)
 	w.setupSharedBarrier(oks)
 	return nil
 }

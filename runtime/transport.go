@@ -14,7 +14,10 @@ import (
 
 // Send implements collective.Transport. Frames to ranks sharing memory
 // with this one go through their shared-memory queues (large frames through
-// a slot, with a pointer in the queue); the others through the server.
+// a slot, with a pointer in the queue); the others through the server: a
+// fan-out to them is one publish on h.<rank> (see handleRemote), or on
+// b.<rank> when no rank shares memory with this one or the frame does not
+// fit a slot.
 func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -63,9 +66,19 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 		}
 		w.sent[r].Add(1)
 	}
-	for _, r := range viaNATS {
-		if err := w.publish(r, frame); err != nil {
-			return err
+	switch {
+	case len(viaNATS) == 1:
+		return w.publish(viaNATS[0], frame)
+	case len(viaNATS) > 1:
+		// One publish for all ranks not sharing memory with this one: the
+		// server fans it out, and a cluster carries it once per route.
+		// Ranks sharing memory with this one drop it (handleRemote).
+		for _, r := range viaNATS {
+			w.sent[r].Add(1)
+		}
+		subject := w.prefix + ".h." + strconv.Itoa(w.rank)
+		if err := w.nc.Publish(subject, frame); err != nil {
+			return fmt.Errorf("runtime: publish %s: %w", subject, err)
 		}
 	}
 	return nil

@@ -15,6 +15,9 @@ import (
 //
 //	p.<to>.<from>   point-to-point frames
 //	b.<from>        fan-out frames (every rank subscribes to b.*)
+//	h.<from>        fan-out frames for the ranks not sharing memory with
+//	                <from> (the others got them through shared memory)
+//	ping.<rank>     answered by rank: confirms the server routes to it
 //	hb.<from>       heartbeats
 //	bye.<from>      a rank leaving, with how many frames it sent to each rank
 //	rdv.hello       rendezvous requests, answered by rank 0
@@ -53,16 +56,23 @@ type World struct {
 	byeWhy   map[int]string // why a leaving rank left: the ranks it knew down
 	closing  bool
 
+	// remoteMu guards mutual while Join sets it, and remoteEarly; it is
+	// held while an h.* frame is delivered, and taken before mu.
+	// mutual[r]: whether r and this rank mapped each other's segment (then
+	// every frame between them skips the server); set once by setupShm,
+	// never nil after Join, read without the lock after Join.
+	remoteMu    sync.Mutex
+	mutual      []bool
+	remoteEarly []earlyFrame // h.* frames received before mutual was set
+
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	subs      []*nats.Subscription
 
 	// Shared memory (nil when off): shm is this rank's segment, peers[r]
-	// rank r's segment mapped here, mutual[r] whether r and this rank mapped
-	// each other's (then every frame between them skips the server).
+	// rank r's segment mapped here.
 	shm       *shm.Sender
-	mutual    []bool
 	shmUse    shmGuard // counts users of the mappings; unmapShm waits for them
 	peers     []*shm.Segment
 	shmFrames atomic.Int64 // frames sent through shared memory
@@ -107,7 +117,13 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	me := newHello(w.rank, w.size, cfg.Host)
 	shmAnn, err := w.subscribeShm()
 	if err == nil {
+		err = w.subscribePing()
+	}
+	if err == nil {
 		err = w.rendezvous(ctx, me)
+	}
+	if err == nil {
+		err = w.confirmRoutes(ctx)
 	}
 	if err == nil {
 		err = w.setupShm(ctx, me, shmAnn)

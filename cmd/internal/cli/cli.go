@@ -35,7 +35,8 @@ func ExitCode(err error) int {
 		return 0
 	case errors.Is(err, ErrUsage), errors.Is(err, configs.ErrSyntax), errors.Is(err, configs.ErrUnknownKey),
 		errors.Is(err, configs.ErrType), errors.Is(err, configs.ErrInvalid), errors.Is(err, fed.ErrConfig),
-		errors.Is(err, os.ErrNotExist):
+		errors.Is(err, os.ErrNotExist), errors.Is(err, launcher.ErrHostfile), errors.Is(err, launcher.ErrIface),
+		errors.Is(err, launcher.ErrInvalidSpec):
 		return 2
 	}
 	return 1
@@ -127,8 +128,9 @@ func forwardSignals() (<-chan os.Signal, func()) {
 
 // describe turns a launcher failure into a message naming the rank.
 func describe(err error) error {
-	var we *launcher.WorkerError
-	if errors.As(err, &we) {
+	// Only a bare WorkerError: a joined error (a lost host first) keeps
+	// all its parts.
+	if we, ok := err.(*launcher.WorkerError); ok {
 		return fmt.Errorf("%s", strings.TrimRight(we.Error(), "\n"))
 	}
 	return err

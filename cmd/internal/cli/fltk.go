@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fltk-go/fltk/cmd/internal/bench"
@@ -19,6 +21,7 @@ import (
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/launcher"
 	"github.com/fltk-go/fltk/runtime"
 )
 
@@ -57,6 +60,8 @@ func Fltk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchCmd(ctx, rest, stdout, stderr)
 	case "bench-worker":
 		return benchWorker(ctx, rest, stdout, stderr)
+	case "agent":
+		return agentCmd(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "fltk", version())
 		return nil
@@ -118,6 +123,34 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 		err = cerr
 	}
 	return err
+}
+
+// agentCmd is the hidden "fltk agent": the agent fltk-launch runs on each
+// host of a multi-host job over ssh, speaking the launcher's protocol on
+// stdin and stdout. "fltk agent --check" prints the version and exits:
+// fltk-launch's preflight.
+func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fltk agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	check := fs.Bool("check", false, "print the version and exit")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintln(stdout, "fltk agent", version())
+		return nil
+	}
+	// When the launcher is gone, a write to stdout must fail with EPIPE
+	// (the agent then terminates its workers and cleans up), not kill
+	// the agent with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
+	return launcher.RunAgent(ctx, launcher.AgentConfig{
+		In:          os.Stdin,
+		Out:         stdout,
+		StartServer: job.StartAgentServer,
+		Version:     version(),
+		Logger:      newLogger(stderr),
+	})
 }
 
 // single runs one rank started by hand.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/fltk-go/fltk/cmd/internal/job"
@@ -26,7 +27,22 @@ fltk-launch, else from PATH); after "--", any command.
 Every output line is prefixed with the rank ("[3] ..."). SIGINT and SIGTERM
 are forwarded to the workers. When a worker fails, the others are stopped
 and fltk-launch exits 1 naming the rank and showing its last lines.
-Exit codes: 0 success, 1 a worker or the job failed, 2 usage or config error.
+
+Across hosts (--hosts a:4,b:5 or --hostfile FILE): ranks fill the hosts'
+slots in order (rank 0 on the first host). fltk-launch reaches each host
+with ssh (--ssh, in BatchMode with a connect timeout) and runs one agent
+there ("fltk agent", the fltk binary at the same path as here, or the copy
+--copy ships to /tmp/fltk-JOB-XXXXXX). Each agent resolves --iface on its
+host, starts that host's NATS server as one node of the job's cluster (TLS
+with a per-job CA, per-job route credentials) and the host's workers, which
+connect to it. Output is tagged "[3@b] ". An unreachable host, a failed
+login or a missing binary fails the job before any rank starts, naming the
+host; a host whose connection drops fails the job naming the host and its
+ranks. The hosts localhost and 127.0.0.1 run their agent without ssh.
+With --nats, no server is started: the workers use that NATS cluster.
+
+Exit codes: 0 success, 1 a worker, a host or the job failed, 2 usage or
+config error.
 
 Flags:
 `
@@ -41,6 +57,13 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	iface := fs.String("iface", "", "interface NAME or IPv4 CIDR whose address the embedded NATS server binds to and advertises (default runtime.iface, else loopback)")
 	port := fs.Int("port", 0, "port of the embedded NATS server (0: a free port)")
 	grace := fs.Duration("grace", 5*time.Second, "after a signal or a failure, how long workers get before SIGKILL")
+	hostList := fs.String("hosts", "", "run across hosts: HOST[:SLOTS],... (mpirun's --host format; user@host works)")
+	hostfile := fs.String("hostfile", "", "run across the hosts of FILE (mpirun's format: \"host slots=4\" or \"host:4\", # comments)")
+	sshCmd := fs.String("ssh", "ssh", "the command reaching a host, split like a shell would (e.g. \"ssh -p 2222 -i KEY\")")
+	doCopy := fs.Bool("copy", false, "with --hosts: ship the fltk binary and the config to a per-job directory on each host, removed afterwards")
+	useTLS := fs.Bool("tls", true, "with --hosts: TLS between the hosts' NATS servers and their clients, with a per-job CA")
+	natsURL := fs.String("nats", "", "use this existing NATS cluster (URL[,URL...]) instead of embedded servers")
+	creds := fs.String("creds", "", "with --nats: the NATS .creds file the workers authenticate with")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, launchUsage)
@@ -70,23 +93,114 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	listen, err := listenHost(*iface, set["iface"], *host, set["host"], cfg.Runtime.Iface, launcher.LookupIface)
-	if err != nil {
-		return err
-	}
 	if !set["np"] {
 		*np = cfg.Job.WorldSize
 	}
-	if len(cmd) == 0 {
+	if set["creds"] && *natsURL == "" {
+		return usagef("--creds needs --nats")
+	}
+	custom := len(cmd) > 0
+	if !custom {
 		cmd = workerCommand(pos[0])
+	}
+	opts := job.LaunchOptions{
+		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Port: *port,
+		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Grace: *grace, Logger: newLogger(stderr),
+		NATS: *natsURL, Creds: *creds,
+	}
+	if *hostList == "" && *hostfile == "" {
+		for _, f := range []string{"ssh", "copy", "tls"} {
+			if set[f] {
+				return usagef("--%s needs --hosts or --hostfile", f)
+			}
+		}
+		if *natsURL == "" {
+			if opts.Host, err = listenHost(*iface, set["iface"], *host, set["host"], cfg.Runtime.Iface, launcher.LookupIface); err != nil {
+				return err
+			}
+		}
+		sigs, stop := forwardSignals()
+		defer stop()
+		opts.Signals = sigs
+		return describe(job.Launch(ctx, opts))
+	}
+
+	ho, err := hostsOptions(opts, *hostList, *hostfile, *sshCmd, set)
+	if err != nil {
+		return err
+	}
+	ho.Iface = cmp(*iface, cfg.Runtime.Iface)
+	ho.Copy, ho.TLS = *doCopy, *useTLS
+	ho.ConfigPath = absPath(pos[0])
+	ho.Fltk = fltkBinary()
+	if !custom {
+		ho.Command = []string{ho.Fltk, "run", ho.ConfigPath}
 	}
 	sigs, stop := forwardSignals()
 	defer stop()
-	err = job.Launch(ctx, job.LaunchOptions{
-		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Host: listen, Port: *port,
-		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Signals: sigs, Grace: *grace, Logger: newLogger(stderr),
-	})
-	return describe(err)
+	ho.Signals = sigs
+	return describe(job.LaunchHosts(ctx, ho))
+}
+
+// hostsOptions checks the flags of a launch across hosts and reads the
+// hosts. Every problem is a usage error (exit 2).
+func hostsOptions(o job.LaunchOptions, hostList, hostfile, sshCmd string, set map[string]bool) (job.HostsOptions, error) {
+	ho := job.HostsOptions{LaunchOptions: o}
+	if hostList != "" && hostfile != "" {
+		return ho, usagef("give --hosts or --hostfile, not both")
+	}
+	for _, f := range []string{"host", "port"} {
+		if set[f] {
+			return ho, usagef("-%s is for local jobs; with --hosts use --iface", f)
+		}
+	}
+	var err error
+	if hostList != "" {
+		ho.Hosts, err = launcher.ParseHosts(hostList)
+	} else {
+		f, ferr := os.Open(hostfile)
+		if ferr != nil {
+			return ho, usagef("--hostfile: %v", ferr)
+		}
+		ho.Hosts, err = launcher.ParseHostfile(f)
+		f.Close()
+	}
+	if err != nil {
+		return ho, usagef("%v", err)
+	}
+	if _, err := launcher.PlaceRanks(o.NP, ho.Hosts); err != nil {
+		return ho, usagef("%v", err)
+	}
+	if ho.SSH, err = launcher.SplitCommand(sshCmd); err != nil || len(ho.SSH) == 0 {
+		return ho, usagef("--ssh %q: not a command (%v)", sshCmd, err)
+	}
+	return ho, nil
+}
+
+// absPath returns path made absolute, as the default worker command names
+// the config.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// fltkBinary returns the absolute path of the fltk binary: the running
+// executable if it is fltk, else the fltk next to it, else "fltk" (looked
+// up in each host's PATH).
+func fltkBinary() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "fltk"
+	}
+	if filepath.Base(exe) == "fltk" {
+		return exe
+	}
+	if p := filepath.Join(filepath.Dir(exe), "fltk"); fileExists(p) {
+		return p
+	}
+	return "fltk"
 }
 
 // listenHost returns the address the embedded NATS server listens on and

@@ -4,8 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fltk-go/fltk/cmd/internal/job"
+	"github.com/fltk-go/fltk/launcher"
 )
 
 func TestListenHost(t *testing.T) {
@@ -68,5 +74,72 @@ func TestListenHost(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHostsOptions(t *testing.T) {
+	dir := t.TempDir()
+	hostfile := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hostfile, []byte("# lab\na slots=2\nme@b:3 # second\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		np        int
+		hosts     string
+		hostfile  string
+		ssh       string
+		set       []string
+		wantHosts []launcher.Host
+		wantSSH   []string
+		msg       string // "" for success
+	}{
+		{name: "hosts", np: 9, hosts: "a:4,b:5", ssh: "ssh", wantHosts: []launcher.Host{{Name: "a", Slots: 4}, {Name: "b", Slots: 5}}, wantSSH: []string{"ssh"}},
+		{name: "hostfile", np: 5, hostfile: hostfile, ssh: `ssh -p 2222 -i 'my key'`, wantHosts: []launcher.Host{{Name: "a", Slots: 2}, {Name: "me@b", Slots: 3}}, wantSSH: []string{"ssh", "-p", "2222", "-i", "my key"}},
+		{name: "np > slots", np: 10, hosts: "a:4,b:5", ssh: "ssh", msg: "-np 10 is more than the 9 slots of 2 hosts"},
+		{name: "both", np: 1, hosts: "a", hostfile: hostfile, ssh: "ssh", msg: "not both"},
+		{name: "bad entry", np: 1, hosts: "a:0", ssh: "ssh", msg: `"a:0"`},
+		{name: "missing hostfile", np: 1, hostfile: filepath.Join(dir, "nope"), ssh: "ssh", msg: "--hostfile"},
+		{name: "bad ssh", np: 1, hosts: "a", ssh: `ssh "x`, msg: "--ssh"},
+		{name: "empty ssh", np: 1, hosts: "a", ssh: " ", msg: "--ssh"},
+		{name: "-host", np: 1, hosts: "a", ssh: "ssh", set: []string{"host"}, msg: "-host is for local jobs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := map[string]bool{}
+			for _, f := range tt.set {
+				set[f] = true
+			}
+			ho, err := hostsOptions(job.LaunchOptions{NP: tt.np}, tt.hosts, tt.hostfile, tt.ssh, set)
+			if tt.msg != "" {
+				if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), tt.msg) {
+					t.Fatalf("hostsOptions error = %v (exit %d), want a usage error containing %q", err, ExitCode(err), tt.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ho.Hosts, tt.wantHosts) || !slices.Equal(ho.SSH, tt.wantSSH) {
+				t.Errorf("hosts %v, ssh %q; want %v, %q", ho.Hosts, ho.SSH, tt.wantHosts, tt.wantSSH)
+			}
+		})
+	}
+}
+
+func TestExitCodeHostErrors(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{&launcher.HostError{Host: "b", Err: errors.New("connection lost")}, 1},
+		{&launcher.HostError{Host: "b", Usage: true, Err: errors.New("--iface: unknown interface")}, 2},
+		{errors.Join(&launcher.HostError{Host: "b", Err: errors.New("lost")}, &launcher.WorkerError{Rank: 1}), 1},
+		{&launcher.WorkerError{Rank: 3, Host: "b", ExitCode: 1}, 1},
+	}
+	for _, tt := range tests {
+		if got := ExitCode(tt.err); got != tt.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
 	}
 }

@@ -44,7 +44,14 @@ type LaunchOptions struct {
 	Signals  <-chan os.Signal
 	Grace    time.Duration
 	Logger   *slog.Logger
+	// NATS, if not empty, is an existing NATS server or cluster (a comma
+	// list of URLs) the workers use instead of an embedded server; Creds
+	// is the .creds file they authenticate with ("" for none).
+	NATS  string
+	Creds string
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // NewJobID returns name followed by a random suffix.
 func NewJobID(name string) string {
@@ -60,10 +67,13 @@ func Launch(ctx context.Context, o LaunchOptions) error {
 		return fmt.Errorf("%w: -np must be ≥ 1, got %d", ErrUsage, o.NP)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = discard()
 	}
 	if o.JobID == "" {
 		o.JobID = NewJobID(o.Config.Job.Name)
+	}
+	if o.NATS != "" {
+		return launchExisting(ctx, o)
 	}
 	sc := ServerConfig(o.Config)
 	sc.Host, sc.Port, sc.Logger = o.Host, o.Port, o.Logger
@@ -87,6 +97,38 @@ func Launch(ctx context.Context, o LaunchOptions) error {
 		Command: o.Command,
 		Env: func(rank int) []string {
 			return append(runtime.Env(rank, o.NP, srv.URL(), o.JobID, srv.Token()), env...)
+		},
+		Stdout:   o.Stdout,
+		Stderr:   o.Stderr,
+		Status:   IsProgress,
+		Terminal: o.Terminal,
+		Signals:  o.Signals,
+		Grace:    o.Grace,
+		Logger:   o.Logger,
+	})
+}
+
+// launchExisting runs a local job on the existing NATS cluster o.NATS,
+// passing on $FLTK_TOKEN (if the cluster uses token authentication).
+func launchExisting(ctx context.Context, o LaunchOptions) error {
+	if err := natsURLs(o.NATS); err != nil {
+		return err
+	}
+	if o.Creds != "" {
+		if err := checkCreds(o.Creds); err != nil {
+			return err
+		}
+	}
+	o.Logger.Info("job started", "job", o.JobID, "np", o.NP, "nats", o.NATS)
+	env := workerEnv(o.NP)
+	if o.Creds != "" {
+		env = append(env, runtime.EnvNATSCreds+"="+o.Creds)
+	}
+	return launcher.Run(ctx, launcher.Spec{
+		NP:      o.NP,
+		Command: o.Command,
+		Env: func(rank int) []string {
+			return append(runtime.Env(rank, o.NP, o.NATS, o.JobID, os.Getenv(runtime.EnvToken)), env...)
 		},
 		Stdout:   o.Stdout,
 		Stderr:   o.Stderr,
