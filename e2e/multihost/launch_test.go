@@ -35,16 +35,6 @@ const (
 	np     = nHosts * slots
 )
 
-// needHosts skips the test when fltk-launch cannot launch across hosts
-// yet (no --hosts flag): the multi-host launcher is being written.
-func needHosts(t *testing.T) {
-	t.Helper()
-	out, _ := exec.Command(filepath.Join(binDir, "fltk-launch"), "--help").CombinedOutput()
-	if !bytes.Contains(out, []byte("-hosts")) {
-		t.Skip("fltk-launch has no --hosts flag yet: multi-host launch is not in this build")
-	}
-}
-
 // hostList returns "A:3,B:3,C:3" of names (h0…) or of addresses.
 func (h *hosts) hostList(byName bool) string {
 	var l []string
@@ -264,7 +254,6 @@ func (h *hosts) linkBytes(t *testing.T) (out, in []int64) {
 // comes back tagged "[0@h0] ", rank 0 writes its metrics, and the global
 // model crossed every client host's link each round.
 func TestTrainAcrossHosts(t *testing.T) {
-	needHosts(t)
 	h := upHosts(t, nHosts, "1gbit")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -305,7 +294,6 @@ func TestTrainAcrossHosts(t *testing.T) {
 // (nothing on 0.0.0.0 or ::), and each worker connects to its own host's
 // server.
 func TestIfaceBinds(t *testing.T) {
-	needHosts(t)
 	h := upHosts(t, nHosts, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -357,7 +345,6 @@ func TestIfaceBinds(t *testing.T) {
 // deadline only catches a hang), naming h2 and its ranks 6-8; once the
 // link is back, nothing of the job is left on any host.
 func TestLinkDownFailsJob(t *testing.T) {
-	needHosts(t)
 	h := upHosts(t, nHosts, "1gbit")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -386,7 +373,6 @@ func TestLinkDownFailsJob(t *testing.T) {
 // job with --copy): it exits, and no process of the job is left on any
 // host, nor its copy directory.
 func TestInterruptLeavesNothing(t *testing.T) {
-	needHosts(t)
 	h := upHosts(t, nHosts, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -429,7 +415,6 @@ func TestInterruptLeavesNothing(t *testing.T) {
 // TestWrongIface: an --iface that no host has is a usage error (exit 2)
 // naming it, and nothing is left running.
 func TestWrongIface(t *testing.T) {
-	needHosts(t)
 	h := upHosts(t, nHosts, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -454,7 +439,6 @@ func TestWrongIface(t *testing.T) {
 // least the tensor per call. Were /dev/shm shared between the test hosts,
 // ranks would map each other's segments and the tensor would not cross.
 func TestNoSharedMemoryAcrossHosts(t *testing.T) {
-	needHosts(t)
 	h := upHosts(t, nHosts, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
