@@ -264,7 +264,7 @@ type hostState struct {
 	heard    atomic.Int64
 	sending  atomic.Bool
 	heardAny atomic.Bool // the agent has said something (the login is over)
-	closed  bool // its stdin was closed by us
+	closed   bool        // its stdin was closed by us
 }
 
 // hostEvent is a message from an agent, the end of its stdout, or its
