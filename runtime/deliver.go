@@ -23,21 +23,21 @@ func (w *World) handleData(m *nats.Msg) {
 // handleRemote receives h.<from>: a fan-out meant for the ranks that do not
 // share memory with from. A rank that does got the frame through shared
 // memory and drops it. Until setupShm decided which ranks share memory, the
-// frames wait in w.remoteEarly.
+// frames wait in w.remoteEarly. w.remoteMu is held while a frame is
+// delivered, so that frames from one sender keep their order across
+// setMutual.
 func (w *World) handleRemote(m *nats.Msg) {
 	from, ok := w.senderOf(m.Subject)
 	if !ok {
 		return
 	}
-	w.mu.Lock()
+	w.remoteMu.Lock()
+	defer w.remoteMu.Unlock()
 	if w.mutual == nil {
 		w.remoteEarly = append(w.remoteEarly, earlyFrame{from, m.Data})
-		w.mu.Unlock()
 		return
 	}
-	mutual := w.mutual[from]
-	w.mu.Unlock()
-	if !mutual {
+	if !w.mutual[from] {
 		w.deliver(from, m.Data, true)
 	}
 }
@@ -45,16 +45,15 @@ func (w *World) handleRemote(m *nats.Msg) {
 // setMutual records which ranks share memory with this one and delivers
 // the h.* frames that arrived before it was known.
 func (w *World) setMutual(mutual []bool) {
-	w.mu.Lock()
+	w.remoteMu.Lock()
+	defer w.remoteMu.Unlock()
 	w.mutual = mutual
-	early := w.remoteEarly
-	w.remoteEarly = nil
-	w.mu.Unlock()
-	for _, f := range early {
+	for _, f := range w.remoteEarly {
 		if !mutual[f.from] {
 			w.deliver(f.from, f.b, true)
 		}
 	}
+	w.remoteEarly = nil
 }
 
 // deliver hands a frame, or a shared-memory pointer to one, to the

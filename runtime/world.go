@@ -47,19 +47,23 @@ type World struct {
 	recv     []atomic.Int64 // frames received from each rank
 	lastSeen []atomic.Int64 // unix nanoseconds each rank was last heard from
 
-	mu      sync.Mutex // guards the fields below
-	onFrame func(int, []byte)
-	onDown  func(int, error)
-	early   []earlyFrame // frames received before Start
+	mu       sync.Mutex // guards the fields below
+	onFrame  func(int, []byte)
+	onDown   func(int, error)
+	early    []earlyFrame   // frames received before Start
+	down     map[int]error  // ranks reported down
+	byeCount map[int]int64  // frames a leaving rank sent us, until all arrived
+	byeWhy   map[int]string // why a leaving rank left: the ranks it knew down
+	closing  bool
+
+	// remoteMu guards mutual while Join sets it, and remoteEarly; it is
+	// held while an h.* frame is delivered, and taken before mu.
 	// mutual[r]: whether r and this rank mapped each other's segment (then
-	// every frame between them skips the server). Set once by setupShm
-	// (never nil after Join); Send reads it without the lock after Join.
+	// every frame between them skips the server); set once by setupShm,
+	// never nil after Join, read without the lock after Join.
+	remoteMu    sync.Mutex
 	mutual      []bool
-	remoteEarly []earlyFrame   // h.* frames received before mutual was set
-	down        map[int]error  // ranks reported down
-	byeCount    map[int]int64  // frames a leaving rank sent us, until all arrived
-	byeWhy      map[int]string // why a leaving rank left: the ranks it knew down
-	closing     bool
+	remoteEarly []earlyFrame // h.* frames received before mutual was set
 
 	done      chan struct{}
 	wg        sync.WaitGroup
