@@ -36,6 +36,10 @@ type Config struct {
 	// short poll, and polling, with sched_yield in between, lets the ranks
 	// still working have the core (BenchmarkCollective).
 	PollFor time.Duration
+	// FlatOnly forces the single-host schedules even when the transport
+	// knows which ranks share a host ([HostTransport]); for A/B
+	// comparisons. See the package doc, "Hosts".
+	FlatOnly bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
