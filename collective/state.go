@@ -454,10 +454,10 @@ type reducer struct {
 	op       Op
 	es       int
 	nchunks  int
-	order    []int // ranks whose contributions apply, in this order
-	slot     []int // rank → index in order, or -1
-	partial  int   // the rank (order[0]) whose contribution is a partial result, or -1
-	finalize bool  // divide once complete (Mean, WeightedMean)
+	order    []int        // ranks whose contributions apply, in this order
+	slot     []int        // rank → index in order, or -1
+	partial  int          // the rank (order[0]) whose contribution is a partial result, or -1
+	finalize bool         // divide once complete (Mean, WeightedMean)
 	next     []int        // per chunk: the index in order of the next contribution
 	pend     [][]pendPart // per chunk, per slot
 	weights  []float64    // per slot; a partial's is the sum of the weights before it
