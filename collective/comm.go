@@ -312,7 +312,7 @@ func (c *Comm) run(ctx context.Context, op *opState, o callOpts) error {
 	if err != nil {
 		op.fail(err) // so end remembers the call failed, whatever failed it
 		var re *RankError
-		if errors.As(err, &re) && re.Rank >= 0 {
+		if c.hosts != nil && errors.As(err, &re) && re.Rank >= 0 {
 			c.sendAborts(op, re.Rank)
 		}
 		var wait []int
@@ -357,6 +357,12 @@ func (c *Comm) sendAll(ctx context.Context, op *opState, o callOpts) error {
 			return nil
 		}
 		if !progressed {
+			// Blocked on credit: from a rank already known down (before
+			// the stream needed its credit, so onDown did not fail us)?
+			if err := c.checkDown(op); err != nil {
+				op.fail(err)
+				return err
+			}
 			select {
 			case <-op.notify:
 			case <-ctx.Done():
@@ -364,6 +370,26 @@ func (c *Comm) sendAll(ctx context.Context, op *opState, o callOpts) error {
 			}
 		}
 	}
+}
+
+// checkDown returns a RankError if op needs a rank known to be down.
+func (c *Comm) checkDown(op *opState) error {
+	c.mu.Lock()
+	if len(c.down) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	down := make(map[int]error, len(c.down))
+	for r, e := range c.down {
+		down[r] = e
+	}
+	c.mu.Unlock()
+	for r, e := range down {
+		if op.needs(r) {
+			return &RankError{Rank: r, Err: e}
+		}
+	}
+	return nil
 }
 
 // sendChunk encodes chunk s.next of s (or takes the payload its relay
@@ -448,13 +474,17 @@ func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callO
 	return nil
 }
 
-// sendAborts tells the ranks that still wait for an out stream of the
-// failed call op that it failed because rank dead is down, so that a rank
-// downstream of a hop (which may not see dead itself) fails at once,
-// naming it, instead of waiting for its deadline.
+// sendAborts tells the ranks that still wait for the failed call op —
+// for data of its out streams, or to grant credit to the senders of its
+// in streams — that it failed because rank dead is down. In a
+// hierarchical schedule a rank may wait for a hop that waits for dead
+// (and a sender for a hop's credit): without the abort it would wait for
+// its deadline; with it, it fails at once, naming dead. (The flat
+// schedules do not send aborts: there, a rank waits only for ranks whose
+// death it is told of itself, as before.)
 func (c *Comm) sendAborts(op *opState, dead int) {
 	if op.kind == kindSend {
-		return // point to point: the peer is the dead rank or is not waiting
+		return // point to point: the peer is the dead rank
 	}
 	op.mu.Lock()
 	var to []int
@@ -466,6 +496,11 @@ func (c *Comm) sendAborts(op *opState, dead int) {
 			to = append(to, s.dests...)
 		} else {
 			to = append(to, s.to)
+		}
+	}
+	for _, s := range op.in {
+		if !s.done {
+			to = append(to, s.from)
 		}
 	}
 	op.mu.Unlock()

@@ -6,6 +6,7 @@ package collective
 // hosts' slots in order); hosts are numbered by their first rank.
 type hostLayout struct {
 	n      int   // number of hosts, ≥ 2
+	shared bool  // some host has more than one rank
 	lo, hi []int // host h has ranks [lo[h], hi[h])
 	of     []int // rank → host
 }
@@ -42,6 +43,7 @@ func newHostLayout(t Transport) (*hostLayout, string) {
 		prev = h
 	}
 	l.n = len(l.lo)
+	l.shared = l.n < size
 	if l.n < 2 {
 		return nil, "every rank is on one host"
 	}
