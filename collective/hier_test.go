@@ -348,3 +348,31 @@ func TestHierKilledRankIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestHierAbortReachesUnawareRanks: only rank 2, the leader relaying a
+// broadcast to rank 3, learns that rank 3 died. Every other survivor
+// fails naming rank 3 all the same, from abort frames: the hosts
+// downstream of rank 2 wait for data it can no longer forward, its
+// upstream waits for its credit.
+func TestHierAbortReachesUnawareRanks(t *testing.T) {
+	nw := collectivetest.NewHostNetwork(t, collectivetest.Hosts(2, 2, 2))
+	comms := nw.Comms(t, collective.Config{JobID: "abort", ChunkBytes: 1024, Window: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const victim = 3
+	alive := append(append([]*collective.Comm(nil), comms[:victim]...), comms[victim+1:]...)
+	done := make(chan []error)
+	go func() {
+		done <- onAll(alive, func(c *collective.Comm) error {
+			return collective.Broadcast(ctx, c, make([]float32, 100000), 0)
+		})
+	}()
+	nw.Kill(victim, 2)
+	for i, err := range <-done {
+		var re *collective.RankError
+		if r := alive[i].Rank(); r != 1 && (!errors.As(err, &re) || re.Rank != victim) {
+			// (Rank 1 may have got everything from the root first.)
+			t.Errorf("rank %d: %v, want a RankError naming rank %d", r, err, victim)
+		}
+	}
+}
