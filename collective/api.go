@@ -285,9 +285,7 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 		op.activate(in, c.fanOut(0, 0, red.own), red)
 		return c.run(ctx, op, o)
 	}
-	if c.hosts != nil && c.hosts.shared {
-		// (With one rank per host the flat schedule's reduce-scatter and
-		// allgather put 2(H−1)/H·S on each host's link, the chain 2·S.)
+	if c.hosts != nil && c.hosts.chainAllReduce(c.nchunks(len(sb))) {
 		in, out, reds, err := c.hierAllReduce(op, db, sb, es, rop, o)
 		if err != nil {
 			op.fail(err)

@@ -102,12 +102,15 @@
 //     mean) and sends the result to the root. Each host sends ≤ S and
 //     receives ≤ S (2·S for the root's host unless it is host 0 or the
 //     last).
-//   - AllReduce above SmallBytes, when some host has several ranks: the
-//     chain of Reduce ending on the last host, then a chain broadcast of
-//     the result back to host 0: ≤ 2·S each way on any host's link (the
-//     flat schedule: (k+1)(H−1)/H·S with k ranks per host). Up to
-//     SmallBytes (latency bound, one round) and with one rank per host it
-//     stays flat.
+//   - AllReduce: the chain of Reduce ending on the last host, then a
+//     chain broadcast of the result back to host 0: ≤ 2·S each way on any
+//     host's link, against about (k+1)(H−1)/H·S for the flat schedule
+//     with k ranks per host. The chain fills its pipeline in 2H−3 chunks,
+//     so it is used only when a model of both times (the most bytes on
+//     one host's link, plus the fill; hostLayout.chainAllReduce) favours
+//     it: enough chunks, and ranks sharing hosts (with one rank per host
+//     the flat schedule carries less). Up to SmallBytes (latency bound, one
+//     round) it stays flat.
 //   - Gather (lossless codecs): a host's ranks send to their leader, which
 //     sends the host's blocks, contiguous in dst, to the root as one
 //     stream. The bytes are those of the flat gather, in fewer and larger

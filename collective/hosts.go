@@ -6,7 +6,7 @@ package collective
 // hosts' slots in order); hosts are numbered by their first rank.
 type hostLayout struct {
 	n      int   // number of hosts, ≥ 2
-	shared bool  // some host has more than one rank
+	most   int   // the most ranks on one host
 	lo, hi []int // host h has ranks [lo[h], hi[h])
 	of     []int // rank → host
 }
@@ -43,7 +43,9 @@ func newHostLayout(t Transport) (*hostLayout, string) {
 		prev = h
 	}
 	l.n = len(l.lo)
-	l.shared = l.n < size
+	for h := range l.n {
+		l.most = max(l.most, l.hi[h]-l.lo[h])
+	}
 	if l.n < 2 {
 		return nil, "every rank is on one host"
 	}
@@ -68,4 +70,20 @@ func (l *hostLayout) locals(h, leader int) []int {
 		}
 	}
 	return rs
+}
+
+// chainAllReduce reports whether the chain allreduce of a tensor of S bytes
+// cut in m chunks beats the flat reduce-scatter + allgather, by a model of
+// the time on host links of equal rate (in S per rate): the most bytes
+// one host's link carries, plus, for the chain, the 2(H−1)−1 chunks it
+// takes to fill the pipeline. Chain: min(2, H−1) + (2H−3)/m. Flat, with k
+// ranks on the fullest host: k(N−k)/N to the other hosts' owners plus
+// k(H−1)/N of fan-out, about (k+1)(H−1)/H with hosts of k ranks. So the
+// chain needs enough chunks, and ranks sharing hosts, to pay: with one rank
+// per host it never does.
+func (l *hostLayout) chainAllReduce(m int) bool {
+	h, k, n := float64(l.n), float64(l.most), float64(len(l.of))
+	chain := min(2, h-1) + (2*h-3)/float64(m)
+	flat := k*(n-k)/n + k*(h-1)/n
+	return chain < flat
 }
