@@ -61,7 +61,7 @@ func Broadcast[T Float](ctx context.Context, c *Comm, buf []T, root int, opts ..
 		return err
 	}
 	b := asBytes(buf)
-	if c.hosts != nil {
+	if c.hosts != nil && len(b) > c.cfg.SmallBytes {
 		op.activate(c.hierBroadcast(b, root))
 	} else if c.rank == root {
 		op.activate(nil, c.fanOut(0, 0, b))
@@ -222,7 +222,7 @@ func Reduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, root in
 		return err
 	}
 	es := elemSize[T]()
-	if c.hosts != nil {
+	if c.hosts != nil && len(src)*es > c.cfg.SmallBytes {
 		in, out, reds, err := c.hierReduce(asBytes(dst), asBytes(src), es, rop, root, o)
 		if err != nil {
 			op.fail(err)

@@ -118,6 +118,9 @@
 //     how the stream is cut into chunks).
 //   - Scatter, AllGather, Barrier and Send/Recv stay flat.
 //
+// Broadcast and Reduce of at most Config.SmallBytes stay flat: latency
+// bound, one hop instead of a chain of H, and few bytes.
+//
 // Results are bit-identical to the flat schedules', with every codec:
 // the chain applies contributions in rank order and sums the weights in
 // rank order; partial and final results between hosts travel losslessly
