@@ -194,10 +194,10 @@ func (c *Comm) onFrame(from int, frame []byte) {
 		}
 		if c.finished(key) {
 			if _, ok := c.failed[key]; ok || h.kind == frameAbort {
-				// (An abort for a call that ended here needs nothing.)
 				// A peer that did not yet know why this call failed here
 				// (a rank it still thinks alive died) sent its part late:
-				// not a disagreement, and nothing waits for it.
+				// not a disagreement, and nothing waits for it. Nor does
+				// anything wait for an abort of a call that ended here.
 				c.mu.Unlock()
 				c.log.Debug("late frame of a failed call dropped", "from", from, "seq", h.seq)
 				return
