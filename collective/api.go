@@ -62,7 +62,7 @@ func Broadcast[T Float](ctx context.Context, c *Comm, buf []T, root int, opts ..
 	}
 	b := asBytes(buf)
 	if c.hosts != nil && len(b) > c.cfg.SmallBytes {
-		op.activate(c.hierBroadcast(b, root))
+		op.activate(c.hierBroadcast(b, root, o.codec))
 	} else if c.rank == root {
 		op.activate(nil, c.fanOut(0, 0, b))
 	} else {
@@ -285,7 +285,7 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 		op.activate(in, c.fanOut(0, 0, red.own), red)
 		return c.run(ctx, op, o)
 	}
-	if c.hosts != nil && c.hosts.chainAllReduce(c.nchunks(len(sb))) {
+	if c.hosts != nil && c.hosts.chainAllReduce(nchunksOf(len(sb), c.pipeChunk(len(sb), false))) {
 		in, out, reds, err := c.hierAllReduce(op, db, sb, es, rop, o)
 		if err != nil {
 			op.fail(err)

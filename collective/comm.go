@@ -396,8 +396,12 @@ func (c *Comm) checkDown(op *opState) error {
 // kept) and sends it to its destination(s).
 func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callOpts) error {
 	ci := s.next
-	lo := ci * c.chunk
-	hi := min(len(s.data), lo+c.chunk)
+	step := c.chunk
+	if s.chunk > 0 {
+		step = s.chunk
+	}
+	lo := ci * step
+	hi := min(len(s.data), lo+step)
 	raw := s.data[lo:hi]
 	codec, weight := o.codec, o.weight
 	if s.ownCodec {
@@ -561,7 +565,11 @@ func (c *Comm) sendCredit(op *opState, to int, phase uint8, n uint32) {
 // nchunks returns the number of chunks a stream of n bytes is cut into; an
 // empty stream still sends one (empty) chunk, so every rank hears from
 // every peer it expects.
-func (c *Comm) nchunks(n int) int { return max(1, (n+c.chunk-1)/c.chunk) }
+func (c *Comm) nchunks(n int) int { return nchunksOf(n, c.chunk) }
+
+// nchunksOf returns the number of chunks of the given size a stream of n
+// bytes is cut into (at least one).
+func nchunksOf(n, chunk int) int { return max(1, (n+chunk-1)/chunk) }
 
 func rankName(r int) string {
 	if r == All {

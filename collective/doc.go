@@ -87,8 +87,10 @@
 // flat ones (for A/B runs). Within a host bytes are nearly free (shared
 // memory); between hosts they cross a link, so each host has a leader
 // (the root on the root's host, else its first rank) that alone talks to
-// other hosts, and every hop is pipelined chunk by chunk. For a tensor of
-// S bytes and H hosts:
+// other hosts, and every hop is pipelined chunk by chunk: streams of a
+// lossless host-aware call are cut in 16 chunks (64 KiB … ChunkBytes), so
+// that a chain fills quickly; a lossy codec's values depend on the cut,
+// so its streams keep ChunkBytes. For a tensor of S bytes and H hosts:
 //
 //   - Broadcast: a chain from the root's host through the others (host
 //     order, wrapping): each leader forwards every chunk, as soon as it

@@ -25,6 +25,18 @@ func partialCodec(call Codec) Codec {
 	return CodecNone
 }
 
+// pipeChunk returns the chunk size of a host-aware call's streams over n
+// bytes: small enough for a chain of hops to pipeline (16 chunks), but
+// not below 64 KiB nor above the Comm's chunk. When a lossy codec's values
+// depend on how a stream is cut (an int8 scale per chunk) it is the
+// Comm's chunk, as the flat schedule cuts it.
+func (c *Comm) pipeChunk(n int, lossy bool) int {
+	if lossy {
+		return c.chunk
+	}
+	return min(c.chunk, max((n/16+7)&^7, 64<<10))
+}
+
 // chainBroadcast returns the streams of a pipelined broadcast of b (of
 // phase phase) from src, which must be its host's leader (as given by
 // leaderOf), through the hosts in the given order (order[0] is src's host):
@@ -32,7 +44,8 @@ func partialCodec(call Codec) Codec {
 // its host; every leader forwards the payloads it received (relay) to the
 // next host's leader and to its own ranks. Each link between consecutive
 // hosts of order carries b once. ready gates src's chunks (nil: all ready).
-func (c *Comm) chainBroadcast(phase uint8, b []byte, src int, order []int, leaderOf func(h int) int, ready func(int) bool) ([]*inStream, []*outStream) {
+// Chunks are of pc bytes.
+func (c *Comm) chainBroadcast(phase uint8, b []byte, src int, order []int, leaderOf func(h int) int, ready func(int) bool, pc int) ([]*inStream, []*outStream) {
 	l := c.hosts
 	me := l.of[c.rank]
 	leader := leaderOf(me)
@@ -45,32 +58,32 @@ func (c *Comm) chainBroadcast(phase uint8, b []byte, src int, order []int, leade
 		dests = append(dests, leaderOf(order[pos+1]))
 	}
 	dests = append(dests, l.locals(me, leader)...)
-	n := c.nchunks(len(b))
+	n := nchunksOf(len(b), pc)
 	if c.rank == src {
 		if len(dests) == 0 {
 			return nil, nil
 		}
-		return nil, []*outStream{{dests: dests, phase: phase, data: b, nchunks: n, peers: dests, ready: ready}}
+		return nil, []*outStream{{dests: dests, phase: phase, data: b, nchunks: n, peers: dests, ready: ready, chunk: pc}}
 	}
 	in := &inStream{from: leaderOf(order[pos-1]), phase: phase, region: b}
 	if len(dests) == 0 {
 		return []*inStream{in}, nil
 	}
-	in.relay = newRelay(n)
-	return []*inStream{in}, []*outStream{{dests: dests, phase: phase, data: b, nchunks: n, peers: dests, relay: in.relay, ready: in.relay.has}}
+	in.relay = newRelay(n, pc)
+	return []*inStream{in}, []*outStream{{dests: dests, phase: phase, data: b, nchunks: n, peers: dests, relay: in.relay, ready: in.relay.has, chunk: pc}}
 }
 
 // hierBroadcast: a chain from the root's host through the others in
 // host order (wrapping around). Every host receives the tensor once and,
 // but for the last, sends it once: no link (and no host's NIC) carries it
 // twice, where a root sending to every host would put (H−1)·S on its own.
-func (c *Comm) hierBroadcast(b []byte, root int) ([]*inStream, []*outStream) {
+func (c *Comm) hierBroadcast(b []byte, root int, codec Codec) ([]*inStream, []*outStream) {
 	l := c.hosts
 	order := make([]int, l.n)
 	for i := range order {
 		order[i] = (l.of[root] + i) % l.n
 	}
-	return c.chainBroadcast(0, b, root, order, func(h int) int { return l.leader(h, root) }, nil)
+	return c.chainBroadcast(0, b, root, order, func(h int) int { return l.leader(h, root) }, nil, c.pipeChunk(len(b), codec.Lossy()))
 }
 
 // hierGather: the ranks of the root's host send to the root; those of
@@ -86,7 +99,8 @@ func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream)
 	me := l.of[c.rank]
 	leader := l.leader(me, root)
 	if c.rank != leader {
-		return nil, []*outStream{{to: leader, block: uint16(c.rank), data: src, nchunks: c.nchunks(nb), peers: []int{leader}, ownCodec: true}}
+		pc := c.pipeChunk(nb, false)
+		return nil, []*outStream{{to: leader, block: uint16(c.rank), data: src, nchunks: nchunksOf(nb, pc), peers: []int{leader}, ownCodec: true, chunk: pc}}
 	}
 	if c.rank == root {
 		var in []*inStream
@@ -112,8 +126,9 @@ func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream)
 			in = append(in, &inStream{from: r, block: uint16(r), region: buf[(r-lo)*nb : (r-lo+1)*nb]})
 		}
 	}
+	pc := c.pipeChunk(len(buf), false)
 	ready := func(ci int) bool {
-		clo, chi := ci*c.chunk, min(len(buf), (ci+1)*c.chunk)
+		clo, chi := ci*pc, min(len(buf), (ci+1)*pc)
 		for _, s := range in {
 			blo := (s.from - lo) * nb
 			if !s.done && (nb == 0 || blo < chi && clo < blo+nb) {
@@ -122,7 +137,7 @@ func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream)
 		}
 		return true
 	}
-	out := &outStream{to: root, phase: 1, block: uint16(me), data: buf, nchunks: c.nchunks(len(buf)), peers: []int{root}, ready: ready}
+	out := &outStream{to: root, phase: 1, block: uint16(me), data: buf, nchunks: nchunksOf(len(buf), pc), peers: []int{root}, ready: ready, chunk: pc}
 	return in, []*outStream{out}
 }
 
@@ -144,8 +159,9 @@ func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts)
 	if o.codec.Lossy() {
 		local = o.codec // as the flat schedule encodes it
 	}
+	pc := c.pipeChunk(len(src), o.codec.Lossy())
 	if c.rank != leader {
-		return nil, []*outStream{{to: leader, data: src, nchunks: c.nchunks(len(src)), peers: []int{leader}, codec: local, ownCodec: true}}, nil, nil
+		return nil, []*outStream{{to: leader, data: src, nchunks: nchunksOf(len(src), pc), peers: []int{leader}, codec: local, ownCodec: true, chunk: pc}}, nil, nil
 	}
 	own := src
 	if c.rank != root && o.codec.Lossy() {
@@ -159,10 +175,11 @@ func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts)
 		acc = make([]byte, len(src))
 	}
 	last := me == l.n-1
-	in, out, red := c.chainReduce(acc, own, es, rop, o, func(h int) int { return l.leader(h, root) }, last)
+	in, out, red := c.chainReduce(acc, own, es, rop, o, func(h int) int { return l.leader(h, root) }, last, pc)
 	switch {
 	case last && c.rank != root:
-		out = append(out, &outStream{to: root, phase: 1, data: acc, nchunks: c.nchunks(len(acc)), peers: []int{root}, ready: red.isFinal, codec: partialCodec(o.codec), ownCodec: true})
+		out = append(out, &outStream{to: root, phase: 1, data: acc, nchunks: nchunksOf(len(acc), pc), peers: []int{root}, ready: red.isFinal,
+			codec: partialCodec(o.codec), ownCodec: true, chunk: pc})
 	case !last && c.rank == root:
 		// dst holds this host's partial until the result overwrites it:
 		// result chunk i exists only after partial chunk i was sent.
@@ -175,7 +192,7 @@ func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts)
 // reduction into acc: the previous host's partial (if any), then its
 // host's ranks in rank order; the partial goes on to the next host's
 // leader unless this is the last host (which finalizes).
-func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf func(int) int, last bool) ([]*inStream, []*outStream, *reducer) {
+func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf func(int) int, last bool, pc int) ([]*inStream, []*outStream, *reducer) {
 	l := c.hosts
 	me := l.of[c.rank]
 	var order []int
@@ -187,7 +204,7 @@ func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf
 	for r := l.lo[me]; r < l.hi[me]; r++ {
 		order = append(order, r)
 	}
-	red := newChainReducer(c, acc, own, es, rop, o.weight, order, partial, last)
+	red := newChainReducer(c, acc, own, es, rop, o.weight, order, partial, last, pc)
 	var in []*inStream
 	for _, r := range order {
 		if r != c.rank {
@@ -197,8 +214,8 @@ func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf
 	var out []*outStream
 	if !last {
 		next := leaderOf(me + 1)
-		out = append(out, &outStream{to: next, data: acc, nchunks: c.nchunks(len(acc)), peers: []int{next}, ready: red.isFinal,
-			codec: partialCodec(o.codec), ownCodec: true, weight: red.weightSum})
+		out = append(out, &outStream{to: next, data: acc, nchunks: nchunksOf(len(acc), pc), peers: []int{next}, ready: red.isFinal,
+			codec: partialCodec(o.codec), ownCodec: true, weight: red.weightSum, chunk: pc})
 	}
 	return in, out, red
 }
@@ -238,13 +255,14 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 		order[i] = l.n - 1 - i
 	}
 	last := me == l.n-1
+	pc := c.pipeChunk(len(src), false) // every stream is lossless
 	if c.rank != leader {
-		in, _ := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, nil)
-		return in, []*outStream{{to: leader, data: own, nchunks: c.nchunks(len(own)), peers: []int{leader}, ownCodec: true}}, nil, nil
+		in, _ := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, nil, pc)
+		return in, []*outStream{{to: leader, data: own, nchunks: nchunksOf(len(own), pc), peers: []int{leader}, ownCodec: true, chunk: pc}}, nil, nil
 	}
 	// The partial lives in dst until the result overwrites it: result
 	// chunk i exists only after partial chunk i was sent on.
-	in, out, red := c.chainReduce(dst, own, es, rop, o, leaderOf, last)
+	in, out, red := c.chainReduce(dst, own, es, rop, o, leaderOf, last, pc)
 	var ready func(int) bool
 	if last {
 		ready = red.isFinal
@@ -271,7 +289,7 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 			}
 		}
 	}
-	bin, bout := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, ready)
+	bin, bout := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, ready, pc)
 	for _, s := range bout {
 		s.codec, s.ownCodec = partialCodec(o.codec), true
 	}

@@ -84,6 +84,20 @@ func TestHierBitIdentical(t *testing.T) {
 					testBits[float64](ctx, t, hier, flat, n, codec)
 				}
 			}
+			if lay.name != "3x3" {
+				return
+			}
+			// With the default 1 MiB chunks, lossless chains cut their
+			// streams in 64 KiB chunks (pipeChunk) and lossy ones keep
+			// the Comm's chunks: 40001 elements are 3 or 5 chunks of 64 KiB.
+			cfg = collective.Config{JobID: "bits-big"}
+			hier = collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
+			cfg.FlatOnly = true
+			flat = collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
+			for _, codec := range allCodecs[:4] {
+				testBits[float32](ctx, t, hier, flat, 40001, codec)
+				testBits[float64](ctx, t, hier, flat, 40001, codec)
+			}
 		})
 	}
 }

@@ -49,6 +49,7 @@ type outStream struct {
 	ownCodec  bool
 	weight    func() float64 // nil: the call's weight; called with op.mu held
 	relay     *relay         // non-nil: forward the payloads an in stream kept
+	chunk     int            // bytes per chunk; 0: the Comm's
 }
 
 // relay holds the payloads of an in stream, chunk by chunk, until an out
@@ -57,6 +58,7 @@ type outStream struct {
 // (a lossy codec is applied once, by the origin) and nothing is re-encoded.
 type relay struct {
 	parts []relayPart // per chunk
+	chunk int         // bytes per chunk
 }
 
 type relayPart struct {
@@ -66,7 +68,9 @@ type relayPart struct {
 	ok      bool
 }
 
-func newRelay(nchunks int) *relay { return &relay{parts: make([]relayPart, nchunks)} }
+func newRelay(nchunks, chunk int) *relay {
+	return &relay{parts: make([]relayPart, nchunks), chunk: chunk}
+}
 
 // has reports whether chunk ci arrived. op.mu must be held.
 func (rl *relay) has(ci int) bool { return rl.parts[ci].ok }
@@ -295,8 +299,8 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 // decoded region.
 func (s *inStream) keep(c *Comm, h *header, payload, dst []byte) error {
 	ci := int(h.chunk)
-	if int(h.nchunks) != len(s.relay.parts) || h.offset != uint64(ci*c.chunk) {
-		return fmt.Errorf("chunk %d of %d at offset %d, this rank cuts the stream in %d chunks of %d bytes (chunk_bytes must be equal on all ranks)", ci, h.nchunks, h.offset, len(s.relay.parts), c.chunk)
+	if int(h.nchunks) != len(s.relay.parts) || h.offset != uint64(ci*s.relay.chunk) {
+		return fmt.Errorf("chunk %d of %d at offset %d, this rank cuts the stream in %d chunks of %d bytes (chunk_bytes must be equal on all ranks)", ci, h.nchunks, h.offset, len(s.relay.parts), s.relay.chunk)
 	}
 	p := relayPart{codec: h.codec, payload: dst, ok: true}
 	if h.codec != CodecNone {
@@ -454,6 +458,7 @@ type reducer struct {
 	op       Op
 	es       int
 	nchunks  int
+	chunk    int          // bytes per chunk
 	order    []int        // ranks whose contributions apply, in this order
 	slot     []int        // rank → index in order, or -1
 	partial  int          // the rank (order[0]) whose contribution is a partial result, or -1
@@ -480,19 +485,20 @@ func newReducer(c *Comm, acc, own []byte, es int, op Op, w float64) *reducer {
 	for r := range order {
 		order[r] = r
 	}
-	return newChainReducer(c, acc, own, es, op, w, order, -1, true)
+	return newChainReducer(c, acc, own, es, op, w, order, -1, true, c.chunk)
 }
 
 // newChainReducer returns a reducer applying the contributions of order
 // (which contains this rank when own is used); partial, when not -1, is
-// order[0] and sends a partial result, copied as is.
-func newChainReducer(c *Comm, acc, own []byte, es int, op Op, w float64, order []int, partial int, finalize bool) *reducer {
+// order[0] and sends a partial result, copied as is. Streams are cut in
+// chunks of chunk bytes.
+func newChainReducer(c *Comm, acc, own []byte, es int, op Op, w float64, order []int, partial int, finalize bool, chunk int) *reducer {
 	if overlaps(acc, own) {
 		own = slices.Clone(own)
 	}
-	n := c.nchunks(len(acc))
+	n := nchunksOf(len(acc), chunk)
 	r := &reducer{
-		c: c, acc: acc, own: own, op: op, es: es, nchunks: n, order: order, slot: make([]int, c.size), partial: partial, finalize: finalize,
+		c: c, acc: acc, own: own, op: op, es: es, nchunks: n, chunk: chunk, order: order, slot: make([]int, c.size), partial: partial, finalize: finalize,
 		next: make([]int, n), pend: make([][]pendPart, n), weights: make([]float64, len(order)), final: make([]bool, n),
 	}
 	for i := range r.slot {
@@ -508,8 +514,8 @@ func newChainReducer(c *Comm, acc, own []byte, es int, op Op, w float64, order [
 }
 
 func (r *reducer) bounds(ci int) (int, int) {
-	lo := ci * r.c.chunk
-	return lo, min(len(r.acc), lo+r.c.chunk)
+	lo := ci * r.chunk
+	return lo, min(len(r.acc), lo+r.chunk)
 }
 
 func (r *reducer) add(from int, h *header, payload []byte) error {
@@ -564,7 +570,7 @@ func (r *reducer) advance(ci int) error {
 				}
 			} else {
 				if cap(r.scratch) < hi-lo {
-					r.scratch = make([]byte, r.c.chunk)
+					r.scratch = make([]byte, r.chunk)
 				}
 				contrib = r.scratch[:hi-lo]
 				if err := r.c.cs.decode(contrib, p.codec, p.payload, r.es); err != nil {
