@@ -112,6 +112,12 @@ func TestClusterWorld(t *testing.T) {
 				}
 				mutate, caFile = tlsCluster(t, ca)
 			}
+			// Several chunks (64 KiB) without TLS; TLS is slow under the
+			// race detector, one chunk shows it works.
+			elems := []int{1, 70000}
+			if useTLS || testing.Short() {
+				elems = []int{1000}
+			}
 			srvs := runtimetest.RunCluster(t, 3, mutate)
 			const np = 6
 			ws := clusterWorld(t, srvs, "cw", np, func(c *runtime.Config) { c.CAFile = caFile })
@@ -129,7 +135,7 @@ func TestClusterWorld(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			if err := runtimetest.OnAll(np, func(r int) error {
-				return collectivetest.Conformance(ctx, comms[r], []int{1, 1000, 70000}, []collective.Codec{collective.CodecNone})
+				return collectivetest.Conformance(ctx, comms[r], elems, []collective.Codec{collective.CodecNone})
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -507,4 +513,70 @@ func TestClusterAuth(t *testing.T) {
 			t.Errorf("node 0 has routes to %d nodes, want 2 (node 1 and the legitimate node)", p)
 		}
 	})
+}
+
+// TestConfigFromEnvCluster: the variables of a job on a cluster, and the
+// host identity $FLTK_HOST, which names the host in the roster.
+func TestConfigFromEnvCluster(t *testing.T) {
+	srv := inProcessServer(t)
+	for _, kv := range append(runtime.Env(0, 1, "nats://h1:4222,nats://h2:4222", "envjob", "tok"),
+		runtime.EnvNATSCA+"=/etc/fltk/ca.pem", runtime.EnvNATSCreds+"=/etc/fltk/job.creds", runtime.EnvHost+"=rack7") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	c, err := runtime.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL != "nats://h1:4222,nats://h2:4222" || c.CAFile != "/etc/fltk/ca.pem" || c.CredsFile != "/etc/fltk/job.creds" || c.Host != "rack7" {
+		t.Errorf("ConfigFromEnv() = URL %q, CAFile %q, CredsFile %q, Host %q", c.URL, c.CAFile, c.CredsFile, c.Host)
+	}
+	// Without Config.Host, Join takes $FLTK_HOST.
+	c = runtimetest.Config(srv, "envhost", 0, 1)
+	w, err := runtime.Join(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := w.Hosts(); !slices.Equal(got, []string{"rack7"}) || w.HostOf(0) != 0 {
+		t.Errorf("Hosts() = %v, HostOf(0) = %d; want [rack7], 0", got, w.HostOf(0))
+	}
+}
+
+// TestHostOf: hosts are numbered by first appearance in rank order, the
+// same on every rank, and only ranks on one host share memory.
+func TestHostOf(t *testing.T) {
+	for _, tc := range []struct {
+		hosts     []string
+		wantOf    []int
+		wantHosts []string
+	}{
+		{[]string{"b", "a", "b", "c", "a"}, []int{0, 1, 0, 2, 1}, []string{"b", "a", "c"}},
+		{[]string{"x", "x", "x"}, []int{0, 0, 0}, []string{"x"}},
+		{[]string{"solo"}, []int{0}, []string{"solo"}},
+	} {
+		t.Run(strings.Join(tc.hosts, ","), func(t *testing.T) {
+			ws := runtimetest.RunWorld(t, inProcessServer(t), "hostof", len(tc.hosts), func(c *runtime.Config) { c.Host = tc.hosts[c.Rank] })
+			for r, w := range ws {
+				var of []int
+				for q := range ws {
+					of = append(of, w.HostOf(q))
+				}
+				if !slices.Equal(of, tc.wantOf) || !slices.Equal(w.Hosts(), tc.wantHosts) {
+					t.Errorf("rank %d: HostOf = %v, Hosts = %v; want %v, %v", r, of, w.Hosts(), tc.wantOf, tc.wantHosts)
+				}
+				// A rank shares memory (can poll) iff another rank is on its host.
+				n := 0
+				for _, h := range tc.hosts {
+					if h == tc.hosts[r] {
+						n++
+					}
+				}
+				alone := n == 1
+				if w.CanPoll() == alone {
+					t.Errorf("rank %d on %s: CanPoll() = %v", r, tc.hosts[r], w.CanPoll())
+				}
+			}
+		})
+	}
 }
