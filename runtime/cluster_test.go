@@ -310,6 +310,20 @@ func TestClusterPartialMesh(t *testing.T) {
 	}
 }
 
+// clientMsgs returns how many messages srv has delivered to its clients.
+func clientMsgs(t *testing.T, srv *runtime.Server) int64 {
+	t.Helper()
+	cz, err := srv.NATS().Connz(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range cz.Conns {
+		n += c.OutMsgs
+	}
+	return n
+}
+
 // routedMsgs returns how many messages of the jobs' account srv has sent
 // over its routes.
 func routedMsgs(t *testing.T, srv *runtime.Server) int64 {
@@ -360,9 +374,10 @@ func TestFanOutCrossesRoutesOnce(t *testing.T) {
 	// Let the answers to pings and hellos repeated during Join (under
 	// load) cross first: wait until nothing crossed for 200ms.
 	before, quiet := routedMsgs(t, srvs[0]), time.Now()
+	local := clientMsgs(t, srvs[0])
 	runtimetest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if n := routedMsgs(t, srvs[0]); n != before {
-			before, quiet = n, time.Now()
+		if n, m := routedMsgs(t, srvs[0]), clientMsgs(t, srvs[0]); n != before || m != local {
+			before, local, quiet = n, m, time.Now()
 		}
 		if time.Since(quiet) < 200*time.Millisecond {
 			return errors.New("node 0's routes are not quiet")
@@ -413,6 +428,11 @@ func TestFanOutCrossesRoutesOnce(t *testing.T) {
 	// Each frame crossed each of node 0's two routes once.
 	if crossed, want := routedMsgs(t, srvs[0])-before, int64(2*(small+large)); crossed != want {
 		t.Errorf("node 0 routed %d messages for %d fan-outs, want %d (one per route)", crossed, small+large, want)
+	}
+	// Node 0 delivered only the large frames to rank 3: it is not
+	// subscribed to h.0, and rank 0 does not get its own frames.
+	if delivered := clientMsgs(t, srvs[0]) - local; delivered != large {
+		t.Errorf("node 0 delivered %d messages to its clients, want %d (the frames larger than a slot, to rank 3)", delivered, large)
 	}
 	if n := ws[0].SharedMemoryFrames(); n != small {
 		t.Errorf("rank 0 sent %d frames through shared memory, want %d", n, small)

@@ -72,9 +72,11 @@
 // every subscriber), heartbeats to hb.<from>, goodbyes to bye.<from>.
 // A fan-out from a rank that shares memory with some ranks goes to those
 // through shared memory and to all the others with one publish on
-// h.<from>, which every rank subscribes to and a rank sharing memory with
-// <from> drops: a broadcast crosses each route of a cluster once, not once
-// per rank behind it. A frame larger than a shared-memory slot goes to
+// h.<from>: a broadcast crosses each route of a cluster once, not once per
+// rank behind it. Every rank subscribes to the h.<r> of every other rank r
+// and, once it knows which ranks share its memory, unsubscribes from theirs
+// (and drops what was already on its way), so the local server does not
+// copy those frames to it either. A frame larger than a shared-memory slot goes to
 // b.<from> instead, which nobody drops. The rendezvous uses rdv.hello,
 // rdv.root and rdv.ready, the shared-memory exchange shm.<from> and
 // shmok.<from>, the interest check ping.<rank>.
