@@ -52,7 +52,8 @@ func Recv[T Float](ctx context.Context, c *Comm, dst []T, from int, opts ...Call
 }
 
 // Broadcast copies buf on root into buf on every rank. The root publishes
-// each chunk once and the transport fans it out.
+// each chunk once and the transport fans it out; across hosts, a chain
+// through the hosts' leaders (see the package doc, "Hosts").
 func Broadcast[T Float](ctx context.Context, c *Comm, buf []T, root int, opts ...CallOption) error {
 	c.checkRank("Broadcast root", root)
 	op, o, err := c.begin(kindBroadcast, -1, false, elemSize[T](), opts)
@@ -60,7 +61,9 @@ func Broadcast[T Float](ctx context.Context, c *Comm, buf []T, root int, opts ..
 		return err
 	}
 	b := asBytes(buf)
-	if c.rank == root {
+	if c.hosts != nil && len(b) > c.cfg.SmallBytes {
+		op.activate(c.hierBroadcast(b, root, o.codec))
+	} else if c.rank == root {
 		op.activate(nil, c.fanOut(0, 0, b))
 	} else {
 		op.activate([]*inStream{{from: root, region: b}}, nil)
@@ -115,6 +118,11 @@ func Gather[T Float](ctx context.Context, c *Comm, dst, src []T, root int, opts 
 	op, o, err := c.begin(kindGather, -1, false, elemSize[T](), opts)
 	if err != nil {
 		return err
+	}
+	if c.hosts != nil && !o.codec.Lossy() {
+		in, out := c.hierGather(asBytes(dst), asBytes(src), root)
+		op.activate(in, out)
+		return c.run(ctx, op, o)
 	}
 	if c.rank != root {
 		b := asBytes(src)
@@ -214,6 +222,16 @@ func Reduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, root in
 		return err
 	}
 	es := elemSize[T]()
+	if c.hosts != nil && len(src)*es > c.cfg.SmallBytes {
+		in, out, reds, err := c.hierReduce(asBytes(dst), asBytes(src), es, rop, root, o)
+		if err != nil {
+			op.fail(err)
+			c.end(op, o)
+			return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
+		}
+		op.activate(in, out, reds...)
+		return c.run(ctx, op, o)
+	}
 	if c.rank != root {
 		b := asBytes(src)
 		op.activate(nil, []*outStream{{to: root, data: b, nchunks: c.nchunks(len(b)), peers: []int{root}}})
@@ -265,6 +283,16 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 			in = append(in, &inStream{from: r, region: db, red: red})
 		}
 		op.activate(in, c.fanOut(0, 0, red.own), red)
+		return c.run(ctx, op, o)
+	}
+	if c.hosts != nil && c.hosts.chainAllReduce(nchunksOf(len(sb), c.pipeChunk(len(sb), false))) {
+		in, out, reds, err := c.hierAllReduce(op, db, sb, es, rop, o)
+		if err != nil {
+			op.fail(err)
+			c.end(op, o)
+			return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
+		}
+		op.activate(in, out, reds...)
 		return c.run(ctx, op, o)
 	}
 	n := len(src)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/collective/collectivetest"
 	"github.com/fltk-go/fltk/runtime"
 	"github.com/fltk-go/fltk/runtime/runtimetest"
 )
@@ -59,7 +60,8 @@ func BenchmarkCollective(b *testing.B) {
 
 // benchOp runs op on size bytes per rank on every rank of comms, b.Loop
 // driving rank 0 and rank 0's loop starting the others'.
-func benchOp(b *testing.B, comms []*collective.Comm, op string, size int) {
+// It returns the number of iterations.
+func benchOp(b *testing.B, comms []*collective.Comm, op string, size int) int {
 	np := len(comms)
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
@@ -139,4 +141,35 @@ func benchOp(b *testing.B, comms []*collective.Comm, op string, size int) {
 	after := comms[0].Stats()
 	wire := (after.WireSent + after.WireRecv) - (before.WireSent + before.WireRecv)
 	b.ReportMetric(float64(wire)/float64(iters), "wire-B/op")
+	return iters
+}
+
+// BenchmarkHostNetwork times the collectives over collectivetest's
+// in-memory network with 3 hosts of 3 ranks, host-aware (sched=hier) and
+// with FlatOnly (sched=flat), and reports the most bytes any host sent to
+// the others per call (max-egress-B/op): the in-memory network has no
+// links to saturate, so the time says little about real hosts (that is
+// scripts/bench-multihost.sh's job), but the bytes are what the links
+// would carry.
+func BenchmarkHostNetwork(b *testing.B) {
+	layout := collectivetest.Hosts(3, 3, 3)
+	for _, op := range []string{"bcast", "gather", "reduce", "allreduce"} {
+		for _, sched := range []string{"hier", "flat"} {
+			for _, size := range []int{116136, 4 << 20} {
+				b.Run(fmt.Sprintf("op=%s/sched=%s/size=%d", op, sched, size), func(b *testing.B) {
+					nw := collectivetest.NewHostNetwork(b, layout)
+					cfg := collective.DefaultConfig()
+					cfg.JobID, cfg.FlatOnly = "bench-hosts", sched == "flat"
+					comms := nw.Comms(b, cfg)
+					nw.ResetBytes()
+					iters := benchOp(b, comms, op, size)
+					var most int64
+					for h := range nw.NumHosts() {
+						most = max(most, nw.EgressBytes(h))
+					}
+					b.ReportMetric(float64(most)/float64(iters), "max-egress-B/op")
+				})
+			}
+		}
+	}
 }

@@ -50,7 +50,13 @@ func TestConformanceInMemory(t *testing.T) {
 }
 
 func TestKilledRankIsNamed(t *testing.T) {
-	nw := collectivetest.NewNetwork(t, 4)
+	for _, hosts := range [][]int{collectivetest.Hosts(4), collectivetest.Hosts(2, 2)} {
+		t.Run(fmt.Sprintf("hosts=%v", hosts), func(t *testing.T) { testKilledRankIsNamed(t, hosts) })
+	}
+}
+
+func testKilledRankIsNamed(t *testing.T, hosts []int) {
+	nw := collectivetest.NewHostNetwork(t, hosts)
 	comms := nw.Comms(t, collective.Config{JobID: "kill", ChunkBytes: 1024, Window: 1})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -213,12 +219,16 @@ func TestTimeoutNamesWaitedRanks(t *testing.T) {
 			t.Errorf("rank %d: %v, want a deadline error with %q", r, errs[r], want)
 		}
 	}
-	// A gather names every missing rank on the root.
-	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel2()
-	err := collective.Gather(ctx2, comms[0], make([]float32, 3), []float32{1}, 0)
-	if !strings.Contains(fmt.Sprint(err), "still waiting for ranks [1 2]") {
-		t.Errorf("gather: %v, want it to name ranks [1 2]", err)
+	// A gather names every missing rank on the root; so does the
+	// host-aware one (rank 1 shares rank 0's host, rank 2 leads its own).
+	hcomms := collectivetest.NewHostNetwork(t, collectivetest.Hosts(2, 1)).Comms(t, collective.Config{JobID: "to"})
+	for _, cs := range [][]*collective.Comm{comms, hcomms} {
+		ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		err := collective.Gather(ctx2, cs[0], make([]float32, 3), []float32{1}, 0)
+		cancel2()
+		if !strings.Contains(fmt.Sprint(err), "still waiting for ranks [1 2]") {
+			t.Errorf("gather on %d hosts: %v, want it to name ranks [1 2]", cs[0].Hosts(), err)
+		}
 	}
 }
 

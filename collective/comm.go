@@ -21,6 +21,7 @@ type Comm struct {
 	chunk      int // effective chunk size in bytes
 	cs         *codecs
 	log        *slog.Logger
+	hosts      *hostLayout // nil: the flat (single-host) schedules
 
 	frames sync.Pool // *[]byte frame buffers
 
@@ -66,6 +67,12 @@ func New(t Transport, cfg Config) (*Comm, error) {
 		ops: make(map[opKey]*opState), sendSeq: make([]uint64, n), recvSeq: make([]uint64, n), down: make(map[int]error),
 		failed: make(map[opKey]struct{}),
 	}
+	if !cfg.FlatOnly {
+		var why string
+		if c.hosts, why = newHostLayout(t); c.hosts == nil {
+			c.log.Debug("flat schedules", "why", why)
+		}
+	}
 	if err := t.Start(c.onFrame, c.onDown); err != nil {
 		cs.close()
 		return nil, fmt.Errorf("collective: start transport: %w", err)
@@ -78,6 +85,15 @@ func (c *Comm) Rank() int { return c.rank }
 
 // Size returns the number of ranks.
 func (c *Comm) Size() int { return c.size }
+
+// Hosts returns the number of hosts the hierarchical schedules use, or 1
+// when the Comm uses the flat (single-host) schedules.
+func (c *Comm) Hosts() int {
+	if c.hosts == nil {
+		return 1
+	}
+	return c.hosts.n
+}
 
 // ChunkBytes returns the effective chunk size in bytes.
 func (c *Comm) ChunkBytes() int { return c.chunk }
@@ -177,10 +193,11 @@ func (c *Comm) onFrame(from int, frame []byte) {
 			return
 		}
 		if c.finished(key) {
-			if _, ok := c.failed[key]; ok {
+			if _, ok := c.failed[key]; ok || h.kind == frameAbort {
 				// A peer that did not yet know why this call failed here
 				// (a rank it still thinks alive died) sent its part late:
-				// not a disagreement, and nothing waits for it.
+				// not a disagreement, and nothing waits for it. Nor does
+				// anything wait for an abort of a call that ended here.
 				c.mu.Unlock()
 				c.log.Debug("late frame of a failed call dropped", "from", from, "seq", h.seq)
 				return
@@ -294,6 +311,10 @@ func (c *Comm) run(ctx context.Context, op *opState, o callOpts) error {
 	}
 	if err != nil {
 		op.fail(err) // so end remembers the call failed, whatever failed it
+		var re *RankError
+		if c.hosts != nil && errors.As(err, &re) && re.Rank >= 0 {
+			c.sendAborts(op, re.Rank)
+		}
 		var wait []int
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			wait = op.waitingFor()
@@ -336,6 +357,12 @@ func (c *Comm) sendAll(ctx context.Context, op *opState, o callOpts) error {
 			return nil
 		}
 		if !progressed {
+			// Blocked on credit: from a rank already known down (before
+			// the stream needed its credit, so onDown did not fail us)?
+			if err := c.checkDown(op); err != nil {
+				op.fail(err)
+				return err
+			}
 			select {
 			case <-op.notify:
 			case <-ctx.Done():
@@ -345,23 +372,70 @@ func (c *Comm) sendAll(ctx context.Context, op *opState, o callOpts) error {
 	}
 }
 
-// sendChunk encodes chunk s.next of s and sends it.
+// checkDown returns a RankError if op needs a rank known to be down.
+func (c *Comm) checkDown(op *opState) error {
+	c.mu.Lock()
+	if len(c.down) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	down := make(map[int]error, len(c.down))
+	for r, e := range c.down {
+		down[r] = e
+	}
+	c.mu.Unlock()
+	for r, e := range down {
+		if op.needs(r) {
+			return &RankError{Rank: r, Err: e}
+		}
+	}
+	return nil
+}
+
+// sendChunk encodes chunk s.next of s (or takes the payload its relay
+// kept) and sends it to its destination(s).
 func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callOpts) error {
 	ci := s.next
-	lo := ci * c.chunk
-	hi := min(len(s.data), lo+c.chunk)
+	step := c.chunk
+	if s.chunk > 0 {
+		step = s.chunk
+	}
+	lo := ci * step
+	hi := min(len(s.data), lo+step)
 	raw := s.data[lo:hi]
-	codec := o.codec
-	p := c.frameBuf(HeaderSize + encodedBound(codec, len(raw)))
-	buf, err := c.cs.encode((*p)[:HeaderSize], codec, raw, op.elemSize)
-	if err != nil {
-		c.frames.Put(p)
-		return err
+	codec, weight := o.codec, o.weight
+	if s.ownCodec {
+		codec = s.codec
+	}
+	var part relayPart
+	if s.weight != nil || s.relay != nil {
+		op.mu.Lock()
+		if s.weight != nil {
+			weight = s.weight()
+		}
+		if s.relay != nil {
+			part = s.relay.parts[ci]
+		}
+		op.mu.Unlock()
+	}
+	var p *[]byte
+	var buf []byte
+	if s.relay != nil {
+		codec = part.codec
+		p = c.frameBuf(HeaderSize + len(part.payload))
+		buf = append((*p)[:HeaderSize], part.payload...)
+	} else {
+		p = c.frameBuf(HeaderSize + encodedBound(codec, len(raw)))
+		var err error
+		if buf, err = c.cs.encode((*p)[:HeaderSize], codec, raw, op.elemSize); err != nil {
+			c.frames.Put(p)
+			return err
+		}
 	}
 	h := header{
 		kind: frameData, op: op.kind, codec: codec, elemSize: uint8(op.elemSize), phase: s.phase,
 		job: c.job, seq: op.key.seq, src: uint16(c.rank), block: s.block,
-		chunk: uint32(ci), nchunks: uint32(s.nchunks), rawLen: uint32(len(raw)), offset: uint64(lo), weight: o.weight,
+		chunk: uint32(ci), nchunks: uint32(s.nchunks), rawLen: uint32(len(raw)), offset: uint64(lo), weight: weight,
 	}
 	putHeader(buf, &h, buf[HeaderSize:])
 	if codec.Lossy() && s.roundTrip {
@@ -371,19 +445,87 @@ func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callO
 			return err
 		}
 	}
-	err = c.t.Send(ctx, s.to, buf)
+	var err error
+	sends := 1
+	if s.dests != nil {
+		sends = len(s.dests)
+		for _, to := range s.dests {
+			if err = c.t.Send(ctx, to, buf); err != nil {
+				err = fmt.Errorf("send chunk %d to %s: %w", ci, rankName(to), err)
+				break
+			}
+		}
+	} else if err = c.t.Send(ctx, s.to, buf); err != nil {
+		err = fmt.Errorf("send chunk %d to %s: %w", ci, rankName(s.to), err)
+	}
 	*p = buf
 	c.frames.Put(p)
 	if err != nil {
-		return fmt.Errorf("send chunk %d to %s: %w", ci, rankName(s.to), err)
+		return err
 	}
 	op.mu.Lock()
+	if s.relay != nil {
+		if part.pooled {
+			c.release(part.payload)
+		}
+		s.relay.parts[ci] = relayPart{}
+	}
 	s.next++
-	op.stats.RawSent += int64(len(raw))
-	op.stats.WireSent += int64(len(buf))
-	op.stats.FramesOut++
+	op.stats.RawSent += int64(sends * len(raw))
+	op.stats.WireSent += int64(sends * len(buf))
+	op.stats.FramesOut += int64(sends)
 	op.mu.Unlock()
 	return nil
+}
+
+// sendAborts tells the ranks that still wait for the failed call op —
+// for data of its out streams, or to grant credit to the senders of its
+// in streams — that it failed because rank dead is down. In a
+// hierarchical schedule a rank may wait for a hop that waits for dead
+// (and a sender for a hop's credit): without the abort it would wait for
+// its deadline; with it, it fails at once, naming dead. (The flat
+// schedules do not send aborts: there, a rank waits only for ranks whose
+// death it is told of itself, as before.)
+func (c *Comm) sendAborts(op *opState, dead int) {
+	if op.kind == kindSend {
+		return // point to point: the peer is the dead rank
+	}
+	op.mu.Lock()
+	var to []int
+	for _, s := range op.out {
+		if s.next >= s.nchunks {
+			continue
+		}
+		if s.dests != nil {
+			to = append(to, s.dests...)
+		} else {
+			to = append(to, s.to)
+		}
+	}
+	for _, s := range op.in {
+		if !s.done {
+			to = append(to, s.from)
+		}
+	}
+	op.mu.Unlock()
+	slices.Sort(to)
+	to = slices.Compact(to)
+	var b [HeaderSize]byte
+	h := header{kind: frameAbort, op: op.kind, job: c.job, seq: op.key.seq, src: uint16(c.rank), chunk: uint32(dead)}
+	putHeader(b[:], &h, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.OpTimeout)
+	defer cancel()
+	for _, r := range to {
+		c.mu.Lock()
+		_, down := c.down[r]
+		c.mu.Unlock()
+		if r == dead || r == c.rank || down {
+			continue
+		}
+		if err := c.t.Send(ctx, r, b[:]); err != nil {
+			c.log.Debug("abort not sent", "to", r, "err", err)
+		}
+	}
 }
 
 // holdCopy copies a payload that must outlive its delivery (a reduction
@@ -423,7 +565,11 @@ func (c *Comm) sendCredit(op *opState, to int, phase uint8, n uint32) {
 // nchunks returns the number of chunks a stream of n bytes is cut into; an
 // empty stream still sends one (empty) chunk, so every rank hears from
 // every peer it expects.
-func (c *Comm) nchunks(n int) int { return max(1, (n+c.chunk-1)/c.chunk) }
+func (c *Comm) nchunks(n int) int { return nchunksOf(n, c.chunk) }
+
+// nchunksOf returns the number of chunks of the given size a stream of n
+// bytes is cut into (at least one).
+func nchunksOf(n, chunk int) int { return max(1, (n+chunk-1)/chunk) }
 
 func rankName(r int) string {
 	if r == All {

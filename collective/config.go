@@ -36,6 +36,10 @@ type Config struct {
 	// short poll, and polling, with sched_yield in between, lets the ranks
 	// still working have the core (BenchmarkCollective).
 	PollFor time.Duration
+	// FlatOnly forces the single-host schedules even when the transport
+	// knows which ranks share a host ([HostTransport]); for A/B
+	// comparisons. See the package doc, "Hosts".
+	FlatOnly bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -120,7 +124,10 @@ func OnStart(f func()) CallOption { return func(o *callOpts) { o.onStart = f } }
 
 // Stats counts bytes moved by this rank. Raw bytes are the elements'
 // bytes; wire bytes are whole frames (headers and encoded payloads). A
-// fan-out send counts once: the transport publishes it once.
+// fan-out send counts once: the transport publishes it once. A hop of a
+// host-aware schedule that sends a chunk to several ranks point to point
+// counts each send, and a leader's sent bytes include the partial or
+// forwarded results it passes on.
 type Stats struct {
 	Calls     int64
 	RawSent   int64

@@ -77,6 +77,68 @@
 //     slower at np = 2 and 9, where each message costs a process
 //     wake-up.
 //
+// # Hosts
+//
+// When the transport knows which ranks share a host ([HostTransport]: a
+// world spanning several hosts, one NATS server per host joined by
+// routes), there is more than one host, and every host's ranks are
+// contiguous (as the launcher places them), Broadcast, Gather, Reduce and
+// AllReduce switch to host-aware schedules; Config.FlatOnly keeps the
+// flat ones (for A/B runs). Within a host bytes are nearly free (shared
+// memory); between hosts they cross a link, so each host has a leader
+// (the root on the root's host, else its first rank) that alone talks to
+// other hosts, and every hop is pipelined chunk by chunk: streams of a
+// lossless host-aware call are cut in 16 chunks (64 KiB … ChunkBytes), so
+// that a chain fills quickly; a lossy codec's values depend on the cut,
+// so its streams keep ChunkBytes. For a tensor of S bytes and H hosts:
+//
+//   - Broadcast: a chain from the root's host through the others (host
+//     order, wrapping): each leader forwards every chunk, as soon as it
+//     has it, to the next host's leader and to its own ranks. Each host
+//     receives S once and sends it at most once: ≤ S on any host's link,
+//     where a root publishing to all puts (H−1)·S on its own.
+//   - Reduce: a chain through the hosts in host order (= rank order): host
+//     0's leader reduces its ranks' contributions in rank order and streams
+//     the partial result to host 1's leader, which goes on with its ranks
+//     (((p + x₃) + x₄) + x₅ …); the last leader divides (mean, weighted
+//     mean) and sends the result to the root. Each host sends ≤ S and
+//     receives ≤ S (2·S for the root's host unless it is host 0 or the
+//     last).
+//   - AllReduce: the chain of Reduce ending on the last host, then a
+//     chain broadcast of the result back to host 0: ≤ 2·S each way on any
+//     host's link, against about (k+1)(H−1)/H·S for the flat schedule
+//     with k ranks per host. The chain fills its pipeline in 2H−3 chunks,
+//     so it is used only when a model of both times (the most bytes on
+//     one host's link, plus the fill; hostLayout.chainAllReduce) favours
+//     it: enough chunks, and ranks sharing hosts (with one rank per host
+//     the flat schedule carries less). Up to SmallBytes (latency bound, one
+//     round) it stays flat.
+//   - Gather (lossless codecs): a host's ranks send to their leader, which
+//     sends the host's blocks, contiguous in dst, to the root as one
+//     stream. The bytes are those of the flat gather, in fewer and larger
+//     messages. A lossy codec keeps the flat gather (its values depend on
+//     how the stream is cut into chunks).
+//   - Scatter, AllGather, Barrier and Send/Recv stay flat.
+//
+// Broadcast and Reduce of at most Config.SmallBytes stay flat: latency
+// bound, one hop instead of a chain of H, and few bytes.
+//
+// Results are bit-identical to the flat schedules', with every codec:
+// the chain applies contributions in rank order and sums the weights in
+// rank order; partial and final results between hosts travel losslessly
+// (zstd if the call's codec is zstd, else raw); every contribution is
+// encoded exactly as the flat schedule encodes it (so Decoded still tells
+// a rank what a Reduce's root receives from it); a broadcast's relays
+// forward the payload bytes they received, so every rank decodes the root's
+// encoding. Hops within a host are raw, but for lossy contributions, which
+// carry the codec as in the flat schedule. The price: a lossy codec does
+// not shrink a partial result between hosts.
+//
+// Ranks must agree on the codec's lossiness for Gather (it chooses the
+// schedule). When a hop fails because a rank is down, it sends an abort
+// frame to the ranks that wait for it (data or credit), which then fail
+// naming the dead rank instead of waiting for their deadline.
+//
 // Reductions apply the contributions in rank order (holding early arrivals),
 // so results are bit-identical on every rank and from run to run; mean and
 // weighted mean divide once at the end. With a lossy codec the owner keeps
@@ -96,6 +158,7 @@
 //
 // When the transport reports a rank down (dead, disconnected, or gone
 // after finishing), every pending call that still needs data or credit
-// from it fails with a *RankError naming it, and later calls fail at once.
+// from it fails with a *RankError naming it (also when it was known down
+// before the call needed its credit), and later calls fail at once.
 // A deadline names the ranks the call was still waiting for.
 package collective

@@ -30,7 +30,10 @@ import (
 //	 60    4 CRC-32C of bytes [0, 60) and of the payload
 //
 // A credit frame carries, in the chunk field, how many chunks of the stream
-// (phase, receiver → sender) the receiver has consumed, and no payload.
+// (phase, receiver → sender) the receiver has consumed, and no payload. An
+// abort frame tells a rank that the sender's part of the call failed
+// because the rank in the chunk field is down (a hop of a hierarchical
+// schedule that can no longer forward); it has no payload.
 const (
 	// HeaderSize is the size of a frame header in bytes.
 	HeaderSize = 64
@@ -41,6 +44,7 @@ const (
 
 	frameData   = 1
 	frameCredit = 2
+	frameAbort  = 3
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -184,9 +188,9 @@ func decodeFrame(b []byte, job uint64, from int) (header, []byte, error) {
 		if h.rawLen%uint32(h.elemSize) != 0 || h.offset%uint64(h.elemSize) != 0 {
 			return bad("chunk of %d bytes at offset %d is not a whole number of %d-byte elements", h.rawLen, h.offset, h.elemSize)
 		}
-	case frameCredit:
+	case frameCredit, frameAbort:
 		if h.payload != 0 {
-			return bad("credit frame with %d payload bytes", h.payload)
+			return bad("credit or abort frame with %d payload bytes", h.payload)
 		}
 	default:
 		return bad("unknown frame kind %d", h.kind)

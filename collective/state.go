@@ -22,6 +22,7 @@ type inStream struct {
 	block  uint16
 	region []byte   // where the chunks go (the accumulator when red != nil)
 	red    *reducer // non-nil: chunks are reduced into region, not copied
+	relay  *relay   // non-nil: keep each chunk's payload for an out stream to forward
 
 	nchunks uint32
 	step    uint64 // raw bytes of every chunk but the last
@@ -31,9 +32,11 @@ type inStream struct {
 	done    bool
 }
 
-// outStream is data this rank sends in one phase to one rank or to All.
+// outStream is data this rank sends in one phase to one rank or to All,
+// or, when dests is set, to each of several ranks (each chunk encoded once).
 type outStream struct {
 	to        int
+	dests     []int // non-nil: point-to-point to each of these instead of to
 	phase     uint8
 	block     uint16
 	data      []byte
@@ -42,7 +45,35 @@ type outStream struct {
 	peers     []int            // ranks whose credit gates the stream
 	ready     func(c int) bool // nil: every chunk is ready; called with op.mu held
 	roundTrip bool             // lossy codec: replace data by what receivers decode
+	codec     Codec            // with ownCodec: the codec of this stream, not the call's
+	ownCodec  bool
+	weight    func() float64 // nil: the call's weight; called with op.mu held
+	relay     *relay         // non-nil: forward the payloads an in stream kept
+	chunk     int            // bytes per chunk; 0: the Comm's
 }
+
+// relay holds the payloads of an in stream, chunk by chunk, until an out
+// stream has forwarded them: a hop of a hierarchical schedule passes on
+// exactly the bytes it received, so every rank decodes the same payload
+// (a lossy codec is applied once, by the origin) and nothing is re-encoded.
+type relay struct {
+	parts []relayPart // per chunk
+	chunk int         // bytes per chunk
+}
+
+type relayPart struct {
+	codec   Codec
+	payload []byte // a held copy, or (CodecNone) the decoded region itself
+	pooled  bool
+	ok      bool
+}
+
+func newRelay(nchunks, chunk int) *relay {
+	return &relay{parts: make([]relayPart, nchunks), chunk: chunk}
+}
+
+// has reports whether chunk ci arrived. op.mu must be held.
+func (rl *relay) has(ci int) bool { return rl.parts[ci].ok }
 
 // opState is one call in flight. Frames for it may arrive before this rank
 // begins the call; they are buffered until activate.
@@ -190,6 +221,14 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 	if h.op != op.kind {
 		return false, op.mismatch(from, "sent %s, this rank called %s", h.op, op.kind)
 	}
+	if h.kind == frameAbort {
+		// The sender's part of this call failed because a rank it waited
+		// for is down: this rank would wait for it in vain.
+		if op.err == nil {
+			op.err = &RankError{Rank: int(h.chunk), Err: fmt.Errorf("down, as rank %d reported", from)}
+		}
+		return true, nil
+	}
 	if h.kind == frameCredit {
 		k := streamKey{h.phase, from}
 		op.credit[k] = max(op.credit[k], h.chunk)
@@ -230,6 +269,12 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 		if err := h.verifyPayload(from, dst); err != nil {
 			return false, err
 		}
+		if s.relay != nil {
+			if err := s.keep(op.c, h, payload, dst); err != nil {
+				return false, op.mismatch(from, "%v", err)
+			}
+			wake = true // the forwarding out stream may go on
+		}
 	}
 	s.got++
 	s.bytes += int(h.rawLen)
@@ -248,6 +293,21 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 		wake = true
 	}
 	return wake, nil
+}
+
+// keep stores the payload of a chunk for the relay. dst is the chunk's
+// decoded region.
+func (s *inStream) keep(c *Comm, h *header, payload, dst []byte) error {
+	ci := int(h.chunk)
+	if int(h.nchunks) != len(s.relay.parts) || h.offset != uint64(ci*s.relay.chunk) {
+		return fmt.Errorf("chunk %d of %d at offset %d, this rank cuts the stream in %d chunks of %d bytes (chunk_bytes must be equal on all ranks)", ci, h.nchunks, h.offset, len(s.relay.parts), s.relay.chunk)
+	}
+	p := relayPart{codec: h.codec, payload: dst, ok: true}
+	if h.codec != CodecNone {
+		p.payload, p.pooled = c.holdCopy(payload), true
+	}
+	s.relay.parts[ci] = p
+	return nil
 }
 
 // checkLayout verifies that the chunks of a stream tile it exactly once.
@@ -383,23 +443,32 @@ func (op *opState) waitingFor() []int {
 	return rs
 }
 
-// reducer combines the contributions of every rank to one region, chunk by
-// chunk, always in rank order, so the result does not depend on arrival
-// order and is bit-identical run to run.
+// reducer combines the contributions of ranks to one region, chunk by
+// chunk, always in a fixed order (rank order), so the result does not
+// depend on arrival order and is bit-identical run to run.
+//
+// A hop of a hierarchical reduction starts from a partial result (another
+// host's leader's, the reduction of every rank before this host's) and
+// continues with its host's ranks: ((p ∘ x₃) ∘ x₄) ∘ x₅ is, bit for bit,
+// what the flat schedule computes as ((((x₀ ∘ x₁) ∘ x₂) ∘ x₃) ∘ x₄) ∘ x₅.
 type reducer struct {
-	c         *Comm
-	acc       []byte
-	own       []byte // this rank's contribution (never aliases acc)
-	ownWeight float64
-	op        Op
-	es        int
-	nchunks   int
-	next      []int        // per chunk: the next rank to apply
-	pend      [][]pendPart // per chunk, per rank
-	weights   []float64
-	final     []bool
-	nfinal    int
-	scratch   []byte
+	c        *Comm
+	acc      []byte
+	own      []byte // this rank's contribution (never aliases acc)
+	op       Op
+	es       int
+	nchunks  int
+	chunk    int          // bytes per chunk
+	order    []int        // ranks whose contributions apply, in this order
+	slot     []int        // rank → index in order, or -1
+	partial  int          // the rank (order[0]) whose contribution is a partial result, or -1
+	finalize bool         // divide once complete (Mean, WeightedMean)
+	next     []int        // per chunk: the index in order of the next contribution
+	pend     [][]pendPart // per chunk, per slot
+	weights  []float64    // per slot; a partial's is the sum of the weights before it
+	final    []bool
+	nfinal   int
+	scratch  []byte
 }
 
 type pendPart struct {
@@ -409,22 +478,44 @@ type pendPart struct {
 	pooled  bool // payload is a held copy from Comm.holdCopy
 }
 
+// newReducer returns the flat schedule's reducer: every rank's
+// contribution in rank order, then the division.
 func newReducer(c *Comm, acc, own []byte, es int, op Op, w float64) *reducer {
+	order := make([]int, c.size)
+	for r := range order {
+		order[r] = r
+	}
+	return newChainReducer(c, acc, own, es, op, w, order, -1, true, c.chunk)
+}
+
+// newChainReducer returns a reducer applying the contributions of order
+// (which contains this rank when own is used); partial, when not -1, is
+// order[0] and sends a partial result, copied as is. Streams are cut in
+// chunks of chunk bytes.
+func newChainReducer(c *Comm, acc, own []byte, es int, op Op, w float64, order []int, partial int, finalize bool, chunk int) *reducer {
 	if overlaps(acc, own) {
 		own = slices.Clone(own)
 	}
-	n := c.nchunks(len(acc))
+	n := nchunksOf(len(acc), chunk)
 	r := &reducer{
-		c: c, acc: acc, own: own, ownWeight: w, op: op, es: es, nchunks: n,
-		next: make([]int, n), pend: make([][]pendPart, n), weights: make([]float64, c.size), final: make([]bool, n),
+		c: c, acc: acc, own: own, op: op, es: es, nchunks: n, chunk: chunk, order: order, slot: make([]int, c.size), partial: partial, finalize: finalize,
+		next: make([]int, n), pend: make([][]pendPart, n), weights: make([]float64, len(order)), final: make([]bool, n),
 	}
-	r.weights[c.rank] = w
+	for i := range r.slot {
+		r.slot[i] = -1
+	}
+	for i, k := range order {
+		r.slot[k] = i
+	}
+	if i := r.slot[c.rank]; i >= 0 {
+		r.weights[i] = w
+	}
 	return r
 }
 
 func (r *reducer) bounds(ci int) (int, int) {
-	lo := ci * r.c.chunk
-	return lo, min(len(r.acc), lo+r.c.chunk)
+	lo := ci * r.chunk
+	return lo, min(len(r.acc), lo+r.chunk)
 }
 
 func (r *reducer) add(from int, h *header, payload []byte) error {
@@ -433,13 +524,17 @@ func (r *reducer) add(from int, h *header, payload []byte) error {
 	if int(h.nchunks) != r.nchunks || h.offset != uint64(lo) || int(h.rawLen) != hi-lo {
 		return fmt.Errorf("chunk %d is %d bytes at offset %d, this rank cuts it as %d bytes at %d (chunk_bytes must be equal on all ranks)", ci, h.rawLen, h.offset, hi-lo, lo)
 	}
-	if r.pend[ci] == nil {
-		r.pend[ci] = make([]pendPart, r.c.size)
+	i := r.slot[from]
+	if i < 0 {
+		return fmt.Errorf("rank %d sent a contribution this rank does not reduce", from)
 	}
-	r.pend[ci][from] = pendPart{payload: payload, codec: h.codec, ok: true}
-	r.weights[from] = h.weight
+	if r.pend[ci] == nil {
+		r.pend[ci] = make([]pendPart, len(r.order))
+	}
+	r.pend[ci][i] = pendPart{payload: payload, codec: h.codec, ok: true}
+	r.weights[i] = h.weight
 	err := r.advance(ci)
-	if p := &r.pend[ci][from]; p.ok {
+	if p := &r.pend[ci][i]; p.ok {
 		// Not its turn yet: keep a copy, the transport owns payload only
 		// during onFrame.
 		p.payload = r.c.holdCopy(payload)
@@ -454,19 +549,20 @@ func (r *reducer) advanceAll() {
 	}
 }
 
-// advance applies every contribution to chunk ci that is next in rank order.
+// advance applies every contribution to chunk ci that is next in order.
 func (r *reducer) advance(ci int) error {
 	lo, hi := r.bounds(ci)
 	region := r.acc[lo:hi]
-	for r.next[ci] < r.c.size {
-		k := r.next[ci]
+	for r.next[ci] < len(r.order) {
+		i := r.next[ci]
+		k := r.order[i]
 		var contrib []byte
-		w := r.weights[k]
+		w := r.weights[i]
 		switch {
 		case k == r.c.rank:
 			contrib = r.own[lo:hi]
-		case r.pend[ci] != nil && r.pend[ci][k].ok:
-			p := r.pend[ci][k]
+		case r.pend[ci] != nil && r.pend[ci][i].ok:
+			p := r.pend[ci][i]
 			if p.codec == CodecNone {
 				contrib = p.payload
 				if len(contrib) != hi-lo {
@@ -474,7 +570,7 @@ func (r *reducer) advance(ci int) error {
 				}
 			} else {
 				if cap(r.scratch) < hi-lo {
-					r.scratch = make([]byte, r.c.chunk)
+					r.scratch = make([]byte, r.chunk)
 				}
 				contrib = r.scratch[:hi-lo]
 				if err := r.c.cs.decode(contrib, p.codec, p.payload, r.es); err != nil {
@@ -484,24 +580,26 @@ func (r *reducer) advance(ci int) error {
 			if p.pooled {
 				defer r.c.release(p.payload) // after it was reduced below
 			}
-			r.pend[ci][k] = pendPart{}
+			r.pend[ci][i] = pendPart{}
 		default:
 			return nil
 		}
-		reduceInto(region, contrib, r.es, r.op, w, k == 0)
+		if k == r.partial {
+			reduceInto(region, contrib, r.es, Sum, 1, true) // a copy
+		} else {
+			reduceInto(region, contrib, r.es, r.op, w, i == 0)
+		}
 		r.next[ci]++
 	}
 	if r.final[ci] {
 		return nil
 	}
-	switch r.op {
-	case Mean:
+	switch {
+	case !r.finalize:
+	case r.op == Mean:
 		scaleInto(region, region, r.es, 1/float64(r.c.size))
-	case WeightedMean:
-		var sum float64
-		for _, w := range r.weights {
-			sum += w
-		}
+	case r.op == WeightedMean:
+		sum := r.weightSum()
 		if sum == 0 {
 			return fmt.Errorf("weighted mean: the weights sum to zero")
 		}
@@ -510,6 +608,16 @@ func (r *reducer) advance(ci int) error {
 	r.final[ci] = true
 	r.nfinal++
 	return nil
+}
+
+// weightSum adds the weights in order (as the flat schedule adds every
+// rank's), so a chain's running sums end with the same bits.
+func (r *reducer) weightSum() float64 {
+	var sum float64
+	for _, w := range r.weights {
+		sum += w
+	}
+	return sum
 }
 
 func (r *reducer) isFinal(ci int) bool { return r.final[ci] }

@@ -54,3 +54,11 @@ type BarrierTransport interface {
 	SharedBarrier() bool
 	Barrier(ctx context.Context) error
 }
+
+// A HostTransport knows which ranks share a host. HostOf returns the host
+// index of a rank in [0, H); it is fixed for the world's lifetime and the
+// same on every rank (rank 0's host is 0).
+type HostTransport interface {
+	Transport
+	HostOf(rank int) int
+}

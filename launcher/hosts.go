@@ -261,9 +261,10 @@ type hostState struct {
 	// heard and sending are written by the reader goroutine: the unix ns
 	// of the agent's last message, and whether the reader waits to hand
 	// one over (so the agent is alive even if the launcher is slow).
-	heard   atomic.Int64
-	sending atomic.Bool
-	closed  bool // its stdin was closed by us
+	heard    atomic.Int64
+	sending  atomic.Bool
+	heardAny atomic.Bool // the agent has said something (the login is over)
+	closed   bool        // its stdin was closed by us
 }
 
 // hostEvent is a message from an agent, the end of its stdout, or its
@@ -473,6 +474,7 @@ func (h *hostsRun) startAgent(st *hostState) error {
 		sc.Buffer(make([]byte, 0, 64<<10), maxMessage)
 		for sc.Scan() {
 			st.heard.Store(time.Now().UnixNano())
+			st.heardAny.Store(true)
 			var m message
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 				h.events <- hostEvent{i: st.i, kind: evEOF, err: fmt.Errorf("bad agent output %.80q", sc.Bytes())}
@@ -595,8 +597,8 @@ func (h *hostsRun) hostLost(st *hostState, err error) {
 }
 
 // heartbeat pings every agent and gives up on those silent for longer
-// than Liveness: they are reported lost (unless they were done) and
-// killed, which ends their connection.
+// than Liveness after their first message: they are reported lost
+// (unless they were done) and killed, which ends their connection.
 func (h *hostsRun) heartbeat() {
 	for _, st := range h.hosts {
 		if st.cmd == nil || st.gone {
@@ -605,8 +607,10 @@ func (h *hostsRun) heartbeat() {
 		if !st.closed {
 			_ = st.enc.send(message{Type: msgPing})
 		}
+		// Until its first message the agent may still be logging in
+		// (StartTimeout bounds that).
 		silent := time.Since(time.Unix(0, st.heard.Load()))
-		if silent <= h.spec.Liveness || st.sending.Load() {
+		if !st.heardAny.Load() || silent <= h.spec.Liveness || st.sending.Load() {
 			continue
 		}
 		h.log.Info("agent silent: killing it", logKeyHost, st.tag, "silent", silent)

@@ -426,9 +426,11 @@ func TestSplitCommand(t *testing.T) {
 // TestRunHostsSilentAgent: an agent that stops talking (its host or link
 // went down: no EOF) is reported lost after Liveness and killed.
 func TestRunHostsSilentAgent(t *testing.T) {
-	s, _, _ := newHostsSpec(t, "ok", "a,b", 2)
-	// Agent b says nothing at all: not even hello.
-	silent := `case "$*" in *--check*) exit 0;; esac; exec sleep 60`
+	// Only the silent host: a slow healthy agent (a -race binary on a
+	// loaded machine) could be silent for the short Liveness too.
+	s, _, _ := newHostsSpec(t, "ok", "b", 1)
+	// Agent b says hello, then nothing.
+	silent := `case "$*" in *--check*) exit 0;; esac; echo "{\"type\":\"hello\",\"addr\":\"127.0.0.1\"}"; exec sleep 60`
 	dir := t.TempDir()
 	wrapper := filepath.Join(dir, "agent")
 	script := fmt.Sprintf("#!/bin/sh\nif [ \"$FLTK_HOST\" = b ]; then exec /bin/sh -c '%s' \"$@\"; fi\nexec %q \"$@\"\n", silent, s.Agent[0])

@@ -112,6 +112,12 @@ func TestClusterWorld(t *testing.T) {
 				}
 				mutate, caFile = tlsCluster(t, ca)
 			}
+			// Several chunks (64 KiB) without TLS; TLS is slow under the
+			// race detector, one chunk shows it works.
+			elems := []int{1, 70000}
+			if useTLS || testing.Short() {
+				elems = []int{1000}
+			}
 			srvs := runtimetest.RunCluster(t, 3, mutate)
 			const np = 6
 			ws := clusterWorld(t, srvs, "cw", np, func(c *runtime.Config) { c.CAFile = caFile })
@@ -129,7 +135,7 @@ func TestClusterWorld(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			if err := runtimetest.OnAll(np, func(r int) error {
-				return collectivetest.Conformance(ctx, comms[r], []int{1, 1000, 70000}, []collective.Codec{collective.CodecNone})
+				return collectivetest.Conformance(ctx, comms[r], elems, []collective.Codec{collective.CodecNone})
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -304,6 +310,20 @@ func TestClusterPartialMesh(t *testing.T) {
 	}
 }
 
+// clientMsgs returns how many messages srv has delivered to its clients.
+func clientMsgs(t *testing.T, srv *runtime.Server) int64 {
+	t.Helper()
+	cz, err := srv.NATS().Connz(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range cz.Conns {
+		n += c.OutMsgs
+	}
+	return n
+}
+
 // routedMsgs returns how many messages of the jobs' account srv has sent
 // over its routes.
 func routedMsgs(t *testing.T, srv *runtime.Server) int64 {
@@ -354,9 +374,10 @@ func TestFanOutCrossesRoutesOnce(t *testing.T) {
 	// Let the answers to pings and hellos repeated during Join (under
 	// load) cross first: wait until nothing crossed for 200ms.
 	before, quiet := routedMsgs(t, srvs[0]), time.Now()
+	local := clientMsgs(t, srvs[0])
 	runtimetest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if n := routedMsgs(t, srvs[0]); n != before {
-			before, quiet = n, time.Now()
+		if n, m := routedMsgs(t, srvs[0]), clientMsgs(t, srvs[0]); n != before || m != local {
+			before, local, quiet = n, m, time.Now()
 		}
 		if time.Since(quiet) < 200*time.Millisecond {
 			return errors.New("node 0's routes are not quiet")
@@ -407,6 +428,11 @@ func TestFanOutCrossesRoutesOnce(t *testing.T) {
 	// Each frame crossed each of node 0's two routes once.
 	if crossed, want := routedMsgs(t, srvs[0])-before, int64(2*(small+large)); crossed != want {
 		t.Errorf("node 0 routed %d messages for %d fan-outs, want %d (one per route)", crossed, small+large, want)
+	}
+	// Node 0 delivered only the large frames to rank 3: it is not
+	// subscribed to h.0, and rank 0 does not get its own frames.
+	if delivered := clientMsgs(t, srvs[0]) - local; delivered != large {
+		t.Errorf("node 0 delivered %d messages to its clients, want %d (the frames larger than a slot, to rank 3)", delivered, large)
 	}
 	if n := ws[0].SharedMemoryFrames(); n != small {
 		t.Errorf("rank 0 sent %d frames through shared memory, want %d", n, small)
@@ -507,4 +533,70 @@ func TestClusterAuth(t *testing.T) {
 			t.Errorf("node 0 has routes to %d nodes, want 2 (node 1 and the legitimate node)", p)
 		}
 	})
+}
+
+// TestConfigFromEnvCluster: the variables of a job on a cluster, and the
+// host identity $FLTK_HOST, which names the host in the roster.
+func TestConfigFromEnvCluster(t *testing.T) {
+	srv := inProcessServer(t)
+	for _, kv := range append(runtime.Env(0, 1, "nats://h1:4222,nats://h2:4222", "envjob", "tok"),
+		runtime.EnvNATSCA+"=/etc/fltk/ca.pem", runtime.EnvNATSCreds+"=/etc/fltk/job.creds", runtime.EnvHost+"=rack7") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	c, err := runtime.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL != "nats://h1:4222,nats://h2:4222" || c.CAFile != "/etc/fltk/ca.pem" || c.CredsFile != "/etc/fltk/job.creds" || c.Host != "rack7" {
+		t.Errorf("ConfigFromEnv() = URL %q, CAFile %q, CredsFile %q, Host %q", c.URL, c.CAFile, c.CredsFile, c.Host)
+	}
+	// Without Config.Host, Join takes $FLTK_HOST.
+	c = runtimetest.Config(srv, "envhost", 0, 1)
+	w, err := runtime.Join(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := w.Hosts(); !slices.Equal(got, []string{"rack7"}) || w.HostOf(0) != 0 {
+		t.Errorf("Hosts() = %v, HostOf(0) = %d; want [rack7], 0", got, w.HostOf(0))
+	}
+}
+
+// TestHostOf: hosts are numbered by first appearance in rank order, the
+// same on every rank, and only ranks on one host share memory.
+func TestHostOf(t *testing.T) {
+	for _, tc := range []struct {
+		hosts     []string
+		wantOf    []int
+		wantHosts []string
+	}{
+		{[]string{"b", "a", "b", "c", "a"}, []int{0, 1, 0, 2, 1}, []string{"b", "a", "c"}},
+		{[]string{"x", "x", "x"}, []int{0, 0, 0}, []string{"x"}},
+		{[]string{"solo"}, []int{0}, []string{"solo"}},
+	} {
+		t.Run(strings.Join(tc.hosts, ","), func(t *testing.T) {
+			ws := runtimetest.RunWorld(t, inProcessServer(t), "hostof", len(tc.hosts), func(c *runtime.Config) { c.Host = tc.hosts[c.Rank] })
+			for r, w := range ws {
+				var of []int
+				for q := range ws {
+					of = append(of, w.HostOf(q))
+				}
+				if !slices.Equal(of, tc.wantOf) || !slices.Equal(w.Hosts(), tc.wantHosts) {
+					t.Errorf("rank %d: HostOf = %v, Hosts = %v; want %v, %v", r, of, w.Hosts(), tc.wantOf, tc.wantHosts)
+				}
+				// A rank shares memory (can poll) iff another rank is on its host.
+				n := 0
+				for _, h := range tc.hosts {
+					if h == tc.hosts[r] {
+						n++
+					}
+				}
+				alone := n == 1
+				if w.CanPoll() == alone {
+					t.Errorf("rank %d on %s: CanPoll() = %v", r, tc.hosts[r], w.CanPoll())
+				}
+			}
+		})
+	}
 }

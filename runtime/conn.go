@@ -97,17 +97,17 @@ func (w *World) lost(err error) {
 }
 
 func (w *World) subscribe() error {
-	sub := func(subject string, h nats.MsgHandler) error {
+	sub := func(subject string, h nats.MsgHandler) (*nats.Subscription, error) {
 		s, err := w.nc.Subscribe(subject, h)
 		if err != nil {
-			return fmt.Errorf("runtime: subscribe %s: %w", subject, err)
+			return nil, fmt.Errorf("runtime: subscribe %s: %w", subject, err)
 		}
 		// Collectives bound what is in flight with credits; never drop.
 		if err := s.SetPendingLimits(-1, -1); err != nil {
-			return fmt.Errorf("runtime: subscribe %s: %w", subject, err)
+			return nil, fmt.Errorf("runtime: subscribe %s: %w", subject, err)
 		}
 		w.subs = append(w.subs, s)
-		return nil
+		return s, nil
 	}
 	me := strconv.Itoa(w.rank)
 	for _, s := range []struct {
@@ -116,12 +116,24 @@ func (w *World) subscribe() error {
 	}{
 		{w.prefix + ".p." + me + ".*", w.handleData},
 		{w.prefix + ".b.*", w.handleData},
-		{w.prefix + ".h.*", w.handleRemote},
 		{w.prefix + ".hb.*", w.handleHeartbeat},
 		{w.prefix + ".bye.*", w.handleBye},
 	} {
-		if err := sub(s.subject, s.h); err != nil {
+		if _, err := sub(s.subject, s.h); err != nil {
 			return err
+		}
+	}
+	// One subscription per sender, so that setMutual can drop those of
+	// the ranks sharing memory with this one: their h.* frames would only
+	// cost the local server a copy each.
+	w.remoteSubs = make([]*nats.Subscription, w.size)
+	for r := range w.size {
+		if r != w.rank {
+			s, err := sub(w.prefix+".h."+strconv.Itoa(r), w.handleRemote)
+			if err != nil {
+				return err
+			}
+			w.remoteSubs[r] = s
 		}
 	}
 	return nil

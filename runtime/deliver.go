@@ -22,31 +22,34 @@ func (w *World) handleData(m *nats.Msg) {
 
 // handleRemote receives h.<from>: a fan-out meant for the ranks that do not
 // share memory with from. A rank that does got the frame through shared
-// memory and drops it. Until setupShm decided which ranks share memory, the
-// frames wait in w.remoteEarly. w.remoteMu is held while a frame is
-// delivered, so that frames from one sender keep their order across
-// setMutual.
+// memory and drops it (it unsubscribes from h.<from> once it knows, but
+// frames may already be on their way). Until setupShm decided which ranks
+// share memory, the frames wait in w.remoteEarly; setMutual delivers them
+// before any later frame (it holds remoteMu until mutualSet is true).
 func (w *World) handleRemote(m *nats.Msg) {
 	from, ok := w.senderOf(m.Subject)
 	if !ok {
 		return
 	}
-	w.remoteMu.Lock()
-	defer w.remoteMu.Unlock()
-	if w.mutual == nil {
-		w.remoteEarly = append(w.remoteEarly, earlyFrame{from, m.Data})
-		return
+	if !w.mutualSet.Load() {
+		w.remoteMu.Lock()
+		if !w.mutualSet.Load() {
+			w.remoteEarly = append(w.remoteEarly, earlyFrame{from, m.Data})
+			w.remoteMu.Unlock()
+			return
+		}
+		w.remoteMu.Unlock()
 	}
 	if !w.mutual[from] {
 		w.deliver(from, m.Data, true)
 	}
 }
 
-// setMutual records which ranks share memory with this one and delivers
-// the h.* frames that arrived before it was known.
+// setMutual records which ranks share memory with this one, delivers the
+// h.* frames that arrived before it was known, and unsubscribes from the
+// h.<r> of the ranks r that share memory with this one.
 func (w *World) setMutual(mutual []bool) {
 	w.remoteMu.Lock()
-	defer w.remoteMu.Unlock()
 	w.mutual = mutual
 	for _, f := range w.remoteEarly {
 		if !mutual[f.from] {
@@ -54,6 +57,18 @@ func (w *World) setMutual(mutual []bool) {
 		}
 	}
 	w.remoteEarly = nil
+	w.mutualSet.Store(true)
+	w.remoteMu.Unlock()
+	dropped := false
+	for r, s := range w.remoteSubs {
+		if mutual[r] && s != nil {
+			_ = s.Unsubscribe() // a failure shows up as a disconnect
+			dropped = true
+		}
+	}
+	if dropped {
+		_ = w.nc.Flush() // the server stops copying them before Join returns
+	}
 }
 
 // deliver hands a frame, or a shared-memory pointer to one, to the

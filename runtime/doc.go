@@ -6,7 +6,8 @@
 //
 // # Usage
 //
-//	cfg, err := runtime.ConfigFromEnv() // FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL, FLTK_JOB_ID, FLTK_TOKEN
+//	cfg, err := runtime.ConfigFromEnv() // FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL, FLTK_JOB_ID, FLTK_TOKEN,
+//	                                    // FLTK_NATS_CA, FLTK_NATS_CREDS, FLTK_HOST
 //	w, err := runtime.Join(ctx, cfg)
 //	defer w.Close()
 //	comm, err := collective.New(w, collective.Config{JobID: cfg.JobID})
@@ -18,6 +19,40 @@
 // ranks arrived. Two processes claiming one rank, a world-size mismatch, or
 // the deadline passing (the error names the missing ranks) abort the
 // rendezvous on every rank that is connected.
+//
+// After the verdict every rank pings every other (ping.<rank>) before it
+// publishes anything else: in a cluster a subscription reaches the other
+// nodes asynchronously and a node drops messages for subscribers it does
+// not know of yet. A rank that cannot reach another through the cluster
+// fails the rendezvous naming it. See interest.go.
+//
+// # Hosts
+//
+// Every rank's hello names its host: Config.Host, $FLTK_HOST, or else the
+// hostname. Rank 0's verdict carries the host of every rank, and
+// World.HostOf numbers the hosts by first appearance in rank order (rank
+// 0's host is 0), identically on every rank; World.Hosts names them. Only
+// ranks on one host try to map each other's shared memory.
+//
+// # Clusters, TLS and credentials
+//
+// ServerConfig.Cluster makes an embedded server one node of a NATS cluster:
+// it listens for routes (ClusterConfig.Host, Port) and joins the nodes in
+// ClusterConfig.Routes (Server.ClusterURL of another node); route
+// credentials (User, Password) keep out nodes without them. One server per
+// host, each worker connected to its own host's server, and the cluster
+// carries a message across each route at most once.
+//
+// ServerConfig.TLS requires TLS on client connections and mutual TLS on
+// routes. NewCA makes a per-job certificate authority (ECDSA P-256, valid
+// for CAValidity) and CA.Issue a certificate for a node's addresses, usable
+// for both ends of a route; workers verify servers against the CA's
+// certificate (Config.CAFile, $FLTK_NATS_CA), so with the token a process
+// needs both the token and the CA to join.
+//
+// On a cluster the job did not start (the user's own, in operator/JWT
+// mode), Config.URL lists its servers ("nats://h1:4222,nats://h2:4222") and
+// Config.CredsFile ($FLTK_NATS_CREDS) is the user's .creds file.
 //
 // # Liveness
 //
@@ -35,6 +70,16 @@
 // see each other's messages. Point-to-point frames go to
 // p.<to>.<from>, fan-out frames to b.<from> (the server copies them to
 // every subscriber), heartbeats to hb.<from>, goodbyes to bye.<from>.
+// A fan-out from a rank that shares memory with some ranks goes to those
+// through shared memory and to all the others with one publish on
+// h.<from>: a broadcast crosses each route of a cluster once, not once per
+// rank behind it. Every rank subscribes to the h.<r> of every other rank r
+// and, once it knows which ranks share its memory, unsubscribes from theirs
+// (and drops what was already on its way), so the local server does not
+// copy those frames to it either. A frame larger than a shared-memory slot goes to
+// b.<from> instead, which nobody drops. The rendezvous uses rdv.hello,
+// rdv.root and rdv.ready, the shared-memory exchange shm.<from> and
+// shmok.<from>, the interest check ping.<rank>.
 //
 // # Shared memory
 //

@@ -16,7 +16,8 @@ import (
 //	p.<to>.<from>   point-to-point frames
 //	b.<from>        fan-out frames (every rank subscribes to b.*)
 //	h.<from>        fan-out frames for the ranks not sharing memory with
-//	                <from> (the others got them through shared memory)
+//	                <from> (the others got them through shared memory and
+//	                unsubscribe from h.<from>)
 //	ping.<rank>     answered by rank: confirms the server routes to it
 //	hb.<from>       heartbeats
 //	bye.<from>      a rank leaving, with how many frames it sent to each rank
@@ -56,14 +57,16 @@ type World struct {
 	byeWhy   map[int]string // why a leaving rank left: the ranks it knew down
 	closing  bool
 
-	// remoteMu guards mutual while Join sets it, and remoteEarly; it is
-	// held while an h.* frame is delivered, and taken before mu.
 	// mutual[r]: whether r and this rank mapped each other's segment (then
-	// every frame between them skips the server); set once by setupShm,
-	// never nil after Join, read without the lock after Join.
+	// every frame between them skips the server). setupShm sets it once,
+	// then mutualSet; it is read without a lock after that.
+	mutual    []bool
+	mutualSet atomic.Bool
+	// remoteMu guards remoteEarly, the h.* frames received before mutual
+	// was set; it is taken before mu.
 	remoteMu    sync.Mutex
-	mutual      []bool
-	remoteEarly []earlyFrame // h.* frames received before mutual was set
+	remoteEarly []earlyFrame
+	remoteSubs  []*nats.Subscription // h.<r> for each rank r (nil for this rank)
 
 	done      chan struct{}
 	wg        sync.WaitGroup

@@ -7,6 +7,19 @@
 //
 //	net := collectivetest.NewNetwork(t, 4)
 //	comms := net.Comms(t, collective.Config{JobID: "test"})
+//
+// # Hosts
+//
+// NewHostNetwork places ranks on hosts: its transports then tell the
+// collectives which ranks share a host (collective.HostTransport) and the
+// network counts the bytes that cross between hosts, as a NATS cluster of
+// one server per host would carry them: a point-to-point frame crosses
+// once, a fan-out (collective.All) once per remote host that has a
+// receiver (the servers' routes carry one copy each).
+//
+//	net := collectivetest.NewHostNetwork(t, collectivetest.Hosts(3, 3, 3))
+//	... // run collectives
+//	net.LinkBytes(0, 1), net.EgressBytes(0), net.IngressBytes(2)
 package collectivetest
 
 import (
@@ -32,9 +45,90 @@ type Network struct {
 	ts       []*Transport
 	wg       sync.WaitGroup
 
-	mu     sync.Mutex // guards filter and killed
+	hostOf []int // rank → host
+	hosts  int
+
+	mu     sync.Mutex // guards filter, killed and link
 	filter Filter
 	killed []bool
+	link   [][]int64 // [from host][to host]: bytes that crossed
+}
+
+// Hosts returns the host of each rank when consecutive ranks fill hosts
+// of the given sizes in order (as the launcher places them).
+func Hosts(sizes ...int) []int {
+	var of []int
+	for h, n := range sizes {
+		for range n {
+			of = append(of, h)
+		}
+	}
+	return of
+}
+
+// NewHostNetwork returns a network of len(hostOf) ranks, rank r on host
+// hostOf[r] (hosts are numbered from 0); it stops with the test.
+func NewHostNetwork(tb testing.TB, hostOf []int) *Network {
+	tb.Helper()
+	nw := NewNetwork(tb, len(hostOf))
+	nw.hostOf = append([]int(nil), hostOf...)
+	nw.hosts = 0
+	for _, h := range hostOf {
+		nw.hosts = max(nw.hosts, h+1)
+	}
+	nw.link = make([][]int64, nw.hosts)
+	for h := range nw.link {
+		nw.link[h] = make([]int64, nw.hosts)
+	}
+	return nw
+}
+
+// LinkBytes returns the bytes that crossed from host a to host b.
+func (nw *Network) LinkBytes(a, b int) int64 {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return nw.link[a][b]
+}
+
+// EgressBytes returns the bytes that left host h for other hosts.
+func (nw *Network) EgressBytes(h int) int64 {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	var n int64
+	for _, b := range nw.link[h] {
+		n += b
+	}
+	return n
+}
+
+// IngressBytes returns the bytes that reached host h from other hosts.
+func (nw *Network) IngressBytes(h int) int64 {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	var n int64
+	for a := range nw.link {
+		n += nw.link[a][h]
+	}
+	return n
+}
+
+// NumHosts returns the number of hosts (1 for NewNetwork).
+func (nw *Network) NumHosts() int { return max(1, nw.hosts) }
+
+// ResetBytes zeroes the byte counters.
+func (nw *Network) ResetBytes() {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for _, row := range nw.link {
+		clear(row)
+	}
+}
+
+func (nw *Network) hostOfRank(r int) int {
+	if nw.hostOf == nil {
+		return 0
+	}
+	return nw.hostOf[r]
 }
 
 // NewNetwork returns a network of n ranks; it stops with the test.
@@ -113,7 +207,8 @@ func (nw *Network) Close() {
 }
 
 // Transport is one rank's end of a Network; it implements
-// collective.Transport.
+// collective.HostTransport (every rank on host 0 unless the network was
+// made by NewHostNetwork).
 type Transport struct {
 	nw     *Network
 	rank   int
@@ -131,6 +226,9 @@ func (t *Transport) Size() int { return t.nw.size }
 
 // MaxFrame implements collective.Transport.
 func (t *Transport) MaxFrame() int { return t.nw.maxFrame }
+
+// HostOf implements collective.HostTransport.
+func (t *Transport) HostOf(rank int) int { return t.nw.hostOfRank(rank) }
 
 // Send implements collective.Transport.
 func (t *Transport) Send(ctx context.Context, to int, frame []byte) error {
@@ -156,6 +254,21 @@ func (t *Transport) Send(ctx context.Context, to int, frame []byte) error {
 				dsts = append(dsts, r)
 			}
 		}
+	}
+	if t.nw.link != nil {
+		// One copy per remote host (a route carries a fan-out once).
+		from := t.nw.hostOfRank(t.rank)
+		crossed := make(map[int]bool)
+		for _, d := range dsts {
+			if h := t.nw.hostOfRank(d); h != from {
+				crossed[h] = true
+			}
+		}
+		t.nw.mu.Lock()
+		for h := range crossed {
+			t.nw.link[from][h] += int64(len(frame))
+		}
+		t.nw.mu.Unlock()
 	}
 	for _, d := range dsts {
 		b := append([]byte(nil), frame...)

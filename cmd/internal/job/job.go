@@ -91,12 +91,17 @@ func Launch(ctx context.Context, o LaunchOptions) error {
 			_ = os.Remove(f)
 		}
 	}()
-	env := workerEnv(o.NP)
+	return runLocal(ctx, o, srv.URL(), srv.Token(), workerEnv(o.NP))
+}
+
+// runLocal runs o's workers on this machine, connected to the NATS
+// server(s) at url with token, each with env added to the FLTK_* variables.
+func runLocal(ctx context.Context, o LaunchOptions, url, token string, env []string) error {
 	return launcher.Run(ctx, launcher.Spec{
 		NP:      o.NP,
 		Command: o.Command,
 		Env: func(rank int) []string {
-			return append(runtime.Env(rank, o.NP, srv.URL(), o.JobID, srv.Token()), env...)
+			return append(runtime.Env(rank, o.NP, url, o.JobID, token), env...)
 		},
 		Stdout:   o.Stdout,
 		Stderr:   o.Stderr,
@@ -124,20 +129,7 @@ func launchExisting(ctx context.Context, o LaunchOptions) error {
 	if o.Creds != "" {
 		env = append(env, runtime.EnvNATSCreds+"="+o.Creds)
 	}
-	return launcher.Run(ctx, launcher.Spec{
-		NP:      o.NP,
-		Command: o.Command,
-		Env: func(rank int) []string {
-			return append(runtime.Env(rank, o.NP, o.NATS, o.JobID, os.Getenv(runtime.EnvToken)), env...)
-		},
-		Stdout:   o.Stdout,
-		Stderr:   o.Stderr,
-		Status:   IsProgress,
-		Terminal: o.Terminal,
-		Signals:  o.Signals,
-		Grace:    o.Grace,
-		Logger:   o.Logger,
-	})
+	return runLocal(ctx, o, o.NATS, os.Getenv(runtime.EnvToken), env)
 }
 
 // workerEnv returns GOMAXPROCS for np workers sharing this machine's CPUs
