@@ -461,7 +461,9 @@ func TestAgentSilentLauncher(t *testing.T) {
 	var mu sync.Mutex
 	var out strings.Builder
 	pidSeen := make(chan struct{})
+	readDone := make(chan struct{}) // the agent's output fully read: RunAgent closed it
 	go func() {
+		defer close(readDone)
 		buf := make([]byte, 4096)
 		once := sync.Once{}
 		for {
@@ -500,6 +502,12 @@ func TestAgentSilentLauncher(t *testing.T) {
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("RunAgent did not return after the launcher fell silent")
+	}
+	// The pipe hands "done" over before the reader appends it to out.
+	select {
+	case <-readDone:
+	case <-time.After(waitTimeout):
+		t.Fatal("the agent's output was not closed after RunAgent returned")
 	}
 	mu.Lock()
 	defer mu.Unlock()
