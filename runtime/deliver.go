@@ -74,7 +74,7 @@ func (w *World) setMutual(mutual []bool) {
 // deliver hands a frame, or a shared-memory pointer to one, to the
 // transport's user. owned says whether msg may be kept after the call.
 func (w *World) deliver(from int, msg []byte, owned bool) {
-	w.lastSeen[from].Store(time.Now().UnixNano())
+	w.heard(from, time.Now().UnixNano())
 	frame, release := msg, func() {}
 	if shm.IsPointer(msg) {
 		if !w.shmUse.enter() {

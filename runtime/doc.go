@@ -56,10 +56,14 @@
 //
 // # Liveness
 //
-// Each rank publishes a heartbeat every HeartbeatInterval; any frame also
-// counts. A rank not heard from for LivenessTimeout is reported down, and
-// every collective that still needs it fails with a collective.RankError
-// naming it. A rank that closes its World says goodbye with the number of
+// Each rank publishes a heartbeat every HeartbeatInterval, stamped with
+// its send time; any frame also counts. A rank not heard from for
+// LivenessTimeout is reported down — unless its host is still heard from
+// and its heartbeats keep up, on its host's clock, with those of the host's
+// other ranks: then they are only queued behind bulk data on a saturated
+// link between hosts, which delays all of a host's ranks alike. Every
+// collective that still needs a rank reported down fails with a
+// collective.RankError naming it. A rank that closes its World says goodbye with the number of
 // frames it sent to each rank: the others report it as left only once those
 // frames have all arrived, so a clean exit never fails a completed
 // collective. Losing the connection to the server fails everything at once.

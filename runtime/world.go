@@ -48,6 +48,17 @@ type World struct {
 	recv     []atomic.Int64 // frames received from each rank
 	lastSeen []atomic.Int64 // unix nanoseconds each rank was last heard from
 
+	// Liveness across congested links (see monitor): beatSent[r] is the
+	// send time, on r's host's clock, of r's latest heartbeat; per host
+	// index, hostBeat is the latest such time of any of its ranks and
+	// hostHeard when (on this clock) anything of its ranks last arrived.
+	// hostIdx is hostOf, published for the NATS callbacks once the
+	// rendezvous set it.
+	beatSent  []atomic.Int64
+	hostBeat  []atomic.Int64
+	hostHeard []atomic.Int64
+	hostIdx   atomic.Pointer[[]int]
+
 	mu       sync.Mutex // guards the fields below
 	onFrame  func(int, []byte)
 	onDown   func(int, error)
@@ -104,7 +115,8 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		cfg: cfg, log: cfg.Logger.With(LogKeyRank, cfg.Rank, LogKeyJob, cfg.JobID),
 		prefix: "fltk." + cfg.JobID, rank: cfg.Rank, size: cfg.WorldSize,
 		sent: make([]atomic.Int64, cfg.WorldSize), recv: make([]atomic.Int64, cfg.WorldSize),
-		lastSeen: make([]atomic.Int64, cfg.WorldSize),
+		lastSeen: make([]atomic.Int64, cfg.WorldSize), beatSent: make([]atomic.Int64, cfg.WorldSize),
+		hostBeat: make([]atomic.Int64, cfg.WorldSize), hostHeard: make([]atomic.Int64, cfg.WorldSize),
 		down:     make(map[int]error), byeCount: make(map[int]int64), byeWhy: make(map[int]string), done: make(chan struct{}),
 	}
 	nc, err := w.connect(ctx)
@@ -139,7 +151,9 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	now := time.Now().UnixNano()
 	for r := range w.lastSeen {
 		w.lastSeen[r].Store(now)
+		w.hostHeard[r].Store(now)
 	}
+	w.hostIdx.Store(&w.hostOf)
 	w.wg.Go(w.heartbeat)
 	w.wg.Go(w.monitor)
 	if w.shm != nil {
