@@ -117,7 +117,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		sent: make([]atomic.Int64, cfg.WorldSize), recv: make([]atomic.Int64, cfg.WorldSize),
 		lastSeen: make([]atomic.Int64, cfg.WorldSize), beatSent: make([]atomic.Int64, cfg.WorldSize),
 		hostBeat: make([]atomic.Int64, cfg.WorldSize), hostHeard: make([]atomic.Int64, cfg.WorldSize),
-		down:     make(map[int]error), byeCount: make(map[int]int64), byeWhy: make(map[int]string), done: make(chan struct{}),
+		down: make(map[int]error), byeCount: make(map[int]int64), byeWhy: make(map[int]string), done: make(chan struct{}),
 	}
 	nc, err := w.connect(ctx)
 	if err != nil {
