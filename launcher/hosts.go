@@ -60,6 +60,11 @@ type HostsSpec struct {
 	// (e.g. ["/opt/fltk/bin/fltk", "agent"]); the preflight runs it with
 	// "--check" appended, which must exit 0.
 	Agent []string
+	// Version, if not empty, must be the version every agent reports in
+	// its hello: an fltk of another version on a host fails the job,
+	// naming the host, before any rank starts (the protocol and the wire
+	// format may differ between versions).
+	Version string
 	// Copy lists local files shipped to a per-job directory
 	// (/tmp/fltk-<job>-XXXXXX) on every host before the job, removed
 	// after it. Elements of Agent and Command equal to one of them are
@@ -546,8 +551,13 @@ func (h *hostsRun) handle(ev hostEvent) {
 	m := ev.m
 	switch m.Type {
 	case msgHello:
-		st.addr = m.Addr
 		h.log.Info("agent hello", logKeyHost, st.tag, "addr", m.Addr, "hostname", m.Hostname, "version", m.Version)
+		if h.spec.Version != "" && m.Version != h.spec.Version {
+			h.fail(&HostError{Host: st.tag, Ranks: st.ranks, Err: fmt.Errorf(
+				"its fltk is version %q, fltk-launch's %q: install the same fltk on every host, or use --copy", m.Version, h.spec.Version)})
+			return
+		}
+		st.addr = m.Addr
 		if h.phase == phaseHello && !h.stopping && h.all(func(st *hostState) bool { return st.addr != "" }) {
 			h.startServers()
 		}

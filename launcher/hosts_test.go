@@ -213,6 +213,27 @@ func TestRunHostsPreflight(t *testing.T) {
 	}
 }
 
+// TestRunHostsVersion: an agent of another version than the launcher's
+// fails the job naming its host before any rank starts; the same version
+// runs.
+func TestRunHostsVersion(t *testing.T) {
+	s, stdout, stderr := newHostsSpec(t, "ok", "a:1", 1)
+	s.Version = "test" // what runTestAgent reports
+	if err := launcher.RunHosts(t.Context(), s); err != nil {
+		t.Fatalf("RunHosts with the agents' version: %v\nstderr:\n%s", err, stderr)
+	}
+	s, stdout, _ = newHostsSpec(t, "ok", "a:1", 1)
+	s.Version = "v9.9.9"
+	err := launcher.RunHosts(t.Context(), s)
+	var he *launcher.HostError
+	if !errors.As(err, &he) || he.Host != "a" || !strings.Contains(err.Error(), `version "test", fltk-launch's "v9.9.9"`) {
+		t.Fatalf("RunHosts = %v, want a HostError for a naming both versions", err)
+	}
+	if out := stdout.String(); out != "" {
+		t.Errorf("workers ran although the agent's version differs:\n%s", out)
+	}
+}
+
 func TestRunHostsWorkerFails(t *testing.T) {
 	s, stdout, _ := newHostsSpec(t, "fail-rank-2", "a:2,b:2", 4)
 	err := launcher.RunHosts(t.Context(), s)

@@ -133,6 +133,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ho.Copy, ho.TLS = *doCopy, *useTLS
 	ho.ConfigPath = absPath(pos[0])
 	ho.Fltk = fltkBinary()
+	ho.Version = version()
 	if !custom {
 		ho.Command = []string{ho.Fltk, "run", ho.ConfigPath}
 	}

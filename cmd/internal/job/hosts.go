@@ -32,6 +32,9 @@ type HostsOptions struct {
 	Iface string
 	// TLS secures clients and routes with a per-job CA.
 	TLS bool
+	// Version is fltk-launch's version, which every host's agent must
+	// report.
+	Version string
 }
 
 // routeUser is the user of the per-job route credentials.
@@ -60,6 +63,7 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 		Command:    o.Command,
 		GOMAXPROCS: true,
 		SSH:        o.SSH,
+		Version:    o.Version,
 		Agent:      []string{o.Fltk, "agent"},
 		Iface:      o.Iface,
 		URLEnv:     runtime.EnvNATSURL,
