@@ -217,12 +217,12 @@ func TestRunHostsPreflight(t *testing.T) {
 // fails the job naming its host before any rank starts; the same version
 // runs.
 func TestRunHostsVersion(t *testing.T) {
-	s, stdout, stderr := newHostsSpec(t, "ok", "a:1", 1)
+	s, _, stderr := newHostsSpec(t, "ok", "a:1", 1)
 	s.Version = "test" // what runTestAgent reports
 	if err := launcher.RunHosts(t.Context(), s); err != nil {
 		t.Fatalf("RunHosts with the agents' version: %v\nstderr:\n%s", err, stderr)
 	}
-	s, stdout, _ = newHostsSpec(t, "ok", "a:1", 1)
+	s, stdout, _ := newHostsSpec(t, "ok", "a:1", 1)
 	s.Version = "v9.9.9"
 	err := launcher.RunHosts(t.Context(), s)
 	var he *launcher.HostError
