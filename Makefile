@@ -109,4 +109,4 @@ lint: vet fmt-check
 verify: lint test
 
 clean:
-	rm -rf $(BIN) bench.txt bench-go.txt bench-results bench-multihost
+	rm -rf $(BIN) bench.txt bench-go.txt bench-results bench-multihost bench-multihost-fl
