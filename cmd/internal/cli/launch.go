@@ -36,8 +36,8 @@ there ("fltk agent", the fltk binary at the same path as here, or the copy
 host, starts that host's NATS server as one node of the job's cluster (TLS
 with a per-job CA, per-job route credentials) and the host's workers, which
 connect to it. Output is tagged "[3@b] ". An unreachable host, a failed
-login or a missing binary fails the job before any rank starts, naming the
-host; a host whose connection drops fails the job naming the host and its
+login, a missing binary or an fltk of another version fails the job before
+any rank starts, naming the host; a host whose connection drops fails the job naming the host and its
 ranks. The hosts localhost and 127.0.0.1 run their agent without ssh.
 With --nats, no server is started: the workers use that NATS cluster.
 
