@@ -20,6 +20,8 @@
 #   REPEATS      timed repeats per run: one number, or one per size in SIZES
 #                (commas)                                    [20 up to 1 MiB, 5 up to 16 MiB, 3 above]
 #                (warm-up calls are fltk bench's fixed ones: 2 up to 1 MiB, 1 above)
+#   FLTK_CONFIG  fltk's job config                          [configs/bench.toml: the defaults]
+#   FLTK_EXTRA   extra fltk-launch arguments (e.g. "--tls=false") []
 #   SLOW_CONFIG  config for a rerun of an fltk run that failed with a false
 #                "rank N is down" (heartbeats queued behind bulk data on
 #                saturated links)                            [configs/bench-slowlink.toml:
@@ -68,6 +70,8 @@ SLOTS=${SLOTS:-3}
 IMPLS=${IMPLS:-"fltk openmpi"}
 RUNS=${RUNS:-2}
 REPEATS=${REPEATS:-}
+FLTK_CONFIG=${FLTK_CONFIG:-configs/bench.toml}
+FLTK_EXTRA=${FLTK_EXTRA:-}
 SLOW_CONFIG=${SLOW_CONFIG:-configs/bench-slowlink.toml}
 MPI_BTL=${MPI_BTL:-"tcp,self"}
 MPIRUN_EXTRA=${MPIRUN_EXTRA-"--mca mpi_yield_when_idle 1"}
@@ -129,6 +133,7 @@ if [ "${APPEND:-0}" != 1 ] || [ ! -f "$ALL" ]; then
     : >"$OUT/commands.txt"
 fi
 read -r -a mpirun_extra <<<"$MPIRUN_EXTRA"
+read -r -a fltk_extra <<<"$FLTK_EXTRA"
 timeout_cmd=()
 [ "$RUN_TIMEOUT" != 0 ] && timeout_cmd=(timeout -k 10 "$RUN_TIMEOUT")
 
@@ -197,7 +202,7 @@ run_cell() {
 # cell_name RATE IMPL OP SIZE RUN CONFIG: the name of a run's logs.
 cell_name() {
     local n="$1-$2-$3-$4-r$5"
-    [ "$6" != - ] && [ "$6" != configs/bench.toml ] && n+="-$(basename "$6" .toml)"
+    [ "$6" != - ] && [ "$6" != "$FLTK_CONFIG" ] && n+="-$(basename "$6" .toml)"
     echo "$n"
 }
 
@@ -209,7 +214,7 @@ run_fltk() {
     if [ "$FLTK_MODE" = ssh ]; then
         run_cell "$rate" "$fltk_impl" "$op" "$size" "$run" "$config" \
             "$FLTK_LAUNCH" -np "$NP" --hosts "$hostlist" --ssh "$NETNS_SSH" \
-            --iface "$NETNS_SUBNET" "$config" -- "${worker[@]}"
+            --iface "$NETNS_SUBNET" ${fltk_extra[@]+"${fltk_extra[@]}"} "$config" -- "${worker[@]}"
     else
         run_cell "$rate" "$fltk_impl" "$op" "$size" "$run" "$config" \
             "$FLTK_LAUNCH" -np "$NP" --iface "$NETNS_SUBNET" "$config" \
@@ -263,7 +268,7 @@ EOF
                     ;;
                 fltk)
                     rc=0
-                    run_fltk "$rate" "$op" "$size" "$reps" "$run" configs/bench.toml || rc=$?
+                    run_fltk "$rate" "$op" "$size" "$reps" "$run" "$FLTK_CONFIG" || rc=$?
                     if [ "$rc" = 3 ] && [ -n "$SLOW_CONFIG" ]; then
                         log "rerunning with $SLOW_CONFIG"
                         run_fltk "$rate" "$op" "$size" "$reps" "$run" "$SLOW_CONFIG" || true
