@@ -36,6 +36,12 @@
 # times: the table shows each side's median and the range of the R ratios
 # of a Go run to the PyTorch run right after it, which on a shared
 # machine says more than one ratio.
+# PyTorch runs on OpenBLAS, as its users run it: the script installs
+# libopenblas0-pthread, checks which BLAS library torch really maps and
+# refuses (exit 2) to report ratios against anything else (Debian's
+# reference libblas3 is up to 12x slower), gives OpenBLAS torch's thread
+# count (OPENBLAS_NUM_THREADS, one PyTorch process per thread count) and
+# unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the PyTorch commands.
 # Exit status 1 if a Go or PyTorch run failed (the others still run).
 set -euo pipefail
 
@@ -115,6 +121,38 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
         die "could not install python3-torch (apt-get install -y --no-install-recommends python3-torch, with sudo when not root); install it and rerun"
     "$PY" -c 'import torch' || die "python3-torch is installed but '$PY -c \"import torch\"' fails"
 fi
+# PyTorch's BLAS. Debian's python3-torch alone runs on the reference BLAS
+# (libblas3), up to 12x slower than OpenBLAS: a ratio against it says
+# nothing. libopenblas0-pthread takes over the libblas.so.3 alternative
+# when installed. The PyTorch side runs with OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE unset (this machine sets them for old OpenBLAS builds;
+# they slow a current one) and OPENBLAS_NUM_THREADS = its torch threads.
+torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u OMP_NUM_THREADS)
+if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+    apt_install libopenblas0-pthread || die "could not install libopenblas0-pthread (PyTorch must not run on the reference BLAS)"
+fi
+# torch_blas: the BLAS library file PyTorch has mapped after a matmul.
+torch_blas=$("${torch_env[@]}" OPENBLAS_NUM_THREADS=1 "$PY" -c '
+import torch
+torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+libs = set()
+for line in open("/proc/self/maps"):
+    path = line.split()[-1]
+    if "blas" in path.lower():
+        libs.add(path)
+print(" ".join(sorted(libs)))
+') || die "could not run PyTorch to find its BLAS"
+# The BLAS is the libblas.so.3 torch mapped (OpenBLAS's own LAPACK maps
+# libopenblas beside a reference libblas), or libopenblas when torch links
+# it directly.
+blas_lib=$(tr ' ' '\n' <<<"$torch_blas" | grep '/libblas\.so' || true)
+[ -n "$blas_lib" ] || blas_lib=$(tr ' ' '\n' <<<"$torch_blas" | grep '/libopenblas' || true)
+case $blas_lib in
+    *openblas*) ;;
+    *) die "PyTorch runs on '${blas_lib:-no BLAS library}', not OpenBLAS: ratios against the reference BLAS overstate fltk up to 12x; make libopenblas0-pthread the libblas.so.3 alternative (update-alternatives --config libblas.so.3-$(uname -m)-linux-gnu) and rerun" ;;
+esac
+torch_blas=$blas_lib
+log "PyTorch's BLAS: $torch_blas"
 torch_version=$("$PY" -c 'import torch; print(torch.__version__)')
 
 go_env=()
@@ -149,9 +187,12 @@ raw_log="${csv%.csv}.log"
 {
     echo "# $invocation"
     echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# go: $(go version), build $build; torch $torch_version"
+    echo "# go: $(go version), build $build; torch $torch_version on $torch_blas (OPENBLAS_NUM_THREADS = torch threads; OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset)"
 } >"$raw_log"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    log "warning: load average $load_start on $(nproc) cores before the first run: other work will skew both sides (PyTorch's OpenBLAS threads most)"
+fi
 batch_re="(${batches//,/|})"
 failed=0
 raw="$tmp/raw.csv" # side,model,batch,threads,samples_per_s,params,repeat
@@ -202,18 +243,23 @@ for rep in $(seq 1 "$repeats"); do
             }' "$tmp/go-$m.txt" >>"$raw"
 
         log "$m: PyTorch ${torch_version} (${torch_seconds}s per measurement, threads $threads)"
-        if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --threads "$threads" \
-            --seconds "$torch_seconds" >"$tmp/torch-$m.csv" 2>"$tmp/torch-$m.err"; then
-            if grep -q 'unknown model' "$tmp/torch-$m.err"; then
-                log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
-            else
-                log "$m: PyTorch run failed:"
+        : >"$tmp/torch-$m.csv"
+        : >"$tmp/torch-$m.err"
+        # One process per thread count: OpenBLAS's pool is sized at start.
+        for t in "${thread_list[@]}"; do
+            if ! "${torch_env[@]}" OPENBLAS_NUM_THREADS="$t" "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" \
+                --threads "$t" --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
+                if grep -q 'unknown model' "$tmp/torch-$m.err"; then
+                    log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
+                    break
+                fi
+                log "$m: PyTorch run failed (threads $t):"
                 failed=1
             fi
-        fi
+        done
         for t in "${thread_list[@]}"; do
             [ "$t" -gt 1 ] || continue
-            if ! "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --procs "$t" \
+            if ! "${torch_env[@]}" OPENBLAS_NUM_THREADS=1 "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" --procs "$t" \
                 --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
                 grep -q 'unknown model' "$tmp/torch-$m.err" || { log "$m: PyTorch side-by-side run failed:"; failed=1; }
             fi
@@ -278,7 +324,7 @@ awk -F, -v models="$models" -v batches="$batches" -v threads="$labels" -v build=
         printf "\nratio >= 0.5 (target) in %d of %d measured rows\n", met, total
     }' "$raw"
 cat <<EOF
-build: $build; PyTorch $torch_version (SGD lr 0.01, no momentum); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row, $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
+build: $build; PyTorch $torch_version on $torch_blas (SGD lr 0.01, no momentum; OPENBLAS_NUM_THREADS = its threads); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row, $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
 command: $invocation
 CSV: $csv, raw output: $raw_log
 EOF
