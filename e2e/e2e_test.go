@@ -18,6 +18,7 @@ import (
 
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/collective/collectivetest"
+	"github.com/fltk-go/fltk/internal/testbin"
 	"github.com/fltk-go/fltk/runtime"
 )
 
@@ -30,21 +31,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(workerEnv); mode != "" {
 		os.Exit(worker(mode))
 	}
-	dir, err := os.MkdirTemp("", "fltk-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/fltk-go/fltk/cmd/...")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the commands:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &binDir)
 }
 
 // worker is the test binary acting as one rank, started by fltk-launch

@@ -16,42 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fltk-go/fltk/launcher/launchertest"
 	"github.com/fltk-go/fltk/runtime"
 	"github.com/fltk-go/fltk/runtime/runtimetest"
 )
 
-// fakeSSH stands in for ssh in the multi-host tests on one machine: it
-// ignores ssh's options, records its pid in DIR/ssh-HOST.pid and runs the
-// remote command line with /bin/sh as a child (not exec: killing it is
-// like a dropped connection, the remote side only sees EOF), with
-// FLTK_HOST set to the host. Host "bad" is unreachable (exit 255, as
-// ssh); on host "nobin" the binaries' directory does not exist.
-const fakeSSH = `#!/bin/sh
-while [ $# -gt 2 ]; do shift; done
-host=$1
-cmd=$2
-case "$host" in
-bad) echo "ssh: connect to host bad port 22: Connection refused" >&2; exit 255;;
-nobin) cmd=$(printf '%s' "$cmd" | sed "s#$FLTK_E2E_BINDIR#/nonexistent#g");;
-esac
-echo $$ > "$(dirname "$0")/ssh-$host.pid"
-FLTK_HOST=$host
-export FLTK_HOST
-/bin/sh -c "$cmd"
-`
-
-// writeFakeSSH writes fakeSSH into a temporary directory and returns its
-// path; the pid files go next to it.
-func writeFakeSSH(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "ssh")
-	if err := os.WriteFile(p, []byte(fakeSSH), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func sshEnv() []string { return []string{"FLTK_E2E_BINDIR=" + binDir} }
+// writeFakeSSH writes the ssh stand-in (launchertest.FakeSSH: host
+// "bad" is unreachable, host "nobin" lacks the binaries) and returns its
+// path.
+func writeFakeSSH(t *testing.T) string { return launchertest.FakeSSH(t, binDir) }
 
 // TestSSHLaunchDemo runs the demo on two "hosts" through the fake ssh:
 // one agent, one NATS server (clustered, TLS) and two ranks per host.
@@ -60,7 +33,7 @@ func TestSSHLaunchDemo(t *testing.T) {
 	ssh := writeFakeSSH(t)
 	for _, tls := range []string{"true", "false"} {
 		t.Run("tls="+tls, func(t *testing.T) {
-			r := run(t, sshEnv(), "fltk-launch", "-np", "4", "--hosts", "a:2,b:2", "--ssh", ssh+" -p 2222", "--tls="+tls, cfg)
+			r := run(t, nil, "fltk-launch", "-np", "4", "--hosts", "a:2,b:2", "--ssh", ssh+" -p 2222", "--tls="+tls, cfg)
 			if r.code != 0 || !strings.Contains(r.stdout, "[0@a] round 2/2:") || strings.Contains(r.stdout, "WRONG") {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
@@ -74,7 +47,7 @@ func TestSSHLaunchCopy(t *testing.T) {
 	cfg := writeConfig(t, smallDemo)
 	ssh := writeFakeSSH(t)
 	job := "e2ecopy" + strconv.Itoa(os.Getpid())
-	env := append(sshEnv(), "FLTK_LOG=info")
+	env := []string{"FLTK_LOG=info"}
 	r := run(t, env, "fltk-launch", "-np", "3", "--hosts", "a,b:2", "--ssh", ssh, "--copy", "--job", job, cfg)
 	if r.code != 0 || !strings.Contains(r.stdout, "[0@a] round 2/2:") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -123,7 +96,7 @@ func TestSSHPreflight(t *testing.T) {
 			if !strings.Contains(strings.Join(tt.args, " "), "-np") {
 				args = append(args, "-np", "4")
 			}
-			r := run(t, sshEnv(), "fltk-launch", append(args, cfg)...)
+			r := run(t, nil, "fltk-launch", append(args, cfg)...)
 			if r.code != tt.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
 			}
@@ -138,7 +111,7 @@ func TestSSHPreflight(t *testing.T) {
 		})
 	}
 	t.Run("hostfile", func(t *testing.T) {
-		r := run(t, sshEnv(), "fltk-launch", "-np", "4", "--hostfile", hostfile, "--ssh", ssh, cfg)
+		r := run(t, nil, "fltk-launch", "-np", "4", "--hostfile", hostfile, "--ssh", ssh, cfg)
 		if r.code != 0 || !strings.Contains(r.stdout, "[0@a] round 2/2") {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 		}
@@ -152,7 +125,7 @@ func startLaunch(t *testing.T, ssh string, np int, hosts string) (*exec.Cmd, []i
 	cfg := writeConfig(t, smallDemo)
 	cmd := exec.Command(filepath.Join(binDir, "fltk-launch"), "-np", strconv.Itoa(np), "--hosts", hosts, "--ssh", ssh, "--grace", "2s",
 		cfg, "--", "sh", "-c", `echo "pid $$"; exec sleep 300`)
-	cmd.Env = append(os.Environ(), sshEnv()...)
+	cmd.Env = os.Environ()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +207,7 @@ func sshPIDs(t *testing.T, ssh string, hosts ...string) []int {
 	t.Helper()
 	var pids []int
 	for _, h := range hosts {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(ssh), "ssh-"+h+".pid"))
+		b, err := os.ReadFile(launchertest.PIDFile(ssh, h))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +259,7 @@ func TestExistingNATSCluster(t *testing.T) {
 		urls[i] = s.URL()
 	}
 	list := strings.Join(urls, ",")
-	env := append(sshEnv(), runtime.EnvToken+"="+srvs[0].Token())
+	env := []string{runtime.EnvToken + "=" + srvs[0].Token()}
 	cfg := writeConfig(t, smallDemo)
 	ssh := writeFakeSSH(t)
 	for _, tt := range []struct {
@@ -360,7 +333,7 @@ elements = 1000
 		}
 	})
 	cmd := exec.Command(filepath.Join(binDir, "fltk-launch"), "--hosts", "a:2,b:2", "--ssh", ssh, "--grace", "2s", "--job", job, cfg)
-	cmd.Env = append(os.Environ(), sshEnv()...)
+	cmd.Env = os.Environ()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fltk-go/fltk/launcher"
+	"github.com/fltk-go/fltk/launcher/launchertest"
 )
 
 // runTestAgent is the test binary run as "agent": the agent of a host,
@@ -41,36 +42,6 @@ func runTestAgent(args []string) int {
 	return 0
 }
 
-// fakeSSH is an ssh stand-in: it ignores the options, runs the remote
-// command line with /bin/sh as a child (not exec, so that killing it is
-// like a dropped connection: the remote side only sees EOF) with
-// FLTK_HOST set to the host, and records its pid in DIR/ssh-HOST.pid.
-// Host "bad" is unreachable (exit 255, as ssh), host "nobin" lacks the
-// binary (exit 127, as a remote shell).
-const fakeSSH = `#!/bin/sh
-while [ $# -gt 2 ]; do shift; done
-host=$1
-case "$host" in
-bad) echo "ssh: connect to host bad port 22: Connection refused" >&2; exit 255;;
-nobin) echo "sh: 1: exec: /opt/fltk/fltk: not found" >&2; exit 127;;
-esac
-echo $$ > "$(dirname "$0")/ssh-$host.pid"
-FLTK_HOST=$host
-export FLTK_HOST
-/bin/sh -c "$2"
-`
-
-// writeFakeSSH writes fakeSSH into a temporary directory and returns its
-// path.
-func writeFakeSSH(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "ssh")
-	if err := os.WriteFile(p, []byte(fakeSSH), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // newHostsSpec returns a HostsSpec running np ranks of this test binary in
 // the given worker mode on hosts, through the fake ssh.
 func newHostsSpec(t *testing.T, mode, hosts string, np int) (launcher.HostsSpec, *lineBuffer, *lineBuffer) {
@@ -87,7 +58,7 @@ func newHostsSpec(t *testing.T, mode, hosts string, np int) (launcher.HostsSpec,
 		Job:          "test-" + strconv.Itoa(os.Getpid()),
 		Command:      s.Command,
 		Env:          s.Env,
-		SSH:          []string{writeFakeSSH(t), "-p", "2222"},
+		SSH:          []string{launchertest.FakeSSH(t, filepath.Dir(exe)), "-p", "2222"},
 		Agent:        []string{exe, "agent"},
 		Stdout:       stdout,
 		Stderr:       stderr,
@@ -289,7 +260,7 @@ func TestRunHostsConnectionLost(t *testing.T) {
 	_, errc := startHosts(t, s)
 	waitReady(t, stdout, errc)
 	pids := workerPIDs(t, stdout.String())
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(s.SSH[0]), "ssh-b.pid"))
+	b, err := os.ReadFile(launchertest.PIDFile(s.SSH[0], "b"))
 	if err != nil {
 		t.Fatal(err)
 	}

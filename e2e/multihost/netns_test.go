@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fltk-go/fltk/internal/testbin"
 )
 
 // binDir holds fltk and fltk-launch, built once by TestMain. It is under
@@ -48,21 +50,7 @@ func TestMain(m *testing.M) {
 		binDir = dir // binaries built elsewhere (another revision)
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "fltk-multihost")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/fltk-go/fltk/cmd/...")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the commands:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main(m, &binDir)
 }
 
 // hosts is one set of test hosts made by `scripts/netns.sh up`.
