@@ -176,3 +176,39 @@ func TestSweepBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepBench runs a sweep of benchmark jobs (job.task = "bench"):
+// sweep.csv gets bench.csv's timings.
+func TestSweepBench(t *testing.T) {
+	tmp := t.TempDir()
+	base := fmt.Sprintf("[job]\nname = \"b\"\ntask = \"bench\"\n[bench]\nbytes = 4096\nrepeats = 3\n[output]\ndir = %q\n", tmp)
+	if err := os.WriteFile(filepath.Join(tmp, "base.toml"), []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(tmp, "b.toml")
+	sweep := "base = \"base.toml\"\nnp = [2]\n[grid]\n\"bench.op\" = [\"bcast\", \"allreduce\"]\n\"collective.codec\" = [\"none\", \"zstd\"]\n"
+	if err := os.WriteFile(path, []byte(sweep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "fltk", "sweep", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(tmp, "sweeps", "b", "sweep.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 || strings.Join(recs[0], ",") != "run,dir,bench.op,collective.codec,seed,np,median_us,min_us,gbps,wall_seconds,status" {
+		t.Fatalf("sweep.csv:\n%s", b)
+	}
+	for i, want := range []string{"bcast,none", "bcast,zstd", "allreduce,none", "allreduce,zstd"} {
+		rec := recs[i+1]
+		if strings.Join(rec[2:4], ",") != want || rec[6] == "" || rec[len(rec)-1] != "ok" {
+			t.Errorf("row %d = %v, want %s with a median and status ok", i+1, rec, want)
+		}
+	}
+}

@@ -112,6 +112,11 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	switch cfg.Job.Task {
 	case "demo":
 		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
+	case "bench":
+		var effective []byte
+		if effective, err = job.EffectiveConfig(cfg); err == nil {
+			err = bench.Job(ctx, comm, cfg, effective, stdout)
+		}
 	default:
 		err = job.Train(ctx, comm, cfg, stdout)
 	}

@@ -25,6 +25,7 @@ var reserved = map[string]string{
 	"output.dir":     "each run writes into the sweep's folder",
 	"job.world_size": "use np = [...]",
 	"job.seed":       "use repeats: runs get job.seed, job.seed+1, …",
+	"job.task":       "the base config's job.task decides sweep.csv's columns",
 }
 
 // maxErrors bounds the invalid runs reported one by one.
@@ -52,6 +53,7 @@ type Run struct {
 // Plan is a validated sweep: every run's configuration.
 type Plan struct {
 	Name string
+	Task string // job.task of the base: "train" or "bench"
 	File string // the sweep file
 	Base string // the base config's path (relative to the working directory or absolute)
 	Dir  string // absolute <output.dir>/sweeps/<name>
@@ -152,8 +154,8 @@ func Parse(path string, src []byte) (*Plan, error) {
 	if err != nil {
 		return nil, bad("base config:\n%v", err)
 	}
-	if baseCfg.Job.Task != "train" {
-		return nil, bad("base config %s: job.task is %q; a sweep runs training jobs (task \"train\")", base, baseCfg.Job.Task)
+	if p.Task = baseCfg.Job.Task; p.Task != "train" && p.Task != "bench" {
+		return nil, bad("base config %s: job.task is %q; a sweep runs training jobs (\"train\") or benchmark jobs (\"bench\")", base, p.Task)
 	}
 	var baseDoc map[string]any
 	if _, err := toml.Decode(string(baseSrc), &baseDoc); err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,18 +25,14 @@ var (
 // CSVName is the summary file in the sweep's folder.
 const CSVName = "sweep.csv"
 
-// ResultColumns are sweep.csv's columns after the grid keys.
-var ResultColumns = []string{"seed", "np", "final_accuracy", "best_accuracy", "rounds_to_target",
-	"wall_seconds", "bytes_up", "bytes_down", "status"}
-
-// Header returns sweep.csv's header: run, dir, the grid keys, then
-// [ResultColumns].
+// Header returns sweep.csv's header: run, dir, the grid keys, then the
+// task's result columns ([TrainColumns] or [BenchColumns]).
 func (p *Plan) Header() []string {
 	h := []string{"run", "dir"}
 	for _, a := range p.Axes {
 		h = append(h, a.Key)
 	}
-	return append(h, ResultColumns...)
+	return append(h, resultsOf(p.Task).columns...)
 }
 
 // Launcher runs one job: configPath is the run's run.toml, out receives
@@ -104,7 +99,7 @@ func (p *Plan) Run(ctx context.Context, o Options) error {
 			return err
 		}
 		fmt.Fprintf(o.Progress, "sweep %s: run %d/%d %s in %s%s\n", p.Name, r.Index, len(p.Runs), status,
-			wall.Round(100*time.Millisecond), summary(row, len(p.Axes)))
+			wall.Round(100*time.Millisecond), p.summary(row))
 		switch {
 		case status == statusInterrupted:
 			return fmt.Errorf("%w in run %d/%d; run the sweep again to resume", ErrInterrupted, r.Index, len(p.Runs))
@@ -168,7 +163,8 @@ func (p *Plan) runOne(ctx context.Context, r *Run, o Options) string {
 	case err != nil:
 		return failed(err)
 	}
-	if _, err := readMetrics(filepath.Join(dir, "metrics.csv"), 0); err != nil {
+	res := resultsOf(p.Task)
+	if _, err := res.read(filepath.Join(dir, res.file), r.Config); err != nil {
 		return failed(err)
 	}
 	return statusOK
@@ -181,63 +177,6 @@ func failed(err error) string {
 	return "failed: " + msg
 }
 
-// metrics are a run's totals from its metrics.csv.
-type metrics struct {
-	final, best    float64
-	roundsToTarget int // 0: not reached
-	up, down       float64
-}
-
-// readMetrics sums up a metrics.csv; target 0 means none.
-func readMetrics(path string, target float64) (metrics, error) {
-	var m metrics
-	f, err := os.Open(path)
-	if err != nil {
-		return m, err
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		return m, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(recs) < 2 {
-		return m, fmt.Errorf("%s: no rounds", path)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	for _, h := range []string{"round", "test_accuracy", "bytes_up", "bytes_down"} {
-		if _, ok := col[h]; !ok {
-			return m, fmt.Errorf("%s: no column %s", path, h)
-		}
-	}
-	m.best = math.Inf(-1)
-	for _, rec := range recs[1:] {
-		num := func(h string) (float64, error) {
-			v, err := strconv.ParseFloat(rec[col[h]], 64)
-			if err != nil {
-				return 0, fmt.Errorf("%s: %s: %w", path, h, err)
-			}
-			return v, nil
-		}
-		vals := map[string]float64{}
-		for _, h := range []string{"round", "test_accuracy", "bytes_up", "bytes_down"} {
-			if vals[h], err = num(h); err != nil {
-				return m, err
-			}
-		}
-		acc := vals["test_accuracy"]
-		m.final, m.best = acc, max(m.best, acc)
-		m.up += vals["bytes_up"]
-		m.down += vals["bytes_down"]
-		if target > 0 && m.roundsToTarget == 0 && acc >= target {
-			m.roundsToTarget = int(vals["round"])
-		}
-	}
-	return m, nil
-}
-
 // row returns r's sweep.csv row.
 func (p *Plan) row(r *Run, wall time.Duration, status string) []string {
 	row := []string{strconv.Itoa(r.Index), r.ID}
@@ -245,37 +184,26 @@ func (p *Plan) row(r *Run, wall time.Duration, status string) []string {
 		row = append(row, FormatValue(v))
 	}
 	row = append(row, strconv.FormatInt(r.Seed, 10), strconv.Itoa(r.NP))
-	m, err := readMetrics(filepath.Join(p.Dir, r.ID, "metrics.csv"), r.Config.Federated.TargetAccuracy)
+	res := resultsOf(p.Task)
+	vals, err := res.read(filepath.Join(p.Dir, r.ID, res.file), r.Config)
 	if err != nil {
-		row = append(row, "", "", "")
-	} else {
-		target := ""
-		if m.roundsToTarget > 0 {
-			target = strconv.Itoa(m.roundsToTarget)
-		}
-		row = append(row, fmtFloat(m.final), fmtFloat(m.best), target)
+		vals = make([]string, len(res.columns)-4) // all but seed, np, wall_seconds, status
 	}
-	row = append(row, strconv.FormatFloat(wall.Seconds(), 'f', 2, 64))
-	if err != nil {
-		row = append(row, "", "")
-	} else {
-		row = append(row, strconv.FormatFloat(m.up, 'f', 0, 64), strconv.FormatFloat(m.down, 'f', 0, 64))
-	}
-	return append(row, status)
+	return append(append(append(row, vals[:res.wallAt]...), strconv.FormatFloat(wall.Seconds(), 'f', 2, 64)),
+		append(vals[res.wallAt:], status)...)
 }
 
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-
-// summary is the end of a run's progress line: its final accuracy.
-func summary(row []string, axes int) string {
-	if acc := row[2+axes+2]; acc != "" {
-		return ", final accuracy " + acc
+// summary is the end of a run's progress line: its first result.
+func (p *Plan) summary(row []string) string {
+	i := 2 + len(p.Axes) + 2
+	if v := row[i]; v != "" {
+		return ", " + strings.ReplaceAll(p.Header()[i], "_", " ") + " " + v
 	}
 	return ""
 }
 
 // finished reports whether r completed before: its row says ok, its
-// metrics.csv exists and its run.toml is the one the plan writes now.
+// results file exists and its run.toml is the one the plan writes now.
 func (p *Plan) finished(r *Run, row []string) bool {
 	if len(row) != len(p.Header()) || row[len(row)-1] != statusOK {
 		return false
@@ -285,7 +213,7 @@ func (p *Plan) finished(r *Run, row []string) bool {
 	if err != nil || !bytes.Equal(cfg, r.TOML) {
 		return false
 	}
-	_, err = os.Stat(filepath.Join(dir, "metrics.csv"))
+	_, err = os.Stat(filepath.Join(dir, resultsOf(p.Task).file))
 	return err == nil
 }
 

@@ -43,7 +43,7 @@ func (f *fakeJob) launch(ctx context.Context, r *Run, configPath string, out io.
 	return os.WriteFile(filepath.Join(dir, "metrics.csv"), []byte(body), 0o644)
 }
 
-func readCSV(t *testing.T, p *Plan) [][]string {
+func readSweepCSV(t *testing.T, p *Plan) [][]string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(p.Dir, CSVName))
 	if err != nil {
@@ -85,7 +85,7 @@ func TestRunFailureAndResume(t *testing.T) {
 	if fmt.Sprint(job.ran) != "[1 2 3 4]" {
 		t.Errorf("ran %v, want every run despite failures", job.ran)
 	}
-	recs := readCSV(t, plan)
+	recs := readSweepCSV(t, plan)
 	if len(recs) != 5 {
 		t.Fatalf("sweep.csv has %d records, want header + 4:\n%v", len(recs), recs)
 	}
@@ -120,7 +120,7 @@ func TestRunFailureAndResume(t *testing.T) {
 	if !strings.Contains(progress.String(), "run 1/4 (train.learning_rate=0.05 federated.target_accuracy=0.65 np=3 seed=7) done, skipped") {
 		t.Errorf("progress:\n%s", progress.String())
 	}
-	recs = readCSV(t, plan)
+	recs = readSweepCSV(t, plan)
 	for _, rec := range recs[1:] {
 		if rec[len(rec)-1] != "ok" {
 			t.Errorf("row %v not ok", rec)
@@ -140,7 +140,7 @@ func TestRunInterrupted(t *testing.T) {
 	if fmt.Sprint(job.ran) != "[1 2]" {
 		t.Errorf("ran %v, want [1 2]: nothing after the interruption", job.ran)
 	}
-	recs := readCSV(t, plan)
+	recs := readSweepCSV(t, plan)
 	if len(recs) != 3 || recs[1][len(recs[1])-1] != "ok" || recs[2][len(recs[2])-1] != "interrupted" {
 		t.Fatalf("sweep.csv:\n%v", recs)
 	}
@@ -169,5 +169,48 @@ func TestRunConfigChanged(t *testing.T) {
 	}
 	if fmt.Sprint(job2.ran) != "[2]" {
 		t.Errorf("ran %v, want [2]", job2.ran)
+	}
+}
+
+// A sweep of benchmark jobs has bench.csv's columns.
+func TestRunBench(t *testing.T) {
+	t.Chdir(t.TempDir())
+	p := writeSweep(t, `base = "bench.toml"
+np = [2, 4]
+[grid]
+"bench.op" = ["bcast", "allreduce"]
+"collective.codec" = ["none"]
+`)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(p), "bench.toml"), []byte("[job]\ntask = \"bench\"\n[bench]\nbytes = 116136\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch := func(_ context.Context, r *Run, _ string, _ io.Writer) error {
+		if r.Config.Job.Task != "bench" || r.Config.Bench.Bytes != 116136 {
+			return fmt.Errorf("config %+v %+v", r.Config.Job, r.Config.Bench)
+		}
+		body := fmt.Sprintf("impl,np,op,bytes,median_us,min_us,gbps\nfltk,%d,%s,116136,%d.5,100.000,0.9\n", r.NP, r.Config.Bench.Op, r.Index)
+		return os.WriteFile(filepath.Join(r.Config.Output.Dir, r.Config.Job.Name, "bench.csv"), []byte(body), 0o644)
+	}
+	if err := plan.Run(t.Context(), Options{Launch: launch, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	recs := readSweepCSV(t, plan)
+	var got []string
+	for _, rec := range recs {
+		got = append(got, strings.Join(rec[:len(rec)-2], ",")+","+rec[len(rec)-1]) // all but wall_seconds
+	}
+	want := []string{
+		"run,dir,bench.op,collective.codec,seed,np,median_us,min_us,gbps,status",
+		"1,001-opbcast-np2-seed42,bcast,none,42,2,1.5,100.000,0.9,ok",
+		"2,002-opbcast-np4-seed42,bcast,none,42,4,2.5,100.000,0.9,ok",
+		"3,003-opallreduce-np2-seed42,allreduce,none,42,2,3.5,100.000,0.9,ok",
+		"4,004-opallreduce-np4-seed42,allreduce,none,42,4,4.5,100.000,0.9,ok",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sweep.csv (without wall_seconds)\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
