@@ -174,3 +174,18 @@ federated.rounds = [4]
 		}
 	}
 }
+
+// The sweeps in configs/sweeps load, with the expected number of runs.
+func TestShippedSweeps(t *testing.T) {
+	for file, runs := range map[string]int{"lr.toml": 12, "dirichlet.toml": 16, "collectives.toml": 72} {
+		t.Run(file, func(t *testing.T) {
+			plan, err := Load(filepath.Join("..", "..", "..", "configs", "sweeps", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(plan.Runs) != runs {
+				t.Errorf("%d runs, want %d", len(plan.Runs), runs)
+			}
+		})
+	}
+}
