@@ -65,6 +65,7 @@ type Config struct {
 	Train      Train      `toml:"train"`
 	Output     Output     `toml:"output"`
 	Demo       Demo       `toml:"demo"`
+	Bench      Bench      `toml:"bench"`
 }
 
 // Job identifies the experiment and its size.
@@ -80,8 +81,9 @@ type Job struct {
 	// Seed seeds every random choice of the job. Default 42; any int64.
 	Seed int64 `toml:"seed"`
 
-	// Task is what the ranks run: "train" (federated training) or "demo"
-	// (the collective demo). Default "train".
+	// Task is what the ranks run: "train" (federated training), "demo"
+	// (the collective demo) or "bench" (one collective measured, [Bench]).
+	// Default "train".
 	Task string `toml:"task"`
 }
 
@@ -172,6 +174,23 @@ type Demo struct {
 	Elements int `toml:"elements"`
 }
 
+// Bench configures the benchmark job (job.task = "bench"): one
+// collective at one size, measured as fltk bench does. Rank 0 writes
+// bench.csv into output.dir/job.name. The codec is collective.codec.
+type Bench struct {
+	// Op is the operation, one of [BenchOps]. Default "allreduce".
+	Op string `toml:"op"`
+
+	// Bytes is the float32 buffer of each rank, in bytes. Default 1048576;
+	// ≥ 0, a multiple of 4.
+	Bytes int `toml:"bytes"`
+
+	// Repeats is the number of timed repeats; 0 picks fltk bench's default
+	// for the size (20 up to 1 MiB, 5 up to 16 MiB, 3 above). Default 0;
+	// ≥ 0.
+	Repeats int `toml:"repeats"`
+}
+
 // DefaultConfig returns the default configuration, the one that
 // configs/reference.toml spells out. It is valid.
 func DefaultConfig() Config {
@@ -209,6 +228,10 @@ func DefaultConfig() Config {
 			Rounds:   5,
 			Elements: 1 << 20,
 		},
+		Bench: Bench{
+			Op:    "allreduce",
+			Bytes: 1 << 20,
+		},
 	}
 }
 
@@ -226,6 +249,7 @@ func (c *Config) Validate() error {
 	c.Train.validate(&v)
 	c.Output.validate(&v)
 	c.Demo.validate(&v)
+	c.Bench.validate(&v)
 	return errors.Join(v.errs...)
 }
 
@@ -336,6 +360,14 @@ func (c *Collective) validate(v *validator, maxPayload int) {
 func (d *Demo) validate(v *validator) {
 	v.atLeast("demo.rounds", int64(d.Rounds), minRounds)
 	v.atLeast("demo.elements", int64(d.Elements), minDemoElements)
+}
+
+func (b *Bench) validate(v *validator) {
+	v.oneOf("bench.op", b.Op, BenchOps)
+	if b.Bytes < 0 || b.Bytes%4 != 0 {
+		v.errorf("bench.bytes", "%d must be at least 0 and a multiple of 4 (float32 elements)", b.Bytes)
+	}
+	v.atLeast("bench.repeats", int64(b.Repeats), 0)
 }
 
 // quote quotes s for a message, shortening it so that a pathological value

@@ -434,6 +434,11 @@ func TestValidate(t *testing.T) {
 		{"rounds 0", func(c *Config) { c.Demo.Rounds = 0 }, "demo.rounds", "at least 1"},
 		{"elements -1", func(c *Config) { c.Demo.Elements = -1 }, "demo.elements", "at least 0"},
 		{name: "elements 0", edit: func(c *Config) { c.Demo.Elements = 0 }},
+		{"bench op", func(c *Config) { c.Bench.Op = "alltoall" }, "bench.op", `"alltoall" is not one of bcast`},
+		{"bench bytes odd", func(c *Config) { c.Bench.Bytes = 6 }, "bench.bytes", "multiple of 4"},
+		{"bench bytes -4", func(c *Config) { c.Bench.Bytes = -4 }, "bench.bytes", "at least 0"},
+		{"bench repeats -1", func(c *Config) { c.Bench.Repeats = -1 }, "bench.repeats", "at least 0"},
+		{name: "bench task", edit: func(c *Config) { c.Job.Task = "bench"; c.Bench = Bench{Op: "barrier", Bytes: 0, Repeats: 3} }},
 	}
 	for _, codec := range Codecs {
 		tests = append(tests, struct {

@@ -2,8 +2,9 @@
 //
 // A job configuration describes one federated-learning experiment: the job
 // ([Job]), the MPI-like runtime over NATS ([Runtime]), the collective
-// operations ([Collective]) and the demo workload ([Demo]). Start from
-// [Load], or from [DefaultConfig] when building a configuration in code.
+// operations ([Collective]), the demo workload ([Demo]) and the benchmark
+// job ([Bench]). Start from [Load], or from [DefaultConfig] when building a
+// configuration in code.
 //
 // # Usage
 //

@@ -6,7 +6,11 @@ import (
 )
 
 // Tasks lists the values allowed for job.task, the default first.
-var Tasks = []string{"train", "demo"}
+var Tasks = []string{"train", "demo", "bench"}
+
+// BenchOps lists the values allowed for bench.op (the operations of
+// fltk bench).
+var BenchOps = []string{"bcast", "gather", "scatter", "allgather", "reduce", "allreduce", "barrier"}
 
 // Optimizers lists the values allowed for train.optimizer.
 var Optimizers = []string{"sgd", "adam"}

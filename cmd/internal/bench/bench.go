@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/configs"
 )
 
-// Ops are the operations Run knows.
-var Ops = []string{"bcast", "gather", "scatter", "allgather", "reduce", "allreduce", "barrier"}
+// Ops are the operations Run knows (bench.op's values).
+var Ops = configs.BenchOps
 
 // CSVHeader is the header of the rows Run writes (shared with mpicoll).
 const CSVHeader = "impl,np,op,bytes,median_us,min_us,gbps"

@@ -37,6 +37,8 @@ Commands:
                              unless --nats names an existing server
   spawn CONFIG.toml          like fltk-launch -np job.world_size CONFIG.toml
   bench [flags]              measure the collectives (see fltk bench -h)
+  sweep SWEEP.toml           run a grid of jobs one after another, resumable
+                             (see fltk sweep -h and docs/sweeps.md)
   version                    print the version
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
@@ -58,6 +60,8 @@ func Fltk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return spawn(ctx, rest, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
+	case "sweep":
+		return sweepCmd(ctx, rest, stdout, stderr)
 	case "bench-worker":
 		return benchWorker(ctx, rest, stdout, stderr)
 	case "agent":
@@ -108,6 +112,11 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	switch cfg.Job.Task {
 	case "demo":
 		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
+	case "bench":
+		var effective []byte
+		if effective, err = job.EffectiveConfig(cfg); err == nil {
+			err = bench.Job(ctx, comm, cfg, effective, stdout)
+		}
 	default:
 		err = job.Train(ctx, comm, cfg, stdout)
 	}
