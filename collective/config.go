@@ -40,6 +40,15 @@ type Config struct {
 	// knows which ranks share a host ([HostTransport]); for A/B
 	// comparisons. See the package doc, "Hosts".
 	FlatOnly bool
+	// ExactPartials keeps the partial sums that the host-aware reductions
+	// pass between hosts (and the result the last host sends to the root)
+	// lossless under a lossy codec, so that Reduce and AllReduce return
+	// the flat schedule's bits. By default (false) a lossy codec encodes
+	// them too: each hop between hosts quantises the partial once more,
+	// results stay deterministic but differ from the flat schedule's, and
+	// the links carry the codec's bytes instead of float32s. Lossless
+	// codecs are unaffected. See the package doc, "Hosts".
+	ExactPartials bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -123,16 +123,31 @@
 // Broadcast and Reduce of at most Config.SmallBytes stay flat: latency
 // bound, one hop instead of a chain of H, and few bytes.
 //
-// Results are bit-identical to the flat schedules', with every codec:
-// the chain applies contributions in rank order and sums the weights in
-// rank order; partial and final results between hosts travel losslessly
-// (zstd if the call's codec is zstd, else raw); every contribution is
-// encoded exactly as the flat schedule encodes it (so Decoded still tells
-// a rank what a Reduce's root receives from it); a broadcast's relays
-// forward the payload bytes they received, so every rank decodes the root's
-// encoding. Hops within a host are raw, but for lossy contributions, which
-// carry the codec as in the flat schedule. The price: a lossy codec does
-// not shrink a partial result between hosts.
+// The chain applies contributions in rank order and sums the weights in
+// rank order; every contribution is encoded exactly as the flat schedule
+// encodes it (so Decoded still tells a rank what a Reduce's root receives
+// from it); a broadcast's relays forward the payload bytes they received,
+// so every rank decodes the root's encoding. Hops within a host are raw,
+// but for lossy contributions, which carry the codec as in the flat
+// schedule. Partial and final results between hosts travel under the
+// call's codec. So:
+//
+//   - Lossless codecs (none, zstd): results are bit-identical to the flat
+//     schedules'.
+//   - Lossy codecs (bf16, int8, int8z): each hop between hosts encodes the
+//     partial sum once more (and the last host the result it sends to the
+//     root, or broadcasts back in AllReduce): a reduction over H hosts
+//     quantises its partial H times besides each contribution once, so
+//     the error bound grows with H (collectivetest.Tolerance). Results are
+//     deterministic (the same inputs give the same bits whatever the
+//     arrival order, on every rank) but not the flat schedule's bits; the
+//     links carry the codec's bytes (int8: a quarter of float32).
+//     Weights (WeightedMean) travel in frame headers, exact. Partial
+//     streams are cut at ChunkBytes as every lossy stream (in AllReduce at
+//     its pipeline chunk, as all its streams), so every hop agrees on the
+//     int8 scales' chunks. Config.ExactPartials keeps partials and results
+//     between hosts raw, for the flat schedule's bits at the price of
+//     float32 partials on the links.
 //
 // Ranks must agree on the codec's lossiness for Gather (it chooses the
 // schedule). When a hop fails because a rank is down, it sends an abort

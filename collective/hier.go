@@ -10,20 +10,30 @@ import "slices"
 // schedule is pipelined chunk by chunk: a hop forwards chunk i as soon as
 // it has it (relay, reducer.isFinal), while chunk i+1 is still on its way.
 //
-// Results are bit-identical to the flat schedules': reductions run as a
-// chain through the hosts in host order (= rank order, as hosts' ranks are
-// contiguous), each contribution is encoded exactly as the flat schedule
-// would encode it, partial results travel losslessly, and relays forward
-// the bytes they received.
+// Reductions run as a chain through the hosts in host order (= rank
+// order, as hosts' ranks are contiguous), each contribution is encoded
+// exactly as the flat schedule would encode it, and relays forward the
+// bytes they received. Partial and final results between hosts travel
+// under partialCodec: with a lossless codec (none, zstd), or a lossy one
+// and Config.ExactPartials, results are bit-identical to the flat
+// schedules'. With a lossy codec and without ExactPartials (the default)
+// every hop quantises the partial once more: results are deterministic
+// (the same inputs give the same bits, whatever the arrival order) and
+// within the codec's error per hop of the flat schedule's, not its bits.
 
 // partialCodec is the codec of partial and final results between hosts:
-// lossless, so the chain computes the flat schedule's bits.
-func partialCodec(call Codec) Codec {
-	if call == CodecZstd {
-		return CodecZstd
+// the call's, but raw for a lossy codec under Config.ExactPartials (so the
+// chain computes the flat schedule's bits).
+func (c *Comm) partialCodec(call Codec) Codec {
+	if call.Lossy() && c.cfg.ExactPartials {
+		return CodecNone
 	}
-	return CodecNone
+	return call
 }
+
+// lossyPartials reports whether a call under codec encodes its partial
+// results with a lossy codec.
+func (c *Comm) lossyPartials(codec Codec) bool { return c.partialCodec(codec).Lossy() }
 
 // pipeChunk returns the chunk size of a host-aware call's streams over n
 // bytes: small enough for a chain of hops to pipeline (16 chunks), but
@@ -148,9 +158,11 @@ func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream)
 // WeightedMean, with the weights summed in rank order along the chain) and
 // sends the result to the root (phase 1) unless it is the root. Every
 // contribution but the root's is encoded under the call's codec, as the
-// flat schedule sends it to the root; partials travel losslessly. Each
-// link between consecutive hosts carries S once, plus S from the last
-// host to the root's.
+// flat schedule sends it to the root; partials and the result travel
+// under partialCodec, cut, as every stream of a lossy call, at the Comm's
+// chunk (each hop's reducer agrees on the bounds of the int8 scales).
+// Each link between consecutive hosts carries S (encoded) once, plus S
+// from the last host to the root's.
 func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts) ([]*inStream, []*outStream, []*reducer, error) {
 	l := c.hosts
 	me := l.of[c.rank]
@@ -179,7 +191,7 @@ func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts)
 	switch {
 	case last && c.rank != root:
 		out = append(out, &outStream{to: root, phase: 1, data: acc, nchunks: nchunksOf(len(acc), pc), peers: []int{root}, ready: red.isFinal,
-			codec: partialCodec(o.codec), ownCodec: true, chunk: pc})
+			codec: c.partialCodec(o.codec), ownCodec: true, chunk: pc})
 	case !last && c.rank == root:
 		// dst holds this host's partial until the result overwrites it:
 		// result chunk i exists only after partial chunk i was sent.
@@ -191,7 +203,9 @@ func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts)
 // chainReduce returns the phase-0 streams of a leader's hop in a chain
 // reduction into acc: the previous host's partial (if any), then its
 // host's ranks in rank order; the partial goes on to the next host's
-// leader unless this is the last host (which finalizes).
+// leader, under partialCodec, once its chunk is final, unless this is the
+// last host (which finalizes). The partial's weight (the sum of the
+// weights before it) travels in the frame header, exact under any codec.
 func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf func(int) int, last bool, pc int) ([]*inStream, []*outStream, *reducer) {
 	l := c.hosts
 	me := l.of[c.rank]
@@ -215,7 +229,7 @@ func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf
 	if !last {
 		next := leaderOf(me + 1)
 		out = append(out, &outStream{to: next, data: acc, nchunks: nchunksOf(len(acc), pc), peers: []int{next}, ready: red.isFinal,
-			codec: partialCodec(o.codec), ownCodec: true, weight: red.weightSum, chunk: pc})
+			codec: c.partialCodec(o.codec), ownCodec: true, weight: red.weightSum, chunk: pc})
 	}
 	return in, out, red
 }
@@ -224,18 +238,24 @@ func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf
 // hierReduce ending on the last host's leader, then a chain broadcast of
 // the result back through the hosts in reverse order (phase 1), each
 // leader also handing it to its host's ranks. Each link between
-// consecutive hosts carries S each way. Results are the flat
-// schedule's bits: with a lossy codec every rank contributes its vector
-// with the blocks of the other ranks passed through the codec (the flat
-// reduce-scatter sends block j to rank j encoded and keeps its own raw)
-// and the last leader passes each block of the result through the codec
-// (the flat allgather sends it encoded) before the broadcast.
+// consecutive hosts carries S each way. With a lossy codec every rank
+// contributes its vector with the blocks of the other ranks passed
+// through the codec (the flat reduce-scatter sends block j to rank j
+// encoded and keeps its own raw). Under Config.ExactPartials results are
+// the flat schedule's bits: partials travel raw and the last leader
+// passes each block of the result through the codec (the flat allgather
+// sends it encoded) before a lossless broadcast. Otherwise partials travel
+// under the codec and the last leader broadcasts the result under it,
+// keeping what the others decode (roundTrip), so every rank still ends
+// with the same bits. All streams are cut at the same pipeChunk, on every
+// rank, so the reducers agree on the bounds of the int8 scales.
 func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o callOpts) ([]*inStream, []*outStream, []*reducer, error) {
 	l := c.hosts
 	me := l.of[c.rank]
 	leader := l.lo[me]
 	leaderOf := func(h int) int { return l.lo[h] }
 	lossy := o.codec.Lossy()
+	exact := lossy && !c.lossyPartials(o.codec) // the flat schedule's bits
 	n := len(src) / es
 	block := func(j int) (int, int) { return j * n / c.size * es, (j + 1) * n / c.size * es }
 	own := src
@@ -255,7 +275,7 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 		order[i] = l.n - 1 - i
 	}
 	last := me == l.n-1
-	pc := c.pipeChunk(len(src), false) // every stream is lossless
+	pc := c.pipeChunk(len(src), false) // as AllReduce chose the schedule
 	if c.rank != leader {
 		in, _ := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, nil, pc)
 		return in, []*outStream{{to: leader, data: own, nchunks: nchunksOf(len(own), pc), peers: []int{leader}, ownCodec: true, chunk: pc}}, nil, nil
@@ -266,7 +286,7 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 	var ready func(int) bool
 	if last {
 		ready = red.isFinal
-		if lossy {
+		if exact {
 			coded := false
 			ready = func(int) bool { // called with op.mu held
 				if red.nfinal < red.nchunks {
@@ -291,7 +311,8 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 	}
 	bin, bout := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, ready, pc)
 	for _, s := range bout {
-		s.codec, s.ownCodec = partialCodec(o.codec), true
+		s.codec, s.ownCodec = c.partialCodec(o.codec), true
+		s.roundTrip = last && s.codec.Lossy() // the source keeps what the others decode
 	}
 	return append(in, bin...), append(out, bout...), []*reducer{red}, nil
 }

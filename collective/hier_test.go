@@ -62,7 +62,9 @@ func TestHierConformance(t *testing.T) {
 // and the same call on the same layout with FlatOnly, and requires the
 // same bits on every rank; for lossless codecs also the bits of a
 // reference computed in rank order. The inputs span 2⁻¹⁰ … 2¹⁰, so a sum in
-// another order would differ.
+// another order would differ. Lossless codecs run with the default
+// Config, lossy ones with ExactPartials (by default their partials are
+// encoded: TestHierLossyPartials).
 func TestHierBitIdentical(t *testing.T) {
 	for _, lay := range hostLayouts {
 		if !lay.hier {
@@ -72,16 +74,24 @@ func TestHierBitIdentical(t *testing.T) {
 			t.Parallel()
 			cfg := collective.Config{JobID: "bits", ChunkBytes: 256, Window: 2, SmallBytes: 128}
 			hier := collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
-			cfg.FlatOnly = true
+			cfg.ExactPartials = true
+			exact := collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
+			cfg.ExactPartials, cfg.FlatOnly = false, true
 			flat := collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
+			pick := func(codec collective.Codec) []*collective.Comm {
+				if codec.Lossy() {
+					return exact
+				}
+				return hier
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			// 999: several chunks, the last short. int8z is left out: it
 			// decodes to int8's values (TestInt8ZstdIsInt8Compressed).
 			for _, n := range []int{0, 1, 999} {
 				for _, codec := range allCodecs[:4] {
-					testBits[float32](ctx, t, hier, flat, n, codec)
-					testBits[float64](ctx, t, hier, flat, n, codec)
+					testBits[float32](ctx, t, pick(codec), flat, n, codec)
+					testBits[float64](ctx, t, pick(codec), flat, n, codec)
 				}
 			}
 			if lay.name != "3x3" {
@@ -92,11 +102,13 @@ func TestHierBitIdentical(t *testing.T) {
 			// the Comm's chunks: 40001 elements are 3 or 5 chunks of 64 KiB.
 			cfg = collective.Config{JobID: "bits-big"}
 			hier = collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
-			cfg.FlatOnly = true
+			cfg.ExactPartials = true
+			exact = collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
+			cfg.ExactPartials, cfg.FlatOnly = false, true
 			flat = collectivetest.NewHostNetwork(t, lay.hosts).Comms(t, cfg)
 			for _, codec := range allCodecs[:4] {
-				testBits[float32](ctx, t, hier, flat, 40001, codec)
-				testBits[float64](ctx, t, hier, flat, 40001, codec)
+				testBits[float32](ctx, t, pick(codec), flat, 40001, codec)
+				testBits[float64](ctx, t, pick(codec), flat, 40001, codec)
 			}
 		})
 	}

@@ -162,6 +162,14 @@ type Collective struct {
 	// before it sleeps until a doorbell wakes it. Default "300us"; "0s"
 	// never polls; at most 10ms.
 	PollFor Duration `toml:"poll_for"`
+
+	// ExactPartials keeps the partial sums that a reduction passes between
+	// hosts lossless under a lossy codec (bf16, int8, int8z), so results
+	// are bit-identical to the single-host schedules'. By default (false)
+	// they are encoded with the codec too: each hop between hosts adds one
+	// quantisation, and the links carry the codec's bytes instead of
+	// float32s. Lossless codecs are unaffected. Default false.
+	ExactPartials bool `toml:"exact_partials"`
 }
 
 // Demo configures the collective demo job, run until the trainer exists.

@@ -26,18 +26,22 @@ func fill[T collective.Float](dst []T, k, rank int) {
 }
 
 // Tolerance returns the largest absolute error allowed for a reduction of
-// size ranks of Values (|x| < 1) sent with codec. Lossless codecs must be
-// exact up to the rounding of the final division (mean); bf16 keeps 8 bits
-// of mantissa (relative error ≤ 2⁻⁹ per encoding), int8 (and int8z) has an absolute
-// error ≤ max|x|/254 per encoding. A value is encoded at most twice on its
-// way (contribution, then result), and a sum of size inputs is below size.
-func Tolerance(codec collective.Codec, size int) float64 {
+// size ranks of Values (|x| < 1) spread over hosts hosts (1 or less: the
+// flat schedules) sent with codec. Lossless codecs must be exact up to the
+// rounding of the final division (mean); bf16 keeps 8 bits of mantissa
+// (relative error ≤ 2⁻⁸ per encoding), int8 (and int8z) has an absolute
+// error ≤ max|x|/254 per encoding. A sum of size inputs is below size, and
+// a value is encoded at most twice on its way in the flat schedules
+// (contribution, then result); the host-aware ones (lossy partials, the
+// default) encode it once more per hop between hosts: hosts+1 times.
+func Tolerance(codec collective.Codec, size, hosts int) float64 {
 	n := float64(size)
+	enc := float64(max(2, hosts+1))
 	switch codec {
 	case collective.CodecBF16:
-		return 2 * n * math.Ldexp(1, -8)
+		return enc * n * math.Ldexp(1, -8)
 	case collective.CodecInt8, collective.CodecInt8Zstd: // int8z decodes to int8's values
-		return 2 * n / 254 * 1.01
+		return enc * n / 254 * 1.01
 	}
 	return 1e-6
 }
@@ -73,7 +77,7 @@ func uniq(a, b int) []int {
 
 func conform[T collective.Float](ctx context.Context, c *collective.Comm, n, root int, codec collective.Codec, k int) error {
 	rank, size := c.Rank(), c.Size()
-	tol := Tolerance(codec, size)
+	tol := Tolerance(codec, size, c.Hosts())
 	wc := collective.WithCodec(codec)
 	lossless := !codec.Lossy()
 	check := func(what string, got []T, want func(i int) float64, tol float64) error {
@@ -87,7 +91,7 @@ func conform[T collective.Float](ctx context.Context, c *collective.Comm, n, roo
 	}
 	encTol := 0.0 // a value encoded once
 	if !lossless {
-		encTol = Tolerance(codec, 1)
+		encTol = Tolerance(codec, 1, 1)
 	}
 
 	// Broadcast.

@@ -378,7 +378,10 @@ func (j *job) trainClients(ctx context.Context, r *roundState) error {
 // codec lost of the previous ones, and keeps what it will lose of this
 // one (error feedback, Seide et al. 2014; Karimireddy et al. 2019): over
 // the rounds the federator receives the sum of the updates, not of their
-// rounded values. A lossless codec needs none.
+// rounded values. A lossless codec needs none. Across hosts the reduce
+// also quantises its partial sums once per hop between hosts; no rank
+// keeps that error (collective.Config.ExactPartials, TOML
+// collective.exact_partials, keeps the partials raw).
 func (j *job) feedback(upd []float32) error {
 	codec := j.comm.Codec()
 	if !codec.Lossy() {

@@ -169,14 +169,15 @@ func CommConfig(c *configs.Config, jobID string, log *slog.Logger) (collective.C
 		return collective.Config{}, err
 	}
 	return collective.Config{
-		JobID:      jobID,
-		ChunkBytes: c.Collective.ChunkBytes,
-		Window:     c.Collective.Window,
-		Codec:      codec,
-		ZstdLevel:  c.Collective.ZstdLevel,
-		OpTimeout:  c.Runtime.OpTimeout.Duration,
-		PollFor:    pollFor(c.Collective.PollFor.Duration),
-		Logger:     log,
+		JobID:         jobID,
+		ChunkBytes:    c.Collective.ChunkBytes,
+		Window:        c.Collective.Window,
+		Codec:         codec,
+		ZstdLevel:     c.Collective.ZstdLevel,
+		OpTimeout:     c.Runtime.OpTimeout.Duration,
+		PollFor:       pollFor(c.Collective.PollFor.Duration),
+		ExactPartials: c.Collective.ExactPartials,
+		Logger:        log,
 	}, nil
 }
 

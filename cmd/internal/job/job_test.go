@@ -1,0 +1,34 @@
+package job
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/configs"
+)
+
+// TestCommConfigMapsEveryKey: every key of [collective] reaches
+// collective.Config (each set to a non-default value here).
+func TestCommConfigMapsEveryKey(t *testing.T) {
+	c := configs.DefaultConfig()
+	c.Collective = configs.Collective{ChunkBytes: 64 << 10, Window: 8, Codec: "int8z", ZstdLevel: 3,
+		PollFor: configs.Duration{Duration: time.Millisecond}, ExactPartials: true}
+	c.Runtime.OpTimeout = configs.Duration{Duration: time.Minute}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := CommConfig(&c, "job", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := collective.Config{JobID: "job", ChunkBytes: 64 << 10, Window: 8, Codec: collective.CodecInt8Zstd, ZstdLevel: 3,
+		OpTimeout: time.Minute, PollFor: time.Millisecond, ExactPartials: true}
+	if got != want {
+		t.Errorf("CommConfig = %+v,\nwant %+v", got, want)
+	}
+	c.Collective.PollFor = configs.Duration{}
+	if got, _ := CommConfig(&c, "job", nil); got.PollFor >= 0 {
+		t.Errorf(`poll_for = "0s" maps to PollFor %v, want < 0 (never poll)`, got.PollFor)
+	}
+}
