@@ -83,6 +83,47 @@ func (c *Comm) chainBroadcast(phase uint8, b []byte, src int, order []int, leade
 	return []*inStream{in}, []*outStream{{dests: dests, phase: phase, data: b, nchunks: n, peers: dests, relay: in.relay, ready: in.relay.has, chunk: pc}}
 }
 
+// starBroadcast returns the streams of a broadcast of b (of phase phase)
+// from src, its host's leader, straight to every other host's leader and
+// to its own ranks; every other leader relays the payloads it received to
+// its ranks. One hop between hosts instead of a chain's H−1, for H−1
+// copies on src's link (see resultFan). ready gates src's chunks (nil: all
+// ready). Chunks are of pc bytes.
+func (c *Comm) starBroadcast(phase uint8, b []byte, src int, leaderOf func(h int) int, ready func(int) bool, pc int) ([]*inStream, []*outStream) {
+	l := c.hosts
+	me := l.of[c.rank]
+	leader := leaderOf(me)
+	if c.rank != leader {
+		return []*inStream{{from: leader, phase: phase, region: b}}, nil
+	}
+	n := nchunksOf(len(b), pc)
+	locals := l.locals(me, leader)
+	if c.rank == src {
+		var dests []int
+		for h := range l.n {
+			if h != me {
+				dests = append(dests, leaderOf(h))
+			}
+		}
+		dests = append(dests, locals...)
+		return nil, []*outStream{{dests: dests, phase: phase, data: b, nchunks: n, peers: dests, ready: ready, chunk: pc}}
+	}
+	in := &inStream{from: src, phase: phase, region: b}
+	if len(locals) == 0 {
+		return []*inStream{in}, nil
+	}
+	in.relay = newRelay(n, pc)
+	return []*inStream{in}, []*outStream{{dests: locals, phase: phase, data: b, nchunks: n, peers: locals, relay: in.relay, ready: in.relay.has, chunk: pc}}
+}
+
+// resultFan reports whether an allreduce hands its result from the last
+// host to every other host at once (starBroadcast) rather than back along
+// the chain: with 3 hosts the last host's link then carries 2 copies out,
+// as the middle host's does in the chain (its partial and the result),
+// and the result arrives one hop sooner (bench-multihost.sh allreduce);
+// with more hosts the last link would carry more than the chain's 2.
+func (l *hostLayout) resultFan() bool { return l.n <= 3 }
+
 // hierBroadcast: a chain from the root's host through the others in
 // host order (wrapping around). Every host receives the tensor once and,
 // but for the last, sends it once: no link (and no host's NIC) carries it
@@ -235,10 +276,11 @@ func (c *Comm) chainReduce(acc, own []byte, es int, rop Op, o callOpts, leaderOf
 }
 
 // hierAllReduce (above Config.SmallBytes): the chain reduction of
-// hierReduce ending on the last host's leader, then a chain broadcast of
-// the result back through the hosts in reverse order (phase 1), each
-// leader also handing it to its host's ranks. Each link between
-// consecutive hosts carries S each way. With a lossy codec every rank
+// hierReduce ending on the last host's leader, then a broadcast of the
+// result (phase 1): with at most 3 hosts from the last leader to every
+// other leader at once (resultFan), else back along the chain in reverse
+// host order; each leader also hands it to its host's ranks. No host's
+// link carries more than 2S either way. With a lossy codec every rank
 // contributes its vector with the blocks of the other ranks passed
 // through the codec (the flat reduce-scatter sends block j to rank j
 // encoded and keeps its own raw). Under Config.ExactPartials results are
@@ -276,8 +318,14 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 	}
 	last := me == l.n-1
 	pc := c.pipeChunk(len(src), false) // as AllReduce chose the schedule
+	bcast := func(ready func(int) bool) ([]*inStream, []*outStream) {
+		if l.resultFan() {
+			return c.starBroadcast(1, dst, leaderOf(l.n-1), leaderOf, ready, pc)
+		}
+		return c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, ready, pc)
+	}
 	if c.rank != leader {
-		in, _ := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, nil, pc)
+		in, _ := bcast(nil)
 		return in, []*outStream{{to: leader, data: own, nchunks: nchunksOf(len(own), pc), peers: []int{leader}, ownCodec: true, chunk: pc}}, nil, nil
 	}
 	// The partial lives in dst until the result overwrites it: result
@@ -309,7 +357,7 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 			}
 		}
 	}
-	bin, bout := c.chainBroadcast(1, dst, leaderOf(l.n-1), order, leaderOf, ready, pc)
+	bin, bout := bcast(ready)
 	for _, s := range bout {
 		s.codec, s.ownCodec = c.partialCodec(o.codec), true
 		s.roundTrip = last && s.codec.Lossy() // the source keeps what the others decode
