@@ -2,13 +2,18 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/launcher"
@@ -105,7 +110,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	opts := job.LaunchOptions{
 		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Port: *port,
-		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Grace: *grace, Logger: newLogger(stderr),
+		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Width: termWidth(stdout), Grace: *grace, Logger: newLogger(stderr),
 		NATS: *natsURL, Creds: *creds,
 	}
 	if *hostList == "" && *hostfile == "" {
@@ -229,6 +234,33 @@ func listenHost(iface string, ifaceSet bool, host string, hostSet bool, cfgIface
 		}
 	}
 	return addr.String(), nil
+}
+
+// termWidth returns a function that reports the width in columns of the
+// terminal w, asked at each call (the window may be resized): the
+// terminal's window size, else $COLUMNS, else 80.
+func termWidth(w io.Writer) func() int {
+	f, _ := w.(*os.File)
+	size := func() (int, error) {
+		if f == nil {
+			return 0, errors.New("not a file")
+		}
+		cols, _, err := term.GetSize(int(f.Fd()))
+		return cols, err
+	}
+	return func() int { return chooseWidth(size, os.Getenv("COLUMNS")) }
+}
+
+// chooseWidth returns the width size reports if it is positive, else
+// columns (the value of $COLUMNS) if it is a positive number, else 80.
+func chooseWidth(size func() (int, error), columns string) int {
+	if w, err := size(); err == nil && w > 0 {
+		return w
+	}
+	if c, err := strconv.Atoi(strings.TrimSpace(columns)); err == nil && c > 0 {
+		return c
+	}
+	return 80
 }
 
 // isTerminal reports whether w is a character device such as a terminal.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
@@ -20,9 +21,14 @@ import (
 // Train runs the federated job of c on this rank. Rank 0 writes the
 // results files into output.dir/job.name ([fed.CSV], with c as
 // config.toml, and [fed.TensorBoard] unless output.tensorboard is false)
-// and prints progress lines to out ([fed.Progress]).
+// and prints progress lines to out ([fed.Progress]). With $FLTK_LIVE set
+// to 1 ([LiveEnv]), every rank also prints live lines ([FormatLive]) for
+// the launcher's status line.
 func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io.Writer) error {
 	fc := FedConfig(c)
+	if os.Getenv(LiveEnv) == "1" {
+		fc.OnPhase = func(ev fed.PhaseEvent) { fmt.Fprintln(out, FormatLive(ev)) }
+	}
 	if comm.Rank() != 0 {
 		return fed.Run(ctx, comm, fc, nil)
 	}
