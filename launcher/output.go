@@ -107,6 +107,9 @@ func (o *output) setStatus(line []byte, redraw bool) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if redraw && o.status != nil && bytes.Equal(o.status, line) {
+		return // drawn already
+	}
 	o.status = append(o.status[:0], line...)
 	if redraw {
 		o.write(o.stdout, []byte(eraseLine))
