@@ -231,3 +231,23 @@ func TestClip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClip: a clipped line fits, keeps valid UTF-8 valid and is a prefix
+// of the line (plus "…" when cut).
+func FuzzClip(f *testing.F) {
+	f.Add("round 1/2  training: 3/4 clients", 20)
+	f.Add("日本語のテキストです", 6)
+	f.Add("x\xffy\xfez", 4)
+	f.Fuzz(func(t *testing.T, line string, width int) {
+		got := string(clip([]byte(line), width))
+		if width > 0 && utf8.RuneCountInString(got) > width-1 {
+			t.Errorf("clip(%q, %d) = %q: over %d runes", line, width, got, width-1)
+		}
+		if utf8.ValidString(line) && !utf8.ValidString(got) {
+			t.Errorf("clip(%q, %d) = %q splits a character", line, width, got)
+		}
+		if got != line && !strings.HasPrefix(line, strings.TrimSuffix(got, "…")) {
+			t.Errorf("clip(%q, %d) = %q is not a prefix", line, width, got)
+		}
+	})
+}

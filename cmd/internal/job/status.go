@@ -34,12 +34,13 @@ func ParseLive(line []byte) (fed.PhaseEvent, bool) {
 		return fed.PhaseEvent{}, false
 	}
 	var ev fed.PhaseEvent
-	seen := 0
+	seen := map[string]bool{}
 	for _, f := range strings.Fields(string(rest)) {
 		k, v, ok := strings.Cut(f, "=")
-		if !ok {
+		if !ok || seen[k] {
 			return fed.PhaseEvent{}, false
 		}
+		seen[k] = true
 		var err error
 		switch k {
 		case "rank":
@@ -71,9 +72,8 @@ func ParseLive(line []byte) (fed.PhaseEvent, bool) {
 		if err != nil {
 			return fed.PhaseEvent{}, false
 		}
-		seen++
 	}
-	return ev, seen == 5
+	return ev, len(seen) == 5
 }
 
 // IsProgress reports whether a line of a worker's stdout is one of the

@@ -41,6 +41,7 @@ func TestLiveLines(t *testing.T) {
 		"", "round 1/5  test accuracy 90%", "fltk-live", "fltk-live rank=0 round=1/5 phase=training done=0",
 		"fltk-live rank=0 round=1 phase=training done=0 of=3", "fltk-live rank=x round=1/5 phase=training done=0 of=3",
 		"fltk-live rank=0 round=1/5 phase=napping done=0 of=3", "fltk-live rank=0 round=1/5 phase=training done=0 of=3 extra=1",
+		"fltk-live rank=0 rank=0 round=1/5 phase=training done=0",
 	} {
 		if ev, ok := ParseLive([]byte(line)); ok {
 			t.Errorf("ParseLive(%q) = %+v, want rejected", line, ev)
@@ -92,4 +93,23 @@ func TestStatus(t *testing.T) {
 			t.Errorf("step %d: rank %d %q → status %q hide %v, want %q hide %v", i, st.rank, st.line, got, hide, st.status, st.hide)
 		}
 	}
+}
+
+// FuzzParseLive: whatever ParseLive accepts formats back to a line it
+// parses the same way.
+func FuzzParseLive(f *testing.F) {
+	f.Add("fltk-live rank=2 round=3/10 phase=training done=1 of=4")
+	f.Add("fltk-live rank=0 round=1/1 phase=evaluating done=0 of=0")
+	f.Add("fltk-live rank=0 round=1/1 phase=evaluating")
+	f.Add("round 1/5  test accuracy 90.00%")
+	f.Fuzz(func(t *testing.T, line string) {
+		ev, ok := ParseLive([]byte(line))
+		if !ok {
+			return
+		}
+		again, ok := ParseLive([]byte(FormatLive(ev)))
+		if !ok || again != ev {
+			t.Errorf("ParseLive(%q) = %+v, which formats to %q and parses to %+v, %v", line, ev, FormatLive(ev), again, ok)
+		}
+	})
 }
