@@ -29,7 +29,10 @@ FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL, FLTK_JOB_ID and FLTK_TOKEN.
 The default worker is "fltk run CONFIG.toml" (the fltk binary next to
 fltk-launch, else from PATH); after "--", any command.
 
-Every output line is prefixed with the rank ("[3] ..."). SIGINT and SIGTERM
+Every output line is prefixed with the rank ("[3] ..."). On a terminal, a
+status line below the output shows the running round's phase and the
+latest round, clipped to the terminal's width ($COLUMNS if the terminal
+does not say; the workers get FLTK_LIVE=1). SIGINT and SIGTERM
 are forwarded to the workers. When a worker fails, the others are stopped
 and fltk-launch exits 1 naming the rank and showing its last lines.
 
