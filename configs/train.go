@@ -196,6 +196,10 @@ type Output struct {
 
 	// Checkpoint writes the final global model to model.ckpt. Default true.
 	Checkpoint bool `toml:"checkpoint"`
+
+	// TensorBoard writes the per-round scalars as TensorBoard event files
+	// into Dir/<job.name>/tb/. Default true.
+	TensorBoard bool `toml:"tensorboard"`
 }
 
 func defaultFederated() Federated {
@@ -224,7 +228,7 @@ func defaultTrain() Train {
 	}
 }
 
-func defaultOutput() Output { return Output{Dir: "results", Checkpoint: true} }
+func defaultOutput() Output { return Output{Dir: "results", Checkpoint: true, TensorBoard: true} }
 
 // oneOf checks that s is one of allowed.
 func (v *validator) oneOf(key, s string, allowed []string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/fltk-go/fltk/collective/collectivetest"
 	"github.com/fltk-go/fltk/internal/testbin"
 	"github.com/fltk-go/fltk/runtime"
+	"github.com/fltk-go/fltk/trainer/tboard/tboardtest"
 )
 
 // binDir holds fltk and fltk-launch, built once by TestMain.
@@ -367,6 +369,32 @@ dir = %q
 		if _, err := os.Stat(filepath.Join(out, "e2e-fed", f)); err != nil {
 			t.Error(err)
 		}
+	}
+	if strings.Contains(r.stdout, "fltk-live") {
+		t.Errorf("live lines in the output of a launcher that draws no status line:\n%s", r.stdout)
+	}
+	events, _ := filepath.Glob(filepath.Join(out, "e2e-fed", "tb", "events.out.tfevents.*"))
+	if len(events) != 1 {
+		t.Fatalf("TensorBoard event files %v, want one", events)
+	}
+	evs, err := tboardtest.ReadFile(events[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[2].Step != 2 {
+		t.Fatalf("%d events (%+v), want the file version and rounds 1 and 2", len(evs), evs)
+	}
+	found := false
+	for _, v := range evs[2].Values {
+		if v.Tag == "Test Accuracy" {
+			found = true
+			if math.Abs(float64(v.Value)-acc) > 1e-5 {
+				t.Errorf("Test Accuracy of round 2 is %v in the event file, %v in metrics.csv", v.Value, acc)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no Test Accuracy at step 2: %+v", evs[2].Values)
 	}
 }
 

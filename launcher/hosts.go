@@ -87,12 +87,14 @@ type HostsSpec struct {
 	// hosts tell each other apart even on one machine.
 	HostEnv string
 
-	// Stdout, Stderr, Status, Terminal, Signals, Grace and TailLines are
-	// as in [Spec]. Output lines are prefixed "[rank@host] ".
+	// Stdout, Stderr, Status, Terminal, Width, Signals, Grace and
+	// TailLines are as in [Spec]. Output lines are prefixed
+	// "[rank@host] ".
 	Stdout    io.Writer
 	Stderr    io.Writer
-	Status    func(rank int, line []byte) bool
+	Status    StatusFunc
 	Terminal  bool
+	Width     func() int
 	Signals   <-chan os.Signal
 	Grace     time.Duration
 	TailLines int
@@ -190,7 +192,7 @@ func RunHosts(ctx context.Context, s HostsSpec) error {
 	}
 	place, _ := PlaceRanks(s.NP, s.Hosts)
 	h := &hostsRun{spec: s, log: s.Logger, rem: remote{ssh: s.SSH, connectTimeout: s.ConnectTimeout}}
-	h.out = &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil}
+	h.out = &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil, width: s.Width}
 	for _, host := range s.Hosts {
 		st := &hostState{i: len(h.hosts), name: host.Name, tag: hostTag(host.Name)}
 		for rank, name := range place {
@@ -709,6 +711,15 @@ func (h *hostsRun) startSpec(st *hostState, srv *ServerSpec) *startSpec {
 
 // writeLine writes one output line of a worker, tagged.
 func (h *hostsRun) writeLine(st *hostState, m message) {
+	if !m.Stderr && h.spec.Status != nil {
+		status, hide := h.spec.Status(m.Rank, []byte(m.Line))
+		if status != nil {
+			h.out.setStatus(status, hide)
+		}
+		if hide {
+			return
+		}
+	}
 	prefix := "[" + strconv.Itoa(m.Rank) + "@" + st.tag + "] "
 	b := make([]byte, 0, len(prefix)+len(m.Line)+1)
 	b = append(b, prefix...)
@@ -716,8 +727,6 @@ func (h *hostsRun) writeLine(st *hostState, m message) {
 	dst := h.out.stdout
 	if m.Stderr {
 		dst = h.out.stderr
-	} else if h.spec.Status != nil && h.spec.Status(m.Rank, []byte(m.Line)) {
-		h.out.setStatus(b)
 	}
 	h.out.writeLine(dst, append(b, '\n'))
 }

@@ -75,7 +75,7 @@ func newRunner(s Spec, host *hostRanks) *runner {
 		spec:  s,
 		host:  host,
 		log:   s.Logger,
-		out:   &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil},
+		out:   &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil, width: s.Width},
 		env:   os.Environ(),
 		exits: make(chan exitStatus, s.NP),
 	}
@@ -166,7 +166,7 @@ func (r *runner) start(rank int) error {
 	prefix := rankPrefix(rank, s.NP)
 	stdout := &lineWriter{out: r.out, dst: r.out.stdout, prefix: prefix, tail: t}
 	if s.Status != nil {
-		stdout.status = func(line []byte) bool { return s.Status(rank, line) }
+		stdout.status = func(line []byte) ([]byte, bool) { return s.Status(rank, line) }
 	}
 	stderr := &lineWriter{out: r.out, dst: r.out.stderr, prefix: prefix, tail: t}
 	if r.host != nil {

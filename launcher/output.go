@@ -27,9 +27,49 @@ type output struct {
 	mu       sync.Mutex // guards writes to stdout and stderr, err and status
 	stdout   io.Writer
 	stderr   io.Writer
-	err      error  // first write error, reported once by Run
-	terminal bool   // stdout is a terminal: pin status below the output
-	status   []byte // the pinned status line, without newline; nil if none
+	err      error      // first write error, reported once by Run
+	terminal bool       // stdout is a terminal: pin status below the output
+	width    func() int // the terminal's width in columns; nil: defaultWidth
+	status   []byte     // the pinned status line, without newline; nil if none
+}
+
+// defaultWidth is the terminal width assumed when none is known.
+const defaultWidth = 80
+
+// cols returns the terminal's width in columns.
+func (o *output) cols() int {
+	if o.width != nil {
+		if w := o.width(); w > 0 {
+			return w
+		}
+	}
+	return defaultWidth
+}
+
+// clip returns line cut to fit in width columns without reaching the
+// last one (where a terminal may wrap), ending in "…" when cut. It counts
+// one column per rune (an invalid byte counts as one) and never splits a
+// multibyte character.
+func clip(line []byte, width int) []byte {
+	limit := width - 1
+	if limit < 1 {
+		return nil
+	}
+	n, cut := 0, -1 // runes seen; byte offset after limit−1 runes
+	for i := 0; i < len(line); {
+		if n == limit-1 {
+			cut = i
+		}
+		_, size := utf8.DecodeRune(line[i:])
+		i += size
+		n++
+		if n > limit {
+			out := make([]byte, 0, cut+len("…"))
+			out = append(out, line[:cut]...)
+			return append(out, "…"...)
+		}
+	}
+	return line
 }
 
 // eraseLine moves to the start of the terminal line and clears it.
@@ -48,7 +88,7 @@ func (o *output) writeLine(dst io.Writer, b []byte) {
 	}
 	o.write(dst, b)
 	if pinned {
-		o.write(o.stdout, o.status)
+		o.write(o.stdout, clip(o.status, o.cols()))
 	}
 }
 
@@ -59,15 +99,22 @@ func (o *output) write(dst io.Writer, b []byte) {
 	}
 }
 
-// setStatus pins line (without its newline) as the status line; it is
-// drawn after the next line written.
-func (o *output) setStatus(line []byte) {
+// setStatus pins line (without its newline) as the status line. It is
+// drawn now if redraw is set, else after the next line written.
+func (o *output) setStatus(line []byte, redraw bool) {
 	if !o.terminal {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if redraw && o.status != nil && bytes.Equal(o.status, line) {
+		return // drawn already
+	}
 	o.status = append(o.status[:0], line...)
+	if redraw {
+		o.write(o.stdout, []byte(eraseLine))
+		o.write(o.stdout, clip(o.status, o.cols()))
+	}
 }
 
 // clearStatus erases the status line from the terminal, at the end.
@@ -105,8 +152,8 @@ type lineWriter struct {
 	dst    io.Writer
 	prefix string
 	tail   *tail
-	status func(line []byte) bool // whether a line is a progress line; nil: none are
-	sink   func(line []byte)      // if not nil, receives each line instead of out and dst
+	status func(line []byte) ([]byte, bool) // the status of a line and whether to hide it ([StatusFunc]); nil: none
+	sink   func(line []byte)                // if not nil, receives each line instead of out and dst
 
 	pending []byte // start of the current line, at most maxLineLen bytes
 	scratch []byte // prefix + line + "\n" being written
@@ -154,11 +201,18 @@ func (w *lineWriter) emit() {
 		w.pending = w.pending[:0]
 		return
 	}
+	if w.status != nil {
+		status, hide := w.status(w.pending)
+		if status != nil {
+			w.out.setStatus(status, hide)
+		}
+		if hide {
+			w.pending = w.pending[:0]
+			return
+		}
+	}
 	w.scratch = append(w.scratch[:0], w.prefix...)
 	w.scratch = append(w.scratch, w.pending...)
-	if w.status != nil && w.status(w.pending) {
-		w.out.setStatus(w.scratch)
-	}
 	w.scratch = append(w.scratch, '\n')
 	w.out.writeLine(w.dst, w.scratch)
 	w.tail.add(w.pending)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // writesRecorder records every Write it receives as one element.
@@ -153,29 +154,100 @@ func TestLineWriterConcurrent(t *testing.T) {
 }
 
 // TestStatusLine pins the latest progress line below the output on a
-// terminal, and leaves plain output alone otherwise.
+// terminal, clipped to its width; status-only lines redraw it at once and
+// are never printed. Plain output (not a terminal) gets the other lines
+// only.
 func TestStatusLine(t *testing.T) {
-	isRound := func(line []byte) bool { return bytes.HasPrefix(line, []byte("round ")) }
+	status := func(line []byte) ([]byte, bool) {
+		switch {
+		case bytes.HasPrefix(line, []byte("round ")):
+			return line, false
+		case bytes.HasPrefix(line, []byte("live ")):
+			return line[len("live "):], true
+		}
+		return nil, false
+	}
 	for _, terminal := range []bool{false, true} {
 		var dst bytes.Buffer
-		out := &output{stdout: &dst, stderr: &dst, terminal: terminal}
-		w := &lineWriter{out: out, dst: &dst, prefix: "[0] ", tail: newTail(3), status: isRound}
-		for _, l := range []string{"hello\n", "round 1/2 acc 90%\n", "log line\n", "round 2/2 acc 95%\n"} {
+		out := &output{stdout: &dst, stderr: &dst, terminal: terminal, width: func() int { return 20 }}
+		w := &lineWriter{out: out, dst: &dst, prefix: "[0] ", tail: newTail(10), status: status}
+		for _, l := range []string{"hello\n", "round 1/2 acc 90%\n", "live training 1/3 clients, round 1: acc 90%\n",
+			"log line\n", "round 2/2 acc 95.5% loss 0.1\n"} {
 			if _, err := w.Write([]byte(l)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		out.clearStatus()
-		want := "[0] hello\n[0] round 1/2 acc 90%\n[0] log line\n[0] round 2/2 acc 95%\n"
+		want := "[0] hello\n[0] round 1/2 acc 90%\n[0] log line\n[0] round 2/2 acc 95.5% loss 0.1\n"
 		if terminal {
 			want = "[0] hello\n" +
-				"\r\x1b[K[0] round 1/2 acc 90%\n[0] round 1/2 acc 90%" +
-				"\r\x1b[K[0] log line\n[0] round 1/2 acc 90%" +
-				"\r\x1b[K[0] round 2/2 acc 95%\n[0] round 2/2 acc 95%" +
+				"\r\x1b[K[0] round 1/2 acc 90%\nround 1/2 acc 90%" +
+				"\r\x1b[Ktraining 1/3 clien…" +
+				"\r\x1b[K[0] log line\ntraining 1/3 clien…" +
+				"\r\x1b[K[0] round 2/2 acc 95.5% loss 0.1\nround 2/2 acc 95.5…" +
 				"\r\x1b[K"
 		}
 		if got := dst.String(); got != want {
 			t.Errorf("terminal=%v: output\n%q\nwant\n%q", terminal, got, want)
 		}
+		if tail := strings.Join(w.tail.get(), "|"); strings.Contains(tail, "live") {
+			t.Errorf("terminal=%v: the tail keeps a status-only line: %q", terminal, tail)
+		}
 	}
+}
+
+// TestClip: the status line fits in width−1 columns, counted in runes,
+// and a cut never splits a multibyte character.
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		line  string
+		width int
+		want  string
+	}{
+		{"", 80, ""},
+		{"short", 80, "short"},
+		{"abcdef", 7, "abcdef"},  // 6 runes fit in 6 columns
+		{"abcdefg", 7, "abcde…"}, // 7 do not
+		{"abcdefg", 2, "…"},
+		{"abcdefg", 1, ""},
+		{"abcdefg", 0, ""},
+		{"héllo wörld", 8, "héllo …"},
+		{"日本語のテキストです", 6, "日本語の…"},
+		{"ab€cd", 4, "ab…"},
+		{"ab€", 4, "ab€"},
+		{"x\xffy\xfez", 4, "x\xff…"}, // invalid bytes count as one column each
+		{"round 12/100  training: 3/10 clients  │  round 11/100  test accuracy 97.51%", 40,
+			"round 12/100  training: 3/10 clients  …"},
+	} {
+		got := string(clip([]byte(tc.line), tc.width))
+		if got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.line, tc.width, got, tc.want)
+		}
+		if utf8.ValidString(tc.line) && !utf8.ValidString(got) {
+			t.Errorf("clip(%q, %d) = %q splits a character", tc.line, tc.width, got)
+		}
+		if n := utf8.RuneCountInString(got); tc.width > 0 && n > tc.width-1 {
+			t.Errorf("clip(%q, %d) = %q has %d runes, over %d", tc.line, tc.width, got, n, tc.width-1)
+		}
+	}
+}
+
+// FuzzClip: a clipped line fits, keeps valid UTF-8 valid and is a prefix
+// of the line (plus "…" when cut).
+func FuzzClip(f *testing.F) {
+	f.Add("round 1/2  training: 3/4 clients", 20)
+	f.Add("日本語のテキストです", 6)
+	f.Add("x\xffy\xfez", 4)
+	f.Fuzz(func(t *testing.T, line string, width int) {
+		got := string(clip([]byte(line), width))
+		if width > 0 && utf8.RuneCountInString(got) > width-1 {
+			t.Errorf("clip(%q, %d) = %q: over %d runes", line, width, got, width-1)
+		}
+		if utf8.ValidString(line) && !utf8.ValidString(got) {
+			t.Errorf("clip(%q, %d) = %q splits a character", line, width, got)
+		}
+		if got != line && !strings.HasPrefix(line, strings.TrimSuffix(got, "…")) {
+			t.Errorf("clip(%q, %d) = %q is not a prefix", line, width, got)
+		}
+	})
 }

@@ -16,6 +16,14 @@ const (
 	DefaultTailLines = 20
 )
 
+// StatusFunc decides the status line from a worker's stdout lines. It is
+// called with each line of rank, without prefix and newline, and returns
+// the status line to pin (nil: keep the current one) and whether line is
+// for the status only and is not to be printed (nor kept in the rank's
+// tail). It is called from one goroutine per worker at once, so it must
+// be safe for concurrent use, and must not keep line.
+type StatusFunc func(rank int, line []byte) (status []byte, hide bool)
+
 // Spec describes one local job: NP copies of Command.
 type Spec struct {
 	// NP is the number of worker processes, ≥ 1. They get ranks 0 … NP-1.
@@ -41,17 +49,23 @@ type Spec struct {
 	// with "[rank] ". Nil discards it. It may be the same writer as Stdout.
 	Stderr io.Writer
 
-	// Status, if not nil, reports whether a line a worker wrote to its
-	// stdout is a progress line (the federator's "round k/R …" lines, say).
-	// When Terminal is set, the latest progress line stays pinned as the
-	// last line on the terminal, redrawn below the other output; the line
-	// itself is printed as usual either way.
-	Status func(rank int, line []byte) bool
+	// Status, if not nil, is shown every line a worker writes to its
+	// stdout (without the rank prefix and newline) and decides the status
+	// line; see [StatusFunc]. When Terminal is set, the latest status
+	// stays pinned as the last line on the terminal, redrawn below the
+	// other output and clipped to the terminal's width. Lines it does not
+	// hide are printed as usual either way.
+	Status StatusFunc
 
 	// Terminal says that Stdout is a terminal, which may draw the status
 	// line with carriage returns and erase-line escapes. Leave it false for
 	// files and pipes: they get plain lines only.
 	Terminal bool
+
+	// Width, if not nil, returns the terminal's width in columns; it is
+	// asked each time the status line is drawn. Nil or a result below 1
+	// means 80.
+	Width func() int
 
 	// Signals carries the signals received by the launcher (typically
 	// SIGINT and SIGTERM, see signal.Notify). Each one is forwarded to

@@ -115,6 +115,12 @@ type Config struct {
 	// long-lived clients do. Default false: a fresh optimizer every round,
 	// as in McMahan et al.
 	KeepOptimizerState bool
+
+	// OnPhase, if not nil, is told on every rank what the rank is doing
+	// in a round: a live view of the job, for progress displays. It is
+	// called one call at a time, from the job's goroutines, and should
+	// return quickly. Default nil.
+	OnPhase func(PhaseEvent)
 }
 
 // DefaultConfig returns the default configuration: McMahan's MNIST 2NN

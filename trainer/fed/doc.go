@@ -43,7 +43,15 @@
 // client per round), classes.csv (the global model's per-class precision
 // and recall each round), partition.csv (each client's sample count and
 // label histogram), config.toml (the effective configuration) and
-// model.ckpt (the final global model). [Progress] prints a line per
-// round; [MultiRecorder] combines recorders. The fltk command records
-// into output.dir/job.name/ with both.
+// model.ckpt (the final global model). [TensorBoard] writes the
+// per-round scalars as TensorBoard event files. [Progress] prints a line
+// per round; [MultiRecorder] combines recorders. The fltk command records
+// into output.dir/job.name/ with all three (TensorBoard into its tb/,
+// unless output.tensorboard is false).
+//
+// # Live view
+//
+// Config.OnPhase, when set, hears on every rank when a round starts,
+// when each of the rank's clients has trained, and when the evaluation
+// starts ([PhaseEvent]); fltk-launch turns these into its status line.
 package fed

@@ -56,6 +56,7 @@ type job struct {
 	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with Config.KeepOptimizerState
 	down     collective.Stats  // bytes received with the latest broadcast of the global state
 	rec      Recorder          // rank 0 only
+	phaseMu  sync.Mutex        // serializes the calls of cfg.OnPhase
 	// residual is this rank's error feedback: what the lossy codec lost
 	// of its latest update, added to its next one. It is per worker rank,
 	// not per client, because a worker pre-averages its clients' updates
@@ -325,6 +326,11 @@ func (j *job) round(ctx context.Context, round int) (stop bool, err error) {
 	defer cancel()
 	r := &roundState{round: round, start: time.Now()}
 	j.selectClients(r)
+	ev := PhaseEvent{Phase: PhaseTraining, Total: len(r.mine)}
+	if j.rank == 0 {
+		ev.Total = len(r.sel)
+	}
+	j.phase(round, ev)
 	for _, phase := range []func(context.Context, *roundState) error{
 		j.trainClients, j.reduceUpdates, j.gatherMetadata, j.aggregate, j.broadcastGlobal, j.evaluate, j.record,
 	} {
@@ -333,6 +339,17 @@ func (j *job) round(ctx context.Context, round int) (stop bool, err error) {
 		}
 	}
 	return r.stop, nil
+}
+
+// phase reports ev of round to Config.OnPhase, if set.
+func (j *job) phase(round int, ev PhaseEvent) {
+	if j.cfg.OnPhase == nil {
+		return
+	}
+	ev.Rank, ev.Round, ev.Rounds = j.rank, round, j.cfg.Rounds
+	j.phaseMu.Lock()
+	defer j.phaseMu.Unlock()
+	j.cfg.OnPhase(ev)
 }
 
 // selectClients computes the round's selected clients, on every rank
@@ -496,6 +513,7 @@ func (j *job) broadcastGlobal(ctx context.Context, _ *roundState) error {
 // the same metrics, so that all agree on stopping at the target accuracy.
 func (j *job) evaluate(ctx context.Context, r *roundState) error {
 	t0 := time.Now()
+	j.phase(r.round, PhaseEvent{Phase: PhaseEvaluating})
 	ev := j.models[0]
 	if err := ev.LoadState(j.global); err != nil {
 		return err
@@ -620,6 +638,10 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 		epochs[i] = j.selected[c]
 		j.selected[c]++
 	}
+	var (
+		doneMu sync.Mutex // guards done and orders the reports
+		done   int        // clients trained
+	)
 	var wg sync.WaitGroup
 	for g := 0; g < p; g++ {
 		wg.Go(func() {
@@ -640,6 +662,10 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 				}
 				outs[i] = clientOut{client: c, res: res, weight: w}
 				weights[g] += w
+				doneMu.Lock()
+				done++
+				j.phase(round, PhaseEvent{Phase: PhaseTraining, Done: done, Total: len(mine)})
+				doneMu.Unlock()
 				if individual {
 					outs[i].state = m.State(nil)
 					continue

@@ -79,6 +79,42 @@ type ClientResult struct {
 	Time    time.Duration // its training time
 }
 
+// Phase is a step of a round that [Config.OnPhase] reports.
+type Phase int
+
+// The phases a rank reports.
+const (
+	// PhaseTraining: the round started; on a worker, Done of its Total
+	// selected clients finished training (reported again after each
+	// one). The federator reports it once at the start of the round with
+	// Done 0 and Total the clients selected on all workers.
+	PhaseTraining Phase = iota + 1
+	// PhaseEvaluating: the rank received the new global model and is
+	// evaluating it.
+	PhaseEvaluating
+)
+
+// String returns "training" or "evaluating".
+func (p Phase) String() string {
+	switch p {
+	case PhaseTraining:
+		return "training"
+	case PhaseEvaluating:
+		return "evaluating"
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// PhaseEvent is what a rank reports to [Config.OnPhase].
+type PhaseEvent struct {
+	Rank   int
+	Round  int // 1-based
+	Rounds int // configured
+	Phase  Phase
+	Done   int // PhaseTraining: clients this rank finished training this round
+	Total  int // PhaseTraining: the round's clients on this rank (the federator: on all workers)
+}
+
 // MultiRecorder returns a Recorder that passes every call to each of rs
 // in order, stopping at the first error, as [io.MultiWriter] does.
 func MultiRecorder(rs ...Recorder) Recorder { return multiRecorder(rs) }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +212,65 @@ func TestProgressLines(t *testing.T) {
 	if len(lines) != 3 || string(lines[0]) != want[0] || string(lines[1]) != want[1] ||
 		!bytes.HasPrefix(lines[2], []byte("fed: done in ")) || !bytes.HasSuffix(lines[2], []byte("; results in results/x")) {
 		t.Errorf("progress:\n%s\nwant:\n%s\n%s\nfed: done in …; results in results/x", b.Bytes(), want[0], want[1])
+	}
+}
+
+// TestPhaseEvents: every rank reports the start of each round, each
+// worker counts its clients up to the ones it hosts, the federator names
+// the round's total, and every rank reports the evaluation after its
+// training.
+func TestPhaseEvents(t *testing.T) {
+	tj := testConfig(t, 3)
+	tj.Rounds = 2
+	var (
+		mu     sync.Mutex
+		events = map[int][]PhaseEvent{} // by rank
+	)
+	tj.OnPhase = func(ev PhaseEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		events[ev.Rank] = append(events[ev.Rank], ev)
+	}
+	if err := runWith(t, tj, nil); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= tj.Rounds; round++ {
+		sel := Select(tj.Seed, round, tj.Clients, tj.ClientsPerRound)
+		trained := 0
+		for rank := 0; rank < tj.world; rank++ {
+			var got []string
+			for _, ev := range events[rank] {
+				if ev.Round == round {
+					if ev.Rounds != tj.Rounds {
+						t.Errorf("rank %d: event %+v names %d rounds, want %d", rank, ev, ev.Rounds, tj.Rounds)
+					}
+					got = append(got, fmt.Sprintf("%v %d/%d", ev.Phase, ev.Done, ev.Total))
+				}
+			}
+			mine := 0
+			for _, c := range sel {
+				if 1+c%(tj.world-1) == rank {
+					mine++
+				}
+			}
+			total := mine
+			if rank == 0 {
+				total = len(sel)
+			}
+			want := []string{fmt.Sprintf("training 0/%d", total)}
+			for k := 1; rank > 0 && k <= mine; k++ {
+				want = append(want, fmt.Sprintf("training %d/%d", k, mine))
+			}
+			want = append(want, "evaluating 0/0")
+			if !slices.Equal(got, want) {
+				t.Errorf("round %d rank %d: events %q, want %q", round, rank, got, want)
+			}
+			if rank > 0 {
+				trained += mine
+			}
+		}
+		if trained != len(sel) {
+			t.Errorf("round %d: workers trained %d clients, the federator announced %d", round, trained, len(sel))
+		}
 	}
 }

@@ -2,13 +2,18 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/launcher"
@@ -24,7 +29,10 @@ FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL, FLTK_JOB_ID and FLTK_TOKEN.
 The default worker is "fltk run CONFIG.toml" (the fltk binary next to
 fltk-launch, else from PATH); after "--", any command.
 
-Every output line is prefixed with the rank ("[3] ..."). SIGINT and SIGTERM
+Every output line is prefixed with the rank ("[3] ..."). On a terminal, a
+status line below the output shows the running round's phase and the
+latest round, clipped to the terminal's width ($COLUMNS if the terminal
+does not say; the workers get FLTK_LIVE=1). SIGINT and SIGTERM
 are forwarded to the workers. When a worker fails, the others are stopped
 and fltk-launch exits 1 naming the rank and showing its last lines.
 
@@ -105,7 +113,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	opts := job.LaunchOptions{
 		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Port: *port,
-		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Grace: *grace, Logger: newLogger(stderr),
+		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Width: termWidth(stdout), Grace: *grace, Logger: newLogger(stderr),
 		NATS: *natsURL, Creds: *creds,
 	}
 	if *hostList == "" && *hostfile == "" {
@@ -229,6 +237,33 @@ func listenHost(iface string, ifaceSet bool, host string, hostSet bool, cfgIface
 		}
 	}
 	return addr.String(), nil
+}
+
+// termWidth returns a function that reports the width in columns of the
+// terminal w, asked at each call (the window may be resized): the
+// terminal's window size, else $COLUMNS, else 80.
+func termWidth(w io.Writer) func() int {
+	f, _ := w.(*os.File)
+	size := func() (int, error) {
+		if f == nil {
+			return 0, errors.New("not a file")
+		}
+		cols, _, err := term.GetSize(int(f.Fd()))
+		return cols, err
+	}
+	return func() int { return chooseWidth(size, os.Getenv("COLUMNS")) }
+}
+
+// chooseWidth returns the width size reports if it is positive, else
+// columns (the value of $COLUMNS) if it is a positive number, else 80.
+func chooseWidth(size func() (int, error), columns string) int {
+	if w, err := size(); err == nil && w > 0 {
+		return w
+	}
+	if c, err := strconv.Atoi(strings.TrimSpace(columns)); err == nil && c > 0 {
+		return c
+	}
+	return 80
 }
 
 // isTerminal reports whether w is a character device such as a terminal.

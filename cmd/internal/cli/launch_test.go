@@ -143,3 +143,27 @@ func TestExitCodeHostErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseWidth: the terminal's own size first, then $COLUMNS, then 80.
+func TestChooseWidth(t *testing.T) {
+	size := func(w int, err error) func() (int, error) { return func() (int, error) { return w, err } }
+	noTTY := errors.New("inappropriate ioctl for device")
+	for _, tc := range []struct {
+		name    string
+		size    func() (int, error)
+		columns string
+		want    int
+	}{
+		{"terminal", size(120, nil), "100", 120},
+		{"terminal reports 0", size(0, nil), "100", 100},
+		{"no terminal size", size(0, noTTY), "132", 132},
+		{"COLUMNS with spaces", size(0, noTTY), " 90 ", 90},
+		{"COLUMNS not a number", size(0, noTTY), "wide", 80},
+		{"COLUMNS zero", size(0, noTTY), "0", 80},
+		{"nothing", size(0, noTTY), "", 80},
+	} {
+		if got := chooseWidth(tc.size, tc.columns); got != tc.want {
+			t.Errorf("%s: chooseWidth = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

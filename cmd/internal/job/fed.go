@@ -3,8 +3,10 @@ package job
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
@@ -18,18 +20,24 @@ import (
 
 // Train runs the federated job of c on this rank. Rank 0 writes the
 // results files into output.dir/job.name ([fed.CSV], with c as
-// config.toml) and prints progress lines to out ([fed.Progress]).
+// config.toml, and [fed.TensorBoard] unless output.tensorboard is false)
+// and prints progress lines to out ([fed.Progress]). With $FLTK_LIVE set
+// to 1 ([LiveEnv]), every rank also prints live lines ([FormatLive]) for
+// the launcher's status line.
 func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io.Writer) error {
 	fc := FedConfig(c)
+	if os.Getenv(LiveEnv) == "1" {
+		fc.OnPhase = func(ev fed.PhaseEvent) { fmt.Fprintln(out, FormatLive(ev)) }
+	}
 	if comm.Rank() != 0 {
 		return fed.Run(ctx, comm, fc, nil)
 	}
-	csv, rec, err := Results(c, out)
+	rec, closeResults, err := Results(c, out)
 	if err != nil {
 		return err
 	}
 	err = fed.Run(ctx, comm, fc, rec)
-	if cerr := csv.Close(); err == nil {
+	if cerr := closeResults(); err == nil {
 		err = cerr
 	}
 	return err
@@ -71,17 +79,38 @@ func FedConfig(c *configs.Config) fed.Config {
 }
 
 // Results returns the federator's recorder for c: the CSV files in
-// output.dir/job.name, then the progress lines on out. Close the CSV
-// when the job is over.
-func Results(c *configs.Config, out io.Writer) (*fed.CSV, fed.Recorder, error) {
+// output.dir/job.name, the TensorBoard event file in its tb/ (when
+// output.tensorboard is set), then the progress lines on out. Call
+// closeResults when the job is over, whether it succeeded or not: it
+// closes the files still open.
+func Results(c *configs.Config, out io.Writer) (rec fed.Recorder, closeResults func() error, err error) {
 	effective, err := EffectiveConfig(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	dir := filepath.Join(c.Output.Dir, c.Job.Name)
 	csv := fed.NewCSV(fed.CSVConfig{Dir: dir, Checkpoint: c.Output.Checkpoint, ConfigTOML: effective})
-	return csv, fed.MultiRecorder(csv, fed.NewProgress(out, dir)), nil
+	recs := []fed.Recorder{csv}
+	closers := []func() error{csv.Close}
+	if c.Output.TensorBoard {
+		tb := fed.NewTensorBoard(filepath.Join(dir, TensorBoardDir))
+		recs = append(recs, tb)
+		closers = append(closers, tb.Close)
+	}
+	recs = append(recs, fed.NewProgress(out, dir))
+	closeResults = func() error {
+		var errs []error
+		for _, f := range closers {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
+	}
+	return fed.MultiRecorder(recs...), closeResults, nil
 }
+
+// TensorBoardDir is the subdirectory of an experiment's results that
+// holds its TensorBoard event files.
+const TensorBoardDir = "tb"
 
 // EffectiveConfig renders c as the config.toml of an experiment: a
 // comment line, then every key, defaults filled in.

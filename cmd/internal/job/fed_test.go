@@ -2,6 +2,7 @@ package job
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -101,21 +102,25 @@ func TestEffectiveConfig(t *testing.T) {
 	}
 }
 
-// TestResults: the federator's recorder writes output.dir/job.name and
-// prints the progress lines.
+// TestResults: the federator's recorder writes output.dir/job.name
+// (with TensorBoard event files in tb/ unless output.tensorboard is
+// false) and prints the progress lines.
 func TestResults(t *testing.T) {
+	for _, tb := range []bool{true, false} {
+		t.Run(fmt.Sprint("tensorboard=", tb), func(t *testing.T) { testResults(t, tb) })
+	}
+}
+
+func testResults(t *testing.T, tensorboard bool) {
 	c := configs.DefaultConfig()
-	c.Job.Name, c.Output.Dir = "exp", t.TempDir()
+	c.Job.Name, c.Output.Dir, c.Output.TensorBoard = "exp", t.TempDir(), tensorboard
 	var out bytes.Buffer
-	csv, rec, err := Results(&c, &out)
+	rec, closeResults, err := Results(&c, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer csv.Close()
+	defer closeResults()
 	dir := filepath.Join(c.Output.Dir, "exp")
-	if csv.Dir() != dir {
-		t.Errorf("results in %s, want %s", csv.Dir(), dir)
-	}
 	if err := rec.Start(fed.Setup{Rounds: 1, Clients: 1, PerRound: 1, Workers: 1, Classes: 1,
 		Partition: []fed.ClientData{{Samples: 1, Labels: []int{1}}}}); err != nil {
 		t.Fatal(err)
@@ -130,5 +135,12 @@ func TestResults(t *testing.T) {
 	}
 	if want := "results in " + dir; !strings.Contains(out.String(), want) {
 		t.Errorf("progress %q does not say %q", out.String(), want)
+	}
+	events, _ := filepath.Glob(filepath.Join(dir, TensorBoardDir, "events.out.tfevents.*"))
+	if want := map[bool]int{true: 1, false: 0}[tensorboard]; len(events) != want {
+		t.Errorf("output.tensorboard = %v: event files %v, want %d", tensorboard, events, want)
+	}
+	if err := closeResults(); err != nil {
+		t.Errorf("close after Finish: %v", err)
 	}
 }

@@ -71,8 +71,9 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 		HostEnv:    runtime.EnvHost,
 		Stdout:     o.Stdout,
 		Stderr:     o.Stderr,
-		Status:     IsProgress,
+		Status:     NewStatus(),
 		Terminal:   o.Terminal,
+		Width:      o.Width,
 		Signals:    o.Signals,
 		Grace:      o.Grace,
 		Liveness:   max(o.Config.Runtime.LivenessTimeout.Duration, 5*time.Second),
@@ -94,7 +95,7 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 		if o.Creds != "" {
 			env = append(env, runtime.EnvNATSCreds+"="+o.Creds)
 		}
-		return env
+		return append(env, liveEnv(o.Terminal)...)
 	}
 	o.Logger.Info("job started", "job", o.JobID, "np", o.NP, "hosts", len(o.Hosts), "tls", o.TLS && o.NATS == "")
 	return launcher.RunHosts(ctx, spec)

@@ -5,7 +5,6 @@
 package job
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,9 +37,11 @@ type LaunchOptions struct {
 	Port    int      // 0 = a free port
 	Stdout  io.Writer
 	Stderr  io.Writer
-	// Terminal says Stdout is a terminal: the federator's latest progress
-	// line stays pinned below the output.
+	// Terminal says Stdout is a terminal: a status line ([NewStatus])
+	// stays pinned below the output, clipped to Width (nil: 80 columns),
+	// and the ranks print live lines for it ([LiveEnv]).
 	Terminal bool
+	Width    func() int
 	Signals  <-chan os.Signal
 	Grace    time.Duration
 	Logger   *slog.Logger
@@ -101,12 +102,13 @@ func runLocal(ctx context.Context, o LaunchOptions, url, token string, env []str
 		NP:      o.NP,
 		Command: o.Command,
 		Env: func(rank int) []string {
-			return append(runtime.Env(rank, o.NP, url, o.JobID, token), env...)
+			return append(append(runtime.Env(rank, o.NP, url, o.JobID, token), env...), liveEnv(o.Terminal)...)
 		},
 		Stdout:   o.Stdout,
 		Stderr:   o.Stderr,
-		Status:   IsProgress,
+		Status:   NewStatus(),
 		Terminal: o.Terminal,
+		Width:    o.Width,
 		Signals:  o.Signals,
 		Grace:    o.Grace,
 		Logger:   o.Logger,
@@ -202,10 +204,12 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 	return w, comm, nil
 }
 
-// IsProgress reports whether a line of a worker's stdout is one of the
-// federator's per-round progress lines ("round k/R …", rank 0).
-func IsProgress(rank int, line []byte) bool {
-	return rank == 0 && bytes.HasPrefix(line, []byte("round "))
+// liveEnv returns LiveEnv=1 when a terminal shows the status line.
+func liveEnv(terminal bool) []string {
+	if !terminal {
+		return nil
+	}
+	return []string{LiveEnv + "=1"}
 }
 
 // pollFor maps collective.poll_for to collective.Config.PollFor, where 0
