@@ -37,6 +37,10 @@ Commands:
                              unless --nats names an existing server
   spawn CONFIG.toml          like fltk-launch -np job.world_size CONFIG.toml
   bench [flags]              measure the collectives (see fltk bench -h)
+  report [--out DIR] RESULTS_DIR
+                             summarize a run's or a sweep's results and plot
+                             them into RESULTS_DIR/plots/ (see fltk report -h)
+  report --compare DIR DIR …  compare runs; plots into ./compare/
   version                    print the version
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
@@ -58,6 +62,8 @@ func Fltk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return spawn(ctx, rest, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
+	case "report":
+		return reportCmd(rest, stdout, stderr)
 	case "bench-worker":
 		return benchWorker(ctx, rest, stdout, stderr)
 	case "agent":
