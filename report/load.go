@@ -47,9 +47,9 @@ type ClientRound struct {
 
 // ClassRound is one row of a run's classes.csv.
 type ClassRound struct {
-	Round, Class        int
-	Precision, Recall   float64
-	TestSamples         int64
+	Round, Class      int
+	Precision, Recall float64
+	TestSamples       int64
 }
 
 // Partition is a run's partition.csv: each client's share of the

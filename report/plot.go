@@ -102,7 +102,9 @@ func column(rs []Round, f func(Round) float64) []float64 {
 	return out
 }
 
-func roundsOf(rs []Round) []float64 { return column(rs, func(r Round) float64 { return float64(r.Round) }) }
+func roundsOf(rs []Round) []float64 {
+	return column(rs, func(r Round) float64 { return float64(r.Round) })
+}
 
 // wallTimes returns the cumulative round_seconds at the end of each round.
 func wallTimes(rs []Round) []float64 {
