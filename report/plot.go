@@ -26,8 +26,15 @@ const (
 )
 
 // save writes p as dir/name.png and dir/name.svg and returns their paths.
-func save(p *plot.Plot, dir, name string) ([]string, error) {
-	var out []string
+// gonum/plot panics on some data (an axis range that float64 cannot
+// split, such as values near 1e18 that differ by 1): that becomes an
+// error naming the plot.
+func save(p *plot.Plot, dir, name string) (out []string, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("report: plot %s: cannot draw this data: %v", filepath.Join(dir, name), v)
+		}
+	}()
 	for _, ext := range []string{".png", ".svg"} {
 		path := filepath.Join(dir, name+ext)
 		if err := p.Save(Width, Height, path); err != nil {
@@ -186,13 +193,15 @@ func PlotRun(r *Run, dir string) ([]string, error) {
 			return files, err
 		}
 		if len(r.Clients) > 0 {
-			if err := add(participation(r), "participation", nil); err != nil {
+			p, err := participation(r)
+			if err := add(p, "participation", err); err != nil {
 				return files, err
 			}
 		}
 	}
 	if r.Partition != nil && len(r.Partition.Labels) > 0 && r.Partition.Classes > 0 {
-		if err := add(labels(r), "labels", nil); err != nil {
+		p, err := labels(r)
+		if err := add(p, "labels", err); err != nil {
 			return files, err
 		}
 	}
@@ -302,8 +311,12 @@ func heatMap(g grid, pal palette.Palette) *plotter.HeatMap {
 	return h
 }
 
+// maxCells bounds a heat map's cells: a clients.csv with a stray client id
+// or round must not allocate without bound.
+const maxCells = 1 << 20
+
 // participation is the round × client chart from clients.csv.
-func participation(r *Run) *plot.Plot {
+func participation(r *Run) (*plot.Plot, error) {
 	rs := r.Rounds
 	nc := 0
 	for _, c := range r.Clients {
@@ -312,6 +325,9 @@ func participation(r *Run) *plot.Plot {
 	first, last := rs[0].Round, rs[len(rs)-1].Round
 	for _, c := range r.Clients {
 		first, last = min(first, c.Round), max(last, c.Round)
+	}
+	if cells := float64(nc) * float64(last-first+1); cells > maxCells {
+		return nil, fmt.Errorf("report: participation: %d clients × rounds %d..%d is over %d cells", nc, first, last, maxCells)
 	}
 	z := make([][]float64, nc)
 	for i := range z {
@@ -323,12 +339,15 @@ func participation(r *Run) *plot.Plot {
 	p := newPlot(r.Name+": clients that trained each round (dark: took part)", "round", "client")
 	p.Add(heatMap(grid{z: z, xs: seq(first, last-first+1), ys: seq(0, nc)}, twoColors{color.RGBA{0xf2, 0xf2, 0xf2, 0xff}, color.RGBA{0x1f, 0x4e, 0x9a, 0xff}}))
 	p.X.Tick.Marker, p.Y.Tick.Marker = intTicks{}, intTicks{}
-	return p
+	return p, nil
 }
 
 // labels is the client × class chart of label counts from partition.csv.
-func labels(r *Run) *plot.Plot {
+func labels(r *Run) (*plot.Plot, error) {
 	pt := r.Partition
+	if cells := len(pt.Labels) * pt.Classes; cells > maxCells {
+		return nil, fmt.Errorf("report: labels: %d clients × %d classes is over %d cells", len(pt.Labels), pt.Classes, maxCells)
+	}
 	z := make([][]float64, len(pt.Labels))
 	most := 0
 	for c, ls := range pt.Labels {
@@ -341,7 +360,7 @@ func labels(r *Run) *plot.Plot {
 	p := newPlot(fmt.Sprintf("%s: label histogram per client (pale: 0 … red: %d samples)", r.Name, most), "class", "client")
 	p.Add(heatMap(grid{z: z, xs: seq(0, pt.Classes), ys: seq(0, len(pt.Labels))}, reversed{palette.Heat(64, 1)}))
 	p.X.Tick.Marker, p.Y.Tick.Marker = intTicks{}, intTicks{}
-	return p
+	return p, nil
 }
 
 // reversed runs a palette backwards: Heat then goes from pale to red.

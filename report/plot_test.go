@@ -194,3 +194,17 @@ func TestPlotSweepLogAndEmpty(t *testing.T) {
 		t.Errorf("no successful run: files %q, err %v", files, err)
 	}
 }
+
+// TestPlotRunUndrawable: data gonum/plot cannot put on an axis (values
+// near 1e18 one apart) is an error, not a panic; so is a client id that
+// would make the participation chart enormous.
+func TestPlotRunUndrawable(t *testing.T) {
+	huge := &Run{Name: "huge", Rounds: []Round{{Round: 1, TestAccuracy: 1e16}, {Round: 2, TestAccuracy: 1e16}}}
+	if _, err := PlotRun(huge, t.TempDir()); err == nil || !strings.Contains(err.Error(), "cannot draw") {
+		t.Errorf("PlotRun(1e18 accuracy) = %v, want a cannot-draw error", err)
+	}
+	stray := &Run{Name: "stray", Rounds: []Round{{Round: 1, TestAccuracy: 0.5}}, Clients: []ClientRound{{Round: 1, Client: 1 << 24}}}
+	if _, err := PlotRun(stray, t.TempDir()); err == nil || !strings.Contains(err.Error(), "participation") {
+		t.Errorf("PlotRun(client 2^24) = %v, want a participation error", err)
+	}
+}
