@@ -66,12 +66,12 @@ dir = %q
 	if r.code != 0 {
 		t.Fatalf("fltk report: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"rounds            2", "rounds to target  1 (target 10.00%)", "plots: 16 files (PNG and SVG) in " + filepath.Join(res, "plots")} {
+	for _, want := range []string{"rounds            2", "rounds to target  1 (target 10.00%)", "plots: 18 files (PNG and SVG) in " + filepath.Join(res, "plots")} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("fltk report stdout lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	for _, name := range []string{"accuracy", "loss_time", "time_split", "bytes", "participation", "labels"} {
+	for _, name := range []string{"accuracy", "loss_time", "time_split", "bytes", "participation", "recall", "labels"} {
 		f, err := os.Open(filepath.Join(res, "plots", name+".png"))
 		if err != nil {
 			t.Error(err)

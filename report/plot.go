@@ -135,6 +135,8 @@ func wallTimes(rs []Round) []float64 {
 //   - bytes: bytes up and down per round
 //   - participation: round × client, the clients that trained each round
 //     (needs clients.csv)
+//   - recall: round × class, the global model's recall of each class
+//     (needs classes.csv)
 //   - labels: client × class, each client's label histogram (needs
 //     partition.csv)
 //
@@ -197,6 +199,12 @@ func PlotRun(r *Run, dir string) ([]string, error) {
 			if err := add(p, "participation", err); err != nil {
 				return files, err
 			}
+		}
+	}
+	if len(rs) > 0 && len(r.Classes) > 0 {
+		p, err := recall(r)
+		if err := add(p, "recall", err); err != nil {
+			return files, err
 		}
 	}
 	if r.Partition != nil && len(r.Partition.Labels) > 0 && r.Partition.Classes > 0 {
@@ -338,6 +346,37 @@ func participation(r *Run) (*plot.Plot, error) {
 	}
 	p := newPlot(r.Name+": clients that trained each round (dark: took part)", "round", "client")
 	p.Add(heatMap(grid{z: z, xs: seq(first, last-first+1), ys: seq(0, nc)}, twoColors{color.RGBA{0xf2, 0xf2, 0xf2, 0xff}, color.RGBA{0x1f, 0x4e, 0x9a, 0xff}}))
+	p.X.Tick.Marker, p.Y.Tick.Marker = intTicks{}, intTicks{}
+	return p, nil
+}
+
+// recall is the round × class chart of the global model's per-class
+// recall from classes.csv, on a fixed 0..1 scale.
+func recall(r *Run) (*plot.Plot, error) {
+	first, last, classes := r.Classes[0].Round, r.Classes[0].Round, 0
+	for _, c := range r.Classes {
+		first, last, classes = min(first, c.Round), max(last, c.Round), max(classes, c.Class+1)
+	}
+	if r.Classes[0].Class < 0 || float64(classes)*float64(last-first+1) > maxCells {
+		return nil, fmt.Errorf("report: recall: classes.csv spans %d classes × rounds %d..%d", classes, first, last)
+	}
+	z := make([][]float64, classes)
+	for k := range z {
+		z[k] = make([]float64, last-first+1)
+		for i := range z[k] {
+			z[k][i] = math.NaN()
+		}
+	}
+	for _, c := range r.Classes {
+		if c.Class >= 0 {
+			z[c.Class][c.Round-first] = c.Recall
+		}
+	}
+	p := newPlot(r.Name+": recall per class (pale: 0 … red: 1)", "round", "class")
+	h := heatMap(grid{z: z, xs: seq(first, last-first+1), ys: seq(0, classes)}, reversed{palette.Heat(64, 1)})
+	h.Min, h.Max = 0, 1
+	h.Underflow, h.Overflow = h.Palette.Colors()[0], h.Palette.Colors()[63]
+	p.Add(h)
 	p.X.Tick.Marker, p.Y.Tick.Marker = intTicks{}, intTicks{}
 	return p, nil
 }

@@ -108,6 +108,7 @@ func TestPlotRun(t *testing.T) {
 		"time_split":    {"run-a: time per round", "seconds", "train", "communication", "aggregation", "evaluation", "1", "4"},
 		"bytes":         {"MB per round", "up (updates)", "down (global model)"},
 		"participation": {"round", "client", "3"},
+		"recall":        {"run-a: recall per class (pale: 0 … red: 1)", "round", "class", "1"},
 		"labels":        {"run-a: label histogram per client (pale: 0 … red: 300 samples)", "class", "client", "2"},
 	})
 }

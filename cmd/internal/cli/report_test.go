@@ -57,7 +57,7 @@ func TestReport(t *testing.T) {
 	}{
 		{name: "run", args: []string{"report", "run-a"}, stdout: []string{"final accuracy    90.00% (round 4)", "best accuracy     91.00% (round 3)",
 			"rounds to target  3 (target 90.00%)", "wall time         7.5s (7.5 s)", "bytes up          4.00 MB (4000000 B)",
-			"bytes down        8.00 MB (8000000 B)", "plots: 16 files (PNG and SVG) in run-a/plots"}, plotsDir: "run-a/plots", pngs: 8},
+			"bytes down        8.00 MB (8000000 B)", "plots: 18 files (PNG and SVG) in run-a/plots"}, plotsDir: "run-a/plots", pngs: 9},
 		{name: "run without target", args: []string{"report", "run-b", "--out", "b-plots"}, stdout: []string{"rounds to target  no target",
 			"plots: 12 files (PNG and SVG) in b-plots"}, plotsDir: "b-plots", pngs: 6},
 		{name: "zero rounds", args: []string{"report", "zero-rounds"}, stdout: []string{"rounds            0", "final accuracy    -",
