@@ -425,6 +425,7 @@ func PlotCompare(runs []*Run, labels []string, dir string) ([]string, error) {
 	byt := newPlot("cumulative bytes (solid: up, dashed: down)", "round", "MB")
 	accB := newPlot("test accuracy against bytes moved (up + down)", "cumulative MB", "test accuracy (%)")
 	acc.Legend.Top, accT.Legend.Top, accB.Legend.Top = false, false, false
+	byt.Legend.Left = true // cumulative lines start low on the left
 	for i, r := range runs {
 		rs := r.Rounds
 		x := roundsOf(rs)
