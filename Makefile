@@ -77,6 +77,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzSplitShellQuote$$' -fuzztime $(FUZZTIME) ./launcher/
 	go test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./trainer/data/
 	go test -run '^$$' -fuzz '^FuzzParseBible$$' -fuzztime $(FUZZTIME) ./trainer/data/
+	go test -run '^$$' -fuzz '^FuzzLoadRun$$' -fuzztime $(FUZZTIME) ./report/
 
 # bench prints the collective benchmark table (np 2, 5, 9; 4 KiB … 64 MiB).
 bench: build

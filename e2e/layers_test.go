@@ -13,7 +13,8 @@ const module = "github.com/fltk-go/fltk"
 // the module its non-test code may import (its own tree is always allowed).
 // The layers (README "Architecture"): configs and collective depend on nothing
 // of ours; runtime carries the NATS transport; trainer is pure training over
-// the collectives; only the commands' wiring sees everything.
+// the collectives; report reads results folders and depends on nothing of
+// ours; only the commands' wiring sees everything.
 var layerRules = []struct {
 	tree  string
 	allow []string
@@ -23,6 +24,7 @@ var layerRules = []struct {
 	{"runtime", []string{"collective"}},
 	{"launcher", []string{"configs"}},
 	{"trainer", []string{"collective"}},
+	{"report", nil},
 	{"cmd", []string{"*"}},
 	{"e2e", []string{"*"}},
 }
@@ -34,7 +36,8 @@ var externalRules = []struct {
 }{
 	{"gorgonia.org/", []string{"trainer/model"}},
 	{"github.com/nats-io/", []string{"runtime"}},
-	{"github.com/BurntSushi/toml", []string{"configs", "cmd"}},
+	{"github.com/BurntSushi/toml", []string{"configs", "cmd", "report"}},
+	{"gonum.org/v1/plot", []string{"report"}},
 }
 
 // under reports whether the module-relative package path p lies in tree.

@@ -18,6 +18,7 @@ import (
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/launcher"
+	"github.com/fltk-go/fltk/report"
 	"github.com/fltk-go/fltk/trainer/fed"
 )
 
@@ -36,7 +37,7 @@ func ExitCode(err error) int {
 	case errors.Is(err, ErrUsage), errors.Is(err, configs.ErrSyntax), errors.Is(err, configs.ErrUnknownKey),
 		errors.Is(err, configs.ErrType), errors.Is(err, configs.ErrInvalid), errors.Is(err, fed.ErrConfig),
 		errors.Is(err, os.ErrNotExist), errors.Is(err, launcher.ErrHostfile), errors.Is(err, launcher.ErrIface),
-		errors.Is(err, launcher.ErrInvalidSpec):
+		errors.Is(err, launcher.ErrInvalidSpec), errors.Is(err, report.ErrNoResults), errors.Is(err, report.ErrMalformed):
 		return 2
 	}
 	return 1

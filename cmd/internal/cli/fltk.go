@@ -39,6 +39,10 @@ Commands:
   bench [flags]              measure the collectives (see fltk bench -h)
   sweep SWEEP.toml           run a grid of jobs one after another, resumable
                              (see fltk sweep -h and docs/sweeps.md)
+  report [--out DIR] RESULTS_DIR
+                             summarize a run's or a sweep's results and plot
+                             them into RESULTS_DIR/plots/ (see fltk report -h)
+  report --compare DIR DIR …  compare runs; plots into ./compare/
   version                    print the version
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
@@ -62,6 +66,8 @@ func Fltk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchCmd(ctx, rest, stdout, stderr)
 	case "sweep":
 		return sweepCmd(ctx, rest, stdout, stderr)
+	case "report":
+		return reportCmd(rest, stdout, stderr)
 	case "bench-worker":
 		return benchWorker(ctx, rest, stdout, stderr)
 	case "agent":
