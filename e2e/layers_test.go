@@ -25,6 +25,7 @@ var layerRules = []struct {
 	{"launcher", []string{"configs"}},
 	{"trainer", []string{"collective"}},
 	{"report", nil},
+	{"internal", nil}, // internal/testbin: the test binaries' builder, standard library only
 	{"cmd", []string{"*"}},
 	{"e2e", []string{"*"}},
 	{"internal/testbin", nil}, // builds cmd/... with the go command, imports nothing of ours

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/fltk-go/fltk/trainer/tboard/tboardtest"
 )
 
 // tinySweep writes a sweep of four two-round MNIST2NN runs (two learning
@@ -78,10 +80,37 @@ func processesUnder(t *testing.T, dir string) []string {
 	return out
 }
 
+// reportSweep runs fltk report on a sweep folder: it must exit 0, name
+// each of keys in its summary and write the plots (PNG and SVG, non-empty)
+// of each of metrics against each key into dir/plots. It returns the
+// summary.
+func reportSweep(t *testing.T, dir string, keys, metrics []string) string {
+	t.Helper()
+	r := run(t, nil, "fltk", "report", dir)
+	if r.code != 0 {
+		t.Fatalf("fltk report %s: exit %d\nstdout:\n%s\nstderr:\n%s", dir, r.code, r.stdout, r.stderr)
+	}
+	for _, k := range keys {
+		if !strings.Contains(r.stdout, "against "+k+" (mean ± sd over seeds):") {
+			t.Errorf("fltk report's summary does not aggregate over %s:\n%s", k, r.stdout)
+		}
+		for _, m := range metrics {
+			for _, ext := range []string{".png", ".svg"} {
+				f := filepath.Join(dir, "plots", "sweep_"+m+"_"+k+ext)
+				if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+					t.Errorf("plot %s: missing or empty (%v)", f, err)
+				}
+			}
+		}
+	}
+	return r.stdout
+}
+
 // TestSweepInterruptResume runs a four-run sweep, interrupts it with
 // SIGINT once run 2 has started (no process may be left), then runs it
 // again: finished runs are skipped and the sweep completes with four ok
-// rows in sweep.csv.
+// rows in sweep.csv, each run with its TensorBoard event file; fltk report
+// then summarizes and plots the sweep.
 func TestSweepInterruptResume(t *testing.T) {
 	path, dir := tinySweep(t)
 	cmd := exec.CommandContext(t.Context(), filepath.Join(binDir, "fltk"), "sweep", path)
@@ -148,6 +177,20 @@ func TestSweepInterruptResume(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, rec[1], "metrics.csv")); err != nil {
 			t.Error(err)
 		}
+		// The interrupted run started afresh: one event file, ending
+		// with round 2.
+		events, _ := filepath.Glob(filepath.Join(dir, rec[1], "tb", "events.out.tfevents.*"))
+		if len(events) != 1 {
+			t.Errorf("run %s: TensorBoard event files %v, want one", rec[1], events)
+			continue
+		}
+		if evs, err := tboardtest.ReadFile(events[0]); err != nil || len(evs) == 0 || evs[len(evs)-1].Step != 2 {
+			t.Errorf("run %s: %s: %d events, %v; want them to end with round 2", rec[1], events[0], len(evs), err)
+		}
+	}
+	out := reportSweep(t, dir, []string{"train.learning_rate"}, []string{"final_accuracy", "best_accuracy", "wall_seconds"})
+	if !strings.Contains(out, "4 runs, 4 ok; grid keys: train.learning_rate") {
+		t.Errorf("fltk report's summary:\n%s", out)
 	}
 }
 
@@ -210,5 +253,10 @@ func TestSweepBench(t *testing.T) {
 		if strings.Join(rec[2:4], ",") != want || rec[6] == "" || rec[len(rec)-1] != "ok" {
 			t.Errorf("row %d = %v, want %s with a median and status ok", i+1, rec, want)
 		}
+	}
+	out := reportSweep(t, filepath.Join(tmp, "sweeps", "b"), []string{"bench.op", "collective.codec"}, []string{"median_us", "gbps"})
+	if !strings.Contains(out, "4 runs, 4 ok; grid keys: bench.op, collective.codec") || !strings.Contains(out, " µs ± ") ||
+		!strings.Contains(out, " GB/s ± ") || strings.Contains(out, "accuracy") {
+		t.Errorf("fltk report's summary of a bench sweep:\n%s", out)
 	}
 }

@@ -26,12 +26,18 @@
 // # A sweep
 //
 // sweep.csv has the columns run,dir, one column per grid key (named by
-// its dotted config key), then seed,np,final_accuracy,best_accuracy,
-// rounds_to_target,wall_seconds,bytes_up,bytes_down,status.
-// [Sweep.Aggregate] gives a metric's mean and standard deviation over
-// seeds against one grid key, a series per combination of the other keys
-// (averaged over them when there are more than [MaxSeries]);
-// [PlotSweep] draws them for every key and [WriteSweep] prints the table.
+// its dotted config key), then the columns of its [SweepKind]:
+// seed,np,final_accuracy,best_accuracy,rounds_to_target,wall_seconds,
+// bytes_up,bytes_down,status for training jobs ([TrainSweep]), or
+// seed,np,median_us,min_us,gbps,wall_seconds,status for benchmark jobs
+// ([BenchSweep]). [SweepKind.Columns] is their one definition; fltk
+// sweep writes its header from it. [LoadSweep] tells the kind from the
+// header. [Sweep.Aggregate] gives a metric's mean and standard deviation
+// over seeds against one axis (a grid key, or np when it varies; see
+// [Sweep.Axes]), a series per combination of the other axes (averaged
+// over them when there are more than [MaxSeries]); [PlotSweep] draws the
+// kind's metrics ([SweepKind.Metrics]) for every axis, [WriteSweep]
+// prints the table and [WriteAggregates] the means.
 //
 // # Time per round
 //

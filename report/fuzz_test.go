@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,6 +42,48 @@ func FuzzLoadRun(f *testing.F) {
 		s := Summarize(r)
 		if s.Rounds != len(r.Rounds) || (s.RoundsToTarget != 0 && s.Target <= 0) {
 			t.Fatalf("Summarize = %+v for %d rounds", s, len(r.Rounds))
+		}
+	})
+}
+
+// FuzzLoadSweep feeds arbitrary sweep.csv files to LoadSweep, then
+// aggregates every metric of the sweep's kind over every axis and writes
+// the table and the aggregates: LoadSweep either works or returns an
+// ErrMalformed; nothing panics.
+func FuzzLoadSweep(f *testing.F) {
+	for _, dir := range []string{"testdata/sweep", "testdata/bench-sweep"} {
+		b, err := os.ReadFile(filepath.Join(dir, "sweep.csv"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("run,dir,seed,np,median_us,min_us,gbps,wall_seconds,status\n1,d,1,2,NaN,Inf,-1,0,ok\n"))
+	f.Add([]byte("run,dir,k,seed,np,median_us,min_us,gbps,wall_seconds,status\n1,d,x,1,2,3,4,5,6,ok\n2,d,x,1,9,,,,,failed\n"))
+	f.Fuzz(func(t *testing.T, csv []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "sweep.csv"), csv, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadSweep(dir)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("LoadSweep: %v is not ErrMalformed", err)
+			}
+			return
+		}
+		for _, key := range s.Axes() {
+			for _, m := range s.Kind.Metrics() {
+				if _, _, err := s.Aggregate(key, m); err != nil {
+					t.Fatalf("Aggregate(%q, %s): %v", key, m, err)
+				}
+			}
+		}
+		if err := WriteSweep(io.Discard, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteAggregates(io.Discard, s); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

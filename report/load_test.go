@@ -164,10 +164,37 @@ func TestLoadSweep(t *testing.T) {
 	if f.OK() || !strings.HasPrefix(f.Status, "failed: ") || !math.IsNaN(f.FinalAccuracy) || !math.IsNaN(f.WallSeconds) {
 		t.Errorf("failed row = %+v", f)
 	}
+	if s.Kind != TrainSweep || !math.IsNaN(r.MedianMicros) || !math.IsNaN(r.GBps) || !slices.Equal(s.Axes(), s.Keys) {
+		t.Errorf("kind %v, axes %v, bench fields of r002 %v %v; want a train sweep with no np axis", s.Kind, s.Axes(), r.MedianMicros, r.GBps)
+	}
+}
+
+func TestLoadSweepBench(t *testing.T) {
+	s, err := LoadSweep("testdata/bench-sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Kind != BenchSweep || !slices.Equal(s.Keys, []string{"bench.op", "bench.bytes"}) || len(s.Runs) != 12 {
+		t.Fatalf("kind %v, keys %v, %d runs", s.Kind, s.Keys, len(s.Runs))
+	}
+	if !slices.Equal(s.Axes(), []string{"bench.op", "bench.bytes", NPKey}) {
+		t.Errorf("axes %v: np varies, want it last", s.Axes())
+	}
+	r := s.Runs[4]
+	if r.Run != "5" || r.Dir != "005-allreduce-65536-np2-seed42" || !slices.Equal(r.Values, []string{"allreduce", "65536"}) || r.Seed != 42 ||
+		r.NP != 2 || r.MedianMicros != 400 || r.MinMicros != 320 || r.GBps != 0.16384 || r.WallSeconds != 0.65 || !r.OK() ||
+		!math.IsNaN(r.FinalAccuracy) || r.BytesUp != 0 {
+		t.Errorf("row 5 = %+v", r)
+	}
+	f := s.Runs[11]
+	if f.OK() || !math.IsNaN(f.MedianMicros) || !math.IsNaN(f.GBps) || f.WallSeconds != 0.81 {
+		t.Errorf("failed row = %+v", f)
+	}
 }
 
 func TestLoadSweepMalformed(t *testing.T) {
 	const tail = "seed,np,final_accuracy,best_accuracy,rounds_to_target,wall_seconds,bytes_up,bytes_down,status"
+	const bench = "seed,np,median_us,min_us,gbps,wall_seconds,status"
 	tests := []struct {
 		name, body string
 		line       int
@@ -177,6 +204,9 @@ func TestLoadSweepMalformed(t *testing.T) {
 		{"wrong tail", "run,dir,lr,seed,np,final_accuracy\n", 1, "must end with"},
 		{"bad accuracy", "run,dir,lr," + tail + "\nr0,runs/r0,0.1,1,2,0.9,0.9,,1,1,1,ok\nr1,runs/r1,0.1,2,2,high,0.9,,1,1,1,ok\n", 3, "column final_accuracy"},
 		{"bad seed", "run,dir,lr," + tail + "\nr0,runs/r0,0.1,one,2,0.9,0.9,,1,1,1,ok\n", 2, "column seed"},
+		{"neither kind", "run,dir,op,seed,np,median_us,gbps,wall_seconds,status\n1,d,bcast,1,2,3,4,5,ok\n", 1, "(training jobs) or " + bench + " (benchmark jobs)"},
+		{"columns of both", "run,dir,op,seed,np,median_us,min_us,gbps,wall_seconds,bytes_up,bytes_down,status\n", 1, "must end with " + tail},
+		{"bad median", "run,dir,op," + bench + "\n1,d1,bcast,42,2,10,9,0.5,1,ok\n2,d2,bcast,42,2,fast,9,0.5,1,ok\n", 3, "column median_us"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

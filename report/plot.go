@@ -463,17 +463,18 @@ func PlotCompare(runs []*Run, labels []string, dir string) ([]string, error) {
 	return files, nil
 }
 
-// PlotSweep draws, for each grid key and each of final accuracy, best
-// accuracy and wall time, the metric's mean ± standard deviation over
-// seeds against the key (see [Sweep.Aggregate]) into dir, as
-// sweep_<metric>_<key>.png and .svg. It returns the files' paths.
+// PlotSweep draws, for each of [Sweep.Axes] and each metric of the
+// sweep's kind ([SweepKind.Metrics]: final accuracy, best accuracy and
+// wall time; or median time and GB/s), the metric's mean ± standard
+// deviation over seeds against the key (see [Sweep.Aggregate]) into dir,
+// as sweep_<metric>_<key>.png and .svg. It returns the files' paths.
 func PlotSweep(s *Sweep, dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	var files []string
-	for _, key := range s.Keys {
-		for _, m := range []Metric{FinalAccuracy, BestAccuracy, WallSeconds} {
+	for _, key := range s.Axes() {
+		for _, m := range s.Kind.Metrics() {
 			series, numeric, err := s.Aggregate(key, m)
 			if err != nil {
 				return files, err
@@ -514,11 +515,13 @@ type errXYs struct {
 
 func (e errXYs) YError(i int) (float64, float64) { return e.err[i], e.err[i] }
 
+// logRange says whether values from lo to hi (all positive) span a
+// factor of 100 or more: such an axis is logarithmic.
+func logRange(positive bool, lo, hi float64) bool { return positive && hi/lo >= 100 }
+
 func sweepPlot(s *Sweep, key string, m Metric, series []Series, numeric bool) (*plot.Plot, error) {
-	ylabel, scale := m.title(), 1.0
-	if m != WallSeconds {
-		ylabel, scale = m.title()+" (%)", 100
-	}
+	mi := m.info()
+	ylabel, scale := mi.ylabel, mi.scale
 	p := newPlot(fmt.Sprintf("%s: %s against %s (mean ± sd over seeds)", s.Name, m.title(), key), key, ylabel)
 	// Categorical values sit at 0, 1, …, named by their value.
 	var cats []string
@@ -532,6 +535,8 @@ func sweepPlot(s *Sweep, key string, m Metric, series []Series, numeric bool) (*
 		}
 	}
 	positive, lo, hi, points := true, math.Inf(1), math.Inf(-1), 0
+	// The y range with the error bars.
+	yPositive, ylo, yhi := true, math.Inf(1), math.Inf(-1)
 	for i, ser := range series {
 		e := errXYs{}
 		for _, pt := range ser.Points {
@@ -541,8 +546,11 @@ func sweepPlot(s *Sweep, key string, m Metric, series []Series, numeric bool) (*
 			}
 			positive = positive && x > 0
 			lo, hi = min(lo, x), max(hi, x)
-			e.XYs = append(e.XYs, plotter.XY{X: x, Y: scale * pt.Mean})
-			e.err = append(e.err, scale*pt.Spread)
+			y, sd := scale*pt.Mean, scale*pt.Spread
+			yPositive = yPositive && y-sd > 0
+			ylo, yhi = min(ylo, y-sd), max(yhi, y+sd)
+			e.XYs = append(e.XYs, plotter.XY{X: x, Y: y})
+			e.err = append(e.err, sd)
 		}
 		if len(e.XYs) == 0 {
 			continue
@@ -565,11 +573,16 @@ func sweepPlot(s *Sweep, key string, m Metric, series []Series, numeric bool) (*
 	case !numeric:
 		p.NominalX(cats...)
 		p.X.Min, p.X.Max = -0.5, float64(len(cats))-0.5
-	case positive && hi/lo >= 100:
+	case logRange(positive, lo, hi):
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 		p.X.Min, p.X.Max = lo/1.2, hi*1.2
 	case hi > lo:
 		p.X.Min, p.X.Max = lo-0.05*(hi-lo), hi+0.05*(hi-lo)
+	}
+	if logRange(yPositive, ylo, yhi) {
+		// Room above for the legend.
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Min, p.Y.Max = ylo/1.5, yhi*4
 	}
 	return p, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -171,6 +172,80 @@ func TestPlotSweep(t *testing.T) {
 		"sweep_best_accuracy_federated.codec":     {"none", "int8"},
 		"sweep_wall_seconds_federated.codec":      {"none", "int8"},
 	})
+}
+
+// TestPlotBenchSweep: a benchmark sweep plots median time and GB/s
+// against each grid key and np (which varies); median time, spanning
+// over 100×, gets a logarithmic y axis (ticks 100, 1000, 10000), GB/s
+// does not.
+func TestPlotBenchSweep(t *testing.T) {
+	s, err := LoadSweep("testdata/bench-sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := PlotSweep(s, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlots(t, dir, files, map[string][]string{
+		"sweep_median_us_bench.bytes": {"bench-sweep: median time (µs) against bench.bytes (mean ± sd over seeds)", "bench.bytes",
+			"median time per call (µs)", "100", "1000", "10000", "1e+06", "bench.op=bcast, np=2", "bench.op=allreduce, np=3"},
+		"sweep_gbps_bench.bytes": {"bench-sweep: GB/s against bench.bytes (mean ± sd over seeds)", "GB/s (bytes per rank / median)",
+			"0.25", "bench.op=allreduce, np=2"},
+		"sweep_median_us_bench.op": {"bench.op", "bcast", "allreduce", "bench.bytes=4096, np=2", "bench.bytes=1048576, np=3"},
+		"sweep_gbps_bench.op":      {"bcast", "allreduce", "GB/s (bytes per rank / median)"},
+		"sweep_median_us_np":       {"np", "median time per call (µs)", "bench.op=allreduce, bench.bytes=1048576"},
+		"sweep_gbps_np":            {"np", "bench.op=bcast, bench.bytes=65536"},
+	})
+	if texts := svgTexts(t, filepath.Join(dir, "sweep_gbps_bench.bytes.svg")); slices.Contains(texts, "0.1") || slices.Contains(texts, "1") {
+		t.Errorf("GB/s spans under 100×, want a linear axis; texts %q", texts)
+	}
+}
+
+// TestPlotSweepLogY: the y axis is logarithmic only when the means ± sd
+// are positive and span 100× or more.
+func TestPlotSweepLogY(t *testing.T) {
+	tests := []struct {
+		name      string
+		medians   []float64
+		sd        bool // two seeds per point, one at 0.1 × the other
+		wantTicks []string
+		notTicks  []string
+	}{
+		{"spans 1000×", []float64{10, 100, 10000}, false, []string{"10", "100", "1000", "10000"}, []string{"0", "2000"}},
+		{"spans 10×", []float64{100, 400, 1000}, false, []string{"200", "600", "1000"}, []string{"10", "100"}},
+		// Error bars reaching below zero cannot be drawn on a log axis.
+		{"error bar below zero", []float64{10, 100, 10000}, true, []string{"0"}, []string{"10", "100"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A categorical key: the x axis has no numbers.
+			s := &Sweep{Name: "b", Kind: BenchSweep, Keys: []string{"bench.op"}}
+			for i, m := range tt.medians {
+				x := "op" + strconv.Itoa(i)
+				s.Runs = append(s.Runs, SweepRun{Values: []string{x}, MedianMicros: m, GBps: 1, Status: "ok"})
+				if tt.sd {
+					s.Runs = append(s.Runs, SweepRun{Values: []string{x}, MedianMicros: 0.001 * m, GBps: 1, Status: "ok"})
+				}
+			}
+			dir := t.TempDir()
+			if _, err := PlotSweep(s, dir); err != nil {
+				t.Fatal(err)
+			}
+			texts := svgTexts(t, filepath.Join(dir, "sweep_median_us_bench.op.svg"))
+			for _, w := range tt.wantTicks {
+				if !slices.Contains(texts, w) {
+					t.Errorf("no tick %q in %q", w, texts)
+				}
+			}
+			for _, w := range tt.notTicks {
+				if slices.Contains(texts, w) {
+					t.Errorf("tick %q in %q", w, texts)
+				}
+			}
+		})
+	}
 }
 
 func TestPlotSweepLogAndEmpty(t *testing.T) {

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -157,6 +158,78 @@ func TestAggregate(t *testing.T) {
 	}
 }
 
+// TestAggregateBench: a benchmark sweep aggregates median time and GB/s,
+// np (which varies) is an axis of its own and splits the series of the
+// other axes, and the failed run leaves its point out.
+func TestAggregateBench(t *testing.T) {
+	s, err := LoadSweep("testdata/bench-sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pt struct {
+		x    string
+		mean float64
+	}
+	tests := []struct {
+		key     string
+		m       Metric
+		numeric bool
+		labels  []string
+		series  map[string][]pt
+	}{
+		{"bench.bytes", MedianMicros, true,
+			[]string{"bench.op=bcast, np=2", "bench.op=allreduce, np=2", "bench.op=bcast, np=3", "bench.op=allreduce, np=3"},
+			map[string][]pt{
+				"bench.op=bcast, np=2":     {{"4096", 40}, {"65536", 150}, {"1048576", 1500}},
+				"bench.op=allreduce, np=3": {{"4096", 180}, {"65536", 600}}, // 1048576 failed
+			}},
+		{"bench.op", GBps, false,
+			[]string{"bench.bytes=4096, np=2", "bench.bytes=65536, np=2", "bench.bytes=1048576, np=2", "bench.bytes=4096, np=3", "bench.bytes=65536, np=3", "bench.bytes=1048576, np=3"},
+			map[string][]pt{
+				"bench.bytes=65536, np=2":   {{"bcast", 0.436907}, {"allreduce", 0.16384}},
+				"bench.bytes=1048576, np=3": {{"bcast", 0.466034}},
+			}},
+		{NPKey, MedianMicros, true,
+			[]string{"bench.op=bcast, bench.bytes=4096", "bench.op=bcast, bench.bytes=65536", "bench.op=bcast, bench.bytes=1048576",
+				"bench.op=allreduce, bench.bytes=4096", "bench.op=allreduce, bench.bytes=65536", "bench.op=allreduce, bench.bytes=1048576"},
+			map[string][]pt{
+				"bench.op=bcast, bench.bytes=4096": {{"2", 40}, {"3", 60}},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"/"+string(tt.m), func(t *testing.T) {
+			series, numeric, err := s.Aggregate(tt.key, tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var labels []string
+			for _, ser := range series {
+				labels = append(labels, ser.Label)
+			}
+			if numeric != tt.numeric || !slices.Equal(labels, tt.labels) {
+				t.Fatalf("numeric %v, series %q; want %v, %q", numeric, labels, tt.numeric, tt.labels)
+			}
+			for _, ser := range series {
+				want, ok := tt.series[ser.Label]
+				if !ok {
+					continue
+				}
+				if len(ser.Points) != len(want) {
+					t.Fatalf("series %q: %+v, want %+v", ser.Label, ser.Points, want)
+				}
+				for i, p := range ser.Points {
+					if p.X != want[i].x || math.Abs(p.Mean-want[i].mean) > 1e-9 || p.Spread != 0 || p.N != 1 {
+						t.Errorf("series %q point %d = %+v, want %+v (n=1)", ser.Label, i, p, want[i])
+					}
+				}
+			}
+		})
+	}
+	if _, _, err := s.Aggregate("collective.codec", MedianMicros); err == nil || !strings.Contains(err.Error(), "keys: bench.op, bench.bytes, np") {
+		t.Errorf("unknown key: err = %v", err)
+	}
+}
+
 func TestAggregateManySeries(t *testing.T) {
 	s := &Sweep{Keys: []string{"a", "b"}}
 	for i := 0; i < MaxSeries+1; i++ {
@@ -183,6 +256,51 @@ func TestAggregateManySeries(t *testing.T) {
 	}
 }
 
+func TestWriteBenchSweep(t *testing.T) {
+	s, err := LoadSweep("testdata/bench-sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteSweep(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 14 || lines[0] != "sweep bench-sweep (testdata/bench-sweep): 12 runs, 11 ok; grid keys: bench.op, bench.bytes" {
+		t.Fatalf("bench table (want title, header, 12 runs):\n%s", b.String())
+	}
+	for i, want := range map[int][]string{
+		1:  {"run", "bench.op", "bench.bytes", "seed", "np", "median µs", "min µs", "GB/s", "wall s", "status"},
+		6:  {"5", "allreduce", "65536", "42", "2", "400.0", "320.0", "0.164", "0.7", "ok"},
+		13: {"12", "allreduce", "1048576", "3", "-", "0.8", "failed: rank 2 exited with status 1"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i], w) {
+				t.Errorf("line %d %q lacks %q", i, lines[i], w)
+			}
+		}
+	}
+	if strings.Contains(b.String(), "final") || strings.Contains(b.String(), "%") {
+		t.Errorf("bench table shows training columns:\n%s", b.String())
+	}
+	b.Reset()
+	if err := WriteAggregates(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"median time (µs) against bench.bytes (mean ± sd over seeds):\n",
+		"  bench.op=allreduce, np=3:  4096 → 180.0 µs ± 0.0 (n=1)  65536 → 600.0 µs ± 0.0 (n=1)\n",
+		"GB/s against bench.op (mean ± sd over seeds):\n",
+		"  bench.bytes=65536, np=2:  bcast → 0.437 GB/s ± 0.000 (n=1)  allreduce → 0.164 GB/s ± 0.000 (n=1)\n",
+		"median time (µs) against np (mean ± sd over seeds):\n", "GB/s against np (mean ± sd over seeds):\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("aggregates lack %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "accuracy") {
+		t.Errorf("bench aggregates show accuracy:\n%s", b.String())
+	}
+}
+
 func TestWriteSweepAndCompare(t *testing.T) {
 	s, err := LoadSweep("testdata/sweep")
 	if err != nil {
@@ -199,6 +317,21 @@ func TestWriteSweepAndCompare(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "\n"); n != 10 {
 		t.Errorf("sweep table has %d lines, want 10 (title, header, 8 runs)", n)
+	}
+	b.Reset()
+	if err := WriteAggregates(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"final accuracy against train.learning_rate (mean ± sd over seeds):\n",
+		"  federated.codec=none:  0.01 → 82.00% ± 2.83 (n=2)  0.1 → 91.00% ± 1.41 (n=2)\n",
+		"final accuracy against federated.codec (mean ± sd over seeds):\n",
+		"  train.learning_rate=0.1:  none → 91.00% ± 1.41 (n=2)  int8 → 88.00% ± 0.00 (n=1)\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("aggregates lack %q:\n%s", want, b.String())
+		}
+	}
+	if n := strings.Count(b.String(), "\n"); n != 6 {
+		t.Errorf("aggregates have %d lines, want 6 (a title and 2 series per key)", n)
 	}
 	b.Reset()
 	runs := []*Run{mustLoad(t, "testdata/run-a"), mustLoad(t, "testdata/run-b")}

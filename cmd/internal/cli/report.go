@@ -16,8 +16,9 @@ On a run's results folder (output.dir/job.name/, with metrics.csv) it prints
 the summary (final and best accuracy, rounds to federated.target_accuracy,
 wall time, bytes up and down) and writes PNG and SVG plots into
 RESULTS_DIR/plots/. On a sweep folder (with sweep.csv) it prints the sweep's
-table and plots final accuracy, best accuracy and wall time (mean ± sd over
-seeds) against each grid key into SWEEP_DIR/plots/.
+table and plots (mean ± sd over seeds) against each grid key into
+SWEEP_DIR/plots/: final accuracy, best accuracy and wall time for a sweep
+of training jobs; median time and GB/s for a sweep of benchmark jobs.
 
 With --compare it prints a row per run and overlays the runs (accuracy
 against round, wall time and bytes; cumulative bytes) into ./compare/.
@@ -87,19 +88,8 @@ func reportSweep(dir, outDir string, stdout io.Writer) error {
 	if err := report.WriteSweep(stdout, s); err != nil {
 		return err
 	}
-	for _, key := range s.Keys {
-		series, _, err := s.Aggregate(key, report.FinalAccuracy)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "final accuracy against %s (mean ± sd over seeds):\n", key)
-		for _, ser := range series {
-			fmt.Fprintf(stdout, "  %s:", ser.Label)
-			for _, p := range ser.Points {
-				fmt.Fprintf(stdout, "  %s → %.2f%% ± %.2f (n=%d)", p.X, 100*p.Mean, 100*p.Spread, p.N)
-			}
-			fmt.Fprintln(stdout)
-		}
+	if err := report.WriteAggregates(stdout, s); err != nil {
+		return err
 	}
 	files, err := report.PlotSweep(s, outDir)
 	if err != nil {

@@ -65,6 +65,12 @@ func TestReport(t *testing.T) {
 		{name: "sweep", args: []string{"report", "sweep"}, stdout: []string{"8 runs, 7 ok", "failed: rank 2 exited with status 1",
 			"final accuracy against train.learning_rate (mean ± sd over seeds):", "0.1 → 91.00% ± 1.41 (n=2)", "0.1 → 88.00% ± 0.00 (n=1)",
 			"plots: 12 files (PNG and SVG) in sweep/plots"}, plotsDir: "sweep/plots", pngs: 6},
+		{name: "bench sweep", args: []string{"report", "bench-sweep"}, stdout: []string{"12 runs, 11 ok; grid keys: bench.op, bench.bytes",
+			"median µs  min µs  GB/s", "failed: rank 2 exited with status 1",
+			"median time (µs) against bench.bytes (mean ± sd over seeds):", "4096 → 40.0 µs ± 0.0 (n=1)",
+			"GB/s against bench.op (mean ± sd over seeds):", "bcast → 0.437 GB/s ± 0.000 (n=1)",
+			"median time (µs) against np (mean ± sd over seeds):", "plots: 12 files (PNG and SVG) in bench-sweep/plots"},
+			plotsDir: "bench-sweep/plots", pngs: 6},
 		{name: "compare", args: []string{"report", "--compare", "run-a", "run-b"}, stdout: []string{"run-a       4  90.00%  91.00%",
 			"no target", "plots: 8 files (PNG and SVG) in compare"}, plotsDir: "compare", pngs: 4},
 		{name: "compare --out", args: []string{"report", "--compare", "--out", "cmp", "run-a", "run-b", "zero-rounds"},
@@ -74,6 +80,8 @@ func TestReport(t *testing.T) {
 		{name: "parent folder", args: []string{"report", "."}, code: 2, stderr: []string{"it holds results folders: ", "run-a", "sweep"}},
 		{name: "missing folder", args: []string{"report", "nope"}, code: 2, stderr: []string{"no results", "nope"}},
 		{name: "malformed", args: []string{"report", "bad"}, code: 2, stderr: []string{"report: bad/metrics.csv:3: column test_loss: \"x\""}},
+		{name: "sweep of neither kind", args: []string{"report", "bad-sweep"}, code: 2,
+			stderr: []string{"report: bad-sweep/sweep.csv:1: header must end with seed,np,final_accuracy,", "(training jobs) or seed,np,median_us,"}},
 		{name: "compare with a bad run", args: []string{"report", "--compare", "run-a", "empty"}, code: 2, stderr: []string{"no results"}},
 		{name: "no argument", args: []string{"report"}, code: 2, stderr: []string{"exactly one RESULTS_DIR"}},
 		{name: "two arguments", args: []string{"report", "run-a", "run-b"}, code: 2, stderr: []string{"--compare"}},
@@ -87,6 +95,12 @@ func TestReport(t *testing.T) {
 	}
 	bad := "round,test_accuracy,test_loss\n1,0.5,1\n2,0.6,x\n"
 	if err := os.WriteFile(filepath.Join(fx, "bad", "metrics.csv"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(fx, "bad-sweep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fx, "bad-sweep", "sweep.csv"), []byte("run,dir,bench.op,seed,np,median_us,status\n1,d,bcast,1,2,3,ok\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(fx)

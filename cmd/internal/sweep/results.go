@@ -8,19 +8,14 @@ import (
 	"strconv"
 
 	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/report"
 )
 
-// TrainColumns are sweep.csv's columns after the grid keys for training
-// jobs (job.task = "train").
-var TrainColumns = []string{"seed", "np", "final_accuracy", "best_accuracy", "rounds_to_target",
-	"wall_seconds", "bytes_up", "bytes_down", "status"}
-
-// BenchColumns are sweep.csv's columns after the grid keys for benchmark
-// jobs (job.task = "bench").
-var BenchColumns = []string{"seed", "np", "median_us", "min_us", "gbps", "wall_seconds", "status"}
-
 // results describes what a task leaves in a run's folder and how it
-// becomes sweep.csv columns.
+// becomes sweep.csv columns. The columns after the grid keys are
+// report's, which reads sweep.csv back: report.TrainSweep.Columns() for
+// training jobs (job.task = "train"), report.BenchSweep.Columns() for
+// benchmark jobs ("bench").
 type results struct {
 	columns []string // seed, np, results before wall_seconds, wall_seconds, results after, status
 	wallAt  int      // how many of read's values come before wall_seconds
@@ -32,9 +27,9 @@ type results struct {
 
 func resultsOf(task string) results {
 	if task == "bench" {
-		return results{columns: BenchColumns, wallAt: 3, file: "bench.csv", read: readBench}
+		return results{columns: report.BenchSweep.Columns(), wallAt: 3, file: "bench.csv", read: readBench}
 	}
-	return results{columns: TrainColumns, wallAt: 3, file: "metrics.csv", read: readTrain}
+	return results{columns: report.TrainSweep.Columns(), wallAt: 3, file: "metrics.csv", read: readTrain}
 }
 
 // readCSV reads a CSV file with a header and at least one row; it returns

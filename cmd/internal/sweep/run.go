@@ -26,7 +26,8 @@ var (
 const CSVName = "sweep.csv"
 
 // Header returns sweep.csv's header: run, dir, the grid keys, then the
-// task's result columns ([TrainColumns] or [BenchColumns]).
+// task's result columns (report.TrainSweep.Columns() or
+// report.BenchSweep.Columns()).
 func (p *Plan) Header() []string {
 	h := []string{"run", "dir"}
 	for _, a := range p.Axes {

@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fltk-go/fltk/report"
 )
 
 // fakeJob writes a metrics.csv as a finished training job would: rounds
@@ -126,6 +129,25 @@ func TestRunFailureAndResume(t *testing.T) {
 			t.Errorf("row %v not ok", rec)
 		}
 	}
+	checkReport(t, plan, report.TrainSweep, []string{"train.learning_rate", "federated.target_accuracy"})
+}
+
+// checkReport checks that fltk report reads the sweep.csv the plan wrote
+// as a sweep of kind with the grid keys and every run ok.
+func checkReport(t *testing.T, plan *Plan, kind report.SweepKind, axes []string) {
+	t.Helper()
+	s, err := report.LoadSweep(plan.Dir)
+	if err != nil {
+		t.Fatalf("report.LoadSweep: %v", err)
+	}
+	if s.Kind != kind || !slices.Equal(s.Axes(), axes) || len(s.Runs) != len(plan.Runs) {
+		t.Fatalf("report reads a %v sweep with axes %v and %d runs; want %v, %v, %d", s.Kind, s.Axes(), len(s.Runs), kind, axes, len(plan.Runs))
+	}
+	for _, r := range s.Runs {
+		if !r.OK() {
+			t.Errorf("report reads run %+v", r)
+		}
+	}
 }
 
 func TestRunInterrupted(t *testing.T) {
@@ -212,5 +234,13 @@ np = [2, 4]
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sweep.csv (without wall_seconds)\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	checkReport(t, plan, report.BenchSweep, []string{"bench.op", "collective.codec", "np"})
+	s, err := report.LoadSweep(plan.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Runs[2]; r.MedianMicros != 3.5 || r.MinMicros != 100 || r.GBps != 0.9 {
+		t.Errorf("report reads run 3 as %+v", r)
 	}
 }
