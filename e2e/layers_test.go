@@ -28,7 +28,6 @@ var layerRules = []struct {
 	{"internal", nil}, // internal/testbin: the test binaries' builder, standard library only
 	{"cmd", []string{"*"}},
 	{"e2e", []string{"*"}},
-	{"internal/testbin", nil}, // builds cmd/... with the go command, imports nothing of ours
 }
 
 // externalRules confines each heavy dependency to the tree that wraps it.
