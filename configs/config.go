@@ -66,6 +66,7 @@ type Config struct {
 	Output     Output     `toml:"output"`
 	Demo       Demo       `toml:"demo"`
 	Bench      Bench      `toml:"bench"`
+	Deploy     Deploy     `toml:"deploy"`
 }
 
 // Job identifies the experiment and its size.
@@ -240,6 +241,7 @@ func DefaultConfig() Config {
 			Op:    "allreduce",
 			Bytes: 1 << 20,
 		},
+		Deploy: defaultDeploy(),
 	}
 }
 
@@ -258,6 +260,7 @@ func (c *Config) Validate() error {
 	c.Output.validate(&v)
 	c.Demo.validate(&v)
 	c.Bench.validate(&v)
+	c.Deploy.validate(&v)
 	return errors.Join(v.errs...)
 }
 

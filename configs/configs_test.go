@@ -438,6 +438,14 @@ func TestValidate(t *testing.T) {
 		{"bench bytes odd", func(c *Config) { c.Bench.Bytes = 6 }, "bench.bytes", "multiple of 4"},
 		{"bench bytes -4", func(c *Config) { c.Bench.Bytes = -4 }, "bench.bytes", "at least 0"},
 		{"bench repeats -1", func(c *Config) { c.Bench.Repeats = -1 }, "bench.repeats", "at least 0"},
+		{"deploy image", func(c *Config) { c.Deploy.Image = "" }, "deploy.image", "must not be empty"},
+		{"deploy no profiles", func(c *Config) { c.Deploy.Profiles = nil }, "deploy.profiles", "at least one profile"},
+		{"deploy unknown profile", func(c *Config) { c.Deploy.Profiles = []string{"slow", "turbo"} }, "deploy.profiles", `entry 2: unknown profile "turbo"`},
+		{"deploy bad count", func(c *Config) { c.Deploy.Profiles = []string{"slow*0"} }, "deploy.profiles", "count after * must be a whole number ≥ 1"},
+		{"deploy federator", func(c *Config) { c.Deploy.FederatorProfile = "fast" }, "deploy.federator_profile", `unknown profile "fast"`},
+		{"deploy backoff", func(c *Config) { c.Deploy.BackoffLimit = -1 }, "deploy.backoff_limit", "at least 0"},
+		{"deploy deadline", func(c *Config) { c.Deploy.ActiveDeadline = Duration{1500 * time.Millisecond} }, "deploy.active_deadline", "whole seconds"},
+		{name: "deploy counts", edit: func(c *Config) { c.Deploy.Profiles = []string{"slow*3", "medium*2", "default"} }},
 		{name: "bench task", edit: func(c *Config) { c.Job.Task = "bench"; c.Bench = Bench{Op: "barrier", Bytes: 0, Repeats: 3} }},
 	}
 	for _, codec := range Codecs {

@@ -257,6 +257,22 @@ func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 			}
 		}
 		fv.Set(reflect.ValueOf(out))
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		arr, ok := v.([]any)
+		if !ok {
+			typeErr("an array of strings")
+			return
+		}
+		out := make([]string, len(arr))
+		for i, e := range arr {
+			s, ok := e.(string)
+			if !ok {
+				d.add(newError(ErrType, key, fmt.Sprintf("key %s: element %d: expected a string, got %s", quote(key), i, describe(e))))
+				return
+			}
+			out[i] = s
+		}
+		fv.Set(reflect.ValueOf(out))
 	default:
 		// A programmer error in Config, caught by the tests.
 		d.add(newError(ErrType, key, fmt.Sprintf("key %s: configs cannot decode Go type %s", quote(key), t)))
