@@ -17,6 +17,9 @@
 #                     (each repetition runs all models again); the table
 #                     shows medians and the range of the R paired ratios
 #                                                              [1]
+#   --torch-blas-threads N|same
+#                     OPENBLAS_NUM_THREADS of the PyTorch runs: N, or "same"
+#                     as torch.set_num_threads                       [1]
 #   --openblas        build the Go side with -tags openblas, CGO_ENABLED=1,
 #                     CGO_LDFLAGS=-lopenblas (installs libopenblas-dev)
 #   --csv FILE        CSV output                [bench-results/bench-train.csv];
@@ -39,9 +42,14 @@
 # PyTorch runs on OpenBLAS, as its users run it: the script installs
 # libopenblas0-pthread, checks which BLAS library torch really maps and
 # refuses (exit 2) to report ratios against anything else (Debian's
-# reference libblas3 is up to 12x slower), gives OpenBLAS torch's thread
-# count (OPENBLAS_NUM_THREADS, one PyTorch process per thread count) and
-# unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the PyTorch commands.
+# reference libblas3 is up to 12x slower), runs one PyTorch process per
+# thread count with OPENBLAS_NUM_THREADS=1 by default (torch's own
+# intra-op threads do the parallel work; OpenBLAS's threads on top of them
+# cost PyTorch 2-10x on these 2-core VMs: MNIST2NN batch 16, torch 2
+# threads, 36,218 samples/s with 1 OpenBLAS thread vs 3,630 with 2;
+# FashionMNISTCNN 3,306 vs 1,479; --torch-blas-threads same gives OpenBLAS
+# torch's count instead) and unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+# for the PyTorch commands.
 # Exit status 1 if a Go or PyTorch run failed (the others still run).
 set -euo pipefail
 
@@ -58,6 +66,7 @@ benchtime="2s"
 torch_seconds=""
 repeats=1
 openblas=0
+torch_blas_threads=1
 csv="bench-results/bench-train.csv"
 PY=/usr/bin/python3
 
@@ -75,6 +84,7 @@ while [ "$#" -gt 0 ]; do
         --torch-seconds) need_arg "$@"; torch_seconds=$2; shift 2 ;;
         --repeats) need_arg "$@"; repeats=$2; shift 2 ;;
         --openblas) openblas=1; shift ;;
+        --torch-blas-threads) need_arg "$@"; torch_blas_threads=$2; shift 2 ;;
         --csv) need_arg "$@"; csv=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
@@ -83,6 +93,9 @@ done
 
 [[ $batches =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--batch must be a comma-separated list of integers"
 [[ $threads =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--threads must be a comma-separated list of integers"
+[[ $torch_blas_threads =~ ^([1-9][0-9]*|same)$ ]] || die "--torch-blas-threads must be a number ≥ 1 or \"same\""
+# blas_threads T: OPENBLAS_NUM_THREADS of a PyTorch run with T threads.
+blas_threads() { if [ "$torch_blas_threads" = same ]; then echo "$1"; else echo "$torch_blas_threads"; fi; }
 [[ $repeats =~ ^[1-9][0-9]*$ ]] || die "--repeats must be a positive integer"
 if [ -z "$torch_seconds" ]; then
     if [[ $benchtime =~ ^([0-9]+(\.[0-9]*)?)s$ ]]; then
@@ -126,7 +139,7 @@ fi
 # nothing. libopenblas0-pthread takes over the libblas.so.3 alternative
 # when installed. The PyTorch side runs with OPENBLAS_CORETYPE and
 # OPENBLAS_L2_SIZE unset (this machine sets them for old OpenBLAS builds;
-# they slow a current one) and OPENBLAS_NUM_THREADS = its torch threads.
+# they slow a current one); OPENBLAS_NUM_THREADS: see --torch-blas-threads.
 torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u OMP_NUM_THREADS)
 if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
     apt_install libopenblas0-pthread || die "could not install libopenblas0-pthread (PyTorch must not run on the reference BLAS)"
@@ -187,7 +200,7 @@ raw_log="${csv%.csv}.log"
 {
     echo "# $invocation"
     echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# go: $(go version), build $build; torch $torch_version on $torch_blas (OPENBLAS_NUM_THREADS = torch threads; OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset)"
+    echo "# go: $(go version), build $build; torch $torch_version on $torch_blas (OPENBLAS_NUM_THREADS $torch_blas_threads; OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE unset)"
 } >"$raw_log"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -247,7 +260,7 @@ for rep in $(seq 1 "$repeats"); do
         : >"$tmp/torch-$m.err"
         # One process per thread count: OpenBLAS's pool is sized at start.
         for t in "${thread_list[@]}"; do
-            if ! "${torch_env[@]}" OPENBLAS_NUM_THREADS="$t" "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" \
+            if ! "${torch_env[@]}" OPENBLAS_NUM_THREADS="$(blas_threads "$t")" "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" \
                 --threads "$t" --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
                 if grep -q 'unknown model' "$tmp/torch-$m.err"; then
                     log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
@@ -324,7 +337,7 @@ awk -F, -v models="$models" -v batches="$batches" -v threads="$labels" -v build=
         printf "\nratio >= 0.5 (target) in %d of %d measured rows\n", met, total
     }' "$raw"
 cat <<EOF
-build: $build; PyTorch $torch_version on $torch_blas (SGD lr 0.01, no momentum; OPENBLAS_NUM_THREADS = its threads); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row, $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
+build: $build; PyTorch $torch_version on $torch_blas (SGD lr 0.01, no momentum; OPENBLAS_NUM_THREADS $torch_blas_threads); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row, $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
 command: $invocation
 CSV: $csv, raw output: $raw_log
 EOF
