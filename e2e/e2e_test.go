@@ -315,16 +315,24 @@ func (w *readyWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// TestLaunchFederatedTraining trains MNIST for two rounds over three real
-// processes started by fltk-launch, on the data `make data` prepared.
-func TestLaunchFederatedTraining(t *testing.T) {
-	dataDir, err := filepath.Abs("../data")
+// mnistData returns the absolute path of the data folder `make data`
+// prepares, failing the test if MNIST is not in it.
+func mnistData(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../data")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "mnist")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "mnist")); err != nil {
 		t.Fatalf("MNIST is missing (%v): run `make data` (make test does)", err)
 	}
+	return dir
+}
+
+// TestLaunchFederatedTraining trains MNIST for two rounds over three real
+// processes started by fltk-launch, on the data `make data` prepared.
+func TestLaunchFederatedTraining(t *testing.T) {
+	dataDir := mnistData(t)
 	out := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`
 [job]

@@ -47,10 +47,7 @@ func openPTY(t *testing.T, cols uint16) (master, slave *os.File) {
 // it draws fits in 59 columns, some show a round's phase, and no live
 // line is printed.
 func TestLaunchStatusLineOnTerminal(t *testing.T) {
-	dataDir, err := filepath.Abs("../data")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dataDir := mnistData(t)
 	out := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`
 [job]
@@ -88,6 +85,7 @@ dir = %q
 	go func() { _, err := io.Copy(&tty, master); copied <- err }()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(3 * time.Minute):

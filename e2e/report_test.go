@@ -14,13 +14,7 @@ import (
 // then runs fltk report on the results folder: the summary names the
 // target reached in round 1 (target 10%), and the plots are there.
 func TestReportAfterTraining(t *testing.T) {
-	dataDir, err := filepath.Abs("../data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dataDir, "mnist")); err != nil {
-		t.Fatalf("MNIST is missing (%v): run `make data` (make test does)", err)
-	}
+	dataDir := mnistData(t)
 	out := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`
 [job]

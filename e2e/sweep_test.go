@@ -21,13 +21,7 @@ import (
 // returns its path and the sweep's results folder.
 func tinySweep(t *testing.T) (path, dir string) {
 	t.Helper()
-	dataDir, err := filepath.Abs("../data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dataDir, "mnist")); err != nil {
-		t.Fatalf("MNIST is missing (%v): run `make data` (make test does)", err)
-	}
+	dataDir := mnistData(t)
 	tmp := t.TempDir()
 	base := fmt.Sprintf(`
 [job]
