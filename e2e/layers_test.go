@@ -39,6 +39,8 @@ var externalRules = []struct {
 	{"github.com/nats-io/", []string{"runtime"}},
 	{"github.com/BurntSushi/toml", []string{"configs", "cmd", "report"}},
 	{"gonum.org/v1/plot", []string{"report"}},
+	{"k8s.io/", []string{"cmd/internal/kube"}},
+	{"sigs.k8s.io/", []string{"cmd/internal/kube"}},
 }
 
 // under reports whether the module-relative package path p lies in tree.
