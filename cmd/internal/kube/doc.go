@@ -1,8 +1,11 @@
 // Package kube writes the Kubernetes manifests of an fltk job: what
 // `fltk-launch k8s` does. Start from [Generate], then [Write] the files
-// into a directory for `kubectl apply -f DIR`. It is the only package of
-// the module that imports k8s.io: the manifests are built from the API's
-// own types and encoded with sigs.k8s.io/yaml.
+// into a directory for `kubectl apply -f DIR`. The objects are built as
+// plain maps in the API's JSON form and encoded with sigs.k8s.io/yaml, so
+// that fltk's binaries do not link k8s.io/api (about 10 MB); the tests
+// decode every manifest into the API's types with the API server's strict
+// field validation (unknown, duplicate or miscased fields fail). Only this
+// package and its tests may import k8s.io (e2e/layers_test.go).
 //
 // # Usage
 //

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/fltk-go/fltk/cmd/internal/kube"
@@ -91,7 +92,7 @@ func decodeDir(t *testing.T, dir string) manifests {
 		default:
 			t.Fatalf("%s: unexpected %s %s", e.Name(), tm.APIVersion, tm.Kind)
 		}
-		if err := yaml.UnmarshalStrict(b, obj); err != nil {
+		if err := decodeStrict(b, obj); err != nil {
 			t.Fatalf("%s: strict decoding: %v", e.Name(), err)
 		}
 		st, err := os.Stat(p)
@@ -105,6 +106,22 @@ func decodeDir(t *testing.T, dir string) manifests {
 			dir, m.configMap != nil, m.secret != nil, m.pvc != nil, m.service != nil, len(m.jobs))
 	}
 	return m
+}
+
+// decodeStrict decodes the YAML document b into obj as the API server's
+// strict field validation does: duplicate keys, unknown fields and fields
+// in the wrong case (encoding/json would accept "readonly" for
+// "readOnly") are errors.
+func decodeStrict(b []byte, obj any) error {
+	j, err := yaml.YAMLToJSONStrict(b)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(j, obj)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
 }
 
 // podEnv resolves the environment of the pod of job j with completion
@@ -461,6 +478,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"one rank", func(_ *configs.Config, o *kube.Options) { o.NP = 1 }, kube.ErrWorldSize, "at least 2"},
 		{"too many ranks", func(_ *configs.Config, o *kube.Options) { o.NP = 1025 }, configs.ErrInvalid, "job.world_size"},
 		{"port", func(_ *configs.Config, o *kube.Options) { o.Port = 70000 }, kube.ErrOptions, "port 70000"},
+		{"job id", func(_ *configs.Config, o *kube.Options) { o.JobID = "a.b" }, kube.ErrOptions, `job id "a.b"`},
 		{"results size", func(_ *configs.Config, o *kube.Options) { o.ResultsSize = "lots" }, kube.ErrOptions, `"lots"`},
 		{"results in /tmp", func(c *configs.Config, _ *kube.Options) { c.Output.Dir = "/tmp/out" }, kube.ErrOptions, "clash with /tmp"},
 		{"results over the config", func(c *configs.Config, _ *kube.Options) { c.Output.Dir = "/etc" }, kube.ErrOptions, "cannot be mounted at /etc"},

@@ -9,11 +9,6 @@ import (
 	"path/filepath"
 )
 
-// ErrOutputDir is returned by [Write] when the directory cannot hold the
-// manifests: it cannot be created or written, or it holds files that
-// fltk-launch k8s did not write.
-var ErrOutputDir = errors.New("kube: output directory")
-
 // Write writes files into dir, creating it. Manifests an earlier run left
 // in dir (files starting with [Header]) are removed first, so that
 // `kubectl apply -f dir` never applies a stale Job; any other file in dir
