@@ -19,7 +19,8 @@
 //
 //   - 10-configmap.yaml: ConfigMap NAME-config, key config.toml: the
 //     effective config, with job.world_size = NP and output.dir made
-//     absolute (it is where the results volume is mounted).
+//     absolute against the image's working directory [WorkDir] (it is
+//     where the results volume is mounted: "results" → /fltk/results).
 //   - 20-secret.yaml: Secret NAME-token, key token: a fresh random NATS
 //     token (mode 0600).
 //   - 30-pvc.yaml: PersistentVolumeClaim NAME-results (ReadWriteOnce),

@@ -17,6 +17,8 @@ import (
 
 // Paths and keys inside the pods.
 const (
+	WorkDir       = "/fltk"       // the image's working directory (make image)
+	DataDir       = "/fltk/data"  // the image's data sets (data.path "data")
 	ConfigDir     = "/etc/fltk"   // the ConfigMap's mount, read-only
 	ConfigKey     = "config.toml" // its key and file name
 	TokenKey      = "token"       // the Secret's key
@@ -124,8 +126,14 @@ func Groups(name string, d configs.Deploy, np int) []Group {
 
 // ResultsDir returns where the results volume is mounted and what
 // output.dir becomes in the ConfigMap: output.dir made absolute against
-// "/".
-func ResultsDir(outputDir string) string { return path.Join("/", outputDir) }
+// the image's working directory [WorkDir] ("results" → /fltk/results, the
+// image's own results directory).
+func ResultsDir(outputDir string) string {
+	if path.IsAbs(outputDir) {
+		return path.Clean(outputDir)
+	}
+	return path.Join(WorkDir, outputDir)
+}
 
 // checkResultsDir rejects a results mount that hides or nests in the
 // pods' other mounts or the system's directories.
@@ -133,7 +141,7 @@ func checkResultsDir(dir string) error {
 	if dir == "/" || dir == "/etc" {
 		return fmt.Errorf("the results volume cannot be mounted at %s", dir)
 	}
-	for _, m := range []string{ConfigDir, "/tmp", "/dev", "/proc", "/sys"} {
+	for _, m := range []string{ConfigDir, DataDir, "/tmp", "/dev", "/proc", "/sys"} {
 		if dir == m || strings.HasPrefix(dir, m+"/") || strings.HasPrefix(m, dir+"/") {
 			return fmt.Errorf("the results volume at %s would clash with %s", dir, m)
 		}

@@ -482,6 +482,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"results size", func(_ *configs.Config, o *kube.Options) { o.ResultsSize = "lots" }, kube.ErrOptions, `"lots"`},
 		{"results in /tmp", func(c *configs.Config, _ *kube.Options) { c.Output.Dir = "/tmp/out" }, kube.ErrOptions, "clash with /tmp"},
 		{"results over the config", func(c *configs.Config, _ *kube.Options) { c.Output.Dir = "/etc" }, kube.ErrOptions, "cannot be mounted at /etc"},
+		{"results over the data", func(c *configs.Config, _ *kube.Options) { c.Output.Dir = "." }, kube.ErrOptions, "/fltk would clash with /fltk/data"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -493,6 +494,19 @@ func TestGenerateErrors(t *testing.T) {
 				t.Errorf("Generate() error %v, want %v containing %q", err, tt.target, tt.msg)
 			}
 		})
+	}
+}
+
+func TestResultsDir(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"results", "/fltk/results"},
+		{"results/exp", "/fltk/results/exp"},
+		{"/srv/out/", "/srv/out"},
+		{"../out", "/out"},
+	} {
+		if got := kube.ResultsDir(tt.in); got != tt.want {
+			t.Errorf("ResultsDir(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 
