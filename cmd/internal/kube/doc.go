@@ -1,7 +1,7 @@
 // Package kube writes the Kubernetes manifests of an fltk job: what
 // `fltk-launch k8s` does. Start from [Generate], then [Write] the files
 // into a directory for `kubectl apply -f DIR`. The objects are built as
-// plain maps in the API's JSON form and encoded with sigs.k8s.io/yaml, so
+// plain maps in the API's JSON form and encoded with gopkg.in/yaml.v3, so
 // that fltk's binaries do not link k8s.io/api (about 10 MB); the tests
 // decode every manifest into the API's types with the API server's strict
 // field validation (unknown, duplicate or miscased fields fail). Only this

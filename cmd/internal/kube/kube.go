@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"path"
@@ -8,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	"gopkg.in/yaml.v3"
 
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/configs"
@@ -223,13 +224,28 @@ func Generate(o Options) ([]File, error) {
 	header := fmt.Sprintf("%s from %s: job %s, %d ranks, FLTK_JOB_ID %s.\n# Apply with: kubectl apply -f DIR (see docs/kubernetes.md).\n",
 		Header, src, g.name, o.NP, o.JobID)
 	for i, obj := range objs {
-		doc, err := yaml.Marshal(obj)
+		doc, err := encode(obj)
 		if err != nil {
 			return nil, fmt.Errorf("kube: encode %s: %w", files[i].Name, err)
 		}
 		files[i].Data = append([]byte(header), doc...)
 	}
 	return files, nil
+}
+
+// encode returns o as a YAML document indented by two spaces, keys in
+// sorted order.
+func encode(o obj) ([]byte, error) {
+	var b bytes.Buffer
+	e := yaml.NewEncoder(&b)
+	e.SetIndent(2)
+	if err := e.Encode(o); err != nil {
+		return nil, err
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // obj is a Kubernetes object as its JSON (and YAML) form: built from
