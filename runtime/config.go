@@ -23,6 +23,13 @@ const (
 	// EnvHost, when set, is this process's host identity (default: the
 	// hostname): ranks with the same host are grouped by World.HostOf.
 	EnvHost = "FLTK_HOST"
+
+	// EnvCompletionIndex is the completion index a Kubernetes Indexed Job
+	// gives each of its pods; without FLTK_RANK, the rank is this index
+	// plus FLTK_RANK_OFFSET (fltk-launch k8s runs the client ranks of one
+	// resource profile as one Indexed Job whose index 0 is its first rank).
+	EnvCompletionIndex = "JOB_COMPLETION_INDEX"
+	EnvRankOffset      = "FLTK_RANK_OFFSET" // added to JOB_COMPLETION_INDEX; default 0
 )
 
 // Config configures Join.
@@ -130,7 +137,9 @@ func (c *Config) Validate() error {
 
 // ConfigFromEnv returns DefaultConfig with the rank, world size, URL, job
 // id, token, CA file and creds file taken from the FLTK_* environment variables. Every missing
-// or malformed variable is named in the error.
+// or malformed variable is named in the error. Without FLTK_RANK, the rank
+// is JOB_COMPLETION_INDEX + FLTK_RANK_OFFSET when JOB_COMPLETION_INDEX is
+// set (a pod of a Kubernetes Indexed Job).
 func ConfigFromEnv() (Config, error) {
 	c := DefaultConfig()
 	var errs []error
@@ -147,7 +156,19 @@ func ConfigFromEnv() (Config, error) {
 		}
 		*dst = n
 	}
-	num(EnvRank, &c.Rank)
+	if _, ok := os.LookupEnv(EnvRank); !ok && os.Getenv(EnvCompletionIndex) != "" {
+		var index, offset int
+		num(EnvCompletionIndex, &index)
+		if _, ok := os.LookupEnv(EnvRankOffset); ok {
+			num(EnvRankOffset, &offset)
+		}
+		if index < 0 || offset < 0 {
+			errs = append(errs, fmt.Errorf("%w: %s=%d and %s=%d must not be negative", ErrInvalidConfig, EnvCompletionIndex, index, EnvRankOffset, offset))
+		}
+		c.Rank = index + offset
+	} else {
+		num(EnvRank, &c.Rank)
+	}
 	num(EnvWorldSize, &c.WorldSize)
 	c.URL = os.Getenv(EnvNATSURL)
 	if c.URL == "" {

@@ -6,7 +6,8 @@
 //
 // # Usage
 //
-//	cfg, err := runtime.ConfigFromEnv() // FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL, FLTK_JOB_ID, FLTK_TOKEN,
+//	cfg, err := runtime.ConfigFromEnv() // FLTK_RANK (or JOB_COMPLETION_INDEX + FLTK_RANK_OFFSET), FLTK_WORLD_SIZE,
+//	                                    // FLTK_NATS_URL, FLTK_JOB_ID, FLTK_TOKEN,
 //	                                    // FLTK_NATS_CA, FLTK_NATS_CREDS, FLTK_HOST
 //	w, err := runtime.Join(ctx, cfg)
 //	defer w.Close()

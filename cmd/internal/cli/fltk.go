@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,9 +29,13 @@ import (
 const fltkUsage = `Usage: fltk COMMAND [flags]
 
 Commands:
-  run CONFIG.toml            run one worker of a job started by fltk-launch
+  run CONFIG.toml [--serve HOST]
+                             run one worker of a job started by fltk-launch
                              (reads FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL,
-                             FLTK_JOB_ID, FLTK_TOKEN)
+                             FLTK_JOB_ID, FLTK_TOKEN; in a Kubernetes Indexed
+                             Job the rank is JOB_COMPLETION_INDEX +
+                             FLTK_RANK_OFFSET); with --serve, rank 0 embeds
+                             the NATS server on HOST at FLTK_NATS_URL's port
   single CONFIG.toml --rank=R [--master HOST:PORT] [--nats URL]
                              run rank R by hand, one terminal per rank; rank 0
                              embeds the NATS server on the master address
@@ -88,6 +93,7 @@ func Fltk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fltk run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	serve := fs.String("serve", "", "rank 0 only: embed the job's NATS server, listening on this HOST at the port of $FLTK_NATS_URL (fltk-launch k8s: the pod's IP)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -104,7 +110,40 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	rc.Logger = newLogger(stderr)
-	return work(ctx, cfg, rc, stdout, false)
+	if *serve == "" {
+		return work(ctx, cfg, rc, stdout, false)
+	}
+	srv, err := serveRank0(cfg, rc, *serve)
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	rc.URL, rc.Server = "", srv // connect in-process
+	return work(ctx, cfg, rc, stdout, true)
+}
+
+// serveRank0 starts the embedded NATS server of "fltk run --serve HOST":
+// rank 0 listens on host at the port of rc.URL ($FLTK_NATS_URL, the name
+// the other ranks reach it by) with rc.Token.
+func serveRank0(cfg *configs.Config, rc runtime.Config, host string) (*runtime.Server, error) {
+	if rc.Rank != 0 {
+		return nil, usagef("--serve is for rank 0, the federator; this is rank %d", rc.Rank)
+	}
+	u, err := url.Parse(rc.URL)
+	if err != nil || u.Port() == "" || strings.Contains(rc.URL, ",") {
+		return nil, usagef("--serve: $%s %q is not one nats://HOST:PORT URL", runtime.EnvNATSURL, rc.URL)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return nil, usagef("--serve: $%s %q: port is not a number", runtime.EnvNATSURL, rc.URL)
+	}
+	sc := job.ServerConfig(cfg)
+	sc.Host, sc.Port, sc.Token, sc.Logger = host, port, rc.Token, rc.Logger
+	srv, err := runtime.StartServer(sc)
+	if err != nil {
+		return nil, fmt.Errorf("rank 0: embed NATS server on %s: %w", net.JoinHostPort(host, u.Port()), err)
+	}
+	return srv, nil
 }
 
 // work joins the world and runs the job's main program on this rank. A

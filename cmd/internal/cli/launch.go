@@ -20,6 +20,7 @@ import (
 )
 
 const launchUsage = `Usage: fltk-launch [flags] CONFIG.toml [-- COMMAND [ARGS...]]
+       fltk-launch k8s [flags] CONFIG.toml
 
 Runs one fltk job on this machine: starts an embedded NATS server on
 127.0.0.1 (or the address --iface selects) and a free port with a fresh
@@ -49,6 +50,9 @@ any rank starts, naming the host; a host whose connection drops fails the job na
 ranks. The hosts localhost and 127.0.0.1 run their agent without ssh.
 With --nats, no server is started: the workers use that NATS cluster.
 
+"fltk-launch k8s [-np N] [-o DIR] CONFIG.toml" writes Kubernetes manifests
+instead (see "fltk-launch k8s -h").
+
 Exit codes: 0 success, 1 a worker, a host or the job failed, 2 usage or
 config error.
 
@@ -57,6 +61,9 @@ Flags:
 
 // Launch runs the fltk-launch command.
 func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "k8s" {
+		return K8s(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("fltk-launch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	np := fs.Int("np", 0, "number of ranks (processes), ≥ 1; default: job.world_size from the config")
