@@ -49,6 +49,13 @@ type Config struct {
 	// the links carry the codec's bytes instead of float32s. Lossless
 	// codecs are unaffected. See the package doc, "Hosts".
 	ExactPartials bool
+	// PipeChunkBytes is the smallest chunk of a host-aware stream: a call
+	// across hosts cuts its tensor in 16 chunks to pipeline them through
+	// the hosts, but not below this (nor above ChunkBytes). Small chunks
+	// pipeline on slow links; on fast ones each chunk's cost through the
+	// NATS servers dominates, and larger chunks win (bench-multihost.sh,
+	// docs/multihost.md). Default 64 KiB; a multiple of 8, ≥ 4096.
+	PipeChunkBytes int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -56,13 +63,14 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		ChunkBytes: 1 << 20,
-		Window:     4,
-		Codec:      CodecNone,
-		ZstdLevel:  1,
-		SmallBytes: 64 << 10,
-		OpTimeout:  10 * time.Minute,
-		PollFor:    300 * time.Microsecond,
+		ChunkBytes:     1 << 20,
+		Window:         4,
+		Codec:          CodecNone,
+		ZstdLevel:      1,
+		SmallBytes:     64 << 10,
+		OpTimeout:      10 * time.Minute,
+		PollFor:        300 * time.Microsecond,
+		PipeChunkBytes: 64 << 10,
 	}
 }
 
@@ -87,6 +95,9 @@ func (c *Config) Validate() error {
 	if c.OpTimeout == 0 {
 		c.OpTimeout = d.OpTimeout
 	}
+	if c.PipeChunkBytes == 0 {
+		c.PipeChunkBytes = d.PipeChunkBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,6 +110,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: %v", ErrUnknownCodec, c.Codec)
 	case c.ZstdLevel < 1 || c.ZstdLevel > 4:
 		return fmt.Errorf("%w: ZstdLevel must be in 1..4, got %d", ErrInvalidConfig, c.ZstdLevel)
+	case c.PipeChunkBytes < 4096 || c.PipeChunkBytes%8 != 0:
+		return fmt.Errorf("%w: PipeChunkBytes must be a multiple of 8 and ≥ 4096, got %d", ErrInvalidConfig, c.PipeChunkBytes)
 	case c.OpTimeout < 0:
 		return fmt.Errorf("%w: OpTimeout must be > 0, got %v", ErrInvalidConfig, c.OpTimeout)
 	}

@@ -37,14 +37,14 @@ func (c *Comm) lossyPartials(codec Codec) bool { return c.partialCodec(codec).Lo
 
 // pipeChunk returns the chunk size of a host-aware call's streams over n
 // bytes: small enough for a chain of hops to pipeline (16 chunks), but
-// not below 64 KiB nor above the Comm's chunk. When a lossy codec's values
+// not below Config.PipeChunkBytes nor above the Comm's chunk. When a lossy codec's values
 // depend on how a stream is cut (an int8 scale per chunk) it is the
 // Comm's chunk, as the flat schedule cuts it.
 func (c *Comm) pipeChunk(n int, lossy bool) int {
 	if lossy {
 		return c.chunk
 	}
-	return min(c.chunk, max((n/16+7)&^7, 64<<10))
+	return min(c.chunk, max((n/16+7)&^7, c.cfg.PipeChunkBytes))
 }
 
 // chainBroadcast returns the streams of a pipelined broadcast of b (of

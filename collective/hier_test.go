@@ -411,3 +411,46 @@ func TestHierAbortReachesUnawareRanks(t *testing.T) {
 		}
 	}
 }
+
+// TestPipeChunkBytes: Config.PipeChunkBytes is the smallest chunk of a
+// host-aware stream — a 1 MiB contribution goes in 16 chunks by default
+// and in one when it is 1 MiB — and the result is the same.
+func TestPipeChunkBytes(t *testing.T) {
+	const n = 1 << 18 // float32s: 1 MiB
+	src := make([]float32, n)
+	for i := range src {
+		src[i] = float32(i%1000) / 7
+	}
+	var results [][]float32
+	for _, tt := range []struct {
+		pipe, frames int
+	}{{0, 16}, {1 << 20, 1}} {
+		nw := collectivetest.NewHostNetwork(t, collectivetest.Hosts(2, 2))
+		cfg := collective.DefaultConfig()
+		cfg.JobID, cfg.ChunkBytes, cfg.PipeChunkBytes = "pipe", 1<<20, tt.pipe
+		comms := nw.Comms(t, cfg)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		stats := make([]collective.Stats, len(comms))
+		dst := make([]float32, n)
+		for r, err := range onAll(comms, func(c *collective.Comm) error {
+			var d []float32
+			if c.Rank() == 0 {
+				d = dst
+			}
+			return collective.Reduce(ctx, c, d, src, collective.Sum, 0, collective.WithStats(&stats[c.Rank()]))
+		}) {
+			if err != nil {
+				t.Fatalf("PipeChunkBytes %d: rank %d: %v", tt.pipe, r, err)
+			}
+		}
+		// Rank 3 sends its contribution to its host's leader, rank 2.
+		if got := stats[3].FramesOut; got != int64(tt.frames) {
+			t.Errorf("PipeChunkBytes %d: rank 3 sent %d frames, want %d", tt.pipe, got, tt.frames)
+		}
+		results = append(results, dst)
+	}
+	if !slices.Equal(results[0], results[1]) {
+		t.Error("the result depends on PipeChunkBytes")
+	}
+}

@@ -171,6 +171,14 @@ type Collective struct {
 	// quantisation, and the links carry the codec's bytes instead of
 	// float32s. Lossless codecs are unaffected. Default false.
 	ExactPartials bool `toml:"exact_partials"`
+
+	// PipelineChunkBytes is the smallest chunk of a stream between hosts:
+	// a collective across hosts cuts a tensor in 16 chunks so they
+	// pipeline through the hosts, but not below this. Larger chunks cost
+	// fewer messages through the NATS servers (fast links), smaller ones
+	// pipeline better (slow links). Default 65536; 4096..chunk_bytes, a
+	// multiple of 8.
+	PipelineChunkBytes int `toml:"pipeline_chunk_bytes"`
 }
 
 // Demo configures the collective demo job, run until the trainer exists.
@@ -223,11 +231,12 @@ func DefaultConfig() Config {
 			SharedBarrier:     true,
 		},
 		Collective: Collective{
-			ChunkBytes: 1 << 20,
-			Window:     4,
-			Codec:      "none",
-			ZstdLevel:  1,
-			PollFor:    Duration{300 * time.Microsecond},
+			ChunkBytes:         1 << 20,
+			Window:             4,
+			Codec:              "none",
+			ZstdLevel:          1,
+			PollFor:            Duration{300 * time.Microsecond},
+			PipelineChunkBytes: 64 << 10,
 		},
 		Federated: defaultFederated(),
 		Data:      defaultData(),
@@ -365,6 +374,11 @@ func (c *Collective) validate(v *validator, maxPayload int) {
 	v.intRange("collective.zstd_level", int64(c.ZstdLevel), minZstdLevel, maxZstdLevel)
 	if c.PollFor.Duration < 0 || c.PollFor.Duration > 10*time.Millisecond {
 		v.errorf("collective.poll_for", "%v is outside 0s..10ms", c.PollFor.Duration)
+	}
+	if x := int64(c.PipelineChunkBytes); x < minChunkBytes || x > max(int64(c.ChunkBytes), minChunkBytes) {
+		v.errorf("collective.pipeline_chunk_bytes", "%d is out of range %d..%d (collective.chunk_bytes)", x, minChunkBytes, max(c.ChunkBytes, minChunkBytes))
+	} else if x%chunkAlign != 0 {
+		v.errorf("collective.pipeline_chunk_bytes", "%d is not a multiple of %d", x, chunkAlign)
 	}
 }
 

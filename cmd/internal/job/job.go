@@ -171,15 +171,16 @@ func CommConfig(c *configs.Config, jobID string, log *slog.Logger) (collective.C
 		return collective.Config{}, err
 	}
 	return collective.Config{
-		JobID:         jobID,
-		ChunkBytes:    c.Collective.ChunkBytes,
-		Window:        c.Collective.Window,
-		Codec:         codec,
-		ZstdLevel:     c.Collective.ZstdLevel,
-		OpTimeout:     c.Runtime.OpTimeout.Duration,
-		PollFor:       pollFor(c.Collective.PollFor.Duration),
-		ExactPartials: c.Collective.ExactPartials,
-		Logger:        log,
+		JobID:          jobID,
+		ChunkBytes:     c.Collective.ChunkBytes,
+		Window:         c.Collective.Window,
+		Codec:          codec,
+		ZstdLevel:      c.Collective.ZstdLevel,
+		OpTimeout:      c.Runtime.OpTimeout.Duration,
+		PollFor:        pollFor(c.Collective.PollFor.Duration),
+		ExactPartials:  c.Collective.ExactPartials,
+		PipeChunkBytes: c.Collective.PipelineChunkBytes,
+		Logger:         log,
 	}, nil
 }
 

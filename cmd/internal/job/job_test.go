@@ -13,7 +13,7 @@ import (
 func TestCommConfigMapsEveryKey(t *testing.T) {
 	c := configs.DefaultConfig()
 	c.Collective = configs.Collective{ChunkBytes: 64 << 10, Window: 8, Codec: "int8z", ZstdLevel: 3,
-		PollFor: configs.Duration{Duration: time.Millisecond}, ExactPartials: true}
+		PollFor: configs.Duration{Duration: time.Millisecond}, ExactPartials: true, PipelineChunkBytes: 32 << 10}
 	c.Runtime.OpTimeout = configs.Duration{Duration: time.Minute}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -23,7 +23,7 @@ func TestCommConfigMapsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := collective.Config{JobID: "job", ChunkBytes: 64 << 10, Window: 8, Codec: collective.CodecInt8Zstd, ZstdLevel: 3,
-		OpTimeout: time.Minute, PollFor: time.Millisecond, ExactPartials: true}
+		OpTimeout: time.Minute, PollFor: time.Millisecond, ExactPartials: true, PipeChunkBytes: 32 << 10}
 	if got != want {
 		t.Errorf("CommConfig = %+v,\nwant %+v", got, want)
 	}
