@@ -172,9 +172,9 @@ func TestImage(t *testing.T) {
 }
 
 // TestComposeJob runs a two-round MNIST job in 5 containers to completion:
-// every rank exits 0, the federator's progress lines come through
-// docker-compose, and its results land on the project's volume, from
-// where docker cp fetches them.
+// every rank exits 0 under its profile's limits, the federator's progress
+// lines come through docker-compose, and its results land on the
+// project's volume, from where docker cp fetches them.
 func TestComposeJob(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -196,6 +196,21 @@ func TestComposeJob(t *testing.T) {
 	for _, s := range []string{"federator", "client-1", "client-2", "client-3", "client-4"} {
 		if got := p.exitCode(ctx, s); got != "exited 0" {
 			t.Errorf("%s: %s, want exited 0", s, got)
+		}
+	}
+	// FLTK's profiles, applied by Docker: cpus as NanoCpus, mem_limit as
+	// Memory (1024 MiB); the federator unlimited.
+	limits := map[string]string{
+		"federator": "0 0",
+		"client-1":  "500000000 1073741824",
+		"client-2":  "750000000 1073741824",
+		"client-3":  "1250000000 1073741824",
+		"client-4":  "1250000000 1073741824",
+	}
+	for s, want := range limits {
+		got, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", p.container(ctx, s)).Output()
+		if err != nil || strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s: NanoCpus and Memory %q, %v; want %s", s, got, err, want)
 		}
 	}
 	logs, err := p.compose(ctx, "logs", "--no-color", "federator").CombinedOutput()
