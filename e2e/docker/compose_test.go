@@ -155,8 +155,9 @@ func readConfig(t *testing.T) string {
 }
 
 // TestImage checks what the image promises: a non-root numeric user, the
-// working directory where relative data.path and output.dir resolve, and
-// fltk as the entry point.
+// working directory where relative data.path and output.dir resolve, fltk
+// as the entry point, a results directory that user owns, a 1777 /tmp and
+// the data sets.
 func TestImage(t *testing.T) {
 	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Entrypoint}}", image).Output()
 	if err != nil {
@@ -168,6 +169,45 @@ func TestImage(t *testing.T) {
 	out, err = exec.Command("docker", "run", "--rm", image, "version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "fltk ") {
 		t.Errorf("docker run %s version: %q, %v", image, out, err)
+	}
+
+	// The file system, through a container that never starts.
+	id, err := exec.Command("docker", "create", image).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", strings.TrimSpace(string(id))).Run() })
+	export := exec.Command("docker", "export", strings.TrimSpace(string(id)))
+	list := exec.Command("tar", "-tvf", "-", "--numeric-owner")
+	list.Stdin, _ = export.StdoutPipe()
+	if err := export.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tv, err := list.Output()
+	if werr := export.Wait(); err != nil || werr != nil {
+		t.Fatalf("docker export | tar -tv: %v, %v", err, werr)
+	}
+	want := map[string]string{ // path: mode and owner
+		"tmp/":               "drwxrwxrwt 0/0",
+		"fltk/results/":      "drwxr-xr-x 65532/65532",
+		"usr/local/bin/fltk": "-rwxr-xr-x 0/0",
+		"fltk/data/mnist/":   "drwxr-xr-x 0/0",
+		"fltk/data/fashion-mnist/t10k-labels-idx1-ubyte.gz": "-rw-r--r-- 0/0",
+	}
+	for line := range strings.SplitSeq(string(tv), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		if w, ok := want[f[len(f)-1]]; ok {
+			if got := f[0] + " " + f[1]; got != w {
+				t.Errorf("%s: %s, want %s", f[len(f)-1], got, w)
+			}
+			delete(want, f[len(f)-1])
+		}
+	}
+	for p := range want {
+		t.Errorf("the image has no %s", p)
 	}
 }
 
