@@ -8,7 +8,7 @@ BIN     := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: data build build-openblas test-openblas openblas-dev run demo test test-race test-multihost multihost-deps test-integration fuzz bench bench-go bench-mpi bench-multihost lint vet fmt-check verify clean
+.PHONY: data build image test-docker build-openblas test-openblas openblas-dev run demo test test-race test-multihost multihost-deps test-integration fuzz bench bench-go bench-mpi bench-multihost lint vet fmt-check verify clean
 
 # build compiles fltk and fltk-launch into ./bin.
 build:
@@ -19,6 +19,14 @@ build:
 # from GOROOT). Nothing is downloaded from the web.
 data:
 	scripts/prepare-data.sh data
+
+# image builds the container image fltk:latest and fltk:$(VERSION) FROM
+# scratch, with no registry: the static fltk binary (CGO_ENABLED=0), MNIST
+# and Fashion-MNIST from ./data, user 65532, a writable /fltk/results
+# (scripts/image.sh stages a small context). ./Dockerfile is the
+# multi-stage build for machines with a registry. See docs/deploy.md.
+image: data
+	VERSION=$(VERSION) scripts/image.sh data
 
 # build-openblas builds with gorgonia's matrix products on OpenBLAS (cgo;
 # installs Debian's libopenblas-dev when missing). Pure Go stays the default.
@@ -61,6 +69,13 @@ test-race:
 # /dev/shm and hostname (scripts/netns.sh); jobs are launched over ssh.
 test-multihost: data multihost-deps
 	go test -tags multihost -count=1 -p 1 -timeout 20m -v ./e2e/multihost/
+
+# test-docker builds the image and runs the Docker tests (build tag
+# docker; the Docker daemon and docker-compose): generated 5-container
+# Compose projects train to completion, and fail naming a killed client.
+# Each test removes its own project (compose down -v).
+test-docker: image
+	go test -tags docker -count=1 -p 1 -timeout 10m -v ./e2e/docker/
 
 # multihost-deps installs Debian's openssh-server and iproute2 when missing
 # (root or sudo), starting no sshd in the root namespace.

@@ -201,6 +201,35 @@ func TestSingleManualMode(t *testing.T) {
 	}
 }
 
+// TestSingleNP runs a 3-rank config as 2 ranks (--np 2), rank 0 listening
+// on every address (--master :PORT), as the Compose federator does.
+func TestSingleNP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	cfg := writeConfig(t, smallDemo)
+	masters := []string{":" + port, "127.0.0.1:" + port}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Go(func() {
+			results[r] = run(t, []string{"FLTK_TOKEN=s3cret"}, "fltk", "single", cfg, "--rank="+strconv.Itoa(r), "--np=2", "--master", masters[r])
+		})
+	}
+	wg.Wait()
+	for r, res := range results {
+		if res.code != 0 {
+			t.Errorf("rank %d: exit %d\n%s\n%s", r, res.code, res.stdout, res.stderr)
+		}
+	}
+	if !strings.Contains(results[0].stdout, "demo: 1 clients") || !strings.Contains(results[0].stdout, "listening on nats://0.0.0.0:"+port) {
+		t.Errorf("rank 0 output:\n%s\nwant 1 client and a server on every address", results[0].stdout)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	demo := writeConfig(t, smallDemo)
 	unknown := writeConfig(t, "[runtime]\nlivenes_timeout = \"3s\"\n")
@@ -221,6 +250,8 @@ func TestBadInput(t *testing.T) {
 		{"missing config", "fltk-launch", []string{"-np", "2", "/nonexistent/x.toml"}, 2, "/nonexistent/x.toml"},
 		{"bad flag", "fltk-launch", []string{"-bogus", demo}, 2, "flag provided but not defined: -bogus"},
 		{"rank out of range", "fltk", []string{"single", demo, "--rank=7"}, 2, "--rank 7 out of range [0, 3)"},
+		{"rank beyond --np", "fltk", []string{"single", demo, "--rank=2", "--np=2"}, 2, "--rank 2 out of range [0, 2)"},
+		{"--np < 1", "fltk", []string{"single", demo, "--rank=0", "--np=-1"}, 2, "--np must be ≥ 1, got -1"},
 		{"unreachable master", "fltk", []string{"single", quick, "--rank=1", "--master", "127.0.0.1:1"}, 1, "could not connect to nats://127.0.0.1:1"},
 		{"worker without launcher", "fltk", []string{"run", demo}, 2, "FLTK_RANK is not set"},
 		{"worker fails", "fltk-launch", []string{"-np", "2", demo, "--", "sh", "-c", `echo "boom from $FLTK_RANK"; [ "$FLTK_RANK" = 1 ] && exit 3; sleep 30`}, 1, "rank 1 exited with status 3"},

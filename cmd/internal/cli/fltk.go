@@ -36,10 +36,11 @@ Commands:
                              Job the rank is JOB_COMPLETION_INDEX +
                              FLTK_RANK_OFFSET); with --serve, rank 0 embeds
                              the NATS server on HOST at FLTK_NATS_URL's port
-  single CONFIG.toml --rank=R [--master HOST:PORT] [--nats URL]
+  single CONFIG.toml --rank=R [--master HOST:PORT] [--nats URL] [--np N]
                              run rank R by hand, one terminal per rank; rank 0
                              embeds the NATS server on the master address
-                             unless --nats names an existing server
+                             (":PORT": every address) unless --nats names an
+                             existing server
   spawn CONFIG.toml          like fltk-launch -np job.world_size CONFIG.toml
   bench [flags]              measure the collectives (see fltk bench -h)
   sweep SWEEP.toml           run a grid of jobs one after another, resumable
@@ -212,10 +213,11 @@ func single(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("fltk single", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rank := fs.Int("rank", -1, "this process's rank, 0 … job.world_size−1 (required)")
-	master := fs.String("master", "", "HOST:PORT of rank 0's embedded NATS server (default runtime.master)")
+	master := fs.String("master", "", "HOST:PORT of rank 0's embedded NATS server (default runtime.master); rank 0 listens on HOST, on every address with \":PORT\"")
 	natsURL := fs.String("nats", "", "use this existing NATS server instead of embedding one in rank 0")
 	token := fs.String("token", os.Getenv(runtime.EnvToken), "auth token shared by all ranks (default $FLTK_TOKEN; empty: none)")
 	jobID := fs.String("job", "", "job id (default job.name)")
+	np := fs.Int("np", 0, "number of ranks, the same for every rank (default job.world_size)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -223,6 +225,15 @@ func single(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg, err := loadConfig(pos, "fltk single")
 	if err != nil {
 		return err
+	}
+	if *np != 0 {
+		if *np < 1 {
+			return usagef("--np must be ≥ 1, got %d", *np)
+		}
+		cfg.Job.WorldSize = *np
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("with --np %d: %w", *np, err)
+		}
 	}
 	if *rank < 0 || *rank >= cfg.Job.WorldSize {
 		return usagef("--rank %d out of range [0, %d) (job.world_size = %d)", *rank, cfg.Job.WorldSize, cfg.Job.WorldSize)

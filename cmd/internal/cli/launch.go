@@ -21,6 +21,7 @@ import (
 
 const launchUsage = `Usage: fltk-launch [flags] CONFIG.toml [-- COMMAND [ARGS...]]
        fltk-launch k8s [flags] CONFIG.toml
+       fltk-launch compose [-np N] [-o FILE] CONFIG.toml   (see fltk-launch compose -h)
 
 Runs one fltk job on this machine: starts an embedded NATS server on
 127.0.0.1 (or the address --iface selects) and a free port with a fresh
@@ -61,6 +62,9 @@ Flags:
 
 // Launch runs the fltk-launch command.
 func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "compose" {
+		return composeCmd(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "k8s" {
 		return K8s(args[1:], stdout, stderr)
 	}
