@@ -70,7 +70,7 @@ func Create(dir string) (*Writer, error) {
 	w.buf = appendHeader(w.buf[:0], now, 0)
 	w.buf = protowire.AppendTag(w.buf, 3, protowire.BytesType)
 	w.buf = protowire.AppendString(w.buf, FileVersion)
-	if err := w.record(w.buf); err == nil {
+	if err = w.record(w.buf); err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
