@@ -34,6 +34,9 @@ func (d Duration) MarshalText() ([]byte, error) {
 // Codecs lists the values allowed for collective.codec, the default first.
 var Codecs = []string{"none", "zstd", "bf16", "int8", "int8z"}
 
+// MaxWorldSize is the largest job.world_size (and fltk-launch -np).
+const MaxWorldSize = maxWorldSize
+
 // Limits enforced by [Config.Validate].
 const (
 	maxNameLen         = 64

@@ -95,6 +95,10 @@ func DefaultConfig() Config {
 
 var jobIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// ValidJobID reports whether id is a job id [Config.Validate] accepts:
+// 1 to 64 characters of A-Z a-z 0-9 _ -.
+func ValidJobID(id string) bool { return jobIDRE.MatchString(id) }
+
 // Validate fills zero durations with defaults and reports every invalid
 // field.
 func (c *Config) Validate() error {

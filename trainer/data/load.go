@@ -102,3 +102,23 @@ func Load(name, dir string, train bool, opts Options) (*Set, error) {
 	}
 	return s, nil
 }
+
+// SampleShape returns the shape of one sample of the data set name, as
+// [Load] would set [Set.Shape], without reading it: {1, 28, 28} for the
+// MNISTs, {3, 32, 32} for the CIFARs, {seqLen} for the text data sets (text
+// is then true; seqLen 0 means DefaultSeqLen). ok is false for an unknown
+// name.
+func SampleShape(name string, seqLen int) (shape []int, text, ok bool) {
+	switch name {
+	case "mnist", "fashion-mnist":
+		return []int{1, 28, 28}, false, true
+	case "cifar10", "cifar100":
+		return []int{3, 32, 32}, false, true
+	case "opticks", "bible":
+		if seqLen == 0 {
+			seqLen = DefaultSeqLen
+		}
+		return []int{seqLen}, true, true
+	}
+	return nil, false, false
+}

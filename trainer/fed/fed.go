@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	goruntime "runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,18 +189,35 @@ func modelConfig(cfg *Config, set *data.Set) model.Config {
 
 // checkModelData rejects a model that cannot take the data set's samples.
 func checkModelData(net string, set *data.Set) error {
+	return netFits(net, set.Name, set.Shape, set.LabelsPerSample > 1)
+}
+
+// CheckNet reports whether net can take the samples of dataset (with
+// windows of seqLen tokens for the text data sets), from their shapes
+// alone: the check [Run] does once the data is loaded, for a launcher to
+// do before any rank starts. Its errors wrap [ErrConfig].
+func CheckNet(net, dataset string, seqLen int) error {
+	shape, text, ok := data.SampleShape(dataset, seqLen)
+	if !ok {
+		return fmt.Errorf("%w: data set %q is not one of %s", ErrConfig, dataset, strings.Join(data.Names(), ", "))
+	}
+	return netFits(net, dataset, shape, text)
+}
+
+// netFits rejects a model that cannot take samples of shape (text: token
+// windows) of the data set named dataset.
+func netFits(net, dataset string, shape []int, text bool) error {
 	info, err := model.Info(net)
 	if err != nil {
-		return fmt.Errorf("fed: %w", err)
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	text := set.LabelsPerSample > 1
 	switch {
 	case info.InputShape == nil && !text: // a sequence model
 		return fmt.Errorf("%w: net %s is a sequence model for the text data sets (opticks, bible), but data set %q holds images of shape %v",
-			ErrConfig, net, set.Name, set.Shape)
-	case info.InputShape != nil && !slices.Equal(info.InputShape, set.Shape):
+			ErrConfig, net, dataset, shape)
+	case info.InputShape != nil && !slices.Equal(info.InputShape, shape):
 		return fmt.Errorf("%w: net %s takes samples of shape %v, but data set %q has %v",
-			ErrConfig, net, info.InputShape, set.Name, set.Shape)
+			ErrConfig, net, info.InputShape, dataset, shape)
 	}
 	return nil
 }

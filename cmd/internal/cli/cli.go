@@ -95,6 +95,9 @@ func loadConfig(pos []string, cmd string) (*configs.Config, error) {
 	if len(pos) != 1 {
 		return nil, usagef("%s needs exactly one CONFIG.toml argument, got %d", cmd, len(pos))
 	}
+	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
+		return nil, usagef("%s: %s is a directory, not a CONFIG.toml file", cmd, pos[0])
+	}
 	return configs.Load(pos[0])
 }
 

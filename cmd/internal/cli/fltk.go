@@ -110,6 +110,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := rc.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
+	// The effective config (config.toml of the results) is the job that
+	// runs: fltk-launch -np N sets the world size.
+	cfg.Job.WorldSize = rc.WorldSize
 	rc.Logger = newLogger(stderr)
 	if *serve == "" {
 		return work(ctx, cfg, rc, stdout, false)

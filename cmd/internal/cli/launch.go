@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/fltk-go/fltk/cmd/internal/job"
+	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/launcher"
 )
 
@@ -105,8 +106,16 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["np"] && *np < 1 {
-		return usagef("-np must be ≥ 1, got %d", *np)
+	if set["np"] && (*np < 1 || *np > configs.MaxWorldSize) {
+		return usagef("-np must be in 1..%d, got %d", configs.MaxWorldSize, *np)
+	}
+	if *grace < 0 {
+		return usagef("-grace must be ≥ 0, got %s", *grace)
+	}
+	if set["job"] {
+		if err := job.CheckJobID(*jobID); err != nil {
+			return err
+		}
 	}
 	cfg, err := loadConfig(pos, "fltk-launch")
 	if err != nil {
@@ -115,12 +124,21 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !set["np"] {
 		*np = cfg.Job.WorldSize
 	}
+	// The whole job is checked here, before any server or worker starts;
+	// cfg then says world_size = np, and the workers get np.
+	if err := job.CheckWorld(cfg, *np); err != nil {
+		return err
+	}
 	if set["creds"] && *natsURL == "" {
 		return usagef("--creds needs --nats")
 	}
 	custom := len(cmd) > 0
 	if !custom {
 		cmd = workerCommand(pos[0])
+		local := *hostList == "" && *hostfile == ""
+		if err := job.CheckTrain(cfg, local); err != nil {
+			return err
+		}
 	}
 	opts := job.LaunchOptions{
 		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Port: *port,

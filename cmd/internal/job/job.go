@@ -54,8 +54,12 @@ type LaunchOptions struct {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// NewJobID returns name followed by a random suffix.
+// NewJobID returns name followed by a random suffix, the name cut so that
+// the id stays within the 64 characters of a job id.
 func NewJobID(name string) string {
+	if len(name) > 64-9 {
+		name = name[:64-9]
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return name + "-" + hex.EncodeToString(b[:])

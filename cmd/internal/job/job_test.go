@@ -1,6 +1,8 @@
 package job
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,5 +32,37 @@ func TestCommConfigMapsEveryKey(t *testing.T) {
 	c.Collective.PollFor = configs.Duration{}
 	if got, _ := CommConfig(&c, "job", nil); got.PollFor >= 0 {
 		t.Errorf(`poll_for = "0s" maps to PollFor %v, want < 0 (never poll)`, got.PollFor)
+	}
+}
+
+func TestCheckWorld(t *testing.T) {
+	tests := []struct {
+		np, clientsPerRound int
+		ok                  bool
+	}{
+		{np: 2, ok: true},
+		{np: 5, clientsPerRound: 4, ok: true},
+		{np: 3, clientsPerRound: 4},
+		{np: 0},
+		{np: 1025},
+	}
+	for _, tt := range tests {
+		cfg := configs.DefaultConfig()
+		cfg.Federated.ClientsPerRound = tt.clientsPerRound
+		err := CheckWorld(&cfg, tt.np)
+		if (err == nil) != tt.ok || !errors.Is(err, ErrUsage) && !tt.ok {
+			t.Errorf("CheckWorld(np %d, clients_per_round %d) = %v, want ok %v", tt.np, tt.clientsPerRound, err, tt.ok)
+		}
+		if tt.ok && cfg.Job.WorldSize != tt.np {
+			t.Errorf("CheckWorld(np %d): job.world_size = %d, want %d (the effective config)", tt.np, cfg.Job.WorldSize, tt.np)
+		}
+	}
+}
+
+func TestNewJobIDIsValid(t *testing.T) {
+	for _, name := range []string{"a", strings.Repeat("n", 64)} {
+		if id := NewJobID(name); CheckJobID(id) != nil {
+			t.Errorf("NewJobID(%d characters) = %q, not a valid job id", len(name), id)
+		}
 	}
 }
