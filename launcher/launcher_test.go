@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,28 @@ func worker(mode string) int {
 			fmt.Printf("fail line %d\n", i)
 		}
 		return 3
+	case "federator-fails-late":
+		// Rank 0 fails; rank 1, seeing it down, exits first. Rank 0
+		// reports its own error only once the launcher stops it.
+		switch rank {
+		case 0:
+			c := make(chan os.Signal, 1)
+			signal.Notify(c, syscall.SIGTERM)
+			_ = os.WriteFile(filepath.Join(os.Getenv("LAUNCHER_TEST_DIR"), "rank0-ready"), nil, 0o644)
+			<-c
+			fmt.Fprintln(os.Stderr, "fltk: open results/job/metrics.csv: permission denied")
+			return 1
+		case 1:
+			for { // until rank 0 handles SIGTERM
+				if _, err := os.Stat(filepath.Join(os.Getenv("LAUNCHER_TEST_DIR"), "rank0-ready")); err == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			fmt.Fprintln(os.Stderr, "fltk: collective: rank 0 is down: peer closed")
+			return 1
+		}
+		return hang()
 	case "kill-self-rank-1":
 		if rank != 1 {
 			return hang()
@@ -389,6 +412,22 @@ func TestRunWorkerFails(t *testing.T) {
 				t.Errorf("Run took %v, want < Grace %v", elapsed, s.Grace)
 			}
 		})
+	}
+}
+
+// TestRunNamesTheRootCause: the summary names the rank whose failure is
+// not a consequence of another's, not the rank that exited first.
+func TestRunNamesTheRootCause(t *testing.T) {
+	s, stdout, _ := newSpec(t, "federator-fails-late", 3)
+	env, dir := s.Env, t.TempDir()
+	s.Env = func(rank int) []string { return append(env(rank), "LAUNCHER_TEST_DIR="+dir) }
+	err := launcher.Run(t.Context(), s)
+	var werr *launcher.WorkerError
+	if !errors.As(err, &werr) {
+		t.Fatalf("Run = %v, want a *WorkerError; stdout:\n%s", err, stdout)
+	}
+	if werr.Rank != 0 || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Run = %v, want rank 0's permission denied (rank 1 only saw rank 0 down)", err)
 	}
 }
 

@@ -64,6 +64,7 @@ type runner struct {
 	live    int             // started workers not yet seen in exits
 
 	cause    error            // first reason for ending the job, returned by Run
+	later    []*WorkerError   // workers that failed after a worker's failure stopped the job
 	stopping bool             // whether workers were signalled by us
 	kill     *time.Timer      // SIGKILL deadline, started by the first stop
 	killC    <-chan time.Time // kill.C until it fired, then nil
@@ -145,6 +146,9 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.out.writeErr(); err != nil {
 		r.log.Info("writing worker output failed", logKeyError, err)
 	}
+	if first, ok := r.cause.(*WorkerError); ok {
+		r.cause = rootCause(first, r.later)
+	}
 	r.log.Info("all workers exited", logKeyNP, len(r.workers),
 		logKeyElapsed, time.Since(r.started), logKeyError, r.cause)
 	return r.cause
@@ -213,7 +217,7 @@ func (r *runner) exited(st exitStatus) {
 		log.Info("worker output cut off: a process it started kept its stdout or stderr open",
 			logKeyGrace, r.spec.Grace)
 	}
-	if st.success() || r.stopping {
+	if st.success() {
 		return
 	}
 	werr := &WorkerError{Rank: st.rank, ExitCode: -1, Tail: st.tail, Err: st.err}
@@ -222,6 +226,14 @@ func (r *runner) exited(st exitStatus) {
 		if ws, ok := st.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			werr.Signal = ws.Signal().String()
 		}
+	}
+	if r.stopping {
+		// A worker's failure stopped the job; this one may have failed
+		// on its own, the cause of the first one's (see rootCause).
+		if _, ok := r.cause.(*WorkerError); ok {
+			r.later = append(r.later, werr)
+		}
+		return
 	}
 	r.stop(werr, syscall.SIGTERM, "worker failed")
 }

@@ -37,7 +37,12 @@ status line below the output shows the running round's phase and the
 latest round, clipped to the terminal's width ($COLUMNS if the terminal
 does not say; the workers get FLTK_LIVE=1). SIGINT and SIGTERM
 are forwarded to the workers. When a worker fails, the others are stopped
-and fltk-launch exits 1 naming the rank and showing its last lines.
+and fltk-launch exits 1 naming the rank and showing its last lines (the
+rank whose error is not a consequence of another's, such as "rank 0 is
+down", if one is). The job is checked before anything starts: -np (1..1024,
+≥ 2 for training), the config with world_size = -np, the net against the
+data set, the sampler's arguments and a writable output.dir; a problem
+exits 2.
 
 Across hosts (--hosts a:4,b:5 or --hostfile FILE): ranks fill the hosts'
 slots in order (rank 0 on the first host). fltk-launch reaches each host
@@ -71,7 +76,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fs := flag.NewFlagSet("fltk-launch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	np := fs.Int("np", 0, "number of ranks (processes), ≥ 1; default: job.world_size from the config")
+	np := fs.Int("np", 0, "number of ranks (processes), 1..1024; default: job.world_size from the config")
 	jobID := fs.String("job", "", "job id namespacing the NATS subjects (default: job.name plus a random suffix)")
 	host := fs.String("host", "127.0.0.1", "address the embedded NATS server listens on (with --iface: must be the address it selects)")
 	iface := fs.String("iface", "", "interface NAME or IPv4 CIDR whose address the embedded NATS server binds to and advertises (default runtime.iface, else loopback)")
