@@ -245,7 +245,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{"no arguments", "fltk-launch", nil, 2, "needs exactly one CONFIG.toml"},
-		{"np < 1", "fltk-launch", []string{"-np", "0", demo}, 2, "-np must be ≥ 1, got 0"},
+		{"np < 1", "fltk-launch", []string{"-np", "0", demo}, 2, "-np must be in 1..1024, got 0"},
 		{"unknown config key", "fltk-launch", []string{"-np", "2", unknown}, 2, `job.toml:2: unknown key "runtime.livenes_timeout"`},
 		{"missing config", "fltk-launch", []string{"-np", "2", "/nonexistent/x.toml"}, 2, "/nonexistent/x.toml"},
 		{"bad flag", "fltk-launch", []string{"-bogus", demo}, 2, "flag provided but not defined: -bogus"},
