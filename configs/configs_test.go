@@ -722,3 +722,19 @@ func readFile(tb testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// LoadWith validates the config with the override applied: a
+// clients_per_round too large for the file's world_size fits -np 6.
+func TestLoadWithOverride(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "job.toml")
+	if err := os.WriteFile(p, []byte("[job]\nworld_size = 3\n[federated]\nclients_per_round = 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "federated.clients_per_round") {
+		t.Errorf("Load = %v, want federated.clients_per_round out of range for world_size 3", err)
+	}
+	c, err := LoadWith(p, func(c *Config) { c.Job.WorldSize = 6 })
+	if err != nil || c.Job.WorldSize != 6 {
+		t.Fatalf("LoadWith(world_size 6) = %+v, %v; want world_size 6", c, err)
+	}
+}

@@ -18,11 +18,18 @@ import (
 // Load reads the file at path and returns its configuration, as [Parse]
 // does. Error messages name the file as path.
 func Load(path string) (*Config, error) {
+	return LoadWith(path, nil)
+}
+
+// LoadWith is [Load] with override (if not nil) applied to the decoded
+// configuration before it is validated, as command-line flags that set
+// keys do (fltk-launch -np sets job.world_size).
+func LoadWith(path string, override func(*Config)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
-	return Parse(path, data)
+	return parse(path, data, override)
 }
 
 // Parse decodes the TOML document data, named name in error messages, over
@@ -37,6 +44,11 @@ func Load(path string) (*Config, error) {
 // Parse returns a non-nil *Config if and only if the error is nil; the
 // configuration it returns always passes Validate.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, nil)
+}
+
+// parse is [Parse] with override (if not nil) applied before Validate.
+func parse(name string, data []byte, override func(*Config)) (*Config, error) {
 	src := string(data)
 	doc, err := parseTOML(src)
 	if err != nil {
@@ -46,6 +58,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	cfg := DefaultConfig()
 	d := decoder{file: name, src: src}
 	d.table(nil, doc, reflect.ValueOf(&cfg).Elem())
+	if len(d.errs) == 0 && override != nil {
+		override(&cfg)
+	}
 	if len(d.errs) == 0 {
 		if err := cfg.Validate(); err != nil {
 			for _, e := range flatten(err) {

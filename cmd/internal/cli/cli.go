@@ -92,11 +92,21 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // loadConfig loads the config named by the single positional argument.
 func loadConfig(pos []string, cmd string) (*configs.Config, error) {
+	return loadConfigWorld(pos, cmd, 0)
+}
+
+// loadConfigWorld loads the config named by the single positional
+// argument, validated with job.world_size = np if np > 0 (the world that
+// runs: federated.clients_per_round is checked against it).
+func loadConfigWorld(pos []string, cmd string, np int) (*configs.Config, error) {
 	if len(pos) != 1 {
 		return nil, usagef("%s needs exactly one CONFIG.toml argument, got %d", cmd, len(pos))
 	}
 	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
 		return nil, usagef("%s: %s is a directory, not a CONFIG.toml file", cmd, pos[0])
+	}
+	if np > 0 {
+		return configs.LoadWith(pos[0], func(c *configs.Config) { c.Job.WorldSize = np })
 	}
 	return configs.Load(pos[0])
 }

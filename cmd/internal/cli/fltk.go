@@ -99,10 +99,6 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(pos, "fltk run")
-	if err != nil {
-		return err
-	}
 	rc, err := runtime.ConfigFromEnv()
 	if err != nil {
 		return fmt.Errorf("%w: fltk run is started by fltk-launch: %w", ErrUsage, err)
@@ -112,7 +108,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// The effective config (config.toml of the results) is the job that
 	// runs: fltk-launch -np N sets the world size.
-	cfg.Job.WorldSize = rc.WorldSize
+	cfg, err := loadConfigWorld(pos, "fltk run", rc.WorldSize)
+	if err != nil {
+		return err
+	}
 	rc.Logger = newLogger(stderr)
 	if *serve == "" {
 		return work(ctx, cfg, rc, stdout, false)

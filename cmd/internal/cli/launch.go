@@ -122,8 +122,15 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	cfg, err := loadConfig(pos, "fltk-launch")
+	var worldNP int // -np, if given, is the config's world size
+	if set["np"] {
+		worldNP = *np
+	}
+	cfg, err := loadConfigWorld(pos, "fltk-launch", worldNP)
 	if err != nil {
+		if worldNP > 0 && errors.Is(err, configs.ErrInvalid) {
+			return fmt.Errorf("with -np %d (job.world_size): %w", worldNP, err)
+		}
 		return err
 	}
 	if !set["np"] {

@@ -45,6 +45,7 @@ func TestLaunchRejectsBadJobBeforeStart(t *testing.T) {
 	}{
 		{name: "good", args: []string{good}},
 		{name: "good with -np 2", args: []string{"-np", "2", good}},
+		{name: "clients_per_round fits -np, not the file's world_size", args: []string{"-np", "6", write("cpr6", "[federated]\nclients_per_round = 4\n")}},
 		{name: "-np 1 trains nothing", args: []string{"-np", "1", good}, msg: []string{"-np", "at least one worker"}},
 		{name: "-np 0", args: []string{"-np", "0", good}, msg: []string{"-np must be in 1..1024, got 0"}},
 		{name: "-np beyond job.world_size's range", args: []string{"-np", "1025", good}, msg: []string{"-np must be in 1..1024, got 1025"}},
