@@ -21,6 +21,7 @@ import (
 	"github.com/fltk-go/fltk/collective/collectivetest"
 	"github.com/fltk-go/fltk/internal/testbin"
 	"github.com/fltk-go/fltk/runtime"
+	"github.com/fltk-go/fltk/trainer/fed"
 	"github.com/fltk-go/fltk/trainer/tboard/tboardtest"
 )
 
@@ -409,6 +410,9 @@ dir = %q
 			t.Error(err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(out, "e2e-fed", fed.IncompleteFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after a successful job: %v, want it absent", fed.IncompleteFile, err)
+	}
 	if strings.Contains(r.stdout, "fltk-live") {
 		t.Errorf("live lines in the output of a launcher that draws no status line:\n%s", r.stdout)
 	}
@@ -434,6 +438,43 @@ dir = %q
 	}
 	if !found {
 		t.Errorf("no Test Accuracy at step 2: %+v", evs[2].Values)
+	}
+}
+
+// TestLaunchBusyResultsFolder: while another process holds a job's
+// results folder, the job exits 1 naming the folder and the holder, and
+// leaves the holder's files alone.
+func TestLaunchBusyResultsFolder(t *testing.T) {
+	out := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf(`
+[job]
+name = "busy"
+world_size = 3
+[runtime]
+heartbeat_interval = "100ms"
+liveness_timeout = "5s"
+[data]
+path = %q
+[output]
+dir = %q
+`, mnistData(t), out))
+	dir := filepath.Join(out, "busy")
+	holder, err := fed.OpenResultsDir(dir) // this process plays the other job
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	metrics := []byte("round,test_accuracy\n1,0.5\n")
+	if err := os.WriteFile(filepath.Join(dir, "metrics.csv"), metrics, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "fltk-launch", "-np", "3", cfg)
+	all := r.stdout + r.stderr
+	if r.code != 1 || !strings.Contains(all, dir) || !strings.Contains(all, fmt.Sprintf("pid %d ", os.Getpid())) {
+		t.Fatalf("exit %d, want 1 naming %s and pid %d\nstdout:\n%s\nstderr:\n%s", r.code, dir, os.Getpid(), r.stdout, r.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "metrics.csv")); string(got) != string(metrics) {
+		t.Errorf("the holder's metrics.csv became %q", got)
 	}
 }
 

@@ -73,7 +73,15 @@ type Run struct {
 	// Target is federated.target_accuracy from config.toml; 0: none (or
 	// no config.toml).
 	Target float64
+
+	// Incomplete says the folder holds [IncompleteFile]: the run is
+	// still going, failed or was interrupted, so its files may stop short.
+	Incomplete bool
 }
+
+// IncompleteFile is the marker a run keeps in its results folder until it
+// finishes successfully (fed.IncompleteFile).
+const IncompleteFile = "INCOMPLETE"
 
 // IsRun reports whether dir holds a run's results (metrics.csv).
 func IsRun(dir string) bool { return isFile(filepath.Join(dir, "metrics.csv")) }
@@ -120,7 +128,7 @@ func LoadRun(dir string) (*Run, error) {
 	if !IsRun(dir) {
 		return nil, noResults(dir)
 	}
-	r := &Run{Dir: dir, Name: filepath.Base(filepath.Clean(dir))}
+	r := &Run{Dir: dir, Name: filepath.Base(filepath.Clean(dir)), Incomplete: isFile(filepath.Join(dir, IncompleteFile))}
 	var err error
 	if r.Rounds, err = loadMetrics(filepath.Join(dir, "metrics.csv")); err != nil {
 		return nil, err

@@ -83,9 +83,11 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%s (%.1f s)", time.Duration(s*float64(time.Second)).Round(100*time.Millisecond), s)
 }
 
-// WriteSummary writes the summary of run r as aligned "name value" lines.
+// WriteSummary writes the summary of run r as aligned "name value" lines,
+// after a warning line when r is Incomplete.
 func WriteSummary(w io.Writer, r *Run, s Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	warnIncomplete(w, r)
 	fmt.Fprintf(tw, "run\t%s (%s)\n", r.Name, r.Dir)
 	fmt.Fprintf(tw, "rounds\t%d\n", s.Rounds)
 	final := pct(s.FinalAccuracy)
@@ -110,8 +112,12 @@ func WriteSummary(w io.Writer, r *Run, s Summary) error {
 }
 
 // WriteCompare writes a table with a row per run: rounds, final and best
-// accuracy, rounds to target, wall time and bytes.
+// accuracy, rounds to target, wall time and bytes; first a warning line
+// per Incomplete run.
 func WriteCompare(w io.Writer, runs []*Run, labels []string) error {
+	for _, r := range runs {
+		warnIncomplete(w, r)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\trounds\tfinal\tbest\tto target\twall s\tup\tdown\t")
 	for i, r := range runs {
@@ -137,4 +143,13 @@ func Labels(runs []*Run) []string {
 		}
 	}
 	return out
+}
+
+// warnIncomplete prints a warning line when r's folder holds
+// [IncompleteFile].
+func warnIncomplete(w io.Writer, r *Run) {
+	if r.Incomplete {
+		fmt.Fprintf(w, "warning: %s holds %s: the run is still going, failed or was interrupted; its results may stop short\n",
+			r.Dir, IncompleteFile)
+	}
 }

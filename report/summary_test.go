@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -77,6 +79,47 @@ func TestWriteSummary(t *testing.T) {
 		"rounds to target  3 (target 90.00%)", "wall time         7.5s", "bytes up          4.00 MB (4000000 B)", "bytes down        8.00 MB (8000000 B)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestIncompleteWarning: a folder holding INCOMPLETE loads as Incomplete,
+// and the summary and the comparison begin with a warning naming it; a
+// complete run gets no warning.
+func TestIncompleteWarning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run-a")
+	if err := os.CopyFS(dir, os.DirFS("testdata/run-a")); err != nil {
+		t.Fatal(err)
+	}
+	complete := mustLoad(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, IncompleteFile), []byte("pid 1 on h since 2026-01-01T00:00:00Z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := mustLoad(t, dir)
+	if complete.Incomplete || !r.Incomplete {
+		t.Fatalf("Incomplete: %v without %s, %v with it", complete.Incomplete, IncompleteFile, r.Incomplete)
+	}
+	want := "warning: " + dir + " holds INCOMPLETE"
+	for _, tt := range []struct {
+		name  string
+		write func(*bytes.Buffer, *Run) error
+	}{
+		{"summary", func(b *bytes.Buffer, r *Run) error { return WriteSummary(b, r, Summarize(r)) }},
+		{"compare", func(b *bytes.Buffer, r *Run) error { return WriteCompare(b, []*Run{r}, []string{"a"}) }},
+	} {
+		var b bytes.Buffer
+		if err := tt.write(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(b.String(), want) {
+			t.Errorf("%s of an incomplete run does not begin %q:\n%s", tt.name, want, b.String())
+		}
+		b.Reset()
+		if err := tt.write(&b, complete); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "warning") {
+			t.Errorf("%s of a complete run warns:\n%s", tt.name, b.String())
 		}
 	}
 }

@@ -60,6 +60,10 @@ func WriteCheckpoint(path string, c Checkpoint) error {
 		tmp.Close()
 		return fmt.Errorf("trainer: write checkpoint %s: %w", path, err)
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("trainer: write checkpoint %s: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("trainer: write checkpoint %s: %w", path, err)
 	}

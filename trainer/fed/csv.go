@@ -1,7 +1,7 @@
 package fed
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +44,10 @@ type CSVConfig struct {
 // and recall each round), partition.csv (each client's sample count and
 // label histogram), config.toml (when given) and model.ckpt (the final
 // global model, when enabled). Floats are written with 6 significant
-// digits.
+// digits. A round's rows reach each CSV file in one write; partition.csv,
+// config.toml and model.ckpt are written whole, atomically
+// ([WriteFileAtomic]). A run holds its folder with [OpenResultsDir] before
+// Start: CSV itself neither locks nor clears it.
 //
 // Start creates the files; Finish closes them. Call Close when the job
 // failed: it closes what is still open.
@@ -69,8 +72,8 @@ func (w *CSV) Start(s Setup) error {
 		return fmt.Errorf("fed: results: %w", err)
 	}
 	if w.cfg.ConfigTOML != nil {
-		if err := os.WriteFile(filepath.Join(dir, "config.toml"), w.cfg.ConfigTOML, 0o644); err != nil {
-			return fmt.Errorf("fed: results: %w", err)
+		if err := WriteFileAtomic(filepath.Join(dir, "config.toml"), w.cfg.ConfigTOML, 0o644); err != nil {
+			return err
 		}
 	}
 	if err := writePartition(filepath.Join(dir, "partition.csv"), s.Classes, s.Partition); err != nil {
@@ -104,40 +107,33 @@ func createCSV(path string, header []string) (*os.File, error) {
 }
 
 func writePartition(path string, classes int, parts []ClientData) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("fed: results: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	fmt.Fprint(w, "client,samples")
+	var b bytes.Buffer
+	fmt.Fprint(&b, "client,samples")
 	for c := 0; c < classes; c++ {
-		fmt.Fprintf(w, ",label_%d", c)
+		fmt.Fprintf(&b, ",label_%d", c)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintln(&b)
 	for c, p := range parts {
-		fmt.Fprintf(w, "%d,%d", c, p.Samples)
+		fmt.Fprintf(&b, "%d,%d", c, p.Samples)
 		for _, n := range p.Labels {
-			fmt.Fprintf(w, ",%d", n)
+			fmt.Fprintf(&b, ",%d", n)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(&b)
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("fed: results: %w", err)
-	}
-	return f.Close()
+	return WriteFileAtomic(path, b.Bytes(), 0o644)
 }
 
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
 // Round appends the round's rows to metrics.csv, clients.csv and
-// classes.csv.
+// classes.csv. Each file gets the round's rows in one write(2), so a
+// reader never sees a torn row.
 func (w *CSV) Round(r RoundResult) error {
 	row := []string{strconv.Itoa(r.Round), f64(r.Metrics.Accuracy()), f64(r.Metrics.Loss()), f64(r.TrainLoss),
 		f64(r.RoundTime.Seconds()), f64(r.TrainTime.Seconds()), f64(r.CommTime.Seconds()), f64(r.EvalTime.Seconds()),
 		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples),
 		f64(r.CompressionUp())}
-	if _, err := fmt.Fprintln(w.metrics, strings.Join(row, ",")); err != nil {
+	if _, err := io.WriteString(w.metrics, strings.Join(row, ",")+"\n"); err != nil {
 		return fmt.Errorf("fed: results: %w", err)
 	}
 	var b strings.Builder

@@ -9,3 +9,7 @@ var (
 	// take the data set's samples.
 	ErrConfig = errors.New("fed: invalid configuration")
 )
+
+// ErrResultsBusy is wrapped by the [*BusyError] of [OpenResultsDir]:
+// another run holds the results folder.
+var ErrResultsBusy = errors.New("fed: results folder in use")

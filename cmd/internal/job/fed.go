@@ -21,7 +21,10 @@ import (
 // Train runs the federated job of c on this rank. Rank 0 writes the
 // results files into output.dir/job.name ([fed.CSV], with c as
 // config.toml, and [fed.TensorBoard] unless output.tensorboard is false)
-// and prints progress lines to out ([fed.Progress]). With $FLTK_LIVE set
+// and prints progress lines to out ([fed.Progress]). Before anything else
+// rank 0 takes the folder with [fed.OpenResultsDir]: a second job on the
+// same folder fails at once with a [*fed.BusyError] (exit code 1), and
+// the folder holds INCOMPLETE until the job succeeds. With $FLTK_LIVE set
 // to 1 ([LiveEnv]), every rank also prints live lines ([FormatLive]) for
 // the launcher's status line.
 func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io.Writer) error {
@@ -32,6 +35,11 @@ func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io
 	if comm.Rank() != 0 {
 		return fed.Run(ctx, comm, fc, nil)
 	}
+	rd, err := fed.OpenResultsDir(ResultsDir(c))
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
 	rec, closeResults, err := Results(c, out)
 	if err != nil {
 		return err
@@ -40,8 +48,17 @@ func Train(ctx context.Context, comm *collective.Comm, c *configs.Config, out io
 	if cerr := closeResults(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = rd.Complete()
+	}
+	if cerr := rd.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
+
+// ResultsDir returns the results folder of c: output.dir/job.name.
+func ResultsDir(c *configs.Config) string { return filepath.Join(c.Output.Dir, c.Job.Name) }
 
 // FedConfig maps the [federated], [data] and [train] tables of c, with
 // job.seed, to the federated trainer's configuration.
@@ -88,7 +105,7 @@ func Results(c *configs.Config, out io.Writer) (rec fed.Recorder, closeResults f
 	if err != nil {
 		return nil, nil, err
 	}
-	dir := filepath.Join(c.Output.Dir, c.Job.Name)
+	dir := ResultsDir(c)
 	csv := fed.NewCSV(fed.CSVConfig{Dir: dir, Checkpoint: c.Output.Checkpoint, ConfigTOML: effective})
 	recs := []fed.Recorder{csv}
 	closers := []func() error{csv.Close}
