@@ -1,5 +1,7 @@
 package runtime
 
+import "time"
+
 // Crash makes w vanish the way a killed process does: no goodbye, no more
 // heartbeats, the connection dropped.
 func Crash(w *World) {
@@ -15,3 +17,11 @@ func Crash(w *World) {
 
 // BarrierCalls returns how many times w.Barrier was called.
 func BarrierCalls(w *World) uint32 { return w.barriers.Load() }
+
+// SetReadyTimeout sets how long StartServer waits for readiness and
+// returns a function restoring it.
+func SetReadyTimeout(d time.Duration) func() {
+	old := readyTimeout
+	readyTimeout = d
+	return func() { readyTimeout = old }
+}

@@ -74,7 +74,12 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	if err != nil {
 		return fmt.Errorf("runtime: rendezvous: %w", err)
 	}
-	defer func() { _ = claims.Unsubscribe() }()
+	keepClaims := false // answer a second rank 0 for the world's lifetime
+	defer func() {
+		if !keepClaims {
+			_ = claims.Unsubscribe()
+		}
+	}()
 	if err := w.nc.Flush(); err != nil {
 		return fmt.Errorf("runtime: rendezvous: %w", err)
 	}
@@ -98,9 +103,16 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		switch {
 		case final != nil:
 			// A worker that missed the verdict asks again (see interest.go).
-			if final.Error != "" || json.Unmarshal(m.Data, &h) == nil && arrived[h.Rank].Nonce == h.Nonce {
+			parsed := json.Unmarshal(m.Data, &h) == nil
+			prev, dup := arrived[h.Rank]
+			switch {
+			case final.Error != "" || parsed && dup && prev.Nonce == h.Nonce:
 				v = *final
-			} else {
+			case parsed && dup:
+				// A second process for a rank of a running world: refuse
+				// it, so that it fails at once instead of waiting.
+				v.Error = fmt.Sprintf("rank %d already joined this job (from %s); %s claims it again", h.Rank, prev.who(), h.who())
+			default:
 				v.Error = "the world is already complete"
 			}
 		case json.Unmarshal(m.Data, &h) != nil:
@@ -141,6 +153,8 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	}()
 	if w.size == 1 {
 		w.setHosts([]string{me.Host})
+		keepClaims = true
+		w.subs = append(w.subs, claims)
 		return nil
 	}
 	v := verdict{Final: true}
@@ -163,7 +177,11 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 			}
 		}
 		mu.Unlock()
-		v.Error = fmt.Sprintf("ranks %v never arrived within %v (world size %d)", v.Missing, w.cfg.RendezvousTimeout, w.size)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			v.Error = fmt.Sprintf("rank 0 (%s) was interrupted while waiting for ranks %v (world size %d)", me.who(), v.Missing, w.size)
+		} else {
+			v.Error = fmt.Sprintf("ranks %v never arrived within %v (world size %d)", v.Missing, w.cfg.RendezvousTimeout, w.size)
+		}
 	}
 	mu.Lock()
 	final = &v
@@ -179,8 +197,8 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		return w.rdvError(v.Missing, "%s", v.Error)
 	}
 	w.setHosts(v.Hosts)
-	keep = true
-	w.subs = append(w.subs, hellos)
+	keep, keepClaims = true, true
+	w.subs = append(w.subs, hellos, claims)
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -145,18 +147,130 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			return nil, err
 		}
 	}
+	if !cfg.DontListen {
+		if err := probeListen(cfg.Host, cfg.Port); err != nil {
+			return nil, err
+		}
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: nats-server: %w", err)
 	}
+	// nats-server reports a failed listen (client or route port) only
+	// through its logger's Fatalf, from the goroutine running Start; catch
+	// it so that a port taken between the probe and Start is named at
+	// once instead of after the ready timeout.
+	fatal := &fatalLogger{c: make(chan string, 1)}
+	ns.SetLoggerV2(fatal, false, false, false)
 	go ns.Start() // owned by ns: Shutdown stops it and waits
-	if !ns.ReadyForConnections(10 * time.Second) {
+	if err := waitReady(ns, fatal.c, readyTimeout); err != nil {
 		ns.Shutdown()
-		return nil, fmt.Errorf("runtime: nats-server on %s did not become ready", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		if strings.Contains(err.Error(), "Error listening") {
+			return nil, &ListenError{Addr: addr, Err: err}
+		}
+		return nil, fmt.Errorf("runtime: nats-server on %s: %w", addr, err)
 	}
 	s := &Server{ns: ns, cfg: cfg}
 	cfg.Logger.Info("nats-server started", "url", s.URL())
 	return s, nil
+}
+
+// readyTimeout bounds how long StartServer waits for a server that neither
+// accepts connections nor reports why; a test shortens or lengthens it.
+var readyTimeout = 10 * time.Second
+
+// ErrAddrInUse is matched by StartServer's error when its port is taken by
+// another process (another job, a second rank 0): a runtime condition, not
+// a mistake in the configuration. An address that cannot be listened on for
+// any other reason (a host not on this machine, a port out of range, a
+// privileged port) matches ErrInvalidConfig instead. Both are a
+// *ListenError.
+var ErrAddrInUse = errors.New("runtime: address already in use")
+
+// ListenError is StartServer's error when the server cannot listen: it
+// names the address and wraps the operating system's error (a
+// *net.OpError, e.g. "listen tcp 127.0.0.1:4222: bind: address already in
+// use").
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	hint := ""
+	if e.inUse() {
+		hint = " (another process holds it: a second rank 0, another job?)"
+	}
+	return fmt.Sprintf("runtime: cannot listen on %s%s: %v", e.Addr, hint, e.Err)
+}
+
+// Unwrap returns the operating system's error.
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// Is matches ErrAddrInUse for a busy port, ErrInvalidConfig otherwise.
+func (e *ListenError) Is(target error) bool {
+	if e.inUse() {
+		return target == ErrAddrInUse
+	}
+	return target == ErrInvalidConfig
+}
+
+func (e *ListenError) inUse() bool {
+	return errors.Is(e.Err, syscall.EADDRINUSE) || strings.Contains(e.Err.Error(), "address already in use")
+}
+
+// probeListen listens on host:port and closes the listener at once, so
+// that a busy port, a host that is not local or an invalid port is
+// reported with the operating system's error before the server starts.
+// Port 0 (any free port) is probed too: it checks the host.
+func probeListen(host string, port int) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if port < 0 || port > 65535 {
+		return &ListenError{Addr: addr, Err: fmt.Errorf("port %d is out of range [0, 65535]", port)}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &ListenError{Addr: addr, Err: err}
+	}
+	return l.Close()
+}
+
+// waitReady waits until ns accepts connections, fails (a message on
+// fatal), or timeout passes.
+func waitReady(ns *server.Server, fatal <-chan string, timeout time.Duration) error {
+	ready := make(chan bool, 1)
+	go func() { ready <- ns.ReadyForConnections(timeout) }()
+	select {
+	case msg := <-fatal:
+		return errors.New(msg)
+	case ok := <-ready:
+		if ok {
+			return nil
+		}
+		select { // a failure reported while the wait timed out
+		case msg := <-fatal:
+			return errors.New(msg)
+		default:
+		}
+		return fmt.Errorf("did not become ready within %v", timeout)
+	}
+}
+
+// fatalLogger is the server's logger: it discards everything but the
+// first Fatalf (a listener that could not be opened), which it sends on c.
+type fatalLogger struct{ c chan string }
+
+func (l *fatalLogger) Noticef(string, ...any) {}
+func (l *fatalLogger) Warnf(string, ...any)   {}
+func (l *fatalLogger) Errorf(string, ...any)  {}
+func (l *fatalLogger) Debugf(string, ...any)  {}
+func (l *fatalLogger) Tracef(string, ...any)  {}
+func (l *fatalLogger) Fatalf(format string, v ...any) {
+	select {
+	case l.c <- fmt.Sprintf(format, v...):
+	default:
+	}
 }
 
 // URL returns the server's client URL (empty with DontListen).

@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -121,7 +124,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	}
 	nc, err := w.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, w.interrupted(ctx, err)
 	}
 	w.nc = nc
 	w.maxFrame = int(nc.MaxPayload())
@@ -146,7 +149,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	if err != nil {
 		nc.Close()
 		w.unmapShm()
-		return nil, err
+		return nil, w.interrupted(ctx, err)
 	}
 	now := time.Now().UnixNano()
 	for r := range w.lastSeen {
@@ -161,6 +164,24 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	}
 	w.log.Info("joined world", LogKeySize, w.size)
 	return w, nil
+}
+
+// interrupted turns err into an interruption when ctx was cancelled
+// (SIGINT) rather than timed out: whatever err says about deadlines did
+// not happen. The result wraps context.Canceled.
+func (w *World) interrupted(ctx context.Context, err error) error {
+	if !errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	waiting := fmt.Sprintf("the other ranks of a world of %d", w.size)
+	var re *RendezvousError
+	switch {
+	case w.nc == nil:
+		waiting = "the NATS server at " + cmp.Or(w.cfg.URL, "in-process") + " and the other ranks"
+	case errors.As(err, &re) && len(re.Missing) > 0:
+		waiting = fmt.Sprintf("ranks %v of a world of %d", re.Missing, w.size)
+	}
+	return fmt.Errorf("runtime: rank %d of job %q: interrupted while waiting for %s: %w", w.rank, w.cfg.JobID, waiting, context.Canceled)
 }
 
 // Rank implements collective.Transport.

@@ -19,6 +19,7 @@ import (
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/launcher"
 	"github.com/fltk-go/fltk/report"
+	"github.com/fltk-go/fltk/runtime"
 	"github.com/fltk-go/fltk/trainer/fed"
 )
 
@@ -29,7 +30,11 @@ var Version = ""
 var ErrUsage = job.ErrUsage
 
 // ExitCode maps an error to the documented exit codes: 0 success, 2 usage
-// or configuration error, 1 runtime failure.
+// or configuration error, 1 runtime failure. An embedded NATS server that
+// cannot listen is a configuration error (2) unless its port is busy
+// (runtime.ErrAddrInUse: another job or rank 0 holds it; waiting may help),
+// which is a runtime failure (1); so is an interrupted rendezvous (1, as
+// for every interrupted command).
 func ExitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -37,7 +42,10 @@ func ExitCode(err error) int {
 	case errors.Is(err, ErrUsage), errors.Is(err, configs.ErrSyntax), errors.Is(err, configs.ErrUnknownKey),
 		errors.Is(err, configs.ErrType), errors.Is(err, configs.ErrInvalid), errors.Is(err, fed.ErrConfig),
 		errors.Is(err, os.ErrNotExist), errors.Is(err, launcher.ErrHostfile), errors.Is(err, launcher.ErrIface),
-		errors.Is(err, launcher.ErrInvalidSpec), errors.Is(err, report.ErrNoResults), errors.Is(err, report.ErrMalformed):
+		errors.Is(err, launcher.ErrInvalidSpec), errors.Is(err, report.ErrNoResults), errors.Is(err, report.ErrMalformed),
+		// An address the server cannot listen on (a host not on this
+		// machine, a port out of range); a busy port is not one: exit 1.
+		errors.Is(err, runtime.ErrInvalidConfig):
 		return 2
 	}
 	return 1
