@@ -225,8 +225,7 @@ func Reduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, root in
 	if c.hosts != nil && len(src)*es > c.cfg.SmallBytes {
 		in, out, reds, err := c.hierReduce(asBytes(dst), asBytes(src), es, rop, root, o)
 		if err != nil {
-			op.fail(err)
-			c.end(op, o)
+			c.abandon(op, o, err)
 			return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
 		}
 		op.activate(in, out, reds...)
@@ -272,9 +271,7 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 			own = make([]byte, len(sb))
 			copy(own, sb)
 			if err := c.roundTrip(own, o.codec, es); err != nil {
-				op.fail(err)
-				c.end(op, o)
-				return err
+				return c.abandon(op, o, err)
 			}
 		}
 		red := newReducer(c, db, own, es, rop, o.weight)
@@ -288,8 +285,7 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 	if c.hosts != nil && c.hosts.chainAllReduce(nchunksOf(len(sb), c.pipeChunk(len(sb), false))) {
 		in, out, reds, err := c.hierAllReduce(op, db, sb, es, rop, o)
 		if err != nil {
-			op.fail(err)
-			c.end(op, o)
+			c.abandon(op, o, err)
 			return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
 		}
 		op.activate(in, out, reds...)
@@ -349,4 +345,12 @@ func (c *Comm) roundTrip(b []byte, codec Codec, es int) error {
 		}
 	}
 	return nil
+}
+
+// abandon ends a registered call that failed before it ran (its schedule
+// could not be built) and returns err.
+func (c *Comm) abandon(op *opState, o callOpts, err error) error {
+	op.fail(err)
+	c.end(op, o)
+	return err
 }

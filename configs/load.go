@@ -198,7 +198,7 @@ func (d *decoder) table(path []string, m map[string]any, rv reflect.Value) {
 // value decodes the TOML value v into the field fv, whose path is p.
 func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 	typeErr := func(want string) {
-		d.add(newError(ErrType, key, fmt.Sprintf("key %s: expected %s, got %s", quote(key), want, describe(v))))
+		d.add(newError(ErrType, key, fmt.Sprintf("key %s: expected %s, got %s", quote(key), want, Describe(v))))
 	}
 	switch t := fv.Type(); {
 	case t == durationType:
@@ -267,7 +267,7 @@ func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 			case int64:
 				out[i] = float64(n)
 			default:
-				d.add(newError(ErrType, key, fmt.Sprintf("key %s: element %d: expected a number, got %s", quote(key), i, describe(e))))
+				d.add(newError(ErrType, key, fmt.Sprintf("key %s: element %d: expected a number, got %s", quote(key), i, Describe(e))))
 				return
 			}
 		}
@@ -282,7 +282,7 @@ func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 		for i, e := range arr {
 			s, ok := e.(string)
 			if !ok {
-				d.add(newError(ErrType, key, fmt.Sprintf("key %s: element %d: expected a string, got %s", quote(key), i, describe(e))))
+				d.add(newError(ErrType, key, fmt.Sprintf("key %s: element %d: expected a string, got %s", quote(key), i, Describe(e))))
 				return
 			}
 			out[i] = s
@@ -294,9 +294,12 @@ func (d *decoder) value(p []string, key string, v any, fv reflect.Value) {
 	}
 }
 
-// describe names the TOML type of v, and its value for scalars.
-func describe(v any) string {
+// Describe names the TOML type of a decoded value v, and its value for
+// scalars, for messages ("integer 3", "array"); nil is "nothing".
+func Describe(v any) string {
 	switch v := v.(type) {
+	case nil:
+		return "nothing"
 	case string:
 		return "string " + quote(v)
 	case int64:

@@ -122,7 +122,7 @@ func Parse(path string, src []byte) (*Plan, error) {
 	repeats := int64(1)
 	if v, present := raw["repeats"]; present {
 		if repeats, ok = v.(int64); !ok {
-			return nil, bad("repeats: expected an integer, got %s", typeName(v))
+			return nil, bad("repeats: expected an integer, got %s", configs.Describe(v))
 		}
 		if repeats < 1 {
 			return nil, bad("repeats: must be at least 1, got %d", repeats)
@@ -132,7 +132,7 @@ func Parse(path string, src []byte) (*Plan, error) {
 	if v, present := raw["np"]; present {
 		arr, ok := v.([]any)
 		if !ok || len(arr) == 0 {
-			return nil, bad("np: expected a non-empty array of world sizes, got %s", typeName(v))
+			return nil, bad("np: expected a non-empty array of world sizes, got %s", configs.Describe(v))
 		}
 		for _, e := range arr {
 			n, ok := e.(int64)
@@ -247,7 +247,7 @@ func axes(raw map[string]any, md toml.MetaData) ([]Axis, error) {
 	}
 	grid, ok := g.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("grid: expected a table, got %s", typeName(g))
+		return nil, fmt.Errorf("grid: expected a table, got %s", configs.Describe(g))
 	}
 	var out []Axis
 	seen := map[string]bool{}
@@ -269,7 +269,7 @@ func axes(raw map[string]any, md toml.MetaData) ([]Axis, error) {
 		}
 		arr, ok := v.([]any)
 		if !ok {
-			return nil, fmt.Errorf("grid key %q: expected an array of values, got %s", key, typeName(v))
+			return nil, fmt.Errorf("grid key %q: expected an array of values, got %s", key, configs.Describe(v))
 		}
 		if len(arr) == 0 {
 			return nil, fmt.Errorf("grid key %q: empty list of values", key)
@@ -489,26 +489,5 @@ func FormatValue(v any) string {
 		return "[" + strings.Join(parts, ", ") + "]"
 	default:
 		return fmt.Sprint(v)
-	}
-}
-
-func typeName(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "nothing"
-	case string:
-		return fmt.Sprintf("string %q", v)
-	case int64:
-		return fmt.Sprintf("integer %d", v)
-	case float64:
-		return fmt.Sprintf("float %v", v)
-	case bool:
-		return fmt.Sprintf("boolean %t", v)
-	case map[string]any:
-		return "a table"
-	case []any:
-		return "an array"
-	default:
-		return fmt.Sprintf("%T", v)
 	}
 }
