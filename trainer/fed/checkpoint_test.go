@@ -295,3 +295,43 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeRejectsCheckpointOfAnotherJob: a checkpoint that does not fit
+// the job fails it on rank 0 with ErrCheckpoint, and the other ranks
+// fail at once instead of waiting for rounds.
+func TestResumeRejectsCheckpointOfAnotherJob(t *testing.T) {
+	tj := testConfig(t, 3)
+	tj.Checkpoints = true
+	for _, tt := range []struct {
+		name string
+		ck   *Checkpoint
+	}{
+		{"another net", &Checkpoint{Round: 1, Net: "MNISTCNN", Global: []float32{1}}},
+		{"another size", &Checkpoint{Round: 1, Net: "MNIST2NN", Global: []float32{1, 2}}},
+		{"other clients", &Checkpoint{Round: 1, Net: "MNIST2NN", Global: make([]float32, 199210), Optimizers: make([][]byte, 2)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := runtimetest.RunServer(t, nil)
+			comms := runtimetest.Comms(t, runtimetest.RunWorld(t, srv, "fedtest", tj.world, nil), collective.DefaultConfig())
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			errs := make([]error, tj.world)
+			_ = runtimetest.OnAll(tj.world, func(r int) error {
+				if r == 0 {
+					errs[r] = Resume(ctx, comms[r], tj.Config, &fakeRecorder{}, tt.ck)
+				} else {
+					errs[r] = Resume(ctx, comms[r], tj.Config, nil, nil)
+				}
+				return nil
+			})
+			if !errors.Is(errs[0], ErrCheckpoint) {
+				t.Errorf("rank 0: %v, want ErrCheckpoint", errs[0])
+			}
+			for r := 1; r < tj.world; r++ {
+				if errs[r] == nil || !strings.Contains(errs[r].Error(), "rank 0 could not restore") {
+					t.Errorf("rank %d: %v, want told that rank 0 could not restore the checkpoint", r, errs[r])
+				}
+			}
+		})
+	}
+}

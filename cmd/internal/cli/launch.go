@@ -146,6 +146,11 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		pos = []string{filepath.Join(resumeDir, "config.toml")}
+		if set["np"] {
+			if rec, err := configs.Load(pos[0]); err == nil && rec.Job.WorldSize != *np {
+				return usagef("--resume: the run ran with -np %d (%s); resume it with the same -np, or without -np", rec.Job.WorldSize, pos[0])
+			}
+		}
 	}
 	var worldNP int // -np, if given, is the config's world size
 	if set["np"] {
@@ -157,9 +162,6 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("with -np %d (job.world_size): %w", worldNP, err)
 		}
 		return err
-	}
-	if set["resume"] && set["np"] && cfg.Job.WorldSize != *np {
-		return usagef("--resume: the run ran with -np %d (%s); resume it with the same -np", cfg.Job.WorldSize, pos[0])
 	}
 	if !set["np"] {
 		*np = cfg.Job.WorldSize
