@@ -93,6 +93,9 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./trainer/data/
 	go test -run '^$$' -fuzz '^FuzzParseBible$$' -fuzztime $(FUZZTIME) ./trainer/data/
 	go test -run '^$$' -fuzz '^FuzzLoadRun$$' -fuzztime $(FUZZTIME) ./report/
+	go test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) ./trainer/fed/
+	go test -run '^$$' -fuzz '^FuzzUnmarshalState$$' -fuzztime $(FUZZTIME) ./trainer/optim/
+	go test -run '^$$' -fuzz '^FuzzFedAdamUnmarshalState$$' -fuzztime $(FUZZTIME) ./trainer/strategy/
 
 # bench prints the collective benchmark table (np 2, 5, 9; 4 KiB … 64 MiB).
 bench: build

@@ -197,6 +197,12 @@ type Output struct {
 	// Checkpoint writes the final global model to model.ckpt. Default true.
 	Checkpoint bool `toml:"checkpoint"`
 
+	// CheckpointEvery is how many rounds apart a training job writes its
+	// checkpoint (resume.ckpt, which fltk-launch --resume continues from);
+	// it is also written after the last round. 0 means only after the last
+	// round. Default 10; ≥ 0.
+	CheckpointEvery int `toml:"checkpoint_every"`
+
 	// TensorBoard writes the per-round scalars as TensorBoard event files
 	// into Dir/<job.name>/tb/. Default true.
 	TensorBoard bool `toml:"tensorboard"`
@@ -228,7 +234,9 @@ func defaultTrain() Train {
 	}
 }
 
-func defaultOutput() Output { return Output{Dir: "results", Checkpoint: true, TensorBoard: true} }
+func defaultOutput() Output {
+	return Output{Dir: "results", Checkpoint: true, CheckpointEvery: 10, TensorBoard: true}
+}
 
 // oneOf checks that s is one of allowed.
 func (v *validator) oneOf(key, s string, allowed []string) {
@@ -326,4 +334,5 @@ func (o *Output) validate(v *validator) {
 	if o.Dir == "" {
 		v.errorf("output.dir", "must not be empty")
 	}
+	v.atLeast("output.checkpoint_every", int64(o.CheckpointEvery), 0)
 }

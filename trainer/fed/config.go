@@ -116,6 +116,17 @@ type Config struct {
 	// as in McMahan et al.
 	KeepOptimizerState bool
 
+	// Checkpoints makes the job take checkpoints: after every
+	// CheckpointEvery rounds and after its last round, every worker sends
+	// rank 0 what it keeps between rounds, and rank 0 hands the whole
+	// [Checkpoint] to its recorder if that is a [Checkpointer]. Every rank
+	// must agree. Default false.
+	Checkpoints bool
+
+	// CheckpointEvery is the number of rounds between checkpoints (with
+	// Checkpoints); 0 means only after the last round. Default 0; ≥ 0.
+	CheckpointEvery int
+
 	// OnPhase, if not nil, is told on every rank what the rank is doing
 	// in a round: a live view of the job, for progress displays. It is
 	// called one call at a time, from the job's goroutines, and should
@@ -202,6 +213,9 @@ func (c *Config) Validate() error {
 	}
 	if !positiveFinite(c.EpochsPerCycle) {
 		bad("epochs per cycle %v must be > 0", c.EpochsPerCycle)
+	}
+	if c.CheckpointEvery < 0 {
+		bad("checkpoint every %d rounds must be ≥ 0", c.CheckpointEvery)
 	}
 	if c.Parallel < 0 {
 		bad("parallel %d must be ≥ 0", c.Parallel)

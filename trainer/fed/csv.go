@@ -36,7 +36,17 @@ type CSVConfig struct {
 	// ConfigTOML, when not nil, is written verbatim to config.toml: the
 	// effective configuration of the experiment.
 	ConfigTOML []byte
+
+	// Resume, when not nil, is the checkpoint a resumed job continues
+	// from: Start cuts metrics.csv, clients.csv and classes.csv back to
+	// the sizes it recorded (Checkpoint.Files), atomically, and the rows
+	// of the following rounds are appended to them.
+	Resume *Checkpoint
 }
+
+// csvFiles are the per-round files of a [CSV], whose sizes it records in
+// checkpoints.
+var csvFiles = []string{"metrics.csv", "clients.csv", "classes.csv"}
 
 // CSV is the [Recorder] that writes a job's results as files into a
 // directory: metrics.csv (one row per round), clients.csv (one row per
@@ -79,6 +89,9 @@ func (w *CSV) Start(s Setup) error {
 	if err := writePartition(filepath.Join(dir, "partition.csv"), s.Classes, s.Partition); err != nil {
 		return err
 	}
+	if w.cfg.Resume != nil {
+		return w.reopen()
+	}
 	var err error
 	if w.metrics, err = createCSV(filepath.Join(dir, "metrics.csv"), MetricsHeader); err != nil {
 		return err
@@ -90,6 +103,64 @@ func (w *CSV) Start(s Setup) error {
 	if w.classes, err = createCSV(filepath.Join(dir, "classes.csv"), ClassesHeader); err != nil {
 		w.Close()
 		return err
+	}
+	return nil
+}
+
+// reopen cuts the per-round files back to the sizes the checkpoint
+// recorded and opens them for appending.
+func (w *CSV) reopen() error {
+	ck := w.cfg.Resume
+	for i, f := range []**os.File{&w.metrics, &w.clients, &w.classes} {
+		name := csvFiles[i]
+		path := filepath.Join(w.cfg.Dir, name)
+		size, ok := ck.Files[name]
+		if !ok {
+			w.Close()
+			return fmt.Errorf("fed: results: the checkpoint after round %d does not record the size of %s", ck.Round, name)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("fed: results: resume: %w", err)
+		}
+		if int64(len(b)) < size {
+			w.Close()
+			return fmt.Errorf("fed: results: resume: %s has %d bytes, fewer than the %d it had after round %d (the checkpoint's): rows were lost",
+				path, len(b), size, ck.Round)
+		}
+		if int64(len(b)) > size {
+			if err := WriteFileAtomic(path, b[:size], 0o644); err != nil {
+				w.Close()
+				return err
+			}
+		}
+		if *f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+			w.Close()
+			return fmt.Errorf("fed: results: resume: %w", err)
+		}
+	}
+	return nil
+}
+
+// Checkpoint syncs metrics.csv, clients.csv and classes.csv to stable
+// storage and records their sizes in c.Files.
+func (w *CSV) Checkpoint(c *Checkpoint) error {
+	if c.Files == nil {
+		c.Files = map[string]int64{}
+	}
+	for i, f := range []*os.File{w.metrics, w.clients, w.classes} {
+		if f == nil {
+			return fmt.Errorf("fed: results: checkpoint: %s is not open", csvFiles[i])
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fed: results: %w", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("fed: results: %w", err)
+		}
+		c.Files[csvFiles[i]] = st.Size()
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ const (
 // two runs' files (an interrupted rerun would otherwise leave the earlier
 // run's model.ckpt beside its own CSVs). TensorBoard's tb/ is cleared by
 // [TensorBoard.Start].
-var previousOutputs = []string{"metrics.csv", "clients.csv", "classes.csv", "partition.csv", "config.toml", "model.ckpt"}
+var previousOutputs = []string{"metrics.csv", "clients.csv", "classes.csv", "partition.csv", "config.toml", "model.ckpt", CheckpointFile}
 
 // ResultsDir is a results folder held by one run: [OpenResultsDir] locks
 // it, Complete marks the run finished, Close releases it.
@@ -51,6 +51,26 @@ func OpenResultsDir(dir string) (*ResultsDir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fed: results: %w", err)
 	}
+	return openResultsDir(dir, false)
+}
+
+// ResumeResultsDir takes the lock of the results folder dir of a run to
+// resume, as [OpenResultsDir] does, but keeps its files: the run's
+// [IncompleteFile] must be there (else the error wraps [ErrRunFinished];
+// a missing folder wraps [os.ErrNotExist]), and stays until Complete.
+func ResumeResultsDir(dir string) (*ResultsDir, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fed: results: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("fed: results: %s is not a directory", dir)
+	}
+	return openResultsDir(dir, true)
+}
+
+// openResultsDir locks dir and starts this run in it.
+func openResultsDir(dir string, resume bool) (*ResultsDir, error) {
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -65,16 +85,22 @@ func OpenResultsDir(dir string) (*ResultsDir, error) {
 		return nil, fmt.Errorf("fed: results: lock %s: %w", dir, err)
 	}
 	d := &ResultsDir{path: dir, lock: f}
-	if err := d.start(); err != nil {
+	if resume {
+		if _, err := os.Stat(filepath.Join(dir, IncompleteFile)); errors.Is(err, os.ErrNotExist) {
+			d.Close()
+			return nil, fmt.Errorf("%w: %s has no %s marker: its run finished, there is nothing to resume", ErrRunFinished, dir, IncompleteFile)
+		}
+	}
+	if err := d.start(resume); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// start records the holder, removes the previous run's files and writes
-// the INCOMPLETE marker.
-func (d *ResultsDir) start() error {
+// start records the holder, removes the previous run's files (unless the
+// run resumes) and writes the INCOMPLETE marker.
+func (d *ResultsDir) start(resume bool) error {
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 	if err := d.lock.Truncate(0); err != nil {
@@ -85,6 +111,9 @@ func (d *ResultsDir) start() error {
 	}
 	if err := WriteFileAtomic(filepath.Join(d.path, IncompleteFile), []byte(holder), 0o644); err != nil {
 		return err
+	}
+	if resume {
+		return nil
 	}
 	for _, name := range previousOutputs {
 		if err := os.Remove(filepath.Join(d.path, name)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -219,3 +219,41 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("the folder holds %d entries after the writes, want model.ckpt alone", len(ents))
 	}
 }
+
+// TestResumeResultsDir: resuming keeps the run's files and its
+// INCOMPLETE marker; a finished run (no marker) or a missing folder is
+// an error, and a held folder is busy.
+func TestResumeResultsDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	d, err := OpenResultsDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "metrics.csv"), []byte("round\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ResumeResultsDir(dir); !errors.Is(err, ErrResultsBusy) {
+		t.Errorf("resume of a held folder: %v, want ErrResultsBusy", err)
+	}
+	d.Close() // the run died
+	r, err := ResumeResultsDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "metrics.csv")); err != nil || string(b) != "round\n1\n" {
+		t.Errorf("metrics.csv after ResumeResultsDir: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, IncompleteFile)); err != nil {
+		t.Errorf("INCOMPLETE while resuming: %v", err)
+	}
+	if err := r.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, err := ResumeResultsDir(dir); !errors.Is(err, ErrRunFinished) {
+		t.Errorf("resume of a finished run: %v, want ErrRunFinished", err)
+	}
+	if _, err := ResumeResultsDir(filepath.Join(dir, "nope")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("resume of a missing folder: %v, want ErrNotExist", err)
+	}
+}

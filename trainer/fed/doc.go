@@ -49,6 +49,19 @@
 // into output.dir/job.name/ with all three (TensorBoard into its tb/,
 // unless output.tensorboard is false).
 //
+// # Checkpoints
+//
+// With Config.Checkpoints, every Config.CheckpointEvery rounds and after
+// the last round the workers send rank 0 what they keep between rounds
+// (their clients' optimizer states, their error-feedback residual, their
+// models' dropout generators), and rank 0 hands a [Checkpoint] — with the
+// global model and the strategy's state — to its recorder if it is a
+// [Checkpointer]: [CSV] and [TensorBoard] sync their files and record
+// their sizes, [CheckpointWriter] writes the file ([CheckpointFile],
+// format version [CheckpointVersion]). [Resume] continues a job from a
+// checkpoint ([ReadCheckpoint]) as if it had never stopped; with the
+// same configuration the results are the same, bit for bit.
+//
 // # Live view
 //
 // Config.OnPhase, when set, hears on every rank when a round starts,

@@ -13,3 +13,7 @@ var (
 // ErrResultsBusy is wrapped by the [*BusyError] of [OpenResultsDir]:
 // another run holds the results folder.
 var ErrResultsBusy = errors.New("fed: results folder in use")
+
+// ErrRunFinished is wrapped by the error of [ResumeResultsDir] for a
+// results folder whose run finished (it has no [IncompleteFile]).
+var ErrRunFinished = errors.New("fed: results: run finished")

@@ -64,6 +64,8 @@ type job struct {
 	// and sends one update per round (reduceUpdates); the rank's clients
 	// share it. Nil until a lossy codec first loses something.
 	residual []float32
+	resume   bool        // the job continues from a checkpoint (Resume)
+	ck       *Checkpoint // rank 0, resume: the checkpoint
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
@@ -71,13 +73,18 @@ type job struct {
 // with the same cfg, which it validates ([Config.Validate]). Rank 0 passes
 // the results to rec (nil: nowhere); the other ranks do not use it.
 func Run(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder) (err error) {
+	return start(ctx, comm, cfg, rec, false, nil)
+}
+
+// start runs the job, from its start or (resume) from checkpoint ck.
+func start(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder, resume bool, ck *Checkpoint) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if rec == nil {
 		rec = discard{}
 	}
-	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}}
+	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}, resume: resume, ck: ck}
 	if j.size < 2 {
 		return fmt.Errorf("fed: needs a federator and at least one worker, world size is %d", j.size)
 	}
@@ -263,19 +270,28 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 	}
+	first, done, err := j.restore(ctx)
+	if err != nil {
+		return err
+	}
 	bctx, cancel := j.roundCtx(ctx)
-	err := collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
+	err = collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("fed: initial broadcast: %w", err)
 	}
-	last := 0
-	for round := 1; round <= j.cfg.Rounds; round++ {
+	last := first - 1
+	for round := first; round <= j.cfg.Rounds && !done; round++ {
 		stop, err := j.round(ctx, round)
 		if err != nil {
 			return fmt.Errorf("fed: round %d: %w", round, err)
 		}
 		last = round
+		if end := stop || round == j.cfg.Rounds; j.checkpointDue(round, end) {
+			if err := j.checkpoint(ctx, round, end); err != nil {
+				return fmt.Errorf("fed: round %d: checkpoint: %w", round, err)
+			}
+		}
 		if stop {
 			break
 		}
@@ -291,7 +307,7 @@ func (j *job) run(ctx context.Context) error {
 
 // setupInfo describes the job to the recorder.
 func (j *job) setupInfo() Setup {
-	s := Setup{Rounds: j.cfg.Rounds, Clients: j.clients, PerRound: j.perRound, Workers: j.size - 1,
+	s := Setup{Rounds: j.cfg.Rounds, Resumed: j.resumed(), Clients: j.clients, PerRound: j.perRound, Workers: j.size - 1,
 		Params: j.models[0].NumParams(), Classes: j.train.Classes, Partition: make([]ClientData, len(j.parts))}
 	labels := j.train.Labels()
 	for c, idx := range j.parts {

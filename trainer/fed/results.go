@@ -28,6 +28,7 @@ type Recorder interface {
 // Setup describes a federated job to a [Recorder] before its first round.
 type Setup struct {
 	Rounds   int // rounds configured (fewer run when the target accuracy is reached)
+	Resumed  int // rounds done before this run: it resumes from a checkpoint after round Resumed (0: a new job)
 	Clients  int // logical clients
 	PerRound int // clients selected each round
 	Workers  int // ranks hosting clients: 1..Workers
@@ -139,6 +140,18 @@ func (m multiRecorder) Round(rr RoundResult) error {
 	return nil
 }
 
+// Checkpoint passes c to each recorder that is a [Checkpointer], in order.
+func (m multiRecorder) Checkpoint(c *Checkpoint) error {
+	for _, r := range m {
+		if cp, ok := r.(Checkpointer); ok {
+			if err := cp.Checkpoint(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (m multiRecorder) Finish(final trainer.Checkpoint) error {
 	for _, r := range m {
 		if err := r.Finish(final); err != nil {
@@ -163,6 +176,7 @@ type Progress struct {
 	w       io.Writer
 	results string
 	rounds  int
+	resumed int // Setup.Resumed
 	started time.Time
 }
 
@@ -182,16 +196,19 @@ func (p *Progress) suffix() string {
 
 // Start prints the job's size and starts the clock of the ETA.
 func (p *Progress) Start(s Setup) error {
-	p.started, p.rounds = time.Now(), s.Rounds
+	p.started, p.rounds, p.resumed = time.Now(), s.Rounds, s.Resumed
 	fmt.Fprintf(p.w, "fed: %d clients on %d workers, %d per round; %d parameters%s\n",
 		s.Clients, s.Workers, s.PerRound, s.Params, p.suffix())
+	if s.Resumed > 0 {
+		fmt.Fprintf(p.w, "fed: resumed after round %d/%d\n", s.Resumed, s.Rounds)
+	}
 	return nil
 }
 
 // Round prints the round's line.
 func (p *Progress) Round(r RoundResult) error {
 	elapsed := time.Since(p.started)
-	eta := time.Duration(float64(elapsed) / float64(r.Round) * float64(p.rounds-r.Round))
+	eta := time.Duration(float64(elapsed) / float64(max(r.Round-p.resumed, 1)) * float64(p.rounds-r.Round))
 	line := fmt.Sprintf("round %d/%d  test accuracy %.2f%%  test loss %.4f  train loss %.4f  %d clients  %.1fs (train %.1fs, comm %.2fs)  ETA %s",
 		r.Round, p.rounds, 100*r.Metrics.Accuracy(), r.Metrics.Loss(), r.TrainLoss, len(r.Clients),
 		r.RoundTime.Seconds(), r.TrainTime.Seconds(), r.CommTime.Seconds(), eta.Round(time.Second))

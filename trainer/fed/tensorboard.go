@@ -1,7 +1,10 @@
 package fed
 
 import (
+	"fmt"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fltk-go/fltk/trainer"
@@ -41,20 +44,58 @@ func ClientTag(client int, name string) string {
 //
 // Start removes the event files a previous run left in the directory and
 // creates a new one; Finish closes it. Call Close when the job failed.
+//
+// A resumed job's TensorBoard (NewResumedTensorBoard) continues the
+// event file the checkpoint recorded: Start cuts it back to its size
+// at the checkpoint, dropping the events of the rounds that are redone,
+// and appends to it.
 type TensorBoard struct {
-	dir string
-	w   *tboard.Writer
+	dir    string
+	w      *tboard.Writer
+	resume *Checkpoint
 }
 
 // NewTensorBoard returns a TensorBoard recorder writing into dir; it
 // touches no file before Start.
 func NewTensorBoard(dir string) *TensorBoard { return &TensorBoard{dir: dir} }
 
+// NewResumedTensorBoard returns the TensorBoard recorder of a job that
+// resumes from ck, writing into dir.
+func NewResumedTensorBoard(dir string, ck *Checkpoint) *TensorBoard {
+	return &TensorBoard{dir: dir, resume: ck}
+}
+
+// key is the name of the event file at path in Checkpoint.Files: its
+// path relative to the parent of the recorder's directory (the results
+// folder), as "tb/events.out.tfevents…".
+func (t *TensorBoard) key(path string) string {
+	return filepath.Base(t.dir) + "/" + filepath.Base(path)
+}
+
 // Dir returns the directory of the event file.
 func (t *TensorBoard) Dir() string { return t.dir }
 
 // Start creates the event file.
 func (t *TensorBoard) Start(Setup) error {
+	if t.resume != nil {
+		for name, size := range t.resume.Files {
+			if dir, file := filepath.Split(name); dir == filepath.Base(t.dir)+"/" && strings.HasPrefix(file, tboard.FilePrefix) {
+				w, err := tboard.Append(filepath.Join(t.dir, file), size)
+				if err != nil {
+					return err
+				}
+				t.w = w
+				return nil
+			}
+		}
+		// The checkpoint knows no event file (TensorBoard was off): a new one.
+		w, err := tboard.Create(t.dir)
+		if err != nil {
+			return err
+		}
+		t.w = w
+		return nil
+	}
 	if err := tboard.RemoveFiles(t.dir); err != nil {
 		return err
 	}
@@ -91,6 +132,22 @@ func (t *TensorBoard) Round(r RoundResult) error {
 		return err
 	}
 	return t.w.Flush()
+}
+
+// Checkpoint syncs the event file and records its size in c.Files.
+func (t *TensorBoard) Checkpoint(c *Checkpoint) error {
+	if t.w == nil {
+		return fmt.Errorf("fed: tensorboard: checkpoint: no event file open")
+	}
+	size, err := t.w.Sync()
+	if err != nil {
+		return err
+	}
+	if c.Files == nil {
+		c.Files = map[string]int64{}
+	}
+	c.Files[t.key(t.w.Path())] = size
+	return nil
 }
 
 // Finish closes the event file.

@@ -162,6 +162,16 @@ func lookup(name string) (spec, error) {
 	return s, nil
 }
 
+// RNGState is implemented by models that draw random numbers as they
+// train (dropout masks, from a generator seeded by Config.Seed): the
+// generator's position, for checkpoints. A model restored with
+// UnmarshalRNG draws the same masks next as the one saved. The built-in
+// models implement it.
+type RNGState interface {
+	MarshalRNG() ([]byte, error)
+	UnmarshalRNG(b []byte) error
+}
+
 // New builds the model called name (one of [Names]) with cfg: its training
 // graph, its evaluation graph and its initial weights.
 func New(name string, cfg Config) (Model, error) {

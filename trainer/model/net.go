@@ -42,6 +42,7 @@ type net struct {
 	statsDirty bool
 
 	maskRNG *rand.Rand // dropout masks
+	maskSrc *rand.PCG  // maskRNG's source, saved by MarshalRNG
 	closed  bool
 
 	// ownTeam is the Team the model created for its ops (Config.Team
@@ -95,9 +96,10 @@ func newNet(s spec, cfg Config) (n *net, err error) {
 		lps:       tr.lps,
 		train:     tr,
 		eval:      ev,
-		maskRNG:   rand.New(rand.NewPCG(cfg.Seed, dropoutStream)),
+		maskSrc:   rand.NewPCG(cfg.Seed, dropoutStream),
 		ownTeam:   own,
 	}
+	n.maskRNG = rand.New(n.maskSrc)
 	if own != nil {
 		// A model dropped without Close would leave its helpers parked
 		// for ever: close its Team once the model is unreachable (the
@@ -268,6 +270,19 @@ func (n *net) Close() error {
 	if n.ownTeam != nil {
 		n.cleanup.Stop()
 		return n.ownTeam.Close()
+	}
+	return nil
+}
+
+var _ RNGState = (*net)(nil)
+
+// MarshalRNG returns the position of the dropout mask generator.
+func (n *net) MarshalRNG() ([]byte, error) { return n.maskSrc.MarshalBinary() }
+
+// UnmarshalRNG restores a position MarshalRNG returned.
+func (n *net) UnmarshalRNG(b []byte) error {
+	if err := n.maskSrc.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("model: %s: restore the dropout generator: %w", n.name, err)
 	}
 	return nil
 }

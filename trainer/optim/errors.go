@@ -12,3 +12,7 @@ var (
 	// ErrConfig is returned for a hyperparameter out of its range.
 	ErrConfig = errors.New("optim: bad configuration")
 )
+
+// ErrState is returned by UnmarshalState for state bytes that are
+// truncated, corrupt or from another optimizer.
+var ErrState = errors.New("optim: bad optimizer state")

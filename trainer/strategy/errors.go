@@ -35,6 +35,10 @@ var (
 	// ErrBuffers is returned when Info.Buffers holds a range outside the
 	// state.
 	ErrBuffers = errors.New("strategy: bad buffer range")
+
+	// ErrState is returned by [Stateful.UnmarshalState] for bytes that
+	// are not a state it wrote.
+	ErrState = errors.New("strategy: bad strategy state")
 )
 
 // ClientError reports a problem with one client's update, so that a

@@ -62,11 +62,18 @@ type ClientLearningRate interface {
 	ClientLR() float64
 }
 
-// Stateful is implemented by strategies that keep state across rounds
-// (FedAdam's moments). Reset forgets it, for example before a new model.
+// Stateful is implemented by every strategy that keeps state across
+// rounds (FedAdam's moments). Reset forgets it, for example before a new
+// model. MarshalState and UnmarshalState save and restore it for
+// checkpoints: a strategy restored with UnmarshalState aggregates the
+// next rounds exactly as the one that was saved. UnmarshalState rejects
+// bytes it did not write (truncated, corrupt, another strategy's) with
+// an error wrapping [ErrState], never a panic, and is then unchanged.
 type Stateful interface {
 	Strategy
 	Reset()
+	MarshalState() ([]byte, error)
+	UnmarshalState(b []byte) error
 }
 
 // ControlVariates is the extension point for SCAFFOLD (Karimireddy et al.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -79,6 +80,51 @@ func Create(dir string) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// Append opens the existing event file path, cuts it back to size bytes
+// (a size it had after a Flush, so on an event boundary) and appends to
+// it: what a resumed job does with the events of the rounds it redoes.
+// A file shorter than size is an error.
+func Append(path string, size int64) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("tboard: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() < size {
+		err = fmt.Errorf("%s has %d bytes, fewer than the %d expected", path, st.Size(), size)
+	}
+	if err == nil {
+		err = f.Truncate(size)
+	}
+	if err == nil {
+		_, err = f.Seek(size, io.SeekStart)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tboard: %w", err)
+	}
+	return &Writer{f: f, w: bufio.NewWriter(f), path: path}, nil
+}
+
+// Sync flushes the buffered events and syncs the file to stable storage.
+// It returns the file's size.
+func (w *Writer) Sync() (int64, error) {
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	if err := w.f.Sync(); err != nil {
+		return 0, fmt.Errorf("tboard: %s: %w", w.path, err)
+	}
+	st, err := w.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("tboard: %s: %w", w.path, err)
+	}
+	return st.Size(), nil
 }
 
 // Path returns the event file's path.

@@ -29,14 +29,17 @@ import (
 const fltkUsage = `Usage: fltk COMMAND [flags]
 
 Commands:
-  run CONFIG.toml [--serve HOST]
+  run CONFIG.toml [--serve HOST] [--resume DIR [--force]]
                              run one worker of a job started by fltk-launch
                              (reads FLTK_RANK, FLTK_WORLD_SIZE, FLTK_NATS_URL,
                              FLTK_JOB_ID, FLTK_TOKEN; in a Kubernetes Indexed
                              Job the rank is JOB_COMPLETION_INDEX +
                              FLTK_RANK_OFFSET); with --serve, rank 0 embeds
-                             the NATS server on HOST at FLTK_NATS_URL's port
+                             the NATS server on HOST at FLTK_NATS_URL's port;
+                             with --resume (every rank), the job continues
+                             from the checkpoint in rank 0's results folder DIR
   single CONFIG.toml --rank=R [--master HOST:PORT] [--nats URL] [--np N]
+         [--resume DIR [--force]]
                              run rank R by hand, one terminal per rank; rank 0
                              embeds the NATS server on the master address
                              (":PORT": every address) unless --nats names an
@@ -95,7 +98,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("fltk run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	serve := fs.String("serve", "", "rank 0 only: embed the job's NATS server, listening on this HOST at the port of $FLTK_NATS_URL (fltk-launch k8s: the pod's IP)")
+	resume, force := resumeFlags(fs)
 	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	res, err := resumeOf(fs, *resume, *force)
 	if err != nil {
 		return err
 	}
@@ -114,7 +122,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rc.Logger = newLogger(stderr)
 	if *serve == "" {
-		return work(ctx, cfg, rc, stdout, false)
+		return work(ctx, cfg, rc, stdout, false, res)
 	}
 	srv, err := serveRank0(cfg, rc, *serve)
 	if err != nil {
@@ -122,7 +130,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer srv.Shutdown()
 	rc.URL, rc.Server = "", srv // connect in-process
-	return work(ctx, cfg, rc, stdout, true)
+	return work(ctx, cfg, rc, stdout, true, res)
 }
 
 // serveRank0 starts the embedded NATS server of "fltk run --serve HOST":
@@ -152,7 +160,10 @@ func serveRank0(cfg *configs.Config, rc runtime.Config, host string) (*runtime.S
 // work joins the world and runs the job's main program on this rank. A
 // rank that hosts the job's server (hosting) waits for the others to leave
 // before it returns, so that the server outlives them.
-func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io.Writer, hosting bool) error {
+func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io.Writer, hosting bool, res *job.Resume) error {
+	if res != nil && cfg.Job.Task != "train" {
+		return usagef("--resume: a %q job has no checkpoints; only training jobs do", cfg.Job.Task)
+	}
 	w, comm, err := job.Join(ctx, cfg, rc)
 	if err != nil {
 		return err
@@ -166,7 +177,7 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 			err = bench.Job(ctx, comm, cfg, effective, stdout)
 		}
 	default:
-		err = job.Train(ctx, comm, cfg, stdout)
+		err = job.TrainResume(ctx, comm, cfg, stdout, res)
 	}
 	if hosting && err == nil {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Runtime.LivenessTimeout.Duration+5*time.Second)
@@ -220,7 +231,12 @@ func single(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	token := fs.String("token", os.Getenv(runtime.EnvToken), "auth token shared by all ranks (default $FLTK_TOKEN; empty: none)")
 	jobID := fs.String("job", "", "job id (default job.name)")
 	np := fs.Int("np", 0, "number of ranks, the same for every rank (default job.world_size)")
+	resume, force := resumeFlags(fs)
 	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	res, err := resumeOf(fs, *resume, *force)
 	if err != nil {
 		return err
 	}
@@ -267,10 +283,33 @@ func single(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			defer srv.Shutdown()
 			fmt.Fprintf(stdout, "rank 0: NATS server listening on %s; start ranks 1..%d with --master %s\n", srv.URL(), cfg.Job.WorldSize-1, *master)
-			return work(ctx, cfg, rc, stdout, true)
+			return work(ctx, cfg, rc, stdout, true, res)
 		}
 	}
-	return work(ctx, cfg, rc, stdout, false)
+	return work(ctx, cfg, rc, stdout, false, res)
+}
+
+// resumeFlags defines --resume and --force on fs.
+func resumeFlags(fs *flag.FlagSet) (resume *string, force *bool) {
+	resume = fs.String("resume", "", "continue the job from the checkpoint in this results folder (every rank gives it; rank 0 reads it)")
+	force = fs.Bool("force", false, "with --resume: resume even if the config changed since the checkpoint")
+	return resume, force
+}
+
+// resumeOf returns the resume options the flags ask for, or nil.
+func resumeOf(fs *flag.FlagSet, dir string, force bool) (*job.Resume, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["resume"] {
+		if set["force"] {
+			return nil, usagef("--force needs --resume")
+		}
+		return nil, nil
+	}
+	if dir == "" {
+		return nil, usagef("--resume needs the results folder")
+	}
+	return &job.Resume{Dir: dir, Force: force}, nil
 }
 
 func cmp(a, b string) string {

@@ -18,9 +18,11 @@ import (
 	"github.com/fltk-go/fltk/cmd/internal/job"
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/launcher"
+	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 const launchUsage = `Usage: fltk-launch [flags] CONFIG.toml [-- COMMAND [ARGS...]]
+       fltk-launch --resume RESULTS_DIR [--force] [flags]
        fltk-launch k8s [flags] CONFIG.toml
        fltk-launch compose [-np N] [-o FILE] CONFIG.toml   (see fltk-launch compose -h)
 
@@ -57,6 +59,14 @@ any rank starts, naming the host; a host whose connection drops fails the job na
 ranks. The hosts localhost and 127.0.0.1 run their agent without ssh.
 With --nats, no server is started: the workers use that NATS cluster.
 
+With --resume RESULTS_DIR, continues the training run whose results are
+in RESULTS_DIR (output.dir/job.name) from its last checkpoint
+(resume.ckpt, written every output.checkpoint_every rounds), with the
+config it recorded (RESULTS_DIR/config.toml, its world size as -np); the
+rows of the rounds after the checkpoint are cut from the CSV files and
+redone. A config edited since the checkpoint exits 2 unless --force; a
+run that finished (no INCOMPLETE marker) exits 2.
+
 "fltk-launch k8s [-np N] [-o DIR] CONFIG.toml" writes Kubernetes manifests
 instead (see "fltk-launch k8s -h").
 
@@ -89,6 +99,8 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	useTLS := fs.Bool("tls", true, "with --hosts: TLS between the hosts' NATS servers and their clients, with a per-job CA")
 	natsURL := fs.String("nats", "", "use this existing NATS cluster (URL[,URL...]) instead of embedded servers")
 	creds := fs.String("creds", "", "with --nats: the NATS .creds file the workers authenticate with")
+	resume := fs.String("resume", "", "continue the run whose results are in this folder from its last checkpoint, with its recorded config.toml")
+	force := fs.Bool("force", false, "with --resume: resume even if config.toml changed since the checkpoint")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, launchUsage)
@@ -122,6 +134,24 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	if set["force"] && !set["resume"] {
+		return usagef("--force needs --resume")
+	}
+	var resumeDir string
+	if set["resume"] {
+		if len(pos) != 0 {
+			return usagef("--resume takes the run's recorded config (RESULTS_DIR/config.toml): give no CONFIG.toml or command, got %q", pos)
+		}
+		if resumeDir, err = checkResumeDir(*resume); err != nil {
+			return err
+		}
+		pos = []string{filepath.Join(resumeDir, "config.toml")}
+		if set["np"] {
+			if rec, err := configs.Load(pos[0]); err == nil && rec.Job.WorldSize != *np {
+				return usagef("--resume: the run ran with -np %d (%s); resume it with the same -np, or without -np", rec.Job.WorldSize, pos[0])
+			}
+		}
+	}
 	var worldNP int // -np, if given, is the config's world size
 	if set["np"] {
 		worldNP = *np
@@ -148,8 +178,23 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !custom {
 		cmd = workerCommand(pos[0])
 		local := *hostList == "" && *hostfile == ""
-		if err := job.CheckTrain(cfg, local); err != nil {
+		if err := job.CheckTrain(cfg, local && resumeDir == ""); err != nil {
 			return err
+		}
+	}
+	if resumeDir != "" {
+		if *hostList != "" || *hostfile != "" {
+			return usagef("--resume runs on this machine only: it does not take --hosts or --hostfile")
+		}
+		if cfg.Job.Task != "train" {
+			return usagef("--resume: %s is a %q job; only training jobs checkpoint", pos[0], cfg.Job.Task)
+		}
+		if _, err := job.CheckResume(cfg, resumeDir, *force); err != nil {
+			return err
+		}
+		cmd = append(cmd, "--resume", resumeDir)
+		if *force {
+			cmd = append(cmd, "--force")
 		}
 	}
 	opts := job.LaunchOptions{
@@ -315,4 +360,26 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// checkResumeDir checks the folder of a run to resume: a directory with
+// a recorded config.toml and the INCOMPLETE marker of a run that did not
+// finish. It returns the folder's absolute path. Every problem is a usage
+// error (exit 2).
+func checkResumeDir(dir string) (string, error) {
+	abs := absPath(dir)
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", usagef("--resume: %v", err)
+	}
+	if !st.IsDir() {
+		return "", usagef("--resume: %s is not a results folder", dir)
+	}
+	if _, err := os.Stat(filepath.Join(abs, "config.toml")); err != nil {
+		return "", usagef("--resume: %s has no recorded config.toml: not the results folder of a run", dir)
+	}
+	if _, err := os.Stat(filepath.Join(abs, fed.IncompleteFile)); err != nil {
+		return "", usagef("--resume: %s has no %s marker: its run finished, there is nothing to resume", dir, fed.IncompleteFile)
+	}
+	return abs, nil
 }
