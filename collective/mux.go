@@ -13,10 +13,6 @@ import (
 	"sync/atomic"
 )
 
-// ErrEpochEnded is wrapped by the errors of the calls of a Comm whose
-// epoch [Mux.End] ended: the world is being shrunk.
-var ErrEpochEnded = errors.New("collective: epoch ended")
-
 // muxLookahead is how many future epochs a Mux keeps early frames for: a
 // rank that already built epoch e+1 may send to one that has not yet.
 const muxLookahead = 8

@@ -271,3 +271,24 @@ func TestShrinkFails(t *testing.T) {
 		})
 	}
 }
+
+// TestShrinkLateWorker: worker rank 2 stalls before its local training in
+// round 2 (alive: it keeps sending heartbeats) until the round times out;
+// it is left out as late, told so, and exits, and the job finishes
+// without it.
+func TestShrinkLateWorker(t *testing.T) {
+	j := startShrinkJob(t, 3, "", `round_timeout = "4s"`, "FLTK_TEST_HALT=2:2:train")
+	if code := j.wait(t); code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, j.stdout, j.stderr)
+	}
+	out := j.stdout.String() + j.stderr.String()
+	for _, want := range []string{"[rank 2 late, left out: missed the round's deadline", "rank 2 was left out of epoch 1",
+		"the job went on without rank 2, which exited with status 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if rows := j.metricsRows(t); len(rows) != 3 || rows[1]["late_ranks"] != "2" || rows[1]["lost_ranks"] != "2" {
+		t.Errorf("metrics.csv: %v", rows)
+	}
+}

@@ -1,16 +1,11 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 )
-
-// ErrRankExcluded is wrapped by the error a rank left out of a shrunk
-// world is reported down with ([World.Exclude]).
-var ErrRankExcluded = errors.New("runtime: rank excluded from the world")
 
 // PublishControl publishes b on the job's control subject ctl.<name>, for
 // the ranks that subscribed to it ([World.SubscribeControl]). Control

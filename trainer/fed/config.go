@@ -33,7 +33,8 @@ type Config struct {
 	Rounds int
 
 	// Clients is the number of logical clients the training data is split
-	// into; client c lives on worker rank 1 + c mod (N−1). 0 means one
+	// into; client c lives on worker rank 1 + c mod (N−1) (of the live
+	// ranks, renumbered, once the world shrank: see [Membership]). 0 means one
 	// client per worker. Default 0; ≥ 0.
 	Clients int
 

@@ -79,10 +79,6 @@ type Control interface {
 	Exclude(rank int, why string)
 }
 
-// ErrLeftOut is wrapped by the error of a rank that rank 0 left out of a
-// shrunk world (it was reported down or late).
-var ErrLeftOut = errors.New("fed: rank left out of the job")
-
 // Control subjects.
 const (
 	ctlAlive = "fed.alive" // worker → rank 0: aliveMsg
@@ -136,6 +132,7 @@ type members struct {
 	latest *epochMsg                // the latest announcement (rank 0: sent; workers: received)
 	cancel context.CancelFunc       // cancels the current round
 	ended  bool                     // the current epoch ended
+	ahead  int                      // worker: the latest epoch rank 0 ended, maybe one this rank has not begun
 	wake   chan struct{}            // signalled on news (buffered, 1)
 }
 
@@ -148,7 +145,7 @@ func newMembers(m *Membership, world, size int) (*members, error) {
 	if m.Wait <= 0 {
 		m.Wait = 30 * time.Second
 	}
-	mb := &members{m: m, ctl: m.Control, log: m.Log, world: world, alive: map[int]map[int]aliveMsg{}, wake: make(chan struct{}, 1)}
+	mb := &members{m: m, ctl: m.Control, log: m.Log, world: world, alive: map[int]map[int]aliveMsg{}, ahead: -1, wake: make(chan struct{}, 1)}
 	if mb.log == nil {
 		mb.log = m.Mux.Logger()
 	}
@@ -244,6 +241,9 @@ func (mb *members) onEpoch(b []byte) {
 	cur := mb.epoch
 	if msg.Kind != kindEnd && msg.Epoch > cur && (mb.latest == nil || msg.Epoch >= mb.latest.Epoch) {
 		mb.latest = &msg
+	}
+	if msg.Kind == kindEnd {
+		mb.ahead = max(mb.ahead, msg.Epoch) // an epoch this rank is about to begin may be over already
 	}
 	mb.mu.Unlock()
 	mb.signal()
@@ -444,7 +444,11 @@ func (j *job) beginEpoch(ctx context.Context, e int, ranks []int) (*collective.C
 	}
 	mb.mu.Lock()
 	mb.epoch, mb.ranks, mb.ended, mb.cancel = e, slices.Clone(ranks), false, nil
+	over := mb.ahead >= e
 	mb.mu.Unlock()
+	if over {
+		mb.endEpoch(e, errors.New("rank 0 ended it before this rank began it"))
+	}
 	bctx, cancel := j.roundCtx(ctx)
 	err = collective.Broadcast(bctx, comm, j.global, 0, collective.WithStats(&j.down))
 	cancel()
