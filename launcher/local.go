@@ -266,7 +266,11 @@ func lostSummary(lost []*WorkerError) string {
 		if e.Signal != "" {
 			what = "was killed by signal: " + e.Signal
 		}
-		fmt.Fprintf(&b, "launcher: the job went on without rank %d, which %s", e.Rank, what)
+		on := ""
+		if e.Host != "" {
+			on = " on " + e.Host
+		}
+		fmt.Fprintf(&b, "launcher: the job went on without rank %d%s, which %s", e.Rank, on, what)
 		if n := len(e.Tail); n > 0 {
 			fmt.Fprintf(&b, " (its last line: %s)", e.Tail[n-1])
 		}
