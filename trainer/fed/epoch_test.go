@@ -17,10 +17,10 @@ import (
 )
 
 // runElastic runs tj with Membership on every rank over an in-process
-// NATS server. Rank victim (0: none) leaves the job (its context is
+// NATS server. Each rank of leave leaves the job (its context is
 // cancelled, then it closes its Comm and World) when it begins training
-// in round leaveRound. It returns each rank's error.
-func runElastic(t *testing.T, tj *testJob, minWorkers, victim, leaveRound int) []error {
+// in round leave[rank]. It returns each rank's error.
+func runElastic(t *testing.T, tj *testJob, minWorkers int, leave map[int]int) []error {
 	t.Helper()
 	srv := runtimetest.RunServer(t, nil)
 	ws := runtimetest.RunWorld(t, srv, "fedshrink", tj.world, func(c *runtime.Config) {
@@ -50,7 +50,8 @@ func runElastic(t *testing.T, tj *testJob, minWorkers, victim, leaveRound int) [
 		cfg.MinWorkers = minWorkers
 		cfg.Membership = &Membership{Mux: mux, Control: ws[r], Comm: cc, Wait: 5 * time.Second}
 		rctx, rcancel := context.WithCancel(ctx)
-		if r == victim {
+		leaveRound, victim := leave[r]
+		if victim {
 			cfg.OnPhase = func(ev PhaseEvent) {
 				if ev.Round == leaveRound && ev.Phase == PhaseTraining {
 					rcancel()
@@ -65,7 +66,7 @@ func runElastic(t *testing.T, tj *testJob, minWorkers, victim, leaveRound int) [
 			defer rcancel()
 			errs[r] = Run(rctx, comm, cfg, rec)
 			_ = comm.Close()
-			if r == victim {
+			if victim {
 				_ = ws[r].Close() // gone: the others are told it left
 			}
 		})
@@ -79,7 +80,7 @@ func runElastic(t *testing.T, tj *testJob, minWorkers, victim, leaveRound int) [
 // metrics.csv and clients.csv say so.
 func TestRunSurvivesLostWorker(t *testing.T) {
 	tj := testConfig(t, 4)
-	errs := runElastic(t, tj, 1, 2, 2)
+	errs := runElastic(t, tj, 1, map[int]int{2: 2})
 	for r, err := range errs {
 		if r != 2 && err != nil {
 			t.Errorf("rank %d: %v", r, err)
@@ -132,11 +133,42 @@ func TestRunSurvivesLostWorker(t *testing.T) {
 // one fails the job on rank 0 and the other worker, naming why.
 func TestRunFailsBelowMinWorkers(t *testing.T) {
 	tj := testConfig(t, 3)
-	errs := runElastic(t, tj, 2, 2, 1)
+	errs := runElastic(t, tj, 2, map[int]int{2: 1})
 	if err := errs[0]; err == nil || !strings.Contains(err.Error(), "federated.min_workers is 2") || !strings.Contains(err.Error(), "rank 2") {
 		t.Errorf("rank 0: %v, want a failure naming min_workers and rank 2", err)
 	}
 	if err := errs[1]; err == nil || !strings.Contains(err.Error(), "rank 0 ended the job") {
 		t.Errorf("rank 1: %v, want rank 0's verdict", err)
+	}
+}
+
+// TestRunSurvivesTwoLosses: workers 2 and 4 of four leave in rounds 2 and
+// 3; the world shrinks twice and the job finishes with workers 1 and 3.
+func TestRunSurvivesTwoLosses(t *testing.T) {
+	tj := testConfig(t, 5)
+	tj.Rounds = 4
+	errs := runElastic(t, tj, 2, map[int]int{2: 2, 4: 3})
+	for _, r := range []int{0, 1, 3} {
+		if errs[r] != nil {
+			t.Errorf("rank %d: %v", r, errs[r])
+		}
+	}
+	metrics := readCSV(t, filepath.Join(tj.dir, "metrics.csv"))
+	if len(metrics) != 1+tj.Rounds {
+		t.Fatalf("metrics.csv has %d rows, want %d", len(metrics)-1, tj.Rounds)
+	}
+	col := func(name string) int { return slices.Index(metrics[0], name) }
+	want := []struct{ epoch, workers, lost string }{{"0", "4", ""}, {"1", "3", "2"}, {"2", "2", "4"}, {"2", "2", ""}}
+	for i, w := range want {
+		row := metrics[1+i]
+		if got := [3]string{row[col("epoch")], row[col("workers")], row[col("lost_ranks")]}; got != [3]string{w.epoch, w.workers, w.lost} {
+			t.Errorf("round %d: epoch, workers, lost_ranks = %v, want %v", i+1, got, w)
+		}
+	}
+	clients := readCSV(t, filepath.Join(tj.dir, "clients.csv"))
+	for _, row := range clients[1:] {
+		if row[0] == "4" && row[2] != "1" && row[2] != "3" {
+			t.Errorf("round 4: client %s trained on rank %s, want 1 or 3", row[1], row[2])
+		}
 	}
 }
