@@ -177,3 +177,48 @@ func TestMuxEarlyFrames(t *testing.T) {
 		t.Error("rank 2 began epoch 1 twice")
 	}
 }
+
+// TestMuxHosts: an epoch's Comm sees the hosts of its ranks, numbered
+// densely (a host whose ranks were all lost disappears), and its
+// host-aware schedules compute right results.
+func TestMuxHosts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nw := collectivetest.NewHostNetwork(t, collectivetest.Hosts(2, 2, 2))
+	ms := newMuxes(t, nw, 6)
+	e0 := muxComms(t, ms, 0, []int{0, 1, 2, 3, 4, 5})
+	if got := e0[0].Hosts(); got != 3 {
+		t.Errorf("epoch 0: %d hosts, want 3", got)
+	}
+	nw.Kill(2)
+	nw.Kill(3)
+	e1 := muxComms(t, ms, 1, []int{0, 1, 4, 5})
+	for r, c := range e1 {
+		if got := c.Hosts(); got != 2 {
+			t.Errorf("epoch 1, rank %d: %d hosts, want 2", r, got)
+		}
+	}
+	if err := allReduceOn(ctx, e1); err != nil {
+		t.Fatalf("epoch 1: %v", err)
+	}
+	// Large enough for the chain schedules (above SmallBytes).
+	errs := make(chan error, len(e1))
+	for r, c := range e1 {
+		go func() {
+			buf := make([]float32, 1<<16)
+			for i := range buf {
+				buf[i] = float32(r + 1)
+			}
+			err := collective.AllReduce(ctx, c, buf, buf, collective.Sum)
+			if err == nil && buf[len(buf)-1] != 1+2+5+6 {
+				err = fmt.Errorf("rank %d: got %v, want %v", r, buf[len(buf)-1], 1+2+5+6)
+			}
+			errs <- err
+		}()
+	}
+	for range e1 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -98,4 +98,15 @@ func TestMuxShrinkOverNATS(t *testing.T) {
 	if err := sum(e1); err != nil {
 		t.Fatalf("epoch 1 after a frame of epoch 0: %v", err)
 	}
+	// The shared-memory barrier counts every rank of the world: an epoch
+	// of fewer ranks synchronises through messages.
+	if v, _ := collective.ViewOf(e0[0]); v.SharedBarrier() != ws[0].SharedBarrier() || !ws[0].SharedBarrier() {
+		t.Errorf("epoch 0 of every rank: shared barrier %v, the World's %v, want both true", v.SharedBarrier(), ws[0].SharedBarrier())
+	}
+	if v, _ := collective.ViewOf(e1[0]); v.SharedBarrier() {
+		t.Error("epoch 1 of 2 ranks uses the shared-memory barrier")
+	}
+	if err := runtimetest.OnAll(2, func(r int) error { return collective.Barrier(ctx, e1[r]) }); err != nil {
+		t.Fatalf("barrier in epoch 1: %v", err)
+	}
 }
