@@ -279,6 +279,9 @@ func (c *Config) Validate() error {
 	c.Runtime.validate(&v)
 	c.Collective.validate(&v, c.Runtime.MaxPayload)
 	c.Federated.validate(&v, c.Job.WorldSize)
+	if w := c.Job.WorldSize - 1; c.Job.Task == "train" && c.Runtime.OnRankFailure == "continue" && w >= 1 && c.Federated.MinWorkers > w {
+		v.errorf("federated.min_workers", "%d exceeds the %d worker ranks of a world of %d", c.Federated.MinWorkers, w, c.Job.WorldSize)
+	}
 	c.Data.validate(&v)
 	c.Train.validate(&v)
 	c.Output.validate(&v)
