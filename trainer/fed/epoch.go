@@ -309,6 +309,10 @@ func (j *job) shrinkRoot(ctx context.Context, r *roundState, e int, cause error)
 	deadline := time.Now().Add(mb.m.Wait)
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	// Said again now and then, for a worker that subscribed late (it was
+	// still loading its data when the epoch ended).
+	again := time.NewTicker(time.Second)
+	defer again.Stop()
 	var alive map[int]aliveMsg
 	var down map[int]error
 	for {
@@ -333,6 +337,8 @@ func (j *job) shrinkRoot(ctx context.Context, r *roundState, e int, cause error)
 		case <-ctx.Done():
 			return nil, resumePoint{}, ctx.Err()
 		case <-t.C:
+		case <-again.C:
+			mb.publish(&epochMsg{Kind: kindEnd, Epoch: e})
 		case <-mb.wake:
 		}
 	}
