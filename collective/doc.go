@@ -176,4 +176,14 @@
 // from it fails with a *RankError naming it (also when it was known down
 // before the call needed its credit), and later calls fail at once.
 // A deadline names the ranks the call was still waiting for.
+//
+// # Shrinking
+//
+// A [Mux] lets the survivors go on over one transport with a Comm per
+// epoch, each over the live ranks renumbered ([Mux.NewComm], as ULFM's
+// MPI_Comm_shrink); the caller decides the membership (package
+// trainer/fed). Each epoch's frames carry a job tag of their own
+// ([EpochJobID]): a frame of an ended epoch is dropped and counted
+// ([Mux.DeadFrames]), never mixed in, and a call on an ended epoch's Comm
+// fails with [ErrEpochEnded].
 package collective

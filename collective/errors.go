@@ -9,6 +9,9 @@ import (
 var (
 	// ErrClosed is returned by calls on a Comm after Close.
 	ErrClosed = errors.New("collective: comm closed")
+	// ErrEpochEnded is wrapped by the errors of the calls of a Comm whose
+	// epoch [Mux.End] ended: the world is being shrunk.
+	ErrEpochEnded = errors.New("collective: epoch ended")
 	// ErrBadFrame is wrapped by *FrameError: a corrupt, truncated, foreign
 	// or inconsistent frame was received.
 	ErrBadFrame = errors.New("collective: bad frame")

@@ -142,7 +142,18 @@ type Runtime struct {
 	// picks the local address inside it. fltk-launch's --iface and -host
 	// flags win over it. Default "" (loopback, 127.0.0.1).
 	Iface string `toml:"iface"`
+
+	// OnRankFailure is what a training job does when a worker rank dies
+	// or misses federated.round_timeout: "continue" shrinks the world to
+	// the live ranks and redoes the round without the lost one (the job
+	// still fails when rank 0 is lost or fewer than
+	// federated.min_workers remain); "abort" ends the job, naming the
+	// rank. The demo and bench tasks always abort. Default "continue".
+	OnRankFailure string `toml:"on_rank_failure"`
 }
+
+// OnRankFailure values.
+var OnRankFailures = []string{"continue", "abort"}
 
 // Collective configures how collective operations move data.
 type Collective struct {
@@ -232,6 +243,7 @@ func DefaultConfig() Config {
 			WriteDeadline:     Duration{60 * time.Second},
 			SharedMemory:      true,
 			SharedBarrier:     true,
+			OnRankFailure:     "continue",
 		},
 		Collective: Collective{
 			ChunkBytes:         1 << 20,
@@ -267,6 +279,9 @@ func (c *Config) Validate() error {
 	c.Runtime.validate(&v)
 	c.Collective.validate(&v, c.Runtime.MaxPayload)
 	c.Federated.validate(&v, c.Job.WorldSize)
+	if w := c.Job.WorldSize - 1; c.Job.Task == "train" && c.Runtime.OnRankFailure == "continue" && w >= 1 && c.Federated.MinWorkers > w {
+		v.errorf("federated.min_workers", "%d exceeds the %d worker ranks of a world of %d", c.Federated.MinWorkers, w, c.Job.WorldSize)
+	}
 	c.Data.validate(&v)
 	c.Train.validate(&v)
 	c.Output.validate(&v)
@@ -347,6 +362,7 @@ func (r *Runtime) validate(v *validator) {
 		v.errorf("runtime.max_payload", "%d must not exceed runtime.max_pending (%d)", r.MaxPayload, r.MaxPending)
 	}
 	v.positive("runtime.write_deadline", r.WriteDeadline)
+	v.oneOf("runtime.on_rank_failure", r.OnRankFailure, OnRankFailures)
 	if strings.Contains(r.Iface, "/") {
 		if p, err := netip.ParsePrefix(r.Iface); err != nil {
 			v.errorf("runtime.iface", "%s is neither an interface name nor a CIDR: %v", quote(r.Iface), err)

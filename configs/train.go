@@ -98,6 +98,11 @@ type Federated struct {
 	// RoundTimeout bounds one round: the federator's wait for the clients'
 	// updates and every collective of the round. Default 1h; > 0.
 	RoundTimeout Duration `toml:"round_timeout"`
+
+	// MinWorkers is the fewest worker ranks a job that lost ranks goes on
+	// with (runtime.on_rank_failure = "continue"): below it, the job
+	// fails naming the lost ranks. Default 1; 1..1023.
+	MinWorkers int `toml:"min_workers"`
 }
 
 // Data chooses the data set and how it is split over the clients.
@@ -219,6 +224,7 @@ func defaultFederated() Federated {
 		Beta2:          0.99,
 		Tau:            1e-9,
 		RoundTimeout:   Duration{3600e9},
+		MinWorkers:     1,
 	}
 }
 
@@ -293,6 +299,7 @@ func (f *Federated) validate(v *validator, worldSize int) {
 	v.atLeast("federated.parallel", int64(f.Parallel), 0)
 	v.floatRange("federated.target_accuracy", f.TargetAccuracy, 0, 1)
 	v.positive("federated.round_timeout", f.RoundTimeout)
+	v.intRange("federated.min_workers", int64(f.MinWorkers), 1, 1023)
 }
 
 func (d *Data) validate(v *validator) {

@@ -322,8 +322,9 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 			e := append(slices.Clip(env), s.RankEnv[strconv.Itoa(rank)]...)
 			return append(e, srvEnv...)
 		},
-		Grace:  s.Grace,
-		Logger: a.log,
+		Grace:     s.Grace,
+		Logger:    a.log,
+		KeepGoing: s.KeepGoing,
 	}
 	if err := spec.Validate(); err != nil {
 		a.fail(err, false)

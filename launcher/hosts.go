@@ -87,9 +87,12 @@ type HostsSpec struct {
 	// hosts tell each other apart even on one machine.
 	HostEnv string
 
-	// Stdout, Stderr, Status, Terminal, Width, Signals, Grace and
-	// TailLines are as in [Spec]. Output lines are prefixed
-	// "[rank@host] ".
+	// Stdout, Stderr, Status, Terminal, Width, Signals, Grace,
+	// TailLines and KeepGoing are as in [Spec]. Output lines are prefixed
+	// "[rank@host] ". With KeepGoing, the workers still running on any
+	// host when rank 0 finished get Grace, then are killed.
+	KeepGoing bool
+
 	Stdout    io.Writer
 	Stderr    io.Writer
 	Status    StatusFunc
@@ -225,11 +228,13 @@ type hostsRun struct {
 	events chan hostEvent
 	wg     sync.WaitGroup // one reader goroutine per started agent
 
-	servers  []ServerSpec // from Spec.Servers, by host
-	phase    int          // phaseHello … phaseRunning
-	cause    error        // first reason to end the job
-	lost     []error      // hosts lost, reported before cause
-	stopping bool         // the job is being torn down
+	servers  []ServerSpec     // from Spec.Servers, by host
+	phase    int              // phaseHello … phaseRunning
+	cause    error            // first reason to end the job
+	lost     []error          // hosts lost, reported before cause
+	gone     []*WorkerError   // workers that failed while the job went on (KeepGoing)
+	doneC    <-chan time.Time // KeepGoing: rank 0 finished; when to end the others
+	stopping bool             // the job is being torn down
 	timers   []*time.Timer
 	closeC   <-chan time.Time // when to close every agent's stdin
 	killC    <-chan time.Time // when to kill every agent
@@ -402,6 +407,12 @@ func (h *hostsRun) run(ctx context.Context) error {
 				continue
 			}
 			h.forward(sig)
+		case <-h.doneC:
+			h.doneC = nil
+			if !h.stopping && !h.allFinished() {
+				h.log.Info("rank 0 finished; killing the workers still running", logKeyGrace, h.spec.Grace)
+				h.teardown(syscall.SIGKILL)
+			}
 		case <-h.closeC:
 			h.closeC = nil
 			h.log.Info("agents did not finish in time: closing their connections")
@@ -428,6 +439,9 @@ func (h *hostsRun) run(ctx context.Context) error {
 		if !errors.As(h.cause, &he) {
 			h.cause = errors.Join(append(h.lost, h.cause)...)
 		}
+	}
+	if h.cause == nil && len(h.gone) > 0 {
+		h.out.writeLine(h.out.stderr, []byte(lostSummary(h.gone)))
 	}
 	if err := h.out.writeErr(); err != nil {
 		h.log.Info("writing worker output failed", logKeyError, err)
@@ -583,12 +597,23 @@ func (h *hostsRun) handle(ev hostEvent) {
 	case msgExit:
 		failed := m.Code != 0 || m.Sig != ""
 		h.log.Info("worker exited", logKeyHost, st.tag, logKeyRank, m.Rank, logKeyExitCode, m.Code, logKeySignal, m.Sig)
-		if failed && !m.Stopping && !h.stopping {
+		switch {
+		case !failed && h.spec.KeepGoing && m.Rank == 0 && !h.stopping && h.doneC == nil:
+			t := time.NewTimer(h.spec.Grace)
+			h.timers = append(h.timers, t)
+			h.doneC = t.C
+		case failed && !m.Stopping && !h.stopping:
 			code := m.Code
 			if m.Sig != "" {
 				code = -1
 			}
-			h.fail(&WorkerError{Rank: m.Rank, Host: st.tag, ExitCode: code, Signal: m.Sig, Tail: m.Tail})
+			werr := &WorkerError{Rank: m.Rank, Host: st.tag, ExitCode: code, Signal: m.Sig, Tail: m.Tail}
+			if h.spec.KeepGoing && m.Rank != 0 {
+				h.log.Info("the job goes on without the worker", logKeyError, werr)
+				h.gone = append(h.gone, werr)
+				return
+			}
+			h.fail(werr)
 		}
 	case msgDone:
 		st.done = true
@@ -692,6 +717,7 @@ func (h *hostsRun) startSpec(st *hostState, srv *ServerSpec) *startSpec {
 		Server:     srv,
 		URLEnv:     h.spec.URLEnv,
 		CAEnv:      h.spec.CAEnv,
+		KeepGoing:  h.spec.KeepGoing,
 	}
 	if st.dir != "" {
 		s.Command = copiedArgv(s.Command, h.spec.Copy, st.dir)

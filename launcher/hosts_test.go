@@ -220,6 +220,23 @@ func TestRunHostsWorkerFails(t *testing.T) {
 	}
 }
 
+// TestRunHostsKeepGoing: with KeepGoing, rank 2 on host b failing does
+// not stop the job; it succeeds with rank 0 and names the rank and host
+// it went on without.
+func TestRunHostsKeepGoing(t *testing.T) {
+	s, stdout, stderr := newHostsSpec(t, "keep-going", "a:2,b:2", 4)
+	env, dir := s.Env, t.TempDir()
+	s.Env = func(rank int) []string { return append(env(rank), "LAUNCHER_TEST_DIR="+dir) }
+	s.KeepGoing = true
+	if err := launcher.RunHosts(t.Context(), s); err != nil {
+		t.Fatalf("RunHosts = %v, want nil\nstdout:\n%s", err, stdout)
+	}
+	want := "launcher: the job went on without rank 2 on b, which exited with status 3 (its last line: fail line)"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+}
+
 func TestRunHostsSignal(t *testing.T) {
 	s, stdout, stderr := newHostsSpec(t, "pid-hang", "a:2,b:1", 3)
 	sigs := make(chan os.Signal, 1)

@@ -74,6 +74,24 @@ func worker(mode string) int {
 			fmt.Printf("fail line %d\n", i)
 		}
 		return 3
+	case "keep-going":
+		// Rank 2 fails; the others finish once it has, rank 3 (when
+		// LAUNCHER_TEST_HANG is set) not at all.
+		dir := os.Getenv("LAUNCHER_TEST_DIR")
+		if rank == 2 {
+			fmt.Println("fail line")
+			_ = os.WriteFile(filepath.Join(dir, "rank2-failed"), nil, 0o644)
+			return 3
+		}
+		if rank == 3 && os.Getenv("LAUNCHER_TEST_HANG") != "" {
+			return hang()
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "rank2-failed")); err == nil {
+				return 0
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	case "federator-fails-late":
 		// Rank 0 fails; rank 1, seeing it down, exits first. Rank 0
 		// reports its own error only once the launcher stops it.
@@ -428,6 +446,53 @@ func TestRunNamesTheRootCause(t *testing.T) {
 	}
 	if werr.Rank != 0 || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("Run = %v, want rank 0's permission denied (rank 1 only saw rank 0 down)", err)
+	}
+}
+
+// TestRunKeepGoing: with Spec.KeepGoing a worker other than rank 0 that
+// fails does not stop the job, which succeeds when rank 0 does and names
+// the worker it went on without; a worker still running when rank 0 is
+// done gets the grace period, then is killed. Without KeepGoing the
+// failure stops the job, as always.
+func TestRunKeepGoing(t *testing.T) {
+	tests := []struct {
+		name      string
+		keepGoing bool
+		hang      bool
+		wantErr   bool
+	}{
+		{"keep going", true, false, false},
+		{"keep going, a worker outlives rank 0", true, true, false},
+		{"abort", false, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, stdout, stderr := newSpec(t, "keep-going", 4)
+			env, dir := s.Env, t.TempDir()
+			s.Env = func(rank int) []string {
+				e := append(env(rank), "LAUNCHER_TEST_DIR="+dir)
+				if tt.hang {
+					e = append(e, "LAUNCHER_TEST_HANG=1")
+				}
+				return e
+			}
+			s.KeepGoing, s.Grace = tt.keepGoing, 200*time.Millisecond
+			err := launcher.Run(t.Context(), s)
+			if tt.wantErr {
+				var werr *launcher.WorkerError
+				if !errors.As(err, &werr) || werr.Rank != 2 {
+					t.Fatalf("Run = %v, want rank 2's WorkerError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Run = %v, want nil; stdout:\n%s", err, stdout)
+			}
+			want := "launcher: the job went on without rank 2, which exited with status 3 (its last line: fail line)\n"
+			if got := stderr.String(); got != want {
+				t.Errorf("stderr = %q, want %q", got, want)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -65,6 +66,7 @@ type runner struct {
 
 	cause    error            // first reason for ending the job, returned by Run
 	later    []*WorkerError   // workers that failed after a worker's failure stopped the job
+	lost     []*WorkerError   // workers that failed while the job went on (Spec.KeepGoing)
 	stopping bool             // whether workers were signalled by us
 	kill     *time.Timer      // SIGKILL deadline, started by the first stop
 	killC    <-chan time.Time // kill.C until it fired, then nil
@@ -146,8 +148,13 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.out.writeErr(); err != nil {
 		r.log.Info("writing worker output failed", logKeyError, err)
 	}
-	if first, ok := r.cause.(*WorkerError); ok {
+	if first, ok := r.cause.(*WorkerError); ok && !(r.spec.KeepGoing && first.Rank == 0) {
+		// (A job that goes on without lost workers fails only by rank 0,
+		// which says why: the workers' errors repeat its verdict.)
 		r.cause = rootCause(first, r.later)
+	}
+	if r.cause == nil && len(r.lost) > 0 {
+		r.out.writeLine(r.out.stderr, []byte(lostSummary(r.lost)))
 	}
 	r.log.Info("all workers exited", logKeyNP, len(r.workers),
 		logKeyElapsed, time.Since(r.started), logKeyError, r.cause)
@@ -218,6 +225,12 @@ func (r *runner) exited(st exitStatus) {
 			logKeyGrace, r.spec.Grace)
 	}
 	if st.success() {
+		if r.spec.KeepGoing && st.rank == 0 && r.live > 0 && !r.stopping {
+			// The job is done; a worker it went on without may still be
+			// running (stopped, or cut off): it gets the grace period.
+			log.Info("rank 0 finished; the other workers get the grace period", logKeyGrace, r.spec.Grace)
+			r.startKillTimer()
+		}
 		return
 	}
 	werr := &WorkerError{Rank: st.rank, ExitCode: -1, Tail: st.tail, Err: st.err}
@@ -226,6 +239,12 @@ func (r *runner) exited(st exitStatus) {
 		if ws, ok := st.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			werr.Signal = ws.Signal().String()
 		}
+	}
+	if r.spec.KeepGoing && st.rank != 0 && !r.stopping {
+		// The job shrinks its world and goes on without this worker.
+		log.Info("the job goes on without the worker", logKeyError, werr)
+		r.lost = append(r.lost, werr)
+		return
 	}
 	if r.stopping {
 		// A worker's failure stopped the job; this one may have failed
@@ -236,6 +255,28 @@ func (r *runner) exited(st exitStatus) {
 		return
 	}
 	r.stop(werr, syscall.SIGTERM, "worker failed")
+}
+
+// lostSummary names the workers a job that succeeded went on without, one
+// line each, with the last line each wrote.
+func lostSummary(lost []*WorkerError) string {
+	var b strings.Builder
+	for _, e := range lost {
+		what := fmt.Sprintf("exited with status %d", e.ExitCode)
+		if e.Signal != "" {
+			what = "was killed by signal: " + e.Signal
+		}
+		on := ""
+		if e.Host != "" {
+			on = " on " + e.Host
+		}
+		fmt.Fprintf(&b, "launcher: the job went on without rank %d%s, which %s", e.Rank, on, what)
+		if n := len(e.Tail); n > 0 {
+			fmt.Fprintf(&b, " (its last line: %s)", e.Tail[n-1])
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // stop records cause and, the first time, signals every live worker with
@@ -280,6 +321,7 @@ func (r *runner) startKillTimer() {
 
 // killAll sends SIGKILL to every live worker.
 func (r *runner) killAll() {
+	r.stopping = true // what exits now was killed by us
 	r.log.Info("grace period over, killing workers", logKeyLive, r.live, logKeyGrace, r.spec.Grace)
 	r.signalAll(syscall.SIGKILL)
 }

@@ -107,6 +107,8 @@ type startSpec struct {
 	// workers; CAEnv the one set to the CA file the agent writes.
 	URLEnv string `json:"url_env,omitempty"`
 	CAEnv  string `json:"ca_env,omitempty"`
+	// KeepGoing is Spec.KeepGoing of the host's runner.
+	KeepGoing bool `json:"keep_going,omitempty"`
 }
 
 // ServerSpec describes the server an agent starts for its host: one node

@@ -73,6 +73,15 @@ type Spec struct {
 	// ErrInterrupted. It may be nil; a closed channel is ignored.
 	Signals <-chan os.Signal
 
+	// KeepGoing lets the job go on when a worker other than rank 0 fails
+	// (exits non-zero or is killed): the other workers are not stopped,
+	// as for a training job with runtime.on_rank_failure = "continue",
+	// whose ranks shrink their world to the live ones. Rank 0's failure
+	// still stops the job. When rank 0 succeeds, Run returns nil and
+	// writes to Stderr one line naming each worker the job went on
+	// without.
+	KeepGoing bool
+
 	// Grace is how long workers get to exit after they were signalled
 	// before they are killed with SIGKILL. It must be ≥ 0; 0 means
 	// DefaultGrace. It also bounds how long Run waits for a worker's

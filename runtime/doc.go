@@ -84,7 +84,9 @@
 // copy those frames to it either. A frame larger than a shared-memory slot goes to
 // b.<from> instead, which nobody drops. The rendezvous uses rdv.hello,
 // rdv.root and rdv.ready, the shared-memory exchange shm.<from> and
-// shmok.<from>, the interest check ping.<rank>.
+// shmok.<from>, the interest check ping.<rank>. Control messages
+// ([World.PublishControl]: a shrinking world's membership, see package
+// trainer/fed) go to ctl.<name>.
 //
 // # Shared memory
 //

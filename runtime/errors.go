@@ -26,6 +26,9 @@ var (
 	ErrProtocol = errors.New("runtime: protocol error")
 	// ErrClosed is returned by a World after Close.
 	ErrClosed = errors.New("runtime: world closed")
+	// ErrRankExcluded is wrapped by the error a rank left out of a shrunk
+	// world is reported down with ([World.Exclude]).
+	ErrRankExcluded = errors.New("runtime: rank excluded from the world")
 )
 
 // RendezvousError details a failed rendezvous.

@@ -66,6 +66,15 @@ func (w *World) handleBye(m *nats.Msg) {
 	}
 	// A rank that leaves because another died passes the news on first, so
 	// that collectives fail naming the rank at fault, not the messenger.
+	// A rank already reported down (dead, or excluded from a shrunk world:
+	// a process that was stopped and resumed thinks everyone else dead)
+	// does not speak for the others.
+	w.mu.Lock()
+	_, gone := w.down[from]
+	w.mu.Unlock()
+	if gone {
+		b.Down = nil
+	}
 	var why []string
 	for _, r := range slices.Sorted(maps.Keys(b.Down)) {
 		if r >= 0 && r < w.size && r != w.rank {

@@ -27,6 +27,7 @@ import (
 //	rdv.hello       rendezvous requests, answered by rank 0
 //	rdv.root        rank 0 claims (detects a second rank 0)
 //	rdv.ready       rank 0's verdict: the roster, or why the job aborted
+//	ctl.<name>      control messages (PublishControl, SubscribeControl)
 //
 // Two jobs on one server therefore never see each other's messages.
 

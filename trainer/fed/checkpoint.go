@@ -508,13 +508,15 @@ func (c *Checkpoint) unmarshalRank(r int, blob []byte) error {
 	return d.err
 }
 
-// rankBlob encodes, for rank r of a world of size, what c holds for it,
+// rankBlob encodes, for rank r of a world of size, what c holds for it
+// (a checkpoint of another world size, e.g. taken after the world shrank,
+// keeps only the clients' optimizer states),
 // as marshalRank does: it is how [Resume] hands each worker its state.
-func (c *Checkpoint) rankBlob(r int, hosted []int) []byte {
+func (c *Checkpoint) rankBlob(r int, hosted []int, size int) []byte {
 	var e enc
 	var rng [][]byte
 	var residual []float32
-	if c.WorldSize == len(c.ModelRNG) && r < len(c.ModelRNG) {
+	if c.WorldSize == size && c.WorldSize == len(c.ModelRNG) && r < len(c.ModelRNG) {
 		rng, residual = c.ModelRNG[r], c.Residuals[r]
 	}
 	e.u32(uint32(len(rng)))

@@ -1,6 +1,7 @@
 package fed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -32,7 +33,8 @@ type Config struct {
 	Rounds int
 
 	// Clients is the number of logical clients the training data is split
-	// into; client c lives on worker rank 1 + c mod (N−1). 0 means one
+	// into; client c lives on worker rank 1 + c mod (N−1) (of the live
+	// ranks, renumbered, once the world shrank: see [Membership]). 0 means one
 	// client per worker. Default 0; ≥ 0.
 	Clients int
 
@@ -55,6 +57,25 @@ type Config struct {
 	// own goroutine with its own model. 0 means the worker's GOMAXPROCS.
 	// Default 0; ≥ 0.
 	Parallel int
+
+	// Hook, if not nil, is called on this rank before each step of a
+	// round: "train", "reduce", "gather", "aggregate", "commit",
+	// "broadcast", "evaluate", "record" (rank 0 alone does something in
+	// aggregate, commit and record), with the round's context (done when
+	// the round times out or, with Membership, its epoch ends). It is for
+	// tests that must act at a precise point, such as killing a rank in
+	// the middle of a reduce.
+	Hook func(ctx context.Context, round int, step string)
+
+	// MinWorkers is the fewest worker ranks a job with Membership goes on
+	// with: below it, the job fails naming the lost ranks. Default 1;
+	// ≥ 1.
+	MinWorkers int
+
+	// Membership, if not nil, lets the job go on when worker ranks are
+	// lost: the world shrinks to the live ranks and the round is redone
+	// (see [Membership]). Nil: a lost rank fails the job.
+	Membership *Membership
 
 	// TargetAccuracy stops the job after the first round whose test
 	// accuracy, a fraction, reaches it. 0 means run every round. Default
@@ -149,6 +170,7 @@ func DefaultConfig() Config {
 		EpochsPerCycle: 1,
 		Strategy:       st,
 		RoundTimeout:   time.Hour,
+		MinWorkers:     1,
 		Dataset:        "mnist",
 		DataDir:        "data",
 		TestSet:        "full",
@@ -175,6 +197,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	fill(&c.Rounds, def.Rounds)
+	fill(&c.MinWorkers, def.MinWorkers)
 	fill(&c.SeqLen, def.SeqLen)
 	fill(&c.BatchSize, def.BatchSize)
 	fill(&c.EvalBatchSize, def.EvalBatchSize)
@@ -225,6 +248,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RoundTimeout < 0 {
 		bad("round timeout %v must be > 0", c.RoundTimeout)
+	}
+	if c.MinWorkers < 1 {
+		bad("min workers %d must be ≥ 1", c.MinWorkers)
 	}
 	if !slices.Contains(data.Names(), c.Dataset) {
 		bad("data set %q is not one of %s", c.Dataset, strings.Join(data.Names(), ", "))

@@ -15,14 +15,15 @@ import (
 
 // MetricsHeader is the header of metrics.csv.
 var MetricsHeader = []string{"round", "test_accuracy", "test_loss", "train_loss", "round_seconds", "train_seconds",
-	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples", "compression_up"}
+	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples", "compression_up",
+	"selected", "epoch", "workers", "attempts", "lost_ranks", "late_ranks", "dead_epoch_frames"}
 
 // ClassesHeader is the header of classes.csv: the global model's
 // per-class precision and recall on the test set, each round.
 var ClassesHeader = []string{"round", "class", "precision", "recall", "test_samples"}
 
 // ClientsHeader is the header of clients.csv.
-var ClientsHeader = []string{"round", "client", "rank", "samples", "steps", "train_loss", "train_seconds"}
+var ClientsHeader = []string{"round", "client", "rank", "samples", "steps", "train_loss", "train_seconds", "epoch"}
 
 // CSVConfig configures a [CSV] recorder.
 type CSVConfig struct {
@@ -194,6 +195,18 @@ func writePartition(path string, classes int, parts []ClientData) error {
 	return WriteFileAtomic(path, b.Bytes(), 0o644)
 }
 
+// lostRanks lists the ranks of lost (only the late ones when late is
+// set), separated by ';' (empty when none).
+func lostRanks(lost []LostRank, late bool) string {
+	var rs []string
+	for _, l := range lost {
+		if !late || l.Late {
+			rs = append(rs, strconv.Itoa(l.Rank))
+		}
+	}
+	return strings.Join(rs, ";")
+}
+
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
 // Round appends the round's rows to metrics.csv, clients.csv and
@@ -203,13 +216,14 @@ func (w *CSV) Round(r RoundResult) error {
 	row := []string{strconv.Itoa(r.Round), f64(r.Metrics.Accuracy()), f64(r.Metrics.Loss()), f64(r.TrainLoss),
 		f64(r.RoundTime.Seconds()), f64(r.TrainTime.Seconds()), f64(r.CommTime.Seconds()), f64(r.EvalTime.Seconds()),
 		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples),
-		f64(r.CompressionUp())}
+		f64(r.CompressionUp()), strconv.Itoa(len(r.Selected)), strconv.Itoa(r.Epoch), strconv.Itoa(r.Workers),
+		strconv.Itoa(r.Attempts), lostRanks(r.Lost, false), lostRanks(r.Lost, true), strconv.FormatInt(r.DeadFrames, 10)}
 	if _, err := io.WriteString(w.metrics, strings.Join(row, ",")+"\n"); err != nil {
 		return fmt.Errorf("fed: results: %w", err)
 	}
 	var b strings.Builder
 	for _, c := range r.Clients {
-		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%s,%s\n", r.Round, c.Client, c.Rank, c.Samples, c.Steps, f64(c.Loss), f64(c.Time.Seconds()))
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%s,%s,%d\n", r.Round, c.Client, c.Rank, c.Samples, c.Steps, f64(c.Loss), f64(c.Time.Seconds()), r.Epoch)
 	}
 	if _, err := io.WriteString(w.clients, b.String()); err != nil {
 		return fmt.Errorf("fed: results: %w", err)

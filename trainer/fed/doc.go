@@ -34,6 +34,13 @@
 // Logical clients are decoupled from ranks: client c lives on worker
 // 1 + c mod (N−1), so McMahan's 100-client setups run on five ranks.
 //
+// # Lost ranks
+//
+// With Config.Membership a job goes on when worker ranks die, are cut
+// off or miss Config.RoundTimeout: the world shrinks to the live ranks
+// under a new epoch, decided by rank 0, and the round is redone with them,
+// the lost ranks' clients moved to live workers. See [Membership].
+//
 // # Results
 //
 // Rank 0 hands the job's results to the [Recorder] given to [Run]: a

@@ -8,6 +8,9 @@ var (
 	// by the one [Run] finds once the data is loaded: a model that cannot
 	// take the data set's samples.
 	ErrConfig = errors.New("fed: invalid configuration")
+	// ErrLeftOut is wrapped by the error of a rank that rank 0 left out of
+	// a shrunk world (it was reported down, or late; see [Membership]).
+	ErrLeftOut = errors.New("fed: rank left out of the job")
 )
 
 // ErrResultsBusy is wrapped by the [*BusyError] of [OpenResultsDir]:

@@ -53,7 +53,8 @@ type job struct {
 	team     *parallel.Team // the models' parallel loops; owned by Run
 	info     strategy.Info
 	global   []float32
-	selected map[int]int       // client -> times it has been selected (its scheduler epoch)
+	selCount []int             // client -> times it was selected in rounds 1..selUpTo-1 (its scheduler epoch)
+	selUpTo  int               // the round selCount counts up to (excluded)
 	opts     []optim.Optimizer // client -> its optimizer, kept across rounds with Config.KeepOptimizerState
 	down     collective.Stats  // bytes received with the latest broadcast of the global state
 	rec      Recorder          // rank 0 only
@@ -66,6 +67,17 @@ type job struct {
 	residual []float32
 	resume   bool        // the job continues from a checkpoint (Resume)
 	ck       *Checkpoint // rank 0, resume: the checkpoint
+
+	mem  *members           // nil unless Config.Membership: the world may shrink (epoch.go)
+	own  []*collective.Comm // the Comms of later epochs, closed by close
+	lost []lostRank         // rank 0: ranks lost since the latest recorded round
+}
+
+// lostRank is a rank lost during a round, for its record.
+type lostRank struct {
+	rank int // world rank
+	late bool
+	why  string
 }
 
 // Run runs the federated job of cfg on this rank and returns when every
@@ -84,9 +96,15 @@ func start(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder,
 	if rec == nil {
 		rec = discard{}
 	}
-	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), selected: map[int]int{}, resume: resume, ck: ck}
+	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), resume: resume, ck: ck}
 	if j.size < 2 {
 		return fmt.Errorf("fed: needs a federator and at least one worker, world size is %d", j.size)
+	}
+	if cfg.Membership != nil {
+		var err error
+		if j.mem, err = newMembers(cfg.Membership, j.rank, j.size); err != nil {
+			return err
+		}
 	}
 	defer j.close()
 	if err := j.setup(); err != nil {
@@ -97,6 +115,12 @@ func start(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder,
 
 // close closes the models, then stops their team.
 func (j *job) close() {
+	if j.mem != nil {
+		j.mem.close()
+	}
+	for _, c := range j.own {
+		_ = c.Close()
+	}
 	for _, m := range j.models {
 		_ = m.Close()
 	}
@@ -149,14 +173,7 @@ func (j *job) setup() error {
 	j.aug = data.TrainAugmenter(cfg.Dataset)
 
 	j.opts = make([]optim.Optimizer, j.clients)
-	for c := range j.clients {
-		if j.workerOf(c) == j.rank {
-			j.hosted = append(j.hosted, c)
-		}
-	}
-	for i := j.rank; i < j.test.Len(); i += j.size {
-		j.testIdx = append(j.testIdx, i)
-	}
+	j.place()
 	j.parallel = cfg.Parallel
 	if j.parallel == 0 {
 		j.parallel = goruntime.GOMAXPROCS(0)
@@ -179,6 +196,20 @@ func (j *job) setup() error {
 	j.global = j.models[0].State(nil)
 	j.info = strategy.Info{Buffers: j.models[0].Buffers()}
 	return nil
+}
+
+// place computes the clients this rank hosts and its stride of the test
+// set, from its rank and the world's size (again after the world shrank).
+func (j *job) place() {
+	j.hosted, j.testIdx = nil, nil
+	for c := range j.clients {
+		if j.workerOf(c) == j.rank {
+			j.hosted = append(j.hosted, c)
+		}
+	}
+	for i := j.rank; i < j.test.Len(); i += j.size {
+		j.testIdx = append(j.testIdx, i)
+	}
 }
 
 // modelConfig derives the model's configuration from the job's.
@@ -277,24 +308,44 @@ func (j *job) run(ctx context.Context) error {
 	bctx, cancel := j.roundCtx(ctx)
 	err = collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
 	cancel()
+	var resume *roundState // a round to go on with in a new epoch (see shrink)
 	if err != nil {
-		return fmt.Errorf("fed: initial broadcast: %w", err)
+		if j.mem == nil || !recoverable(ctx, err) {
+			return fmt.Errorf("fed: initial broadcast: %w", err)
+		}
+		if resume, err = j.recover(ctx, &roundState{round: first}, err); err != nil {
+			return err
+		}
 	}
 	last := first - 1
-	for round := first; round <= j.cfg.Rounds && !done; round++ {
-		stop, err := j.round(ctx, round)
+	for round := first; round <= j.cfg.Rounds && !done; {
+		r, err := j.round(ctx, round, resume)
+		resume = nil
 		if err != nil {
-			return fmt.Errorf("fed: round %d: %w", round, err)
+			if j.mem == nil || !recoverable(ctx, err) {
+				return fmt.Errorf("fed: round %d: %w", round, err)
+			}
+			if resume, err = j.recover(ctx, r, err); err != nil {
+				return err
+			}
+			round = resume.round
+			continue
 		}
 		last = round
-		if end := stop || round == j.cfg.Rounds; j.checkpointDue(round, end) {
+		if end := r.stop || round == j.cfg.Rounds; j.checkpointDue(round, end) {
 			if err := j.checkpoint(ctx, round, end); err != nil {
-				return fmt.Errorf("fed: round %d: checkpoint: %w", round, err)
+				if j.mem == nil || !recoverable(ctx, err) {
+					return fmt.Errorf("fed: round %d: checkpoint: %w", round, err)
+				}
+				// The round is done and recorded; the next round's
+				// collectives meet the lost rank and shrink the world.
+				j.mem.log.Warn("checkpoint skipped: a rank was lost", "round", round, "err", err)
 			}
 		}
-		if stop {
+		if r.stop {
 			break
 		}
+		round++
 	}
 	if j.rank == 0 {
 		final := trainer.Checkpoint{Net: j.models[0].Name(), Round: last, Buffers: j.info.Buffers, State: j.global}
@@ -351,28 +402,69 @@ type roundState struct {
 	met      trainer.Metrics // the new global model's test metrics, every rank (evaluate)
 	evalTime time.Duration   // the time evaluate took (evaluate)
 	stop     bool            // met reaches Config.TargetAccuracy (evaluate)
+
+	attempts  int       // times the round was begun (redone in a shrunk world)
+	trained   bool      // this rank's local training is done (trainClients)
+	committed bool      // rank 0 aggregated the update: j.global is the round's result (commit)
+	residual  []float32 // j.residual when the round began, for a redo
 }
 
-// round runs one round, phase by phase, and reports whether the target
-// accuracy is reached.
-func (j *job) round(ctx context.Context, round int) (stop bool, err error) {
+// round runs one round, phase by phase, and returns its state: r.stop
+// says the target accuracy is reached. resume, if not nil, is the state
+// of the round to go on with in a new epoch: from its evaluation when
+// resume.committed (rank 0 had aggregated its update), else from the
+// start.
+func (j *job) round(ctx context.Context, round int, resume *roundState) (*roundState, error) {
 	ctx, cancel := j.roundCtx(ctx)
 	defer cancel()
-	r := &roundState{round: round, start: time.Now()}
-	j.selectClients(r)
-	ev := PhaseEvent{Phase: PhaseTraining, Total: len(r.mine)}
-	if j.rank == 0 {
-		ev.Total = len(r.sel)
+	if j.mem != nil {
+		j.mem.setRound(cancel)
+		defer j.mem.setRound(nil)
 	}
-	j.phase(round, ev)
-	for _, phase := range []func(context.Context, *roundState) error{
-		j.trainClients, j.reduceUpdates, j.gatherMetadata, j.aggregate, j.broadcastGlobal, j.evaluate, j.record,
-	} {
-		if err := phase(ctx, r); err != nil {
-			return false, err
+	type step struct {
+		name string // for Config.Hook
+		f    func(context.Context, *roundState) error
+	}
+	phases := []step{{"train", j.trainClients}, {"reduce", j.reduceUpdates}, {"gather", j.gatherMetadata},
+		{"aggregate", j.aggregate}, {"commit", j.commit}, {"broadcast", j.broadcastGlobal}, {"evaluate", j.evaluate}, {"record", j.record}}
+	r := &roundState{round: round, start: time.Now()}
+	if resume != nil {
+		r.attempts = resume.attempts
+		if resume.committed {
+			r = resume
+			phases = phases[6:]
+		} else {
+			r.start = resume.start
 		}
 	}
-	return r.stop, nil
+	r.attempts++
+	if !r.committed {
+		j.selectClients(r)
+		ev := PhaseEvent{Phase: PhaseTraining, Total: len(r.mine)}
+		if j.rank == 0 {
+			ev.Total = len(r.sel)
+		}
+		j.phase(round, ev)
+		if j.residual != nil {
+			r.residual = slices.Clone(j.residual) // a redo starts from it again
+		}
+	}
+	for _, p := range phases {
+		if j.cfg.Hook != nil {
+			j.cfg.Hook(ctx, round, p.name)
+		}
+		if err := p.f(ctx, r); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// commit marks the round's update as aggregated: from here on a failed
+// round is not trained again (see shrink).
+func (j *job) commit(_ context.Context, r *roundState) error {
+	r.committed = true
+	return nil
 }
 
 // phase reports ev of round to Config.OnPhase, if set.
@@ -406,6 +498,7 @@ func (j *job) selectClients(r *roundState) {
 func (j *job) trainClients(ctx context.Context, r *roundState) error {
 	r.mean = make([]float32, len(j.global))
 	if len(r.mine) == 0 {
+		r.trained = true
 		return nil
 	}
 	t0 := time.Now()
@@ -414,6 +507,7 @@ func (j *job) trainClients(ctx context.Context, r *roundState) error {
 		return err
 	}
 	r.trainWall = time.Since(t0)
+	r.trained = true
 	if j.strat.Individual() {
 		return nil
 	}
@@ -524,6 +618,9 @@ func (j *job) aggregate(_ context.Context, r *roundState) error {
 		}
 		upd = []strategy.Update{{Client: -1, State: r.agg, Samples: r.rec.Samples, Steps: r.rec.Steps, TrainLoss: r.rec.TrainLoss}}
 	}
+	for i := range r.rec.Clients { // the record names world ranks
+		r.rec.Clients[i].Rank = j.worldRank(r.rec.Clients[i].Rank)
+	}
 	j.info.Round = r.round
 	if err := j.strat.Aggregate(j.info, j.global, upd); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
@@ -577,6 +674,7 @@ func (j *job) record(_ context.Context, r *roundState) error {
 	}
 	rec := &r.rec
 	rec.Round, rec.Metrics, rec.TargetReached = r.round, r.met, r.stop
+	j.membership(r)
 	rec.RoundTime, rec.EvalTime, rec.AggTime = time.Since(r.start), r.evalTime, r.aggTime
 	rec.CommTime = max(rec.RoundTime-rec.TrainTime-rec.EvalTime-rec.AggTime, 0)
 	return j.rec.Round(*rec)
@@ -669,8 +767,7 @@ func (j *job) trainLocal(ctx context.Context, round int, mine []int, mean []floa
 	// Scheduler epochs are taken before the goroutines start.
 	epochs := make([]int, len(mine))
 	for i, c := range mine {
-		epochs[i] = j.selected[c]
-		j.selected[c]++
+		epochs[i] = j.schedEpoch(c, round)
 	}
 	var (
 		doneMu sync.Mutex // guards done and orders the reports

@@ -231,7 +231,7 @@ func TestOneRoundIsTheStrategy(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			j := &job{cfg: cfg.Config, rank: 0, size: 3, selected: map[int]int{}}
+			j := &job{cfg: cfg.Config, rank: 0, size: 3}
 			if err := j.setup(); err != nil {
 				t.Fatal(err)
 			}

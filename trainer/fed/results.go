@@ -68,6 +68,28 @@ type RoundResult struct {
 	// TargetReached says the test accuracy reached the target accuracy:
 	// this is the last round.
 	TargetReached bool
+
+	// Selected are the clients selected for the round, sorted.
+	Selected []int
+	// Epoch is the world's epoch when the round ended: 0 until a rank is
+	// lost (see [Membership]), one more each time the world shrank.
+	Epoch int
+	// Workers is the number of worker ranks that took part in the round.
+	Workers int
+	// Attempts is how many times the round was begun: 1, more when it
+	// was redone after ranks were lost.
+	Attempts int
+	// Lost are the ranks lost during the round, by world rank.
+	Lost []LostRank
+	// DeadFrames counts the frames of ended epochs rank 0 dropped so far.
+	DeadFrames int64
+}
+
+// LostRank is a rank the job went on without.
+type LostRank struct {
+	Rank int    // world rank
+	Late bool   // it missed federated.round_timeout (else it died, was cut off or did not answer)
+	Why  string // why it was left out
 }
 
 // ClientResult is one client's part in a round.
@@ -214,6 +236,16 @@ func (p *Progress) Round(r RoundResult) error {
 		r.RoundTime.Seconds(), r.TrainTime.Seconds(), r.CommTime.Seconds(), eta.Round(time.Second))
 	if r.TargetReached {
 		line += "  (target reached)"
+	}
+	for _, l := range r.Lost {
+		what := "lost"
+		if l.Late {
+			what = "late, left out"
+		}
+		line += fmt.Sprintf("  [rank %d %s: %s]", l.Rank, what, l.Why)
+	}
+	if r.Attempts > 1 {
+		line += fmt.Sprintf("  (attempt %d, %d workers)", r.Attempts, r.Workers)
 	}
 	fmt.Fprintln(p.w, line)
 	return nil

@@ -59,13 +59,8 @@ func (j *job) restore(ctx context.Context) (first int, done bool, err error) {
 			return 0, false, fmt.Errorf("fed: resume: rank %d: %w", j.rank, err)
 		}
 	}
-	// Each client's scheduler epoch is the number of rounds it was
-	// selected in: a pure function of the seed and the rounds.
-	for r := 1; r <= round; r++ {
-		for _, c := range Select(j.cfg.Seed, r, j.clients, j.perRound) {
-			j.selected[c]++
-		}
-	}
+	// Each client's scheduler epoch is recounted from the seed when it
+	// trains (schedEpoch).
 	return round + 1, header[2] == 1, nil
 }
 
@@ -110,7 +105,7 @@ func (j *job) restoreFederator() ([][]byte, error) {
 				hosted = append(hosted, c)
 			}
 		}
-		blobs[r] = ck.rankBlob(r, hosted)
+		blobs[r] = ck.rankBlob(r, hosted, j.size)
 	}
 	blobs[0] = []byte{}
 	return blobs, nil

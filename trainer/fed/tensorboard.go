@@ -26,6 +26,8 @@ const (
 	TagBytesUp       = "Bytes up"
 	TagBytesDown     = "Bytes down"
 	TagCompression   = "Compression ratio"
+	TagWorkers       = "Workers"
+	TagLostRanks     = "Lost ranks"
 )
 
 // ClientTag returns the tag of client's scalar name (TagTrainLoss or
@@ -38,7 +40,8 @@ func ClientTag(client int, name string) string {
 // a TensorBoard event file in a directory (step = round): the round's
 // test accuracy and loss, train loss, round/train/communication/
 // aggregation/evaluation seconds, bytes up and down and the compression
-// ratio, and each trained client's train loss and train seconds under
+// ratio, the worker ranks that took part and the ranks lost during the
+// round, and each trained client's train loss and train seconds under
 // client/<id>/. See the Tag constants. It flushes after every round, so
 // a job that crashes leaves a readable file.
 //
@@ -109,7 +112,7 @@ func (t *TensorBoard) Start(Setup) error {
 
 // Round writes the round's scalars as one event and flushes it.
 func (t *TensorBoard) Round(r RoundResult) error {
-	vals := make([]tboard.Scalar, 0, 11+2*len(r.Clients))
+	vals := make([]tboard.Scalar, 0, 13+2*len(r.Clients))
 	vals = append(vals,
 		tboard.Scalar{Tag: TagTestAccuracy, Value: r.Metrics.Accuracy()},
 		tboard.Scalar{Tag: TagTestLoss, Value: r.Metrics.Loss()},
@@ -122,6 +125,8 @@ func (t *TensorBoard) Round(r RoundResult) error {
 		tboard.Scalar{Tag: TagBytesUp, Value: float64(r.BytesUp)},
 		tboard.Scalar{Tag: TagBytesDown, Value: float64(r.BytesDown)},
 		tboard.Scalar{Tag: TagCompression, Value: r.CompressionUp()},
+		tboard.Scalar{Tag: TagWorkers, Value: float64(r.Workers)},
+		tboard.Scalar{Tag: TagLostRanks, Value: float64(len(r.Lost))},
 	)
 	for _, c := range r.Clients {
 		vals = append(vals,

@@ -65,6 +65,7 @@ func TestTensorBoardMatchesCSV(t *testing.T) {
 		TagTestAccuracy: "test_accuracy", TagTestLoss: "test_loss", TagTrainLoss: "train_loss",
 		TagRoundDuration: "round_seconds", TagTrainDuration: "train_seconds", TagCommDuration: "comm_seconds",
 		TagEvalDuration: "eval_seconds", TagBytesUp: "bytes_up", TagBytesDown: "bytes_down", TagCompression: "compression_up",
+		TagWorkers: "workers",
 	}
 	for _, row := range metrics[1:] {
 		round, _ := strconv.ParseInt(row[0], 10, 64)
@@ -101,7 +102,10 @@ func TestTensorBoardMatchesCSV(t *testing.T) {
 		}
 	}
 	for round, vals := range byRound {
-		if want := len(tags) + 1 + 2*perRound[round]; len(vals) != want {
+		if vals[TagLostRanks] != 0 {
+			t.Errorf("step %d: %q = %v, want 0", round, TagLostRanks, vals[TagLostRanks])
+		}
+		if want := len(tags) + 2 + 2*perRound[round]; len(vals) != want { // + aggregation duration, lost ranks
 			t.Errorf("step %d has %d tags, want %d (%d clients)", round, len(vals), want, perRound[round])
 		}
 	}

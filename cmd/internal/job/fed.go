@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -52,6 +55,25 @@ type Resume struct {
 func TrainResume(ctx context.Context, comm *collective.Comm, c *configs.Config, out io.Writer, r *Resume) error {
 	fc := FedConfig(c)
 	fc.Checkpoints, fc.CheckpointEvery = true, c.Output.CheckpointEvery
+	if v, ok := collective.ViewOf(comm); ok {
+		ctl, ok := v.Mux().Transport().(fed.Control)
+		if !ok {
+			return fmt.Errorf("job: the transport of %T has no control channel", v.Mux().Transport())
+		}
+		cc, err := CommConfig(c, "", nil) // each epoch sets its JobID
+		if err != nil {
+			return err
+		}
+		fc.Membership = &fed.Membership{Mux: v.Mux(), Control: ctl, Comm: cc,
+			Wait: 2*c.Runtime.LivenessTimeout.Duration + 5*time.Second}
+	}
+	if halt := os.Getenv(HaltEnv); halt != "" {
+		hook, err := haltHook(halt, comm.Rank(), out)
+		if err != nil {
+			return err
+		}
+		fc.Hook = hook
+	}
 	if os.Getenv(LiveEnv) == "1" {
 		fc.OnPhase = func(ev fed.PhaseEvent) { fmt.Fprintln(out, FormatLive(ev)) }
 	}
@@ -161,6 +183,7 @@ func FedConfig(c *configs.Config) fed.Config {
 			Beta1: f.Beta1, Beta2: f.Beta2, Tau: f.Tau},
 		Parallel:       f.Parallel,
 		TargetAccuracy: f.TargetAccuracy,
+		MinWorkers:     f.MinWorkers,
 		RoundTimeout:   f.RoundTimeout.Duration,
 
 		Dataset:       d.Dataset,
@@ -235,4 +258,33 @@ func EffectiveConfig(c *configs.Config) ([]byte, error) {
 		return nil, fmt.Errorf("job: encode the effective config: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// HaltEnv names the test-only variable "RANK:ROUND:STEP" (STEP one of the
+// steps of fed.Config.Hook): rank RANK prints "fltk-test: rank RANK halted
+// before STEP of round ROUND" and stops there until the job is
+// interrupted or the round ends (it times out, or the world shrank
+// without this rank), for tests that kill or stop a rank at a precise
+// point.
+const HaltEnv = "FLTK_TEST_HALT"
+
+// haltHook returns the hook of $FLTK_TEST_HALT for rank.
+func haltHook(spec string, rank int, out io.Writer) (func(context.Context, int, string), error) {
+	parts := strings.Split(spec, ":")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%w: $%s %q is not RANK:ROUND:STEP", ErrUsage, HaltEnv, spec)
+	}
+	hr, err1 := strconv.Atoi(parts[0])
+	hround, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%w: $%s %q is not RANK:ROUND:STEP", ErrUsage, HaltEnv, spec)
+	}
+	step := parts[2]
+	return func(ctx context.Context, round int, s string) {
+		if rank != hr || round != hround || s != step {
+			return
+		}
+		fmt.Fprintf(out, "fltk-test: rank %d halted before %s of round %d\n", rank, s, round)
+		<-ctx.Done()
+	}, nil
 }

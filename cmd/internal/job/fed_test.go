@@ -37,7 +37,7 @@ func TestFedConfigMapsEveryKey(t *testing.T) {
 	c.Job.Seed = 7
 	c.Federated = configs.Federated{Rounds: 9, Clients: 8, ClientsPerRound: 3, EpochsPerCycle: 0.5, Strategy: "fedadam",
 		ProximalMu: 0.2, Eta: 0.3, EtaL: 0.4, Beta1: 0.5, Beta2: 0.6, Tau: 0.7, Parallel: 2, TargetAccuracy: 0.8,
-		RoundTimeout: configs.Duration{Duration: 90e9}}
+		RoundTimeout: configs.Duration{Duration: 90e9}, MinWorkers: 3}
 	c.Data = configs.Data{Dataset: "bible", Path: "/d", Sampler: "dirichlet", SamplerArgs: []float64{0.1}, TestSet: "odd-half", SeqLen: 12}
 	c.Train = configs.Train{Net: "CharLSTM", BatchSize: 3, EvalBatchSize: 4, Optimizer: "adam", LearningRate: 0.01,
 		Momentum: 0.9, WeightDecay: 0.001, Nesterov: true, AdamBeta1: 0.8, AdamBeta2: 0.99, AdamEps: 1e-7,
@@ -48,7 +48,7 @@ func TestFedConfigMapsEveryKey(t *testing.T) {
 	got := FedConfig(&c)
 	want := fed.Config{Seed: 7, Rounds: 9, Clients: 8, ClientsPerRound: 3, EpochsPerCycle: 0.5,
 		Strategy: strategy.Config{Name: "fedadam", ProximalMu: 0.2, Eta: 0.3, EtaL: 0.4, Beta1: 0.5, Beta2: 0.6, Tau: 0.7},
-		Parallel: 2, TargetAccuracy: 0.8, RoundTimeout: 90e9,
+		Parallel: 2, TargetAccuracy: 0.8, RoundTimeout: 90e9, MinWorkers: 3,
 		Dataset: "bible", DataDir: "/d", TestSet: "odd-half", SeqLen: 12, Partition: "dirichlet", PartitionArgs: []float64{0.1},
 		Net: "CharLSTM", BatchSize: 3, EvalBatchSize: 4,
 		Optimizer: optim.Config{Name: "adam", LR: 0.01, Momentum: 0.9, WeightDecay: 0.001, Nesterov: true, Beta1: 0.8, Beta2: 0.99, Eps: 1e-7},

@@ -78,6 +78,7 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 		Grace:      o.Grace,
 		Liveness:   max(o.Config.Runtime.LivenessTimeout.Duration, 5*time.Second),
 		Logger:     o.Logger,
+		KeepGoing:  Elastic(o.Config),
 	}
 	if o.Copy {
 		spec.Copy = []string{o.Fltk, o.ConfigPath}

@@ -108,14 +108,15 @@ func runLocal(ctx context.Context, o LaunchOptions, url, token string, env []str
 		Env: func(rank int) []string {
 			return append(append(runtime.Env(rank, o.NP, url, o.JobID, token), env...), liveEnv(o.Terminal)...)
 		},
-		Stdout:   o.Stdout,
-		Stderr:   o.Stderr,
-		Status:   NewStatus(),
-		Terminal: o.Terminal,
-		Width:    o.Width,
-		Signals:  o.Signals,
-		Grace:    o.Grace,
-		Logger:   o.Logger,
+		Stdout:    o.Stdout,
+		Stderr:    o.Stderr,
+		Status:    NewStatus(),
+		KeepGoing: Elastic(o.Config),
+		Terminal:  o.Terminal,
+		Width:     o.Width,
+		Signals:   o.Signals,
+		Grace:     o.Grace,
+		Logger:    o.Logger,
 	})
 }
 
@@ -201,12 +202,32 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 		_ = w.Close()
 		return nil, nil, err
 	}
-	comm, err := collective.New(w, cc)
+	var comm *collective.Comm
+	if Elastic(c) {
+		// The world may shrink: every epoch's Comm shares the World
+		// through a Mux (see fed.Membership).
+		var mux *collective.Mux
+		if mux, err = collective.NewMux(w, rc.JobID, rc.Logger); err == nil {
+			all := make([]int, w.Size())
+			for r := range all {
+				all[r] = r
+			}
+			comm, err = mux.NewComm(0, all, cc)
+		}
+	} else {
+		comm, err = collective.New(w, cc)
+	}
 	if err != nil {
 		_ = w.Close()
 		return nil, nil, err
 	}
 	return w, comm, nil
+}
+
+// Elastic reports whether c's job goes on when worker ranks are lost: a
+// training job with runtime.on_rank_failure = "continue".
+func Elastic(c *configs.Config) bool {
+	return c.Job.Task == "train" && c.Runtime.OnRankFailure == "continue"
 }
 
 // liveEnv returns LiveEnv=1 when a terminal shows the status line.
