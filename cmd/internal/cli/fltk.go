@@ -153,6 +153,9 @@ func serveRank0(cfg *configs.Config, rc runtime.Config, host string) (*runtime.S
 // rank that hosts the job's server (hosting) waits for the others to leave
 // before it returns, so that the server outlives them.
 func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io.Writer, hosting bool) error {
+	if err := job.CheckData(cfg); err != nil {
+		return fmt.Errorf("rank %d: %w", rc.Rank, err)
+	}
 	w, comm, err := job.Join(ctx, cfg, rc)
 	if err != nil {
 		return err
