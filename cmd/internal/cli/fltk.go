@@ -171,6 +171,7 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	default:
 		err = job.Train(ctx, comm, cfg, stdout)
 	}
+	job.LogRejected(rc.Logger, comm)
 	if hosting && err == nil {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Runtime.LivenessTimeout.Duration+5*time.Second)
 		if werr := w.WaitOthers(wctx); werr != nil {
@@ -411,7 +412,9 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	defer stopProfile()
 	var buf bytes.Buffer
-	if err := bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, ba.opts, &buf); err != nil {
+	err = bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, ba.opts, &buf)
+	job.LogRejected(rc.Logger, comm)
+	if err != nil {
 		return err
 	}
 	if comm.Rank() == 0 {

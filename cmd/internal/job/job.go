@@ -225,3 +225,15 @@ func pollFor(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// LogRejected logs, when there are any, the frames comm dropped
+// ([collective.Comm.Rejected]: another job's, replayed, corrupt) as one
+// warning naming the rank: a job calls it when it ends, so that a
+// misrouted or replayed stream shows up even when every call succeeded.
+func LogRejected(log *slog.Logger, comm *collective.Comm) {
+	r := comm.Rejected()
+	if r.Total() == 0 {
+		return
+	}
+	log.Warn("frames rejected", "rank", comm.Rank(), "foreign", r.Foreign, "replayed", r.Replayed, "corrupt", r.Corrupt)
+}
