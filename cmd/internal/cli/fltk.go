@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -160,6 +161,8 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	if err != nil {
 		return err
 	}
+	ctx, stopWatch := job.WatchConnection(ctx, w, rc.HeartbeatInterval)
+	defer stopWatch()
 	switch cfg.Job.Task {
 	case "demo":
 		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
@@ -170,6 +173,9 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 		}
 	default:
 		err = job.Train(ctx, comm, cfg, stdout)
+	}
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, runtime.ErrDisconnected) {
+		err = fmt.Errorf("rank %d: %w (stopped: %w)", rc.Rank, cause, err)
 	}
 	job.LogRejected(rc.Logger, comm)
 	if hosting && err == nil {
