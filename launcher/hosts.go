@@ -227,8 +227,9 @@ type hostsRun struct {
 
 	servers  []ServerSpec // from Spec.Servers, by host
 	phase    int          // phaseHello … phaseRunning
-	cause    error        // first reason to end the job
-	lost     []error      // hosts lost, reported before cause
+	cause    error          // first reason to end the job
+	later    []*WorkerError // workers that failed after a worker's failure (cause) stopped the job
+	lost     []error        // hosts lost, reported before cause
 	stopping bool         // the job is being torn down
 	timers   []*time.Timer
 	closeC   <-chan time.Time // when to close every agent's stdin
@@ -423,6 +424,9 @@ func (h *hostsRun) run(ctx context.Context) error {
 	for _, t := range h.timers {
 		t.Stop()
 	}
+	if first, ok := h.cause.(*WorkerError); ok {
+		h.cause = rootCause(first, h.later)
+	}
 	if len(h.lost) > 0 {
 		var he *HostError
 		if !errors.As(h.cause, &he) {
@@ -583,12 +587,19 @@ func (h *hostsRun) handle(ev hostEvent) {
 	case msgExit:
 		failed := m.Code != 0 || m.Sig != ""
 		h.log.Info("worker exited", logKeyHost, st.tag, logKeyRank, m.Rank, logKeyExitCode, m.Code, logKeySignal, m.Sig)
-		if failed && !m.Stopping && !h.stopping {
+		if failed {
 			code := m.Code
 			if m.Sig != "" {
 				code = -1
 			}
-			h.fail(&WorkerError{Rank: m.Rank, Host: st.tag, ExitCode: code, Signal: m.Sig, Tail: m.Tail})
+			werr := &WorkerError{Rank: m.Rank, Host: st.tag, ExitCode: code, Signal: m.Sig, Tail: m.Tail}
+			if !m.Stopping && !h.stopping {
+				h.fail(werr)
+			} else if _, ok := h.cause.(*WorkerError); ok {
+				// It may have failed on its own, the cause of the
+				// first one's failure (see rootCause).
+				h.later = append(h.later, werr)
+			}
 		}
 	case msgDone:
 		st.done = true

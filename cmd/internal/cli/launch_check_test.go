@@ -87,6 +87,10 @@ func TestLaunchRejectsBadJobBeforeStart(t *testing.T) {
 			msg: []string{"data.path", filepath.Join(dir, "nowhere", "mnist"), "does not exist", "make data"}},
 		{name: "a data file missing", args: []string{write("notest", "[data]\npath = "+quoteTOML(noTest)+"\n")},
 			msg: []string{"data.path", "MNIST test set", filepath.Join(noTest, "mnist"), "t10k-labels-idx1-ubyte", "make data"}},
+		{name: "--hosts localhost: output.dir under a file", args: []string{"--hosts", "localhost:3", writeOut(t, dir, aFile, dataDir)},
+			msg: []string{"output.dir", aFile, "not a directory"}},
+		{name: "--hosts localhost: data missing", args: []string{"--hosts", "localhost:1,127.0.0.1:2", write("hostsnodata", "[data]\npath = "+quoteTOML(noTest)+"\n")},
+			msg: []string{"data.path", "t10k-labels-idx1-ubyte"}},
 		{name: "output.dir under a file", args: []string{writeOut(t, dir, aFile, dataDir)},
 			msg: []string{"output.dir", aFile, "not a directory"}},
 	}

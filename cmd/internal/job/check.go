@@ -34,12 +34,13 @@ func CheckWorld(c *configs.Config, np int) error {
 // their configuration: for a training job, that it has a worker (-np ≥
 // 2), that train.net takes the samples of data.dataset ([fed.CheckNet])
 // and that data.sampler_args fit data.sampler
-// ([partition.Config.Validate]), the checks the ranks repeat. If local,
-// the ranks run on this machine (in this working directory): output.dir
-// must be writable here and the files of data.dataset under data.path
-// readable ([CheckData]). Every error names the flag or key and wraps
-// [ErrUsage] (exit 2).
-func CheckTrain(c *configs.Config, local bool) error {
+// ([partition.Config.Validate]), the checks the ranks repeat. If
+// resultsHere, rank 0 runs on this machine in this working directory:
+// output.dir must be writable here. If dataHere, every rank does: the
+// files of data.dataset under data.path must be readable here
+// ([data.Check]). Every error names the flag or key and wraps [ErrUsage]
+// (exit 2).
+func CheckTrain(c *configs.Config, resultsHere, dataHere bool) error {
 	if c.Job.Task != "train" {
 		return nil
 	}
@@ -56,10 +57,12 @@ func CheckTrain(c *configs.Config, local bool) error {
 	if err := pc.Validate(); err != nil {
 		bad("data.sampler_args", err)
 	}
-	if local {
+	if resultsHere {
 		if err := checkWritable(filepath.Join(c.Output.Dir, c.Job.Name)); err != nil {
 			bad("output.dir", err)
 		}
+	}
+	if dataHere {
 		if err := data.Check(c.Data.Dataset, c.Data.Path); err != nil {
 			bad("data.path", err)
 		}
