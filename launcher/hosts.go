@@ -225,12 +225,12 @@ type hostsRun struct {
 	events chan hostEvent
 	wg     sync.WaitGroup // one reader goroutine per started agent
 
-	servers  []ServerSpec // from Spec.Servers, by host
-	phase    int          // phaseHello … phaseRunning
+	servers  []ServerSpec   // from Spec.Servers, by host
+	phase    int            // phaseHello … phaseRunning
 	cause    error          // first reason to end the job
 	later    []*WorkerError // workers that failed after a worker's failure (cause) stopped the job
 	lost     []error        // hosts lost, reported before cause
-	stopping bool         // the job is being torn down
+	stopping bool           // the job is being torn down
 	timers   []*time.Timer
 	closeC   <-chan time.Time // when to close every agent's stdin
 	killC    <-chan time.Time // when to kill every agent
