@@ -161,7 +161,7 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	if err != nil {
 		return err
 	}
-	ctx, stopWatch := job.WatchConnection(ctx, w, rc.HeartbeatInterval)
+	ctx, stopWatch := job.WatchConnection(ctx, w, cfg.Runtime.HeartbeatInterval.Duration)
 	defer stopWatch()
 	switch cfg.Job.Task {
 	case "demo":
