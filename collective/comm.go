@@ -186,6 +186,7 @@ func (c *Comm) onFrame(from int, frame []byte) {
 			// Another job's frame on this job's subjects: it cannot
 			// belong to any call here, and it says nothing about them.
 			c.rejected.foreign.Add(1)
+			c.rejectedFrom(from)
 			c.log.Debug("foreign frame dropped", "from", from, "err", err)
 			return
 		}
@@ -226,6 +227,7 @@ func (c *Comm) onFrame(from int, frame []byte) {
 				// it again, the call's result stands.
 				c.mu.Unlock()
 				c.rejected.replayed.Add(1)
+				c.rejectedFrom(from)
 				c.log.Debug("replayed frame of a finished call dropped", "from", from, "seq", h.seq)
 				return
 			}

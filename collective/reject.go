@@ -54,6 +54,14 @@ func (rc *rejectCounters) countCorrupt(err error) {
 	}
 }
 
+// rejectedFrom tells a transport that is a [RejectListener] that the
+// frame it delivered from rank from was dropped as foreign or replayed.
+func (c *Comm) rejectedFrom(from int) {
+	if l, ok := c.t.(RejectListener); ok {
+		l.FrameRejected(from)
+	}
+}
+
 // Rejected returns the frames this Comm dropped so far: foreign, replayed
 // and corrupt ones. A job logs them when it ends ([Rejected.Total] > 0).
 func (c *Comm) Rejected() Rejected { return c.rejected.load() }

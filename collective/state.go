@@ -247,6 +247,7 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 		// A second copy of a chunk this stream already took (a replay):
 		// dropped, so that it can neither overwrite nor reduce twice.
 		op.c.rejected.replayed.Add(1)
+		op.c.rejectedFrom(from)
 		return false, nil
 	}
 	if s.done || h.block != s.block {

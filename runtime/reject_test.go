@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,23 @@ func TestReplayedAndForeignFramesOverNATS(t *testing.T) {
 		t.Fatalf("barrier after the replays: %v", err)
 	}
 	allReduce(t, ctx, comms, n)
+	// The dropped frames are not frames their claimed sender sent: each
+	// rank's count of frames received from a peer (what a goodbye is
+	// checked against) matches what that peer sent it.
+	runtimetest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		for r := range np {
+			for p := range np {
+				if p == r {
+					continue
+				}
+				sent, _ := runtime.FrameCounts(ws[p], r)
+				if _, recv := runtime.FrameCounts(ws[r], p); recv != sent {
+					return fmt.Errorf("rank %d counts %d frames from rank %d, which sent it %d", r, recv, p, sent)
+				}
+			}
+		}
+		return nil
+	})
 	t.Logf("%d frames replayed and %d foreign frames delivered, all dropped", receivers, receivers)
 }
 
