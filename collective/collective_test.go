@@ -155,30 +155,6 @@ func testCorruptFrame(t *testing.T, n int, tamper func([]byte) []byte, want stri
 	}
 }
 
-func TestForeignJobFrameIsRejected(t *testing.T) {
-	// Frames of job A delivered to a Comm of job B (as if they shared
-	// subjects) are named as foreign, not mixed into B's results.
-	a := collectivetest.NewNetwork(t, 2)
-	b := collectivetest.NewNetwork(t, 2)
-	ca := a.Comms(t, collective.Config{JobID: "job-a"})
-	cb := b.Comms(t, collective.Config{JobID: "job-b"})
-	a.SetFilter(func(from, to int, f []byte) []byte {
-		_ = b.Transport(from).Send(context.Background(), to, f) // leak a copy into job B
-		return f
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	bufA := []float32{1, 2, 3}
-	errs := onAll(ca, func(c *collective.Comm) error { return collective.Broadcast(ctx, c, bufA, 0) })
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatalf("job A: %v", errs)
-	}
-	err := collective.Barrier(ctx, cb[1])
-	if !errors.Is(err, collective.ErrBadFrame) || !strings.Contains(err.Error(), "foreign frame") {
-		t.Fatalf("job B after a foreign frame: %v, want a foreign frame error", err)
-	}
-}
-
 func TestMismatchedCallsAreNamed(t *testing.T) {
 	nw := collectivetest.NewNetwork(t, 2)
 	comms := nw.Comms(t, collective.Config{JobID: "mm"})

@@ -35,6 +35,13 @@ type Comm struct {
 	fatal   error              // set when the transport or the frame stream broke: every call fails
 	closed  bool
 	stats   Stats
+	// recent remembers the last recentCalls calls that finished
+	// successfully (recentKeys is their ring, recentNext its oldest).
+	recent     map[opKey]doneCall
+	recentKeys []opKey
+	recentNext int
+
+	rejected rejectCounters // frames dropped (atomics: no lock)
 }
 
 // opKey identifies a call: collectives have peer -1 and the world sequence
@@ -65,7 +72,7 @@ func New(t Transport, cfg Config) (*Comm, error) {
 	c := &Comm{
 		t: t, cfg: cfg, rank: t.Rank(), size: n, job: JobTag(cfg.JobID), chunk: chunk, cs: cs, log: cfg.Logger,
 		ops: make(map[opKey]*opState), sendSeq: make([]uint64, n), recvSeq: make([]uint64, n), down: make(map[int]error),
-		failed: make(map[opKey]struct{}),
+		failed: make(map[opKey]struct{}), recent: make(map[opKey]doneCall),
 	}
 	if !cfg.FlatOnly {
 		var why string
@@ -174,6 +181,16 @@ func (c *Comm) poison(err error) {
 func (c *Comm) onFrame(from int, frame []byte) {
 	h, payload, err := decodeFrame(frame, c.job, from)
 	if err != nil {
+		var fe *FrameError
+		if errors.As(err, &fe) && fe.foreign {
+			// Another job's frame on this job's subjects: it cannot
+			// belong to any call here, and it says nothing about them.
+			c.rejected.foreign.Add(1)
+			c.rejectedFrom(from)
+			c.log.Debug("foreign frame dropped", "from", from, "err", err)
+			return
+		}
+		c.rejected.countCorrupt(err)
 		c.poison(err)
 		return
 	}
@@ -188,7 +205,10 @@ func (c *Comm) onFrame(from int, frame []byte) {
 	op := c.ops[key]
 	if op == nil {
 		if h.kind == frameCredit || c.closed {
-			// Credits for a finished stream are never needed (see needCredit).
+			// Credits for a finished stream are never needed (see
+			// needCredit). A replayed credit is dropped here, or taken
+			// as the larger of two counts by a running call: harmless,
+			// so not counted.
 			c.mu.Unlock()
 			return
 		}
@@ -200,6 +220,15 @@ func (c *Comm) onFrame(from int, frame []byte) {
 				// anything wait for an abort of a call that ended here.
 				c.mu.Unlock()
 				c.log.Debug("late frame of a failed call dropped", "from", from, "seq", h.seq)
+				return
+			}
+			if c.replayOf(key, &h) {
+				// A copy of a frame this call already took: whoever sent
+				// it again, the call's result stands.
+				c.mu.Unlock()
+				c.rejected.replayed.Add(1)
+				c.rejectedFrom(from)
+				c.log.Debug("replayed frame of a finished call dropped", "from", from, "seq", h.seq)
 				return
 			}
 			c.mu.Unlock()
@@ -286,6 +315,8 @@ func (c *Comm) end(op *opState, o callOpts) {
 	if op.err != nil {
 		// Kept for the life of the Comm: one small entry per failed call.
 		c.failed[op.key] = struct{}{}
+	} else {
+		c.rememberDone(op)
 	}
 	op.mu.Unlock()
 	st.Calls = 1

@@ -25,14 +25,18 @@
 // most Config.ChunkBytes (1 MiB, lowered to fit the transport's max payload)
 // with a 64-byte header: job tag, sequence number, phase, source rank, block,
 // chunk index and count, raw length, offset, weight, codec, and a CRC-32C of
-// header and payload. A corrupt, truncated or foreign frame, or one that
-// disagrees with the call it claims to belong to (another collective, length,
-// element type, root), fails the call with a *FrameError or ErrMismatch —
-// never a panic, never a wrong result — and poisons the Comm, since the
-// streams can no longer be trusted. The exception is a frame of a call that
+// header and payload. A corrupt or truncated frame, or one that disagrees
+// with the call it claims to belong to (another collective, length, element
+// type, root), fails the call with a *FrameError or ErrMismatch — never a
+// panic, never a wrong result — and poisons the Comm, since the streams can
+// no longer be trusted (nothing resends a chunk). Frames that cannot affect
+// a result are dropped instead, and the calls go on: a frame of a call that
 // already failed on this rank (a peer that learnt of a dead rank later sent
-// its part): it is dropped, so the survivors' later calls still work or
-// name the dead rank.
+// its part), a whole frame with another job's tag, and a replay — a data
+// frame of a call that finished here (of its kind and one of its streams;
+// the last 256 calls are remembered, older ones are taken for replays), or
+// a second copy of a chunk a running call already took. [Comm.Rejected]
+// counts the foreign, replayed and corrupt frames.
 //
 // Chunks of a stream are written straight into the destination buffer (or
 // reduced into it) as they arrive. Flow control is credit based: a sender

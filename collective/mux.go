@@ -376,6 +376,14 @@ func (v *View) Barrier(ctx context.Context) error {
 	return bt.Barrier(ctx)
 }
 
+// FrameRejected implements [RejectListener]: the shared transport hears
+// of a frame the epoch's Comm dropped, in its own rank numbering.
+func (v *View) FrameRejected(from int) {
+	if l, ok := v.m.t.(RejectListener); ok && from >= 0 && from < len(v.ranks) {
+		l.FrameRejected(v.ranks[from])
+	}
+}
+
 // Mux returns the Mux the view belongs to.
 func (v *View) Mux() *Mux { return v.m }
 

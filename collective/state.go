@@ -141,6 +141,7 @@ func (op *opState) activate(in []*inStream, out []*outStream, reds ...*reducer) 
 	for _, f := range op.buffered {
 		if _, err := op.handleLocked(f.from, &f.h, f.payload, f.size, &credits); err != nil && first == nil {
 			first = err
+			op.c.rejected.countCorrupt(err)
 		}
 		op.c.release(f.payload) // handleLocked copies what it keeps
 	}
@@ -202,6 +203,7 @@ func (op *opState) deliver(from int, h *header, payload []byte, frame []byte) {
 	op.mu.Unlock()
 	op.sendCredits(credits)
 	if err != nil {
+		op.c.rejected.countCorrupt(err)
 		op.c.poison(err)
 	}
 	if wake {
@@ -240,6 +242,13 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 	s := op.in[streamKey{h.phase, from}]
 	if s == nil {
 		return false, op.mismatch(from, "sent data this rank does not expect (phase %d, block %d); do the ranks agree on the root?", h.phase, h.block)
+	}
+	if h.block == s.block && s.duplicate(h) {
+		// A second copy of a chunk this stream already took (a replay):
+		// dropped, so that it can neither overwrite nor reduce twice.
+		op.c.rejected.replayed.Add(1)
+		op.c.rejectedFrom(from)
+		return false, nil
 	}
 	if s.done || h.block != s.block {
 		return false, op.mismatch(from, "sent block %d chunk %d, expected block %d", h.block, h.chunk, s.block)
@@ -308,6 +317,15 @@ func (s *inStream) keep(c *Comm, h *header, payload, dst []byte) error {
 	}
 	s.relay.parts[ci] = p
 	return nil
+}
+
+// duplicate reports whether chunk h of the stream was received already
+// (with the same chunk count). op.mu must be held.
+func (s *inStream) duplicate(h *header) bool {
+	if s.nchunks == 0 || h.nchunks != s.nchunks || h.chunk >= s.nchunks {
+		return false
+	}
+	return s.seen[h.chunk/64]&(uint64(1)<<(h.chunk%64)) != 0
 }
 
 // checkLayout verifies that the chunks of a stream tile it exactly once.

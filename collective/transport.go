@@ -62,3 +62,14 @@ type HostTransport interface {
 	Transport
 	HostOf(rank int) int
 }
+
+// A RejectListener is a Transport that is told which of the frames it
+// delivered the Comm dropped as another job's or as replays (see
+// [Rejected]): package runtime counts the frames each peer sent, to tell
+// a peer that left after all its frames arrived from one that crashed,
+// and a frame the peer never sent must not count. FrameRejected is called
+// from within the onFrame callback, possibly with the Comm's locks held:
+// it must not block or call back into the Comm.
+type RejectListener interface {
+	FrameRejected(from int)
+}

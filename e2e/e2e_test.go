@@ -234,7 +234,7 @@ func TestSingleNP(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	demo := writeConfig(t, smallDemo)
 	unknown := writeConfig(t, "[runtime]\nlivenes_timeout = \"3s\"\n")
-	quick := writeConfig(t, "[job]\nworld_size = 2\n[runtime]\nrendezvous_timeout = \"1s\"\n")
+	quick := writeConfig(t, "[job]\nworld_size = 2\ntask = \"demo\"\n[runtime]\nrendezvous_timeout = \"1s\"\n")
 	badNet := writeConfig(t, "[job]\nworld_size = 2\n[train]\nnet = \"LeNet\"\n")
 	noData := writeConfig(t, "[job]\nworld_size = 2\n[data]\npath = \"/nonexistent/data\"\n[output]\ndir = \""+t.TempDir()+"\"\n")
 	bigRound := writeConfig(t, "[job]\nworld_size = 3\n[federated]\nclients = 4\nclients_per_round = 5\n")
@@ -259,7 +259,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", "fltk", []string{"train"}, 2, `unknown command "train"`},
 		{"unknown net", "fltk-launch", []string{"-np", "2", badNet}, 2, `train.net: "LeNet" is not one of MNIST2NN, MNISTCNN`},
 		{"clients_per_round > clients", "fltk-launch", []string{"-np", "3", bigRound}, 2, "federated.clients_per_round: 5 is out of range 0..4"},
-		{"missing data", "fltk-launch", []string{"-np", "2", noData}, 1, "/nonexistent/data/mnist"},
+		{"missing data", "fltk-launch", []string{"-np", "2", noData}, 2, "data.path: data: data set files not found: MNIST training set: want train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] in /nonexistent/data/mnist, which does not exist; run `make data`"},
+		{"missing data, by hand", "fltk", []string{"single", noData, "--rank=1", "--master", "127.0.0.1:1"}, 2, "/nonexistent/data/mnist"},
 		{"version", "fltk-launch", []string{"--version"}, 0, ""},
 		{"help", "fltk-launch", []string{"--help"}, 0, "-np int"},
 	}

@@ -231,6 +231,7 @@ type hostsRun struct {
 	servers  []ServerSpec     // from Spec.Servers, by host
 	phase    int              // phaseHello … phaseRunning
 	cause    error            // first reason to end the job
+	later    []*WorkerError   // workers that failed after a worker's failure (cause) stopped the job
 	lost     []error          // hosts lost, reported before cause
 	gone     []*WorkerError   // workers that failed while the job went on (KeepGoing)
 	doneC    <-chan time.Time // KeepGoing: rank 0 finished; when to end the others
@@ -434,6 +435,9 @@ func (h *hostsRun) run(ctx context.Context) error {
 	for _, t := range h.timers {
 		t.Stop()
 	}
+	if first, ok := h.cause.(*WorkerError); ok {
+		h.cause = rootCause(first, h.later)
+	}
 	if len(h.lost) > 0 {
 		var he *HostError
 		if !errors.As(h.cause, &he) {
@@ -602,18 +606,24 @@ func (h *hostsRun) handle(ev hostEvent) {
 			t := time.NewTimer(h.spec.Grace)
 			h.timers = append(h.timers, t)
 			h.doneC = t.C
-		case failed && !m.Stopping && !h.stopping:
+		case failed:
 			code := m.Code
 			if m.Sig != "" {
 				code = -1
 			}
 			werr := &WorkerError{Rank: m.Rank, Host: st.tag, ExitCode: code, Signal: m.Sig, Tail: m.Tail}
-			if h.spec.KeepGoing && m.Rank != 0 {
-				h.log.Info("the job goes on without the worker", logKeyError, werr)
-				h.gone = append(h.gone, werr)
-				return
+			if !m.Stopping && !h.stopping {
+				if h.spec.KeepGoing && m.Rank != 0 {
+					h.log.Info("the job goes on without the worker", logKeyError, werr)
+					h.gone = append(h.gone, werr)
+					return
+				}
+				h.fail(werr)
+			} else if _, ok := h.cause.(*WorkerError); ok {
+				// It may have failed on its own, the cause of the
+				// first one's failure (see rootCause).
+				h.later = append(h.later, werr)
 			}
-			h.fail(werr)
 		}
 	case msgDone:
 		st.done = true

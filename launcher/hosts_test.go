@@ -591,3 +591,20 @@ func TestRunHostsSignalDuringPreflight(t *testing.T) {
 		t.Errorf("workers ran:\n%s", stdout)
 	}
 }
+
+// TestRunHostsNamesTheRootCause: across hosts too, the summary names the
+// rank whose failure is not a consequence of another's (rank 0 on a),
+// not the rank that exited first (rank 1 on b, which saw rank 0 down).
+func TestRunHostsNamesTheRootCause(t *testing.T) {
+	s, stdout, _ := newHostsSpec(t, "federator-fails-late", "a:1,b:1", 2)
+	env, dir := s.Env, t.TempDir()
+	s.Env = func(rank int) []string { return append(env(rank), "LAUNCHER_TEST_DIR="+dir) }
+	err := launcher.RunHosts(t.Context(), s)
+	var werr *launcher.WorkerError
+	if !errors.As(err, &werr) {
+		t.Fatalf("RunHosts = %v, want a *WorkerError; stdout:\n%s", err, stdout)
+	}
+	if werr.Rank != 0 || werr.Host != "a" || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("RunHosts = %v, want rank 0 on a and its permission denied (rank 1 only saw rank 0 down)", err)
+	}
+}

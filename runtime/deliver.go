@@ -110,3 +110,17 @@ func (w *World) deliver(from int, msg []byte, owned bool) {
 	w.recv[from].Add(1)
 	w.checkBye(from)
 }
+
+// FrameRejected implements collective.RejectListener: the frame just
+// delivered from rank from was dropped as another job's or as a replay,
+// so it is not one from sent: it must not count towards the frames a
+// leaving rank announced (checkBye), or a replay could make a rank that
+// said goodbye look gone before its last frames arrived. It is called
+// inside onFrame; deliver counts the frame after onFrame returns (or
+// counted it already, for a frame queued before Start), so the count
+// ends where it was.
+func (w *World) FrameRejected(from int) {
+	if from >= 0 && from < len(w.recv) {
+		w.recv[from].Add(-1)
+	}
+}

@@ -25,3 +25,7 @@ func SetReadyTimeout(d time.Duration) func() {
 	readyTimeout = d
 	return func() { readyTimeout = old }
 }
+
+// FrameCounts returns how many frames w sent to rank r and received from
+// it (the counts a goodbye compares).
+func FrameCounts(w *World, r int) (sent, recv int64) { return w.sent[r].Load(), w.recv[r].Load() }

@@ -49,7 +49,15 @@ func Tolerance(codec collective.Codec, size, hosts int) float64 {
 // Conformance runs every collective on c with the given element counts and
 // codecs and checks each result against a naive reference computed from
 // Value. Every rank of the world must call it with the same arguments.
-func Conformance(ctx context.Context, c *collective.Comm, elems []int, codecs []collective.Codec) error {
+// A healthy network delivers each frame once: a Comm that rejected a
+// frame ([collective.Comm.Rejected]) during the run fails it.
+func Conformance(ctx context.Context, c *collective.Comm, elems []int, codecs []collective.Codec) (err error) {
+	before := c.Rejected()
+	defer func() {
+		if after := c.Rejected(); err == nil && after != before {
+			err = fmt.Errorf("rank %d rejected frames of a healthy run: before %v, after %v", c.Rank(), before, after)
+		}
+	}()
 	k := 0
 	for _, codec := range codecs {
 		for _, n := range elems {

@@ -171,6 +171,13 @@ func (nw *Network) SetFilter(f Filter) {
 	nw.mu.Unlock()
 }
 
+// Inject delivers frame to rank to as if rank from had sent it point to
+// point, past the filter: a test playing a faulty network or an attacker
+// replays a captured frame, or delivers another job's. It copies frame.
+func (nw *Network) Inject(from, to int, frame []byte) {
+	nw.ts[to].routes[0].push(msg{from: from, b: append([]byte(nil), frame...)})
+}
+
 // Kill cuts rank r off: its frames are dropped and the observers are told
 // it is down — every other rank when none are given. Naming observers
 // models ranks that notice a death at different times (liveness timeouts

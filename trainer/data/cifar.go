@@ -95,21 +95,9 @@ func LoadCIFAR100(dir string, train bool, coarse bool) (*Set, error) {
 }
 
 func loadCIFAR(f cifarFormat, dir string, train, coarse bool) (*Set, error) {
-	files := f.test
-	if train {
-		files = f.train
-	}
-	// Use the tarball's subdirectory when dir itself has no file of the split.
-	base := dir
-	if !anyExists(dir, files) && anyExists(filepath.Join(dir, f.subdir), files) {
-		base = filepath.Join(dir, f.subdir)
-	}
-	for _, name := range files {
-		if st, err := os.Stat(filepath.Join(base, name)); err != nil || st.IsDir() {
-			return nil, missing(f.title+" "+splitName(train)+" set", base, fileList(files),
-				fmt.Sprintf("%s cannot be prepared offline: download the binary version from %s and put %s in %s (or in its subdirectory %s/)",
-					f.title, cifarURL, fileList(append(append([]string{}, f.train...), f.test...)), dir, f.subdir))
-		}
+	base, files, err := cifarPaths(f, dir, train)
+	if err != nil {
+		return nil, err
 	}
 	classes := 10
 	if f.labelBytes == 2 {
@@ -167,6 +155,29 @@ func loadCIFAR(f cifarFormat, dir string, train, coarse bool) (*Set, error) {
 	}
 	return &Set{Name: f.name, Bytes: px, ByteScale: table[:], Y: y,
 		Shape: []int{3, cifarSide, cifarSide}, LabelsPerSample: 1, Classes: classes}, nil
+}
+
+// cifarPaths returns the folder holding a split's files (dir, or its
+// subdirectory from the official tarball) and their names, or an
+// [ErrMissing] error saying how to get them.
+func cifarPaths(f cifarFormat, dir string, train bool) (base string, files []string, err error) {
+	files = f.test
+	if train {
+		files = f.train
+	}
+	// Use the tarball's subdirectory when dir itself has no file of the split.
+	base = dir
+	if !anyExists(dir, files) && anyExists(filepath.Join(dir, f.subdir), files) {
+		base = filepath.Join(dir, f.subdir)
+	}
+	for _, name := range files {
+		if st, err := os.Stat(filepath.Join(base, name)); err != nil || st.IsDir() {
+			return "", nil, missing(f.title+" "+splitName(train)+" set", base, fileList(files),
+				fmt.Sprintf("%s cannot be prepared offline: download the binary version from %s and put %s in %s (or in its subdirectory %s/)",
+					f.title, cifarURL, fileList(append(append([]string{}, f.train...), f.test...)), dir, f.subdir))
+		}
+	}
+	return base, files, nil
 }
 
 // checkRecords checks that a file of size bytes holds whole records of

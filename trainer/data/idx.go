@@ -138,13 +138,9 @@ func LoadFashionMNIST(dir string, train bool) (*Set, error) {
 // loadIDXSet loads a 10-class IDX data set.
 func loadIDXSet(name, title, dir string, train bool) (*Set, error) {
 	const classes = 10
-	imgName, lblName := idxFiles(train)
-	split := splitName(train)
-	imgPath, ok1 := findFile(dir, imgName)
-	lblPath, ok2 := findFile(dir, lblName)
-	if !ok1 || !ok2 {
-		return nil, missing(title+" "+split+" set", dir, imgName+"[.gz] and "+lblName+"[.gz]",
-			"run `make data` (scripts/prepare-data.sh) in the repository root")
+	imgPath, lblPath, err := idxPaths(name, title, dir, train)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(imgPath)
 	if err != nil {
@@ -173,6 +169,22 @@ func loadIDXSet(name, title, dir string, train bool) (*Set, error) {
 	}
 	return &Set{Name: name, Bytes: px, ByteScale: [][256]float32{byteScale}, Y: y,
 		Shape: []int{1, rows, cols}, LabelsPerSample: 1, Classes: classes}, nil
+}
+
+// idxPaths returns the paths of a split's IDX files in dir, or an
+// [ErrMissing] error saying how to get them.
+func idxPaths(name, title, dir string, train bool) (images, labels string, err error) {
+	imgName, lblName := idxFiles(train)
+	imgPath, ok1 := findFile(dir, imgName)
+	lblPath, ok2 := findFile(dir, lblName)
+	if !ok1 || !ok2 {
+		how := "run `make data` (scripts/prepare-data.sh) in the repository root"
+		if name == "fashion-mnist" {
+			how = "run `make data` (scripts/prepare-data.sh; needs the Debian package dataset-fashion-mnist) in the repository root"
+		}
+		return "", "", missing(title+" "+splitName(train)+" set", dir, imgName+"[.gz] and "+lblName+"[.gz]", how)
+	}
+	return imgPath, lblPath, nil
 }
 
 // splitName names a split in messages.

@@ -40,6 +40,12 @@ func textSplit(seqLen, testEvery int) (int, int, error) {
 	return seqLen, testEvery, nil
 }
 
+// How to get the text data sets, for [ErrMissing] errors.
+const (
+	textHow  = "run `make data` (scripts/prepare-data.sh) in the repository root"
+	bibleHow = "run `make data` (scripts/prepare-data.sh; needs the Debian package bible-kjv)"
+)
+
 // readText reads a UTF-8 text file, normalising CRLF line ends to LF.
 func readText(path, what, how string) ([]byte, error) {
 	b, err := os.ReadFile(path)
@@ -130,7 +136,7 @@ func LoadText(path string, seqLen int, train bool, testEvery int) (*Set, error) 
 		return nil, err
 	}
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	b, err := readText(path, "text "+name, "run `make data` (scripts/prepare-data.sh) in the repository root")
+	b, err := readText(path, "text "+name, textHow)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +170,7 @@ func LoadBible(path string, seqLen int, train bool, testEvery int) (*Set, error)
 	if err != nil {
 		return nil, err
 	}
-	b, err := readText(path, "King James Bible", "run `make data` (scripts/prepare-data.sh; needs the Debian package bible-kjv)")
+	b, err := readText(path, "King James Bible", bibleHow)
 	if err != nil {
 		return nil, err
 	}

@@ -211,8 +211,34 @@ func f64(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
 // Round appends the round's rows to metrics.csv, clients.csv and
 // classes.csv. Each file gets the round's rows in one write(2), so a
-// reader never sees a torn row.
-func (w *CSV) Round(r RoundResult) error {
+// reader never sees a torn row. If a write fails (a full disk fails one
+// part way), every file is cut back to where it was before the round:
+// the files keep whole rows of the same rounds.
+func (w *CSV) Round(r RoundResult) (err error) {
+	files := []*os.File{w.metrics, w.clients, w.classes}
+	sizes := make([]int64, len(files))
+	for i, f := range files {
+		if sizes[i], err = f.Seek(0, io.SeekCurrent); err != nil {
+			return fmt.Errorf("fed: results: %w", err)
+		}
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i, f := range files {
+			if terr := f.Truncate(sizes[i]); terr != nil {
+				err = errors.Join(err, fmt.Errorf("fed: results: cut back %w", terr))
+			} else if _, serr := f.Seek(sizes[i], io.SeekStart); serr != nil {
+				err = errors.Join(err, fmt.Errorf("fed: results: %w", serr))
+			}
+		}
+	}()
+	return w.round(r)
+}
+
+// round writes the rows of Round.
+func (w *CSV) round(r RoundResult) error {
 	row := []string{strconv.Itoa(r.Round), f64(r.Metrics.Accuracy()), f64(r.Metrics.Loss()), f64(r.TrainLoss),
 		f64(r.RoundTime.Seconds()), f64(r.TrainTime.Seconds()), f64(r.CommTime.Seconds()), f64(r.EvalTime.Seconds()),
 		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples),

@@ -211,3 +211,36 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// ProbeResultsDir reports, without taking it, whether a run holds the
+// results folder dir (a [*BusyError]) and whether the folder holds
+// [IncompleteFile] (its last run is still going, failed or was
+// interrupted). A folder that does not exist is neither.
+func ProbeResultsDir(dir string) (incomplete bool, err error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return false, fmt.Errorf("fed: results: lock %s: %w", dir, err)
+	default:
+		// A shared lock conflicts with the exclusive lock of a run.
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		f.Close() // drops the shared lock, if taken
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder, _ := os.ReadFile(path)
+			return false, &BusyError{Dir: dir, Holder: strings.TrimSpace(string(holder))}
+		}
+		if err != nil {
+			return false, fmt.Errorf("fed: results: lock %s: %w", dir, err)
+		}
+	}
+	switch _, err := os.Stat(filepath.Join(dir, IncompleteFile)); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("fed: results: %w", err)
+	}
+}

@@ -257,3 +257,37 @@ func TestResumeResultsDir(t *testing.T) {
 		t.Errorf("resume of a missing folder: %v, want ErrNotExist", err)
 	}
 }
+
+// TestProbeResultsDir: the probe tells a held folder, an incomplete one
+// and a finished one apart, and does not take the lock.
+func TestProbeResultsDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	if inc, err := ProbeResultsDir(dir); inc || err != nil {
+		t.Fatalf("probe of a missing folder = %v, %v; want false, nil", inc, err)
+	}
+	rd, err := OpenResultsDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy *BusyError
+	if _, err := ProbeResultsDir(dir); !errors.As(err, &busy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d ", os.Getpid())) {
+		t.Fatalf("probe of a held folder = %v, want a *BusyError naming this process", err)
+	}
+	if err := rd.Close(); err != nil { // a run that ended without Complete
+		t.Fatal(err)
+	}
+	if inc, err := ProbeResultsDir(dir); !inc || err != nil {
+		t.Fatalf("probe of an interrupted run's folder = %v, %v; want true, nil", inc, err)
+	}
+	rd, err = OpenResultsDir(dir) // the probe left the lock free
+	if err != nil {
+		t.Fatalf("OpenResultsDir after probes: %v", err)
+	}
+	if err := rd.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	if inc, err := ProbeResultsDir(dir); inc || err != nil {
+		t.Fatalf("probe of a finished run's folder = %v, %v; want false, nil", inc, err)
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,6 +276,52 @@ func TestPhaseEvents(t *testing.T) {
 		}
 		if trained != len(sel) {
 			t.Errorf("round %d: workers trained %d clients, the federator announced %d", round, trained, len(sel))
+		}
+	}
+}
+
+// TestCSVRoundFailureCutsBack: when a round's rows cannot all be written
+// (here classes.csv refuses writes, as a full disk does part way), the
+// files are cut back to the rounds before: whole rows of the same rounds.
+func TestCSVRoundFailureCutsBack(t *testing.T) {
+	dir := t.TempDir()
+	w := NewCSV(CSVConfig{Dir: dir})
+	defer w.Close()
+	if err := w.Start(Setup{Rounds: 2, Clients: 1, PerRound: 1, Workers: 1, Classes: 2,
+		Partition: []ClientData{{Samples: 1, Labels: []int{1, 0}}}}); err != nil {
+		t.Fatal(err)
+	}
+	met := trainer.Metrics{Classes: 2, N: 1, Correct: 1, Confusion: []float64{1, 0, 0, 0}}
+	round := func(n int) RoundResult {
+		return RoundResult{Round: n, Metrics: met, Clients: []ClientResult{{Client: 0, Rank: 1, Samples: 1}}}
+	}
+	if err := w.Round(round(1)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for _, f := range []string{"metrics.csv", "clients.csv", "classes.csv"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[f] = b
+	}
+	ro, err := os.Open(filepath.Join(dir, "classes.csv")) // writes fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Seek(0, io.SeekEnd); err != nil {
+		t.Fatal(err)
+	}
+	w.classes.Close()
+	w.classes = ro
+	if err := w.Round(round(2)); err == nil || !strings.Contains(err.Error(), "classes.csv") {
+		t.Fatalf("Round with classes.csv unwritable = %v, want an error naming it", err)
+	}
+	for f, b := range want {
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Errorf("%s after the failed round 2 = %q (%v), want round 1 only: %q", f, got, err, b)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fltk-go/fltk/collective"
 	"github.com/fltk-go/fltk/configs"
+	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 // CSVName is the file the benchmark job writes into output.dir/job.name.
@@ -19,7 +21,24 @@ const CSVName = "bench.csv"
 // op at its size, with the Comm's codec (collective.codec). Rank 0
 // writes bench.csv (CSVHeader and one row) and config.toml (effective)
 // into output.dir/job.name and prints the row to stdout.
+//
+// Rank 0 holds the folder as a training job does ([fed.OpenResultsDir]):
+// before the benchmark runs it takes the folder's lock (a second job on
+// the same folder fails at once with a [*fed.BusyError]), removes the
+// bench.csv an earlier run left and writes INCOMPLETE, which it removes
+// only once both files are written, each atomically.
 func Job(ctx context.Context, c *collective.Comm, cfg *configs.Config, effective []byte, stdout io.Writer) error {
+	var rd *fed.ResultsDir
+	if c.Rank() == 0 {
+		var err error
+		if rd, err = fed.OpenResultsDir(filepath.Join(cfg.Output.Dir, cfg.Job.Name)); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer rd.Close()
+		if err := os.Remove(filepath.Join(rd.Dir(), CSVName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bench: remove the previous run's %w", err)
+		}
+	}
 	var row bytes.Buffer
 	b := cfg.Bench
 	if err := Run(ctx, c, []string{b.Op}, []int{b.Bytes}, b.Repeats, nil, &row); err != nil {
@@ -28,14 +47,16 @@ func Job(ctx context.Context, c *collective.Comm, cfg *configs.Config, effective
 	if c.Rank() != 0 {
 		return nil
 	}
-	dir := filepath.Join(cfg.Output.Dir, cfg.Job.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fed.WriteFileAtomic(filepath.Join(rd.Dir(), "config.toml"), effective, 0o644); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), effective, 0o644); err != nil {
+	if err := fed.WriteFileAtomic(filepath.Join(rd.Dir(), CSVName), append([]byte(CSVHeader+"\n"), row.Bytes()...), 0o644); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, CSVName), append([]byte(CSVHeader+"\n"), row.Bytes()...), 0o644); err != nil {
+	if err := rd.Complete(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := rd.Close(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s\n%s", CSVHeader, row.Bytes())

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -164,10 +165,15 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	if res != nil && cfg.Job.Task != "train" {
 		return usagef("--resume: a %q job has no checkpoints; only training jobs do", cfg.Job.Task)
 	}
+	if err := job.CheckData(cfg); err != nil {
+		return fmt.Errorf("rank %d: %w", rc.Rank, err)
+	}
 	w, comm, err := job.Join(ctx, cfg, rc)
 	if err != nil {
 		return err
 	}
+	ctx, stopWatch := job.WatchConnection(ctx, w, cfg.Runtime.HeartbeatInterval.Duration)
+	defer stopWatch()
 	switch cfg.Job.Task {
 	case "demo":
 		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
@@ -179,6 +185,10 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	default:
 		err = job.TrainResume(ctx, comm, cfg, stdout, res)
 	}
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, runtime.ErrDisconnected) {
+		err = fmt.Errorf("rank %d: %w (stopped: %w)", rc.Rank, cause, err)
+	}
+	job.LogRejected(rc.Logger, comm)
 	if hosting && err == nil {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Runtime.LivenessTimeout.Duration+5*time.Second)
 		if werr := w.WaitOthers(wctx); werr != nil {
@@ -447,7 +457,9 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	defer stopProfile()
 	var buf bytes.Buffer
-	if err := bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, ba.opts, &buf); err != nil {
+	err = bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, ba.opts, &buf)
+	job.LogRejected(rc.Logger, comm)
+	if err != nil {
 		return err
 	}
 	if comm.Rank() == 0 {

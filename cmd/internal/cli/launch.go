@@ -43,8 +43,9 @@ and fltk-launch exits 1 naming the rank and showing its last lines (the
 rank whose error is not a consequence of another's, such as "rank 0 is
 down", if one is). The job is checked before anything starts: -np (1..1024,
 ≥ 2 for training), the config with world_size = -np, the net against the
-data set, the sampler's arguments and a writable output.dir; a problem
-exits 2.
+data set, the sampler's arguments, a writable output.dir and the data
+set's files under data.path (across hosts: output.dir if the first host
+is localhost, the data if every host is); a problem exits 2.
 
 Across hosts (--hosts a:4,b:5 or --hostfile FILE): ranks fill the hosts'
 slots in order (rank 0 on the first host). fltk-launch reaches each host
@@ -175,11 +176,13 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usagef("--creds needs --nats")
 	}
 	custom := len(cmd) > 0
+	local := *hostList == "" && *hostfile == ""
 	if !custom {
 		cmd = workerCommand(pos[0])
-		local := *hostList == "" && *hostfile == ""
-		if err := job.CheckTrain(cfg, local && resumeDir == ""); err != nil {
-			return err
+		if local {
+			if err := job.CheckTrain(cfg, resumeDir == "", true); err != nil {
+				return err
+			}
 		}
 	}
 	if resumeDir != "" {
@@ -222,6 +225,18 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ho, err := hostsOptions(opts, *hostList, *hostfile, *sshCmd, set)
 	if err != nil {
 		return err
+	}
+	if !custom {
+		// What can be checked here: output.dir if rank 0 runs on this
+		// machine (the first host is localhost), the data if every rank
+		// does. Their agents run in this working directory.
+		dataHere := true
+		for _, h := range ho.Hosts {
+			dataHere = dataHere && launcher.IsLocalHost(h.Name)
+		}
+		if err := job.CheckTrain(cfg, launcher.IsLocalHost(ho.Hosts[0].Name), dataHere); err != nil {
+			return err
+		}
 	}
 	ho.Iface = cmp(*iface, cfg.Runtime.Iface)
 	ho.Copy, ho.TLS = *doCopy, *useTLS

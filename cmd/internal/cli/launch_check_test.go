@@ -29,8 +29,33 @@ func TestLaunchRejectsBadJobBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := filepath.Join(dir, "results")
+	// The data set's files: the launcher checks they exist and can be
+	// read, not what they hold.
+	dataDir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(dataDir, "mnist"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"} {
+		if err := os.WriteFile(filepath.Join(dataDir, "mnist", f), []byte{0}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noTest := filepath.Join(dir, "data-no-test")
+	if err := os.CopyFS(noTest, os.DirFS(dataDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(noTest, "mnist", "t10k-labels-idx1-ubyte")); err != nil {
+		t.Fatal(err)
+	}
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name+".toml")
+		if !strings.Contains(body, "path =") {
+			if strings.Contains(body, "[data]\n") {
+				body = strings.Replace(body, "[data]\n", "[data]\npath = "+quoteTOML(dataDir)+"\n", 1)
+			} else {
+				body += "[data]\npath = " + quoteTOML(dataDir) + "\n"
+			}
+		}
 		cfg := "[job]\nname = \"check\"\nworld_size = 3\n[output]\ndir = " + quoteTOML(results) + "\n" + body
 		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -58,7 +83,15 @@ func TestLaunchRejectsBadJobBeforeStart(t *testing.T) {
 		{name: "bad -job", args: []string{"-job", "a b", good}, msg: []string{`-job "a b"`}},
 		{name: "clients_per_round against -np", args: []string{"-np", "2", write("cpr", "[federated]\nclients_per_round = 2\n")},
 			msg: []string{"-np 2", "federated.clients_per_round", "0..1"}},
-		{name: "output.dir under a file", args: []string{writeOut(t, dir, aFile)},
+		{name: "data folder missing", args: []string{write("nodata", "[data]\npath = "+quoteTOML(filepath.Join(dir, "nowhere"))+"\n")},
+			msg: []string{"data.path", filepath.Join(dir, "nowhere", "mnist"), "does not exist", "make data"}},
+		{name: "a data file missing", args: []string{write("notest", "[data]\npath = "+quoteTOML(noTest)+"\n")},
+			msg: []string{"data.path", "MNIST test set", filepath.Join(noTest, "mnist"), "t10k-labels-idx1-ubyte", "make data"}},
+		{name: "--hosts localhost: output.dir under a file", args: []string{"--hosts", "localhost:3", writeOut(t, dir, aFile, dataDir)},
+			msg: []string{"output.dir", aFile, "not a directory"}},
+		{name: "--hosts localhost: data missing", args: []string{"--hosts", "localhost:1,127.0.0.1:2", write("hostsnodata", "[data]\npath = "+quoteTOML(noTest)+"\n")},
+			msg: []string{"data.path", "t10k-labels-idx1-ubyte"}},
+		{name: "output.dir under a file", args: []string{writeOut(t, dir, aFile, dataDir)},
 			msg: []string{"output.dir", aFile, "not a directory"}},
 	}
 	for _, tt := range tests {
@@ -89,9 +122,9 @@ func TestLaunchRejectsBadJobBeforeStart(t *testing.T) {
 }
 
 // writeOut writes a config whose output.dir is under the file aFile.
-func writeOut(t *testing.T, dir, aFile string) string {
+func writeOut(t *testing.T, dir, aFile, dataDir string) string {
 	p := filepath.Join(dir, "out.toml")
-	cfg := "[job]\nname = \"check\"\nworld_size = 3\n[output]\ndir = " + quoteTOML(filepath.Join(aFile, "results")) + "\n"
+	cfg := "[job]\nname = \"check\"\nworld_size = 3\n[output]\ndir = " + quoteTOML(filepath.Join(aFile, "results")) + "\n[data]\npath = " + quoteTOML(dataDir) + "\n"
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -99,3 +132,36 @@ func writeOut(t *testing.T, dir, aFile string) string {
 }
 
 func quoteTOML(s string) string { return `"` + strings.ReplaceAll(s, `\`, `\\`) + `"` }
+
+// TestSingleRunCheckDataBeforeJoin: a rank started by hand (fltk single)
+// or by a launcher (fltk run) whose data set is missing exits 2 naming
+// the path and make data, before it connects to anything (the NATS URL
+// here has no server).
+func TestSingleRunCheckDataBeforeJoin(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-data")
+	cfg := filepath.Join(dir, "job.toml")
+	body := "[job]\nname = \"nodata\"\nworld_size = 3\n[output]\ndir = " + quoteTOML(filepath.Join(dir, "results")) +
+		"\n[data]\npath = " + quoteTOML(missing) + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FLTK_RANK", "1")
+	t.Setenv("FLTK_WORLD_SIZE", "3")
+	t.Setenv("FLTK_NATS_URL", "nats://127.0.0.1:1")
+	t.Setenv("FLTK_JOB_ID", "nodata")
+	for _, args := range [][]string{
+		{"single", cfg, "--rank=1", "--master", "127.0.0.1:1"},
+		{"run", cfg},
+	} {
+		err := Fltk(t.Context(), args, io.Discard, io.Discard)
+		if code := ExitCode(err); code != 2 {
+			t.Errorf("fltk %q = %v: exit code %d, want 2", args, err, code)
+		}
+		for _, m := range []string{"rank 1", "data.path", filepath.Join(missing, "mnist"), "make data"} {
+			if err == nil || !strings.Contains(err.Error(), m) {
+				t.Errorf("fltk %q = %v, want it to say %q", args, err, m)
+			}
+		}
+	}
+}

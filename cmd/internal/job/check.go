@@ -8,6 +8,7 @@ import (
 
 	"github.com/fltk-go/fltk/configs"
 	"github.com/fltk-go/fltk/runtime"
+	"github.com/fltk-go/fltk/trainer/data"
 	"github.com/fltk-go/fltk/trainer/fed"
 	"github.com/fltk-go/fltk/trainer/partition"
 )
@@ -34,10 +35,12 @@ func CheckWorld(c *configs.Config, np int) error {
 // 2), that train.net takes the samples of data.dataset ([fed.CheckNet])
 // and that data.sampler_args fit data.sampler
 // ([partition.Config.Validate]), the checks the ranks repeat. If
-// resultsHere, rank 0 runs on this machine and output.dir must be
-// writable here. Every error names the flag or key and wraps [ErrUsage]
+// resultsHere, rank 0 runs on this machine in this working directory:
+// output.dir must be writable here. If dataHere, every rank does: the
+// files of data.dataset under data.path must be readable here
+// ([data.Check]). Every error names the flag or key and wraps [ErrUsage]
 // (exit 2).
-func CheckTrain(c *configs.Config, resultsHere bool) error {
+func CheckTrain(c *configs.Config, resultsHere, dataHere bool) error {
 	if c.Job.Task != "train" {
 		return nil
 	}
@@ -59,8 +62,29 @@ func CheckTrain(c *configs.Config, resultsHere bool) error {
 			bad("output.dir", err)
 		}
 	}
+	if dataHere {
+		if err := data.Check(c.Data.Dataset, c.Data.Path); err != nil {
+			bad("data.path", err)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrUsage, errors.Join(errs...))
+	}
+	return nil
+}
+
+// CheckData reports, for a training job, whether the files of
+// data.dataset are in data.path and readable on this machine
+// ([data.Check]): a rank checks it before it joins the world, so that
+// missing data fails at once with a usage error (exit 2) naming the path
+// and how to get the files, not after the rendezvous. Other tasks read
+// no data.
+func CheckData(c *configs.Config) error {
+	if c.Job.Task != "train" {
+		return nil
+	}
+	if err := data.Check(c.Data.Dataset, c.Data.Path); err != nil {
+		return fmt.Errorf("%w: data.path: %w", ErrUsage, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
@@ -245,4 +246,51 @@ func pollFor(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// LogRejected logs, when there are any, the frames comm dropped
+// ([collective.Comm.Rejected]: another job's, replayed, corrupt) as one
+// warning naming the rank: a job calls it when it ends, so that a
+// misrouted or replayed stream shows up even when every call succeeded.
+func LogRejected(log *slog.Logger, comm *collective.Comm) {
+	r := comm.Rejected()
+	if r.Total() == 0 {
+		return
+	}
+	log.Warn("frames rejected", "rank", comm.Rank(), "foreign", r.Foreign, "replayed", r.Replayed, "corrupt", r.Corrupt)
+}
+
+// WatchConnection returns a context that is cancelled, with the
+// runtime's [runtime.ErrDisconnected] error as its cause, once w has lost
+// its connection to the job's NATS server: the launcher that embeds the
+// server was killed, or the network went. A rank deep in local training
+// then stops at its next batch instead of at its next collective, so it
+// exits within the liveness bound. It checks every interval (the
+// heartbeat interval); stop ends the watch and releases the context.
+func WatchConnection(ctx context.Context, w *runtime.World, interval time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(interval, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err, ok := w.Down()[-1]; ok {
+					cancel(err)
+					return
+				}
+			}
+		}
+	})
+	return ctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
 }

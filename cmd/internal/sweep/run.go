@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 // Sentinel errors of [Plan.Run].
@@ -76,7 +78,17 @@ func (p *Plan) Run(ctx context.Context, o Options) error {
 	for i := range p.Runs {
 		r := &p.Runs[i]
 		prefix := fmt.Sprintf("sweep %s: run %d/%d (%s)", p.Name, r.Index, len(p.Runs), p.Describe(r))
-		if row, ok := old[r.ID]; ok && p.finished(r, row) {
+		// A folder another process holds (a sweep running this run now)
+		// is neither done nor to be rerun: rerunning would delete the
+		// files it is writing.
+		incomplete, err := fed.ProbeResultsDir(filepath.Join(p.Dir, r.ID))
+		if err != nil {
+			if werr := p.writeRows(rows); werr != nil {
+				return werr
+			}
+			return fmt.Errorf("sweep %s: run %d/%d: %w", p.Name, r.Index, len(p.Runs), err)
+		}
+		if row, ok := old[r.ID]; ok && !incomplete && p.finished(r, row) {
 			fmt.Fprintf(o.Progress, "%s done, skipped\n", prefix)
 			continue
 		}
@@ -126,7 +138,8 @@ const (
 func (p *Plan) left(i int, old map[string][]string) int {
 	n := 0
 	for j := i; j < len(p.Runs); j++ {
-		if row, ok := old[p.Runs[j].ID]; !ok || !p.finished(&p.Runs[j], row) {
+		incomplete, err := fed.ProbeResultsDir(filepath.Join(p.Dir, p.Runs[j].ID))
+		if row, ok := old[p.Runs[j].ID]; !ok || incomplete || err != nil || !p.finished(&p.Runs[j], row) {
 			n++
 		}
 	}
@@ -162,6 +175,12 @@ func (p *Plan) runOne(ctx context.Context, r *Run, o Options) string {
 	case ctx.Err() != nil:
 		return statusInterrupted
 	case err != nil:
+		return failed(err)
+	}
+	if incomplete, err := fed.ProbeResultsDir(dir); err != nil || incomplete {
+		if err == nil {
+			err = fmt.Errorf("the job exited successfully but left %s in %s: its results are not complete", fed.IncompleteFile, dir)
+		}
 		return failed(err)
 	}
 	res := resultsOf(p.Task)
@@ -205,6 +224,7 @@ func (p *Plan) summary(row []string) string {
 
 // finished reports whether r completed before: its row says ok, its
 // results file exists and its run.toml is the one the plan writes now.
+// (The caller also checks that its folder holds no INCOMPLETE marker.)
 func (p *Plan) finished(r *Run, row []string) bool {
 	if len(row) != len(p.Header()) || row[len(row)-1] != statusOK {
 		return false

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fltk-go/fltk/report"
+	"github.com/fltk-go/fltk/trainer/fed"
 )
 
 // fakeJob writes a metrics.csv as a finished training job would: rounds
@@ -242,5 +243,73 @@ np = [2, 4]
 	}
 	if r := s.Runs[2]; r.MedianMicros != 3.5 || r.MinMicros != 100 || r.GBps != 0.9 {
 		t.Errorf("report reads run 3 as %+v", r)
+	}
+}
+
+// TestRunResumeLooksAtResultsDir: a run whose folder holds INCOMPLETE
+// (its job was killed after sweep.csv said ok, or another sweep began it
+// again) is rerun, never counted as done; a run whose folder another
+// process holds stops the sweep with a *fed.BusyError and its files are
+// left alone; a job that exits 0 but leaves INCOMPLETE is a failed run.
+func TestRunResumeLooksAtResultsDir(t *testing.T) {
+	plan := loadTestPlan(t)
+	if err := plan.Run(t.Context(), Options{Launch: (&fakeJob{}).launch, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	runDir := func(i int) string { return filepath.Join(plan.Dir, plan.Runs[i].ID) }
+	if err := os.WriteFile(filepath.Join(runDir(1), fed.IncompleteFile), []byte("pid 1 on x since y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := &fakeJob{}
+	if err := plan.Run(t.Context(), Options{Launch: job.launch, Progress: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(job.ran) != "[2]" {
+		t.Errorf("with INCOMPLETE in run 2's folder, the sweep ran %v, want [2]", job.ran)
+	}
+	if _, err := os.Stat(filepath.Join(runDir(1), fed.IncompleteFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("INCOMPLETE after the rerun: %v", err)
+	}
+
+	// Run 3's folder is held (a job of another sweep process is running
+	// it) and incomplete.
+	held, err := fed.OpenResultsDir(runDir(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(runDir(2), "written-by-the-holder")
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job = &fakeJob{}
+	err = plan.Run(t.Context(), Options{Launch: job.launch, Progress: io.Discard})
+	var busy *fed.BusyError
+	if !errors.As(err, &busy) || !strings.Contains(err.Error(), "run 3/4") {
+		t.Fatalf("sweep with run 3's folder held = %v, want a *fed.BusyError naming run 3/4", err)
+	}
+	if len(job.ran) != 0 {
+		t.Errorf("the sweep ran %v with run 3's folder held, want nothing", job.ran)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the holder's file: %v; the sweep must not touch a held folder", err)
+	}
+	held.Close()
+
+	// Released but still INCOMPLETE: rerun. A job that exits 0 and
+	// leaves INCOMPLETE fails.
+	job = &fakeJob{}
+	leave := func(ctx context.Context, r *Run, configPath string, out io.Writer) error {
+		if err := job.launch(ctx, r, configPath, out); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(r.Config.Output.Dir, r.Config.Job.Name, fed.IncompleteFile), nil, 0o644)
+	}
+	err = plan.Run(t.Context(), Options{Launch: leave, Progress: io.Discard})
+	if !errors.Is(err, ErrFailed) || fmt.Sprint(job.ran) != "[3]" {
+		t.Fatalf("sweep after the holder left = %v, ran %v; want run 3 rerun and failed", err, job.ran)
+	}
+	recs := readSweepCSV(t, plan)
+	if got := recs[3][len(recs[3])-1]; !strings.Contains(got, "failed") || !strings.Contains(got, fed.IncompleteFile) {
+		t.Errorf("status of run 3 = %q, want failed naming %s", got, fed.IncompleteFile)
 	}
 }
