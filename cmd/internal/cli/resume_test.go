@@ -18,6 +18,13 @@ func resumable(t *testing.T, dir string) {
 	t.Helper()
 	c := configs.DefaultConfig()
 	c.Job.WorldSize = 3
+	// The repository's data: the launcher checks the files before it
+	// looks at the folder to resume.
+	data, err := filepath.Abs(filepath.Join("..", "..", "..", "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Data.Path = data
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
