@@ -283,51 +283,77 @@ func TestComposeJob(t *testing.T) {
 }
 
 // TestComposeKilledClient kills one client's container in the middle of a
-// job: the federator names the rank and exits 1, and so does
-// docker-compose up.
+// job. Under runtime.on_rank_failure = "continue" (the default) the
+// federator shrinks the world, finishes every round, names rank 3 as lost
+// and exits 0, and so does docker-compose up; under "abort" it names the
+// rank and exits 1.
 func TestComposeKilledClient(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	cfg := strings.Replace(readConfig(t), "rounds = 2", "rounds = 500", 1)
-	p := newProject(t, cfg, 5)
-	var out syncBuffer
-	cmd, err := p.up(ctx, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	for _, tc := range []struct {
+		name   string
+		policy string // runtime.on_rank_failure
+		rounds int
+		code   int    // of compose up and the federator
+		says   string // in the federator's output
+	}{
+		{"continue", "continue", 150, 0, "rank 3 lost"},
+		{"abort", "abort", 500, 1, "rank 3 is down"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+			defer cancel()
+			cfg := strings.Replace(readConfig(t), "rounds = 2", fmt.Sprintf("rounds = %d", tc.rounds), 1)
+			cfg = strings.Replace(cfg, "[runtime]\n", fmt.Sprintf("[runtime]\non_rank_failure = %q\n", tc.policy), 1)
+			p := newProject(t, cfg, 5)
+			var out syncBuffer
+			cmd, err := p.up(ctx, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
 
-	// Every rank is in the job once the first round is over.
-	for !strings.Contains(out.String(), "round 1/500") {
-		select {
-		case err := <-done:
-			t.Fatalf("compose up ended before round 1 (%v):\n%s", err, out.String())
-		case <-ctx.Done():
-			t.Fatalf("no round 1: %v\n%s", ctx.Err(), out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	victim := p.container(ctx, "client-3")
-	if b, err := exec.CommandContext(ctx, "docker", "kill", victim).CombinedOutput(); err != nil {
-		t.Fatalf("docker kill client-3: %v\n%s", err, b)
-	}
-	killed := time.Now()
-	var werr error
-	select {
-	case werr = <-done:
-	case <-ctx.Done():
-		t.Fatalf("compose up did not end after the kill:\n%s", out.String())
-	}
-	t.Logf("compose up ended %v after the kill: %v\n%s", time.Since(killed).Round(time.Millisecond), werr, out.String())
-	var ee *exec.ExitError
-	if !errors.As(werr, &ee) || ee.ExitCode() != 1 {
-		t.Errorf("compose up: %v, want exit status 1 (the federator's)", werr)
-	}
-	if !strings.Contains(out.String(), "rank 3 is down") {
-		t.Errorf("the federator's output does not name rank 3")
-	}
-	if got := p.exitCode(ctx, "federator"); got != "exited 1" {
-		t.Errorf("federator: %s, want exited 1", got)
+			// Every rank is in the job once the first round is over.
+			first := fmt.Sprintf("round 1/%d", tc.rounds)
+			for !strings.Contains(out.String(), first) {
+				select {
+				case err := <-done:
+					t.Fatalf("compose up ended before round 1 (%v):\n%s", err, out.String())
+				case <-ctx.Done():
+					t.Fatalf("no round 1: %v\n%s", ctx.Err(), out.String())
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			victim := p.container(ctx, "client-3")
+			if b, err := exec.CommandContext(ctx, "docker", "kill", victim).CombinedOutput(); err != nil {
+				t.Fatalf("docker kill client-3: %v\n%s", err, b)
+			}
+			killed := time.Now()
+			var werr error
+			select {
+			case werr = <-done:
+			case <-ctx.Done():
+				t.Fatalf("compose up did not end after the kill:\n%s", out.String())
+			}
+			t.Logf("compose up ended %v after the kill: %v\n%s", time.Since(killed).Round(time.Millisecond), werr, out.String())
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(werr, &ee) {
+				code = ee.ExitCode()
+			} else if werr != nil {
+				t.Fatalf("compose up: %v", werr)
+			}
+			if code != tc.code {
+				t.Errorf("compose up: exit status %d, want %d (the federator's)", code, tc.code)
+			}
+			if !strings.Contains(out.String(), tc.says) {
+				t.Errorf("the federator's output does not say %q", tc.says)
+			}
+			if tc.code == 0 && !strings.Contains(out.String(), fmt.Sprintf("round %d/%d", tc.rounds, tc.rounds)) {
+				t.Errorf("the federator did not finish round %d", tc.rounds)
+			}
+			if got, want := p.exitCode(ctx, "federator"), fmt.Sprintf("exited %d", tc.code); got != want {
+				t.Errorf("federator: %s, want %s", got, want)
+			}
+		})
 	}
 }
