@@ -71,8 +71,9 @@ func ParseOps(s string) ([]string, error) {
 // Burn computes for d of wall time (a multiply-add sweep over a fresh
 // 256 KiB buffer, repeated) and returns a value derived from the result,
 // so the work cannot be optimised away. It stands for the local training
-// between two collectives in cold mode: caches, pooled buffers and parked
-// goroutines go cold as they do in a federated round.
+// between two collectives in cold mode: caches go cold and waiting
+// goroutines park, as in a federated round. It allocates one buffer per
+// call, too little to trigger GC, which real training does.
 func Burn(d time.Duration) float32 {
 	buf := make([]float32, 64<<10)
 	for i := range buf {
