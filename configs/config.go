@@ -220,6 +220,12 @@ type Bench struct {
 	// for the size (20 up to 1 MiB, 5 up to 16 MiB, 3 above). Default 0;
 	// ≥ 0.
 	Repeats int `toml:"repeats"`
+
+	// Cold is how long every rank computes (a busy loop of arithmetic)
+	// before the Barrier of each call, warm-up calls included, as local
+	// training does between the collectives of a federated round; "0s"
+	// measures back-to-back calls. Default "0s"; ≥ 0.
+	Cold Duration `toml:"cold"`
 }
 
 // DefaultConfig returns the default configuration, the one that
@@ -412,6 +418,9 @@ func (b *Bench) validate(v *validator) {
 		v.errorf("bench.bytes", "%d must be at least 0 and a multiple of 4 (float32 elements)", b.Bytes)
 	}
 	v.atLeast("bench.repeats", int64(b.Repeats), 0)
+	if b.Cold.Duration < 0 {
+		v.errorf("bench.cold", "%v must be at least 0s", b.Cold.Duration)
+	}
 }
 
 // quote quotes s for a message, shortening it so that a pathological value

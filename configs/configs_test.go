@@ -441,6 +441,7 @@ func TestValidate(t *testing.T) {
 		{"bench bytes odd", func(c *Config) { c.Bench.Bytes = 6 }, "bench.bytes", "multiple of 4"},
 		{"bench bytes -4", func(c *Config) { c.Bench.Bytes = -4 }, "bench.bytes", "at least 0"},
 		{"bench repeats -1", func(c *Config) { c.Bench.Repeats = -1 }, "bench.repeats", "at least 0"},
+		{"bench cold -1s", func(c *Config) { c.Bench.Cold.Duration = -time.Second }, "bench.cold", "at least 0s"},
 		{"pipeline chunk small", func(c *Config) { c.Collective.PipelineChunkBytes = 1024 }, "collective.pipeline_chunk_bytes", "out of range 4096..1048576"},
 		{"pipeline chunk above chunk", func(c *Config) { c.Collective.PipelineChunkBytes = 2 << 20 }, "collective.pipeline_chunk_bytes", "out of range"},
 		{"pipeline chunk odd", func(c *Config) { c.Collective.PipelineChunkBytes = 65540 }, "collective.pipeline_chunk_bytes", "not a multiple of 8"},

@@ -5,12 +5,18 @@
  *   mpirun -np N mpicoll [--sizes 4096,65536,1048576,16777216,67108864]
  *                        [--ops bcast,gather,reduce,allreduce,barrier]
  *                        [--repeats R] [--warmup W] [--impl NAME]
+ *                        [--cold SECONDS]
  *
  * For every op and size S (bytes of float32 per rank, S/4 elements), after
  * W warm-up runs, R timed runs of:
  *     MPI_Barrier; t0 = MPI_Wtime(); <collective>; t1 = MPI_Wtime();
  * The time of one run is max over ranks of (t1 - t0), obtained with an
  * MPI_Reduce(MAX) issued after t1 (outside the timed region).
+ * With --cold SECONDS, every rank first computes for SECONDS of wall time
+ * (a multiply-add sweep over a 256 KiB buffer, the same loop as fltk
+ * bench's -cold and gloocoll.py's --cold) before the barrier of each run,
+ * warm-up runs included: local training between the collectives of a
+ * federated round.
  *
  *   bcast      MPI_Bcast from root 0 (S bytes)
  *   gather     MPI_Gather to root 0 (every rank sends S, root receives np*S)
@@ -45,6 +51,23 @@ static const char *const op_names[] = {"bcast", "gather", "reduce", "allreduce",
 #define MAX_LIST 64
 
 static int rank, nprocs;
+static double cold_seconds;
+static volatile float burn_sink;
+
+/* Computes for the given wall time; see --cold. */
+static void burn(double seconds)
+{
+    enum { N = 64 * 1024 };
+    static float buf[N];
+    double t0 = MPI_Wtime();
+    for (int i = 0; i < N; i++)
+        buf[i] = (float)(i % 13);
+    while (MPI_Wtime() - t0 < seconds) {
+        for (int i = 0; i < N; i++)
+            buf[i] = buf[i] * 0.999f + 0.5f;
+        burn_sink += buf[N / 3];
+    }
+}
 
 static void die(const char *fmt, const char *arg)
 {
@@ -62,7 +85,7 @@ static void usage(void)
     if (rank == 0)
         fprintf(stderr,
                 "usage: mpicoll [--sizes B1,B2,...] [--ops bcast,gather,reduce,allreduce,barrier]\n"
-                "               [--repeats R] [--warmup W] [--impl NAME]\n"
+                "               [--repeats R] [--warmup W] [--impl NAME] [--cold SECONDS]\n"
                 "  sizes are bytes of float32 per rank (multiples of 4)\n");
     MPI_Finalize();
     exit(1);
@@ -165,6 +188,8 @@ static int check(const char *op, size_t bytes, const float *buf, size_t n, int b
 static double run_once(int op, float *sbuf, float *rbuf, int count)
 {
     double t0, t1;
+    if (cold_seconds > 0)
+        burn(cold_seconds);
     MPI_Barrier(MPI_COMM_WORLD);
     t0 = MPI_Wtime();
     switch (op) {
@@ -304,6 +329,12 @@ int main(int argc, char **argv)
             if (w > 1000000)
                 die("--warmup too large%s", "");
             warmup = (int)w, i++;
+        } else if (strcmp(a, "--cold") == 0 && v) {
+            char *end;
+            cold_seconds = strtod(v, &end);
+            if (*end != '\0' || !(cold_seconds >= 0) || cold_seconds > 3600)
+                die("bad value for --cold (seconds, 0..3600): '%s'", v);
+            i++;
         } else if (strcmp(a, "--impl") == 0 && v) {
             impl = v, i++;
         } else {

@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fltk-go/fltk/collective"
@@ -66,9 +68,35 @@ func ParseOps(s string) ([]string, error) {
 	return ops, nil
 }
 
+// Burn computes for d of wall time (a multiply-add sweep over a fresh
+// 256 KiB buffer, repeated) and returns a value derived from the result,
+// so the work cannot be optimised away. It stands for the local training
+// between two collectives in cold mode: caches go cold and waiting
+// goroutines park, as in a federated round. It allocates one buffer per
+// call, too little to trigger GC, which real training does.
+func Burn(d time.Duration) float32 {
+	buf := make([]float32, 64<<10)
+	for i := range buf {
+		buf[i] = float32(i % 13)
+	}
+	var acc float32
+	for t0 := time.Now(); time.Since(t0) < d; {
+		for i := range buf {
+			buf[i] = buf[i]*0.999 + 0.5
+		}
+		acc += buf[len(buf)/3]
+	}
+	return acc
+}
+
+// burnSink keeps Burn's result alive.
+var burnSink atomic.Uint32
+
 // Run measures every op at every size on this rank; rank 0 writes CSV rows
-// (no header) to out. repeats ≤ 0 means Repeats(size).
-func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, repeats int, opts []collective.CallOption, out io.Writer) error {
+// (no header) to out. repeats ≤ 0 means Repeats(size). cold > 0 makes every
+// rank compute for cold ([Burn]) before the Barrier that precedes each
+// timed call (warm-up calls included).
+func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, repeats int, cold time.Duration, opts []collective.CallOption, out io.Writer) error {
 	rank, np := c.Rank(), c.Size()
 	for _, op := range ops {
 		for _, size := range sizes {
@@ -124,6 +152,9 @@ func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, rep
 			// the repeats.
 			times := make([]float64, warm+reps)
 			for i := range times {
+				if cold > 0 {
+					burnSink.Store(math.Float32bits(Burn(cold)))
+				}
 				if err := collective.Barrier(ctx, c); err != nil {
 					return err
 				}

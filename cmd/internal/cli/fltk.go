@@ -353,6 +353,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sizes := fs.String("sizes", "4KiB,64KiB,1MiB,16MiB,64MiB", "bytes per rank (float32), with KiB/MiB suffixes")
 	ops := fs.String("ops", "bcast,gather,reduce,allreduce,barrier", "operations: "+strings.Join(bench.Ops, ","))
 	repeats := fs.Int("repeats", 0, "timed repeats per cell (0: 20 up to 1 MiB, 5 up to 16 MiB, 3 above)")
+	cold := fs.Duration("cold", 0, "cold mode: every rank computes this long (busy arithmetic) before each call's barrier")
 	codec := fs.String("codec", "", "codec for every call (default collective.codec of the config)")
 	asCSV := fs.Bool("csv", false, "print CSV ("+bench.CSVHeader+") instead of a table")
 	cfgPath := fs.String("config", "", "config file (default: built-in defaults)")
@@ -362,6 +363,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cold < 0 {
+		return usagef("--cold: %v is negative", *cold)
 	}
 	ba, err := loadBenchArgs(*sizes, *ops, *codec, *cfgPath)
 	if err != nil {
@@ -388,7 +392,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("--np: %q is not a world size ≥ 1", f)
 		}
 		out := filepath.Join(dir, fmt.Sprintf("np%d.csv", np))
-		cmd := []string{exe, "bench-worker", "--sizes", *sizes, "--ops", *ops, "--repeats", strconv.Itoa(*repeats), "--codec", *codec, "--out", out}
+		cmd := []string{exe, "bench-worker", "--sizes", *sizes, "--ops", *ops, "--repeats", strconv.Itoa(*repeats), "--cold", cold.String(), "--codec", *codec, "--out", out}
 		if *cfgPath != "" {
 			cmd = append(cmd, "--config", *cfgPath)
 		}
@@ -430,6 +434,7 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	sizes := fs.String("sizes", "", "")
 	ops := fs.String("ops", "", "")
 	repeats := fs.Int("repeats", 0, "")
+	cold := fs.Duration("cold", 0, "")
 	codec := fs.String("codec", "", "")
 	out := fs.String("out", "", "")
 	cfgPath := fs.String("config", "", "")
@@ -457,7 +462,7 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	defer stopProfile()
 	var buf bytes.Buffer
-	err = bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, ba.opts, &buf)
+	err = bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, *cold, ba.opts, &buf)
 	job.LogRejected(rc.Logger, comm)
 	if err != nil {
 		return err
