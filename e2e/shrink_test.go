@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,29 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fltk-go/fltk/internal/testbin"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // shrinkJob is an fltk-launch job of 4 ranks whose workers record their
 // pids, so that a test can kill or stop one.
@@ -40,8 +22,8 @@ type shrinkJob struct {
 	cmd      *exec.Cmd
 	dir      string // pid files
 	out      string // results folder
-	stdout   *syncBuffer
-	stderr   *syncBuffer
+	stdout   *testbin.Buffer
+	stderr   *testbin.Buffer
 	started  time.Time
 	finished chan struct{}
 	code     int
@@ -52,7 +34,7 @@ type shrinkJob struct {
 // of its config and env added to the workers' environment.
 func startShrinkJob(t *testing.T, rounds int, rt, fed string, env ...string) *shrinkJob {
 	t.Helper()
-	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &syncBuffer{}, stderr: &syncBuffer{}, finished: make(chan struct{})}
+	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &testbin.Buffer{}, stderr: &testbin.Buffer{}, finished: make(chan struct{})}
 	cfg := writeConfig(t, fmt.Sprintf(`
 [job]
 name = "shrink"

@@ -3,7 +3,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,25 +43,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testbin.Main(m, &binDir)
-}
-
-// syncBuffer is a bytes.Buffer safe for a command's output and a polling
-// reader.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // project is one generated Compose project.
@@ -118,7 +97,7 @@ func (p *project) down() {
 
 // up runs "up --exit-code-from federator federator" in the background,
 // its output in out.
-func (p *project) up(ctx context.Context, out *syncBuffer) (*exec.Cmd, error) {
+func (p *project) up(ctx context.Context, out *testbin.Buffer) (*exec.Cmd, error) {
 	cmd := p.compose(ctx, "up", "--no-color", "--exit-code-from", "federator", "federator")
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd, cmd.Start()
@@ -219,7 +198,7 @@ func TestComposeJob(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	p := newProject(t, readConfig(t), 5)
-	var out syncBuffer
+	var out testbin.Buffer
 	cmd, err := p.up(ctx, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +283,7 @@ func TestComposeKilledClient(t *testing.T) {
 			cfg := strings.Replace(readConfig(t), "rounds = 2", fmt.Sprintf("rounds = %d", tc.rounds), 1)
 			cfg = strings.Replace(cfg, "[runtime]\n", fmt.Sprintf("[runtime]\non_rank_failure = %q\n", tc.policy), 1)
 			p := newProject(t, cfg, 5)
-			var out syncBuffer
+			var out testbin.Buffer
 			cmd, err := p.up(ctx, &out)
 			if err != nil {
 				t.Fatal(err)
