@@ -204,6 +204,10 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 		return nil, nil, err
 	}
 	var comm *collective.Comm
+	if w.Rejoined() && !Elastic(c) {
+		_ = w.Close()
+		return nil, nil, fmt.Errorf("job: rank %d joined the running job %q for a lost rank, but only a training job with runtime.on_rank_failure = \"continue\" takes ranks back", w.Rank(), rc.JobID)
+	}
 	if Elastic(c) {
 		// The world may shrink: every epoch's Comm shares the World
 		// through a Mux (see fed.Membership).
@@ -213,7 +217,13 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 			for r := range all {
 				all[r] = r
 			}
-			comm, err = mux.NewComm(0, all, cc)
+			if w.Rejoined() {
+				// It waits in the Mux's lobby until rank 0 takes it
+				// back (fed.Membership.Rejoin).
+				comm, err = mux.Lobby(cc)
+			} else {
+				comm, err = mux.NewComm(0, all, cc)
+			}
 		}
 	} else {
 		comm, err = collective.New(w, cc)
