@@ -45,7 +45,11 @@ type LaunchOptions struct {
 	Width    func() int
 	Signals  <-chan os.Signal
 	Grace    time.Duration
-	Logger   *slog.Logger
+	// Restart is how many times a failed worker other than rank 0 is
+	// started again (it rejoins the job; fltk-launch --restart), local
+	// jobs of runtime.on_rank_failure = "continue" only.
+	Restart int
+	Logger  *slog.Logger
 	// NATS, if not empty, is an existing NATS server or cluster (a comma
 	// list of URLs) the workers use instead of an embedded server; Creds
 	// is the .creds file they authenticate with ("" for none).
@@ -113,11 +117,15 @@ func runLocal(ctx context.Context, o LaunchOptions, url, token string, env []str
 		Stderr:    o.Stderr,
 		Status:    NewStatus(),
 		KeepGoing: Elastic(o.Config),
-		Terminal:  o.Terminal,
-		Width:     o.Width,
-		Signals:   o.Signals,
-		Grace:     o.Grace,
-		Logger:    o.Logger,
+		Restart:   o.Restart,
+		// The new process joins the running world and waits until rank
+		// 0 finds its predecessor down.
+		RestartEnv: []string{runtime.EnvRejoin + "=1"},
+		Terminal:   o.Terminal,
+		Width:      o.Width,
+		Signals:    o.Signals,
+		Grace:      o.Grace,
+		Logger:     o.Logger,
 	})
 }
 
