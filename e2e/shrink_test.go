@@ -55,11 +55,12 @@ func startShrinkJob(t *testing.T, rounds int, rt, fed string, env ...string) *sh
 	return startShrinkJobArgs(t, nil, rounds, rt, fed, env...)
 }
 
-// startShrinkJobArgs is startShrinkJob with flags for fltk-launch.
-func startShrinkJobArgs(t *testing.T, flags []string, rounds int, rt, fed string, env ...string) *shrinkJob {
+// writeShrinkConfig writes the config of a 4-rank training job of rounds
+// rounds with results in out, rt and fed appended to its [runtime] and
+// [federated] tables.
+func writeShrinkConfig(t *testing.T, rounds int, rt, fed, out string) string {
 	t.Helper()
-	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &syncBuffer{}, stderr: &syncBuffer{}, finished: make(chan struct{})}
-	cfg := writeConfig(t, fmt.Sprintf(`
+	return writeConfig(t, fmt.Sprintf(`
 [job]
 name = "shrink"
 world_size = 4
@@ -84,7 +85,14 @@ learning_rate = 0.05
 [output]
 dir = %q
 tensorboard = false
-`, rt, rounds, fed, mnistData(t), j.out))
+`, rt, rounds, fed, mnistData(t), out))
+}
+
+// startShrinkJobArgs is startShrinkJob with flags for fltk-launch.
+func startShrinkJobArgs(t *testing.T, flags []string, rounds int, rt, fed string, env ...string) *shrinkJob {
+	t.Helper()
+	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &syncBuffer{}, stderr: &syncBuffer{}, finished: make(chan struct{})}
+	cfg := writeShrinkConfig(t, rounds, rt, fed, j.out)
 	script := fmt.Sprintf(`echo $$ > %s/pid.$FLTK_RANK; exec %s run %s`, j.dir, filepath.Join(binDir, "fltk"), cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
