@@ -24,7 +24,8 @@ import (
 //	ping.<rank>     answered by rank: confirms the server routes to it
 //	hb.<from>       heartbeats
 //	bye.<from>      a rank leaving, with how many frames it sent to each rank
-//	rdv.hello       rendezvous requests, answered by rank 0
+//	rdv.hello       rendezvous requests, answered by rank 0 (after the
+//	                rendezvous too: a new process for a lost rank rejoins)
 //	rdv.root        rank 0 claims (detects a second rank 0)
 //	rdv.ready       rank 0's verdict: the roster, or why the job aborted
 //	ctl.<name>      control messages (PublishControl, SubscribeControl)
