@@ -19,7 +19,7 @@ import (
 // restarted rank 2, metrics.csv shows the loss and the rejoin, and rank 2
 // trains clients in the rounds after it.
 func TestRejoinRestartedWorker(t *testing.T) {
-	const rounds = 40 // time for the new process to start, join and ask
+	const rounds = 60 // time for the new process to start, join and ask
 	j := startShrinkJobArgs(t, []string{"--restart", "1"}, rounds, "", "", "FLTK_TEST_HALT=2:2:train")
 	j.waitFor(t, "rank 2 halted before train of round 2")
 	j.signal(t, 2, syscall.SIGKILL)
@@ -143,7 +143,7 @@ func TestRejoinByHand(t *testing.T) {
 	}
 	master := l.Addr().String()
 	l.Close()
-	const rounds = 40
+	const rounds = 60
 	out := t.TempDir()
 	cfg := writeShrinkConfig(t, rounds, "", "", out)
 	ps := make([]*handProc, 4)
