@@ -152,6 +152,32 @@ func (m *Mux) View(e int, ranks []int) (*View, error) {
 	return v, nil
 }
 
+// Readmit forgets that transport rank was reported down: a new process for
+// it joined, and the next epoch that holds it hears it again.
+func (m *Mux) Readmit(rank int) {
+	m.mu.Lock()
+	delete(m.down, rank)
+	m.mu.Unlock()
+}
+
+// Lobby returns a Comm for a process that joined a running world for a lost
+// rank (package runtime's World.Rejoined): it has this rank and the
+// transport's size, sends nothing (every call fails) and begins no epoch,
+// so that the Mux holds every frame until this rank begins the epoch the
+// job takes it back in ([Mux.NewComm]).
+func (m *Mux) Lobby(cfg Config) (*Comm, error) {
+	all := make([]int, m.t.Size())
+	for r := range all {
+		all[r] = r
+	}
+	v := &View{m: m, epoch: -1, ranks: all, me: m.t.Rank(), of: map[int]int{}, lobby: true}
+	for i, r := range all {
+		v.of[r] = i
+	}
+	cfg.JobID = EpochJobID(m.job, 0)
+	return New(v, cfg)
+}
+
 // End ends epoch e: every pending and later call of its Comm fails with
 // an error wrapping [ErrEpochEnded] and why, and its late frames are
 // counted as dead. It does nothing if e is not the current epoch.
@@ -182,7 +208,7 @@ func (m *Mux) begin(v *View, onFrame func(int, []byte), onDown func(int, error))
 	}
 	v.onFrame, v.onDown = onFrame, onDown
 	m.cur, m.last = v, v.epoch
-	for e := v.epoch + 1; e <= v.epoch+muxLookahead; e++ {
+	for e := v.epoch; e <= v.epoch+muxLookahead; e++ { // v.epoch too: a rank that never began epoch 0 (Lobby) did not know its tag
 		m.tags[JobTag(EpochJobID(m.job, e))] = e
 	}
 	// Replay under the lock, so that no later frame overtakes them (as
@@ -292,6 +318,7 @@ type View struct {
 	tag    uint64
 	full   bool  // every rank of the transport
 	hostOf []int // view rank → dense host index, nil without HostTransport
+	lobby  bool  // a Lobby: begins no epoch, sends nothing
 
 	// Set once by Start (under m.mu), read-only after.
 	onFrame func(int, []byte)
@@ -316,6 +343,9 @@ func (v *View) MaxFrame() int { return v.m.t.MaxFrame() }
 // Send implements Transport. A fan-out in an epoch of fewer ranks than the
 // transport goes to each of them, never to the ranks left out.
 func (v *View) Send(ctx context.Context, to int, frame []byte) error {
+	if v.lobby {
+		return fmt.Errorf("%w: this rank waits to rejoin the job", ErrEpochEnded)
+	}
 	if to >= 0 {
 		return v.m.t.Send(ctx, v.ranks[to], frame)
 	}
@@ -335,6 +365,9 @@ func (v *View) Send(ctx context.Context, to int, frame []byte) error {
 
 // Start implements Transport: it begins the view's epoch.
 func (v *View) Start(onFrame func(int, []byte), onDown func(int, error)) error {
+	if v.lobby {
+		return nil
+	}
 	return v.m.begin(v, onFrame, onDown)
 }
 

@@ -250,6 +250,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown config key", "fltk-launch", []string{"-np", "2", unknown}, 2, `job.toml:2: unknown key "runtime.livenes_timeout"`},
 		{"missing config", "fltk-launch", []string{"-np", "2", "/nonexistent/x.toml"}, 2, "/nonexistent/x.toml"},
 		{"bad flag", "fltk-launch", []string{"-bogus", demo}, 2, "flag provided but not defined: -bogus"},
+		{"negative --restart", "fltk-launch", []string{"--restart", "-1", demo}, 2, "--restart must be ≥ 0, got -1"},
+		{"--restart of a demo", "fltk-launch", []string{"--restart", "1", demo}, 2, `--restart needs a training job with runtime.on_rank_failure = "continue"`},
 		{"rank out of range", "fltk", []string{"single", demo, "--rank=7"}, 2, "--rank 7 out of range [0, 3)"},
 		{"rank beyond --np", "fltk", []string{"single", demo, "--rank=2", "--np=2"}, 2, "--rank 2 out of range [0, 2)"},
 		{"--np < 1", "fltk", []string{"single", demo, "--rank=0", "--np=-1"}, 2, "--np must be ≥ 1, got -1"},

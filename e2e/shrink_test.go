@@ -34,8 +34,15 @@ type shrinkJob struct {
 // of its config and env added to the workers' environment.
 func startShrinkJob(t *testing.T, rounds int, rt, fed string, env ...string) *shrinkJob {
 	t.Helper()
-	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &testbin.Buffer{}, stderr: &testbin.Buffer{}, finished: make(chan struct{})}
-	cfg := writeConfig(t, fmt.Sprintf(`
+	return startShrinkJobArgs(t, nil, rounds, rt, fed, env...)
+}
+
+// writeShrinkConfig writes the config of a 4-rank training job of rounds
+// rounds with results in out, rt and fed appended to its [runtime] and
+// [federated] tables.
+func writeShrinkConfig(t *testing.T, rounds int, rt, fed, out string) string {
+	t.Helper()
+	return writeConfig(t, fmt.Sprintf(`
 [job]
 name = "shrink"
 world_size = 4
@@ -60,11 +67,19 @@ learning_rate = 0.05
 [output]
 dir = %q
 tensorboard = false
-`, rt, rounds, fed, mnistData(t), j.out))
+`, rt, rounds, fed, mnistData(t), out))
+}
+
+// startShrinkJobArgs is startShrinkJob with flags for fltk-launch.
+func startShrinkJobArgs(t *testing.T, flags []string, rounds int, rt, fed string, env ...string) *shrinkJob {
+	t.Helper()
+	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &testbin.Buffer{}, stderr: &testbin.Buffer{}, finished: make(chan struct{})}
+	cfg := writeShrinkConfig(t, rounds, rt, fed, j.out)
 	script := fmt.Sprintf(`echo $$ > %s/pid.$FLTK_RANK; exec %s run %s`, j.dir, filepath.Join(binDir, "fltk"), cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	j.cmd = exec.CommandContext(ctx, filepath.Join(binDir, "fltk-launch"), "-np", "4", cfg, "--", "sh", "-c", script)
+	args := append(append([]string{"-np", "4"}, flags...), cfg, "--", "sh", "-c", script)
+	j.cmd = exec.CommandContext(ctx, filepath.Join(binDir, "fltk-launch"), args...)
 	j.cmd.Env = append(os.Environ(), env...)
 	j.cmd.Stdout, j.cmd.Stderr = j.stdout, j.stderr
 	if err := j.cmd.Start(); err != nil {
@@ -135,7 +150,13 @@ func (j *shrinkJob) wait(t *testing.T) int {
 // metricsRows returns metrics.csv's rows as maps by column name.
 func (j *shrinkJob) metricsRows(t *testing.T) []map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(j.out, "shrink", "metrics.csv"))
+	return j.csvRows(t, "metrics.csv")
+}
+
+// csvRows returns the rows of a results file as maps by column name.
+func (j *shrinkJob) csvRows(t *testing.T, name string) []map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(j.out, "shrink", name))
 	if err != nil {
 		t.Fatal(err)
 	}

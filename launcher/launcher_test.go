@@ -92,6 +92,30 @@ func worker(mode string) int {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	case "restart":
+		// Rank 2 fails; started again (LAUNCHER_TEST_REJOIN=1) it
+		// succeeds, unless LAUNCHER_TEST_ALWAYS is set. The others
+		// finish once it succeeded or failed twice.
+		dir := os.Getenv("LAUNCHER_TEST_DIR")
+		runs := filepath.Join(dir, "rank2-runs")
+		if rank == 2 {
+			f, _ := os.OpenFile(runs, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			fmt.Fprintln(f, "run")
+			_ = f.Close()
+			if os.Getenv("LAUNCHER_TEST_REJOIN") == "1" && os.Getenv("LAUNCHER_TEST_ALWAYS") == "" {
+				_ = os.WriteFile(filepath.Join(dir, "rank2-back"), nil, 0o644)
+				return 0
+			}
+			fmt.Println("fail line")
+			return 3
+		}
+		for {
+			b, _ := os.ReadFile(runs)
+			if _, err := os.Stat(filepath.Join(dir, "rank2-back")); err == nil || strings.Count(string(b), "run") >= 2 {
+				return 0
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	case "federator-fails-late":
 		// Rank 0 fails; rank 1, seeing it down, exits first. Rank 0
 		// reports its own error only once the launcher stops it.
@@ -496,6 +520,43 @@ func TestRunKeepGoing(t *testing.T) {
 	}
 }
 
+// TestRunRestart: with Restart 1, a failed rank 2 is started again with
+// RestartEnv, and the launcher says so; a rank that fails again is gone.
+func TestRunRestart(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		always bool
+		want   string
+	}{
+		{"comes back", false, "[2] launcher: restarting rank 2 (1/1): it exited with status 3\n"},
+		{"fails again", true, "[2] launcher: restarting rank 2 (1/1): it exited with status 3\n" +
+			"launcher: the job went on without rank 2, which exited with status 3 (its last line: fail line)\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, stdout, stderr := newSpec(t, "restart", 3)
+			env, dir := s.Env, t.TempDir()
+			s.Env = func(rank int) []string {
+				e := append(env(rank), "LAUNCHER_TEST_DIR="+dir)
+				if tt.always {
+					e = append(e, "LAUNCHER_TEST_ALWAYS=1")
+				}
+				return e
+			}
+			s.KeepGoing, s.Restart, s.RestartEnv = true, 1, []string{"LAUNCHER_TEST_REJOIN=1"}
+			if err := launcher.Run(t.Context(), s); err != nil {
+				t.Fatalf("Run = %v, want nil; stdout:\n%s", err, stdout)
+			}
+			if got := stderr.String(); got != tt.want {
+				t.Errorf("stderr = %q, want %q", got, tt.want)
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, "rank2-runs"))
+			if n := strings.Count(string(b), "run"); n != 2 {
+				t.Errorf("rank 2 ran %d times, want 2", n)
+			}
+		})
+	}
+}
+
 func TestRunKillsAfterGrace(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -717,6 +778,8 @@ func TestValidate(t *testing.T) {
 		{"empty command name", launcher.Spec{NP: 1, Command: []string{""}}, "launcher: command[0] must not be empty"},
 		{"negative grace", launcher.Spec{NP: 1, Command: cmd, Grace: -time.Second}, "launcher: grace must be ≥ 0, got -1s"},
 		{"negative tail", launcher.Spec{NP: 1, Command: cmd, TailLines: -1}, "launcher: tail lines must be ≥ 0, got -1"},
+		{"negative restart", launcher.Spec{NP: 1, Command: cmd, KeepGoing: true, Restart: -1}, "launcher: restart must be ≥ 0, got -1"},
+		{"restart without keep going", launcher.Spec{NP: 1, Command: cmd, Restart: 1}, "launcher: restart needs keep going (a job that goes on without a failed worker)"},
 		{"all problems", launcher.Spec{Grace: -1}, "launcher: np must be ≥ 1, got 0; command must not be empty; grace must be ≥ 0, got -1ns"},
 	}
 	for _, tt := range tests {

@@ -71,6 +71,9 @@ type runner struct {
 	kill     *time.Timer      // SIGKILL deadline, started by the first stop
 	killC    <-chan time.Time // kill.C until it fired, then nil
 	started  time.Time
+
+	restarts map[int]int // Spec.Restart: the restarts of each rank so far
+	rootDone bool        // rank 0 exited: no more restarts
 }
 
 func newRunner(s Spec, host *hostRanks) *runner {
@@ -81,6 +84,8 @@ func newRunner(s Spec, host *hostRanks) *runner {
 		out:   &output{stdout: s.Stdout, stderr: s.Stderr, terminal: s.Terminal && s.Status != nil, width: s.Width},
 		env:   os.Environ(),
 		exits: make(chan exitStatus, s.NP),
+
+		restarts: map[int]int{},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -170,6 +175,9 @@ func (r *runner) start(rank int) error {
 	if s.Env != nil {
 		cmd.Env = append(cmd.Env, s.Env(rank)...)
 	}
+	if r.restarts[rank] > 0 {
+		cmd.Env = append(cmd.Env, s.RestartEnv...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = s.Grace
 
@@ -212,6 +220,9 @@ func (r *runner) exited(st exitStatus) {
 	if r.host != nil {
 		r.host.exited(st, r.stopping)
 	}
+	if st.rank == 0 {
+		r.rootDone = true
+	}
 	log := r.log.With(logKeyRank, st.rank, logKeyPID, st.pid, logKeyLive, r.live)
 	if st.state == nil {
 		log.Info("worker lost", logKeyError, st.err)
@@ -239,6 +250,23 @@ func (r *runner) exited(st exitStatus) {
 		if ws, ok := st.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			werr.Signal = ws.Signal().String()
 		}
+	}
+	if r.spec.KeepGoing && st.rank != 0 && !r.stopping && !r.rootDone && r.restarts[st.rank] < r.spec.Restart {
+		// The job shrinks its world; the new process rejoins it.
+		r.restarts[st.rank]++
+		what := fmt.Sprintf("it exited with status %d", werr.ExitCode)
+		if werr.Signal != "" {
+			what = "it was killed by signal: " + werr.Signal
+		}
+		line := fmt.Sprintf("%slauncher: restarting rank %d (%d/%d): %s", rankPrefix(st.rank, r.spec.NP), st.rank, r.restarts[st.rank], r.spec.Restart, what)
+		r.out.writeLine(r.out.stderr, []byte(line+"\n"))
+		log.Info("restarting the worker", "restart", r.restarts[st.rank], logKeyError, werr)
+		err := r.start(st.rank)
+		if err == nil {
+			return
+		}
+		log.Info("worker failed to restart", logKeyError, err)
+		werr.Err = errors.Join(werr.Err, err)
 	}
 	if r.spec.KeepGoing && st.rank != 0 && !r.stopping {
 		// The job shrinks its world and goes on without this worker.

@@ -82,6 +82,19 @@ type Spec struct {
 	// without.
 	KeepGoing bool
 
+	// Restart, with KeepGoing, starts a failed worker other than rank 0
+	// again, up to Restart times per rank, while rank 0 runs: the same
+	// command, with RestartEnv added to its environment (a training job
+	// takes the new process back at its next round boundary). Each
+	// restart writes "launcher: restarting rank R (k/N)" to Stderr, with
+	// the rank's prefix. After Restart restarts the job goes on without
+	// the rank. It must be ≥ 0 (0: never).
+	Restart int
+
+	// RestartEnv are "KEY=VALUE" entries added to a restarted worker's
+	// environment, after Env's.
+	RestartEnv []string
+
 	// Grace is how long workers get to exit after they were signalled
 	// before they are killed with SIGKILL. It must be ≥ 0; 0 means
 	// DefaultGrace. It also bounds how long Run waits for a worker's
@@ -112,6 +125,11 @@ func (s *Spec) Validate() error {
 	}
 	if s.Grace < 0 {
 		problems = append(problems, fmt.Sprintf("grace must be ≥ 0, got %v", s.Grace))
+	}
+	if s.Restart < 0 {
+		problems = append(problems, fmt.Sprintf("restart must be ≥ 0, got %d", s.Restart))
+	} else if s.Restart > 0 && !s.KeepGoing {
+		problems = append(problems, "restart needs keep going (a job that goes on without a failed worker)")
 	}
 	if s.TailLines < 0 {
 		problems = append(problems, fmt.Sprintf("tail lines must be ≥ 0, got %d", s.TailLines))

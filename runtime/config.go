@@ -30,6 +30,10 @@ const (
 	// resource profile as one Indexed Job whose index 0 is its first rank).
 	EnvCompletionIndex = "JOB_COMPLETION_INDEX"
 	EnvRankOffset      = "FLTK_RANK_OFFSET" // added to JOB_COMPLETION_INDEX; default 0
+
+	// EnvRejoin=1 marks a process started again for a lost rank of a
+	// running job (fltk-launch --restart): [Config.Rejoin].
+	EnvRejoin = "FLTK_REJOIN"
 )
 
 // Config configures Join.
@@ -76,6 +80,12 @@ type Config struct {
 	// futexes in shared memory when every rank is on this host and maps
 	// rank 0's segment (default true; needs SharedMemory).
 	SharedBarrier bool
+	// Rejoin marks a process started for a rank the running job lost: when
+	// rank 0 still counts the rank's old process alive, Join asks again
+	// until rank 0 finds it down (or RendezvousTimeout passes) instead of
+	// failing at once. Any process whose rank is down joins a running
+	// world, with or without it (see World.Rejoined).
+	Rejoin bool
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -185,6 +195,7 @@ func ConfigFromEnv() (Config, error) {
 	c.Host = os.Getenv(EnvHost)
 	c.CAFile = os.Getenv(EnvNATSCA)
 	c.CredsFile = os.Getenv(EnvNATSCreds)
+	c.Rejoin = os.Getenv(EnvRejoin) == "1"
 	return c, errors.Join(errs...)
 }
 

@@ -46,3 +46,41 @@ func (w *World) Exclude(rank int, why string) {
 	}
 	w.reportDown(rank, fmt.Errorf("%w: %s", ErrRankExcluded, why))
 }
+
+// Rejoined reports whether this process joined a running world for a rank
+// the job had lost (it was started again: Config.Rejoin, or by hand): the
+// job takes it back at its next round boundary (package trainer/fed).
+func (w *World) Rejoined() bool { return w.rejoined }
+
+// Readmit lets rank, lost before, be heard again because a new process for
+// it joined the running world: it forgets that rank is down, why, and the
+// frames counted to and from its old process, restarts its liveness
+// clock, and stops using the old process's shared memory (the new one
+// speaks through the server only, and the shared barrier is off from now
+// on). On rank 0 it fails unless a new process for rank was accepted since
+// rank was last readmitted; the other ranks readmit the ranks rank 0 names.
+func (w *World) Readmit(rank int) error {
+	if rank <= 0 || rank >= w.size || rank == w.rank {
+		return fmt.Errorf("runtime: readmit rank %d: out of range [1, %d) or this rank", rank, w.size)
+	}
+	w.mu.Lock()
+	if w.rank == 0 {
+		if !w.accepted[rank] {
+			w.mu.Unlock()
+			return fmt.Errorf("runtime: readmit rank %d: no new process joined for it", rank)
+		}
+		delete(w.accepted, rank)
+	}
+	delete(w.down, rank)
+	delete(w.byeCount, rank)
+	delete(w.byeWhy, rank)
+	w.recv[rank].Store(0)
+	w.sent[rank].Store(0)
+	w.beatSent[rank].Store(0)
+	w.lastSeen[rank].Store(time.Now().UnixNano())
+	w.cut[rank].Store(true)
+	w.readmitted.Store(true)
+	w.mu.Unlock()
+	w.log.Info("rank readmitted", LogKeyPeer, rank)
+	return nil
+}

@@ -40,10 +40,14 @@ func (w *World) handleRemote(m *nats.Msg) {
 		}
 		w.remoteMu.Unlock()
 	}
-	if !w.mutual[from] {
+	if !w.shares(from) {
 		w.deliver(from, m.Data, true)
 	}
 }
+
+// shares reports whether this rank and r exchange frames through shared
+// memory (mutual, and r not readmitted since).
+func (w *World) shares(r int) bool { return w.mutual[r] && !w.cut[r].Load() }
 
 // setMutual records which ranks share memory with this one, delivers the
 // h.* frames that arrived before it was known, and unsubscribes from the

@@ -21,6 +21,9 @@ type hello struct {
 	Nonce     string `json:"nonce"` // tells two processes claiming one rank apart
 	Host      string `json:"host"`
 	PID       int    `json:"pid"`
+	// Rejoin: a process started for a lost rank (Config.Rejoin) that waits
+	// while rank 0 still counts the rank's old process alive.
+	Rejoin bool `json:"rejoin,omitempty"`
 }
 
 func (h hello) who() string { return fmt.Sprintf("pid %d on %s", h.PID, h.Host) }
@@ -32,6 +35,12 @@ type verdict struct {
 	Missing []int    `json:"missing,omitempty"`
 	Hosts   []string `json:"hosts,omitempty"` // on rdv.ready: the host of every rank
 	Final   bool     `json:"final,omitempty"` // the end of the rendezvous (always on rdv.ready)
+	// Rejoin: the answer to a process that joins the running world for a
+	// rank that is down (with Final and Hosts).
+	Rejoin bool `json:"rejoin,omitempty"`
+	// Retry: the error may pass (a rank still counted alive); a rejoining
+	// process asks again.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // hostName is this process's host identity: $FLTK_HOST, else the hostname.
@@ -109,9 +118,10 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 			case final.Error != "" || parsed && dup && prev.Nonce == h.Nonce:
 				v = *final
 			case parsed && dup:
-				// A second process for a rank of a running world: refuse
-				// it, so that it fails at once instead of waiting.
-				v.Error = fmt.Sprintf("rank %d already joined this job (from %s); %s claims it again", h.Rank, prev.who(), h.who())
+				v = w.rejoinVerdict(final, prev, h)
+				if v.Rejoin {
+					arrived[h.Rank] = h
+				}
 			default:
 				v.Error = "the world is already complete"
 			}
@@ -202,6 +212,36 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 	return nil
 }
 
+// rejoinVerdict answers h, a process claiming rank h.Rank of the running
+// world (final is the rendezvous' verdict, prev the rank's process so
+// far): welcome when the rank is down here (dead, left or left out of a
+// shrunk world), else refused, naming the live process. It runs on rank 0.
+func (w *World) rejoinVerdict(final *verdict, prev, h hello) verdict {
+	var v verdict
+	w.mu.Lock()
+	_, down := w.down[h.Rank]
+	w.mu.Unlock()
+	switch {
+	case h.WorldSize != w.size:
+		v.Error = fmt.Sprintf("world size mismatch: rank %d (%s) says %d ranks, the running world has %d", h.Rank, h.who(), h.WorldSize, w.size)
+	case !down:
+		// A second process for a live rank: refuse it, so that it fails
+		// at once instead of waiting (a rejoining one asks again until
+		// the old process is found down).
+		v.Error = fmt.Sprintf("rank %d already joined this job (from %s) and is alive; %s claims it again", h.Rank, prev.who(), h.who())
+		v.Retry = h.Rejoin
+	case final.Hosts[h.Rank] != h.Host:
+		v.Error = fmt.Sprintf("rank %d rejoins from host %q, but it was on %q", h.Rank, h.Host, final.Hosts[h.Rank])
+	default:
+		v = verdict{Final: true, Rejoin: true, Hosts: final.Hosts}
+		w.mu.Lock()
+		w.accepted[h.Rank] = true
+		w.mu.Unlock()
+		w.log.Info("rank rejoins", LogKeyPeer, h.Rank, "process", h.who())
+	}
+	return v
+}
+
 // setHosts numbers the hosts of the roster by first appearance in rank
 // order.
 func (w *World) setHosts(roster []string) {
@@ -245,7 +285,7 @@ func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
 		return nil
 	}
 	body, _ := json.Marshal(me)
-	acked := false
+	acked, warned := false, false
 	for !acked {
 		select {
 		case m := <-ready:
@@ -263,8 +303,28 @@ func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
 			if json.Unmarshal(reply.Data, &v) != nil {
 				return w.rdvError(nil, "malformed answer from rank 0")
 			}
-			if v.Error != "" {
+			switch {
+			case v.Error != "" && v.Retry:
+				// The rank's old process is not yet known down.
+				if !warned {
+					w.log.Info("waiting for rank 0 to find the rank's old process down", "err", v.Error)
+					warned = true
+				}
+				select {
+				case <-time.After(250 * time.Millisecond):
+				case <-ctx.Done():
+					return w.rdvError(nil, "rank 0 refused rank %d: %s (still, after %v)", w.rank, v.Error, w.cfg.RendezvousTimeout)
+				}
+				continue
+			case v.Error != "":
 				return w.rdvError(nil, "rank 0 refused rank %d: %s", w.rank, v.Error)
+			case v.Final && v.Rejoin:
+				// The world is running: this process replaces a lost rank.
+				if err := verdictOf(reply); err != nil {
+					return err
+				}
+				w.rejoined = true
+				return nil
 			}
 			acked = true
 		case errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):

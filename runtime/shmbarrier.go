@@ -10,8 +10,11 @@ import (
 
 // SharedBarrier reports whether Barrier runs through shared memory: every
 // rank is on this host and mapped rank 0's segment. It is fixed when Join
-// returns and the same on every rank, so every rank takes the same path.
-func (w *World) SharedBarrier() bool { return w.barrierSeg != nil }
+// returns and the same on every rank, so every rank takes the same path,
+// until a rank is readmitted ([World.Readmit]): its new process did not map
+// rank 0's segment, so every rank that readmits it stops using the shared
+// barrier (a job readmits before the next epoch's collectives).
+func (w *World) SharedBarrier() bool { return w.barrierSeg != nil && !w.readmitted.Load() }
 
 // setupSharedBarrier decides, from the second shared-memory exchange (oks:
 // which segments each rank mapped), whether every rank can use rank 0's.

@@ -30,7 +30,7 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 		if r == w.rank || (to >= 0 && r != to) {
 			continue
 		}
-		if w.mutual[r] {
+		if w.shares(r) {
 			viaShm = append(viaShm, r)
 		} else {
 			viaNATS = append(viaNATS, r)

@@ -24,7 +24,8 @@ import (
 //	ping.<rank>     answered by rank: confirms the server routes to it
 //	hb.<from>       heartbeats
 //	bye.<from>      a rank leaving, with how many frames it sent to each rank
-//	rdv.hello       rendezvous requests, answered by rank 0
+//	rdv.hello       rendezvous requests, answered by rank 0 (after the
+//	                rendezvous too: a new process for a lost rank rejoins)
 //	rdv.root        rank 0 claims (detects a second rank 0)
 //	rdv.ready       rank 0's verdict: the roster, or why the job aborted
 //	ctl.<name>      control messages (PublishControl, SubscribeControl)
@@ -71,12 +72,20 @@ type World struct {
 	byeCount map[int]int64  // frames a leaving rank sent us, until all arrived
 	byeWhy   map[int]string // why a leaving rank left: the ranks it knew down
 	closing  bool
+	accepted map[int]bool // rank 0: ranks whose new process joined the running world, until Readmit
 
 	// mutual[r]: whether r and this rank mapped each other's segment (then
 	// every frame between them skips the server). setupShm sets it once,
-	// then mutualSet; it is read without a lock after that.
+	// then mutualSet; it is read without a lock after that. cut[r]: rank r
+	// was readmitted (a new process): its old segment is no longer used.
 	mutual    []bool
 	mutualSet atomic.Bool
+	cut       []atomic.Bool
+
+	// rejoined: this process joined a running world for a lost rank;
+	// readmitted: some rank was readmitted (the shared barrier is off).
+	rejoined   bool
+	readmitted atomic.Bool
 	// remoteMu guards remoteEarly, the h.* frames received before mutual
 	// was set; it is taken before mu.
 	remoteMu    sync.Mutex
@@ -121,6 +130,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		sent: make([]atomic.Int64, cfg.WorldSize), recv: make([]atomic.Int64, cfg.WorldSize),
 		lastSeen: make([]atomic.Int64, cfg.WorldSize), beatSent: make([]atomic.Int64, cfg.WorldSize),
 		hostBeat: make([]atomic.Int64, cfg.WorldSize), hostHeard: make([]atomic.Int64, cfg.WorldSize),
+		cut: make([]atomic.Bool, cfg.WorldSize), accepted: map[int]bool{},
 		down: make(map[int]error), byeCount: make(map[int]int64), byeWhy: make(map[int]string), done: make(chan struct{}),
 	}
 	nc, err := w.connect(ctx)
@@ -134,6 +144,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 		return nil, err
 	}
 	me := newHello(w.rank, w.size, cfg.Host)
+	me.Rejoin = cfg.Rejoin
 	shmAnn, err := w.subscribeShm()
 	if err == nil {
 		err = w.subscribePing()
@@ -141,11 +152,20 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	if err == nil {
 		err = w.rendezvous(ctx, me)
 	}
-	if err == nil {
+	switch {
+	case err == nil && w.rejoined:
+		// The running world's other ranks may be down; its shared
+		// memory was set up without this process: everything goes
+		// through the server.
+		if err = w.ping(ctx, 0); err != nil {
+			err = w.rdvError([]int{0}, "rank %d could not reach rank 0 through the NATS server: %v", w.rank, err)
+		}
+		w.setMutual(make([]bool, w.size))
+	case err == nil:
 		err = w.confirmRoutes(ctx)
-	}
-	if err == nil {
-		err = w.setupShm(ctx, me, shmAnn)
+		if err == nil {
+			err = w.setupShm(ctx, me, shmAnn)
+		}
 	}
 	if err != nil {
 		nc.Close()
@@ -163,7 +183,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	if w.shm != nil {
 		w.wg.Go(func() { w.shm.Segment().Consume(w.done, func(from int, msg []byte) { w.deliver(from, msg, false) }) })
 	}
-	w.log.Info("joined world", LogKeySize, w.size)
+	w.log.Info("joined world", LogKeySize, w.size, "rejoined", w.rejoined)
 	return w, nil
 }
 

@@ -16,7 +16,8 @@ import (
 // MetricsHeader is the header of metrics.csv.
 var MetricsHeader = []string{"round", "test_accuracy", "test_loss", "train_loss", "round_seconds", "train_seconds",
 	"comm_seconds", "eval_seconds", "bytes_up", "bytes_down", "clients", "samples", "compression_up",
-	"selected", "epoch", "workers", "attempts", "lost_ranks", "late_ranks", "dead_epoch_frames"}
+	"selected", "epoch", "workers", "attempts", "lost_ranks", "late_ranks", "dead_epoch_frames",
+	"rejoined_ranks"}
 
 // ClassesHeader is the header of classes.csv: the global model's
 // per-class precision and recall on the test set, each round.
@@ -207,6 +208,15 @@ func lostRanks(lost []LostRank, late bool) string {
 	return strings.Join(rs, ";")
 }
 
+// joinRanks lists ranks separated by ';' (empty when none).
+func joinRanks(ranks []int) string {
+	rs := make([]string, len(ranks))
+	for i, r := range ranks {
+		rs[i] = strconv.Itoa(r)
+	}
+	return strings.Join(rs, ";")
+}
+
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
 // Round appends the round's rows to metrics.csv, clients.csv and
@@ -243,7 +253,8 @@ func (w *CSV) round(r RoundResult) error {
 		f64(r.RoundTime.Seconds()), f64(r.TrainTime.Seconds()), f64(r.CommTime.Seconds()), f64(r.EvalTime.Seconds()),
 		strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.Itoa(len(r.Clients)), strconv.Itoa(r.Samples),
 		f64(r.CompressionUp()), strconv.Itoa(len(r.Selected)), strconv.Itoa(r.Epoch), strconv.Itoa(r.Workers),
-		strconv.Itoa(r.Attempts), lostRanks(r.Lost, false), lostRanks(r.Lost, true), strconv.FormatInt(r.DeadFrames, 10)}
+		strconv.Itoa(r.Attempts), lostRanks(r.Lost, false), lostRanks(r.Lost, true), strconv.FormatInt(r.DeadFrames, 10),
+		joinRanks(r.Rejoined)}
 	if _, err := io.WriteString(w.metrics, strings.Join(row, ",")+"\n"); err != nil {
 		return fmt.Errorf("fed: results: %w", err)
 	}

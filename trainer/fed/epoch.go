@@ -55,6 +55,23 @@ import (
 // optimizer states (train.keep_optimizer_state) start afresh on their new
 // workers, and its error-feedback residual (lossy codecs) is gone.
 //
+// # Growing the world
+//
+// A process started again for a lost rank (by hand, or by fltk-launch
+// --restart) joins the running world (package runtime accepts it when its
+// rank is down) and runs with Membership.Rejoin: it asks rank 0 to take it
+// back (control subject fed.rejoin, repeated every second). At the start
+// of its next round, rank 0 readmits the ranks that asked
+// ([Control.Readmit]: their down state, liveness and frame counts start
+// afresh), ends the epoch and announces "epoch e+1 = ranks" naming them
+// as rejoined, exactly as a shrink: the workers stop the round they began
+// and every rank, the rejoined ones too, builds the new epoch's Comm,
+// receives the global state and trains the round again. Clients are
+// reassigned over the grown set of workers (c mod n again); a rejoined
+// rank's clients start with fresh optimizer states, their learning-rate
+// schedule is recounted from the seed. The round's record names the
+// rejoined ranks ([RoundResult.Rejoined]).
+//
 // The job still fails, naming why, when rank 0 is lost (the workers wait
 // at most Wait for it), when fewer than Config.MinWorkers workers remain, or when
 // a round has no update at all.
@@ -69,6 +86,11 @@ type Membership struct {
 	Wait time.Duration
 	// Log receives the membership changes (nil: the Mux's logger).
 	Log *slog.Logger
+	// Rejoin: this process joined the running job for a rank it had lost
+	// (package runtime's World.Rejoined); Run's Comm is the Mux's Lobby.
+	// It asks rank 0 to take it back, and rank 0 does at its next round
+	// boundary (see Membership's "Growing the world").
+	Rejoin bool
 }
 
 // Control is the control channel of a world and its verdicts on ranks:
@@ -77,13 +99,28 @@ type Control interface {
 	PublishControl(name string, b []byte) error
 	SubscribeControl(name string, f func(b []byte)) (stop func(), err error)
 	Exclude(rank int, why string)
+	// Readmit lets a rank lost before be heard again (a new process for
+	// it joined); on rank 0 it fails unless one did.
+	Readmit(rank int) error
 }
 
 // Control subjects.
 const (
-	ctlAlive = "fed.alive" // worker → rank 0: aliveMsg
-	ctlEpoch = "fed.epoch" // rank 0 → all: epochMsg
+	ctlAlive  = "fed.alive"  // worker → rank 0: aliveMsg
+	ctlEpoch  = "fed.epoch"  // rank 0 → all: epochMsg
+	ctlRejoin = "fed.rejoin" // a rejoining rank → rank 0: rejoinMsg
 )
+
+// rejoinAsk is how often a rejoining rank repeats its request, and
+// rejoinFresh how recent rank 0 wants the latest to take it back.
+const (
+	rejoinAsk   = time.Second
+	rejoinFresh = 3 * rejoinAsk
+)
+
+type rejoinMsg struct {
+	Rank int `json:"rank"` // world rank
+}
 
 type aliveMsg struct {
 	Epoch   int    `json:"epoch"`
@@ -109,6 +146,9 @@ type epochMsg struct {
 	Lost   map[int]string `json:"lost,omitempty"`   // world rank → why it was left out
 	Late   []int          `json:"late,omitempty"`   // of Lost, those that missed the round's deadline
 	Why    string         `json:"why,omitempty"`
+	// Rejoined are the ranks of Ranks taken back (new processes for ranks
+	// lost before): every rank readmits them.
+	Rejoined []int `json:"rejoined,omitempty"`
 }
 
 // Where a round resumes in a new epoch.
@@ -134,6 +174,8 @@ type members struct {
 	ended  bool                     // the current epoch ended
 	ahead  int                      // worker: the latest epoch rank 0 ended, maybe one this rank has not begun
 	wake   chan struct{}            // signalled on news (buffered, 1)
+	rejoin map[int]time.Time        // rank 0: ranks asking to rejoin, and when they last asked
+	taken  int                      // worker: the latest epoch whose rejoined ranks were readmitted
 }
 
 // newMembers subscribes to the control subjects of rank world (0: the
@@ -145,20 +187,33 @@ func newMembers(m *Membership, world, size int) (*members, error) {
 	if m.Wait <= 0 {
 		m.Wait = 30 * time.Second
 	}
-	mb := &members{m: m, ctl: m.Control, log: m.Log, world: world, alive: map[int]map[int]aliveMsg{}, ahead: -1, wake: make(chan struct{}, 1)}
+	mb := &members{m: m, ctl: m.Control, log: m.Log, world: world, alive: map[int]map[int]aliveMsg{}, ahead: -1,
+		wake: make(chan struct{}, 1), rejoin: map[int]time.Time{}}
 	if mb.log == nil {
 		mb.log = m.Mux.Logger()
 	}
-	for r := range size {
-		mb.ranks = append(mb.ranks, r)
+	if m.Rejoin {
+		mb.epoch = -1 // in no epoch until rank 0 takes it back
+	} else {
+		for r := range size {
+			mb.ranks = append(mb.ranks, r)
+		}
+	}
+	if world == 0 {
+		stopAlive, err := m.Control.SubscribeControl(ctlAlive, mb.onAlive)
+		if err != nil {
+			return nil, fmt.Errorf("fed: %w", err)
+		}
+		stopRejoin, err := m.Control.SubscribeControl(ctlRejoin, mb.onRejoin)
+		if err != nil {
+			stopAlive()
+			return nil, fmt.Errorf("fed: %w", err)
+		}
+		mb.stop = func() { stopAlive(); stopRejoin() }
+		return mb, nil
 	}
 	var err error
-	if world == 0 {
-		mb.stop, err = m.Control.SubscribeControl(ctlAlive, mb.onAlive)
-	} else {
-		mb.stop, err = m.Control.SubscribeControl(ctlEpoch, mb.onEpoch)
-	}
-	if err != nil {
+	if mb.stop, err = m.Control.SubscribeControl(ctlEpoch, mb.onEpoch); err != nil {
 		return nil, fmt.Errorf("fed: %w", err)
 	}
 	return mb, nil
@@ -230,12 +285,65 @@ func (mb *members) onAlive(b []byte) {
 	}
 }
 
+// onRejoin, on rank 0, records a rank's request to rejoin.
+func (mb *members) onRejoin(b []byte) {
+	var r rejoinMsg
+	if err := json.Unmarshal(b, &r); err != nil {
+		mb.log.Warn("malformed control message", "subject", ctlRejoin, "err", err)
+		return
+	}
+	mb.mu.Lock()
+	mb.rejoin[r.Rank] = time.Now()
+	mb.mu.Unlock()
+}
+
+// rejoiners returns, on rank 0, the ranks outside the current epoch that
+// asked to rejoin lately, and forgets them.
+func (mb *members) rejoiners() []int {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	var rs []int
+	for r, t := range mb.rejoin {
+		if time.Since(t) <= rejoinFresh && !slices.Contains(mb.ranks, r) {
+			rs = append(rs, r)
+		}
+		delete(mb.rejoin, r)
+	}
+	slices.Sort(rs)
+	return rs
+}
+
+// readmit readmits rank on the World and the Mux.
+func (mb *members) readmit(rank int) error {
+	if err := mb.ctl.Readmit(rank); err != nil {
+		return err
+	}
+	mb.m.Mux.Readmit(rank)
+	return nil
+}
+
 // onEpoch, on a worker, takes rank 0's announcements.
 func (mb *members) onEpoch(b []byte) {
 	var msg epochMsg
 	if err := json.Unmarshal(b, &msg); err != nil {
 		mb.log.Warn("malformed control message", "subject", ctlEpoch, "err", err)
 		return
+	}
+	mb.mu.Lock()
+	var back []int
+	if msg.Kind == kindEpoch && msg.Epoch > mb.taken {
+		// Readmitted once, as soon as heard of: a rank of the new epoch
+		// may send before this rank begins it.
+		mb.taken = msg.Epoch
+		back = msg.Rejoined
+	}
+	mb.mu.Unlock()
+	for _, r := range back {
+		if r != mb.world {
+			if err := mb.readmit(r); err != nil {
+				mb.log.Warn("rejoined rank not readmitted", "rank", r, "err", err)
+			}
+		}
 	}
 	mb.mu.Lock()
 	cur := mb.epoch
@@ -536,6 +644,7 @@ func (j *job) membership(r *roundState) {
 	rec.Epoch = j.mem.epoch
 	j.mem.mu.Unlock()
 	rec.DeadFrames = j.mem.m.Mux.DeadFrames()
+	rec.Rejoined, j.rejoined = j.rejoined, nil
 	rec.Lost = nil
 	for _, l := range j.lost {
 		rec.Lost = append(rec.Lost, LostRank{Rank: l.rank, Late: l.late, Why: l.why})

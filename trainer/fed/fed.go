@@ -71,6 +71,9 @@ type job struct {
 	mem  *members           // nil unless Config.Membership: the world may shrink (epoch.go)
 	own  []*collective.Comm // the Comms of later epochs, closed by close
 	lost []lostRank         // rank 0: ranks lost since the latest recorded round
+	// rejoined are, on rank 0, the ranks taken back since the latest
+	// recorded round (rejoin.go).
+	rejoined []int
 }
 
 // lostRank is a rank lost during a round, for its record.
@@ -97,6 +100,9 @@ func start(ctx context.Context, comm *collective.Comm, cfg Config, rec Recorder,
 		rec = discard{}
 	}
 	j := &job{cfg: cfg, comm: comm, rec: rec, rank: comm.Rank(), size: comm.Size(), resume: resume, ck: ck}
+	if cfg.Membership != nil && cfg.Membership.Rejoin && j.rank == 0 {
+		return fmt.Errorf("%w: rank 0 cannot rejoin a job", ErrConfig)
+	}
 	if j.size < 2 {
 		return fmt.Errorf("fed: needs a federator and at least one worker, world size is %d", j.size)
 	}
@@ -301,24 +307,46 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 	}
-	first, done, err := j.restore(ctx)
-	if err != nil {
-		return err
-	}
-	bctx, cancel := j.roundCtx(ctx)
-	err = collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
-	cancel()
-	var resume *roundState // a round to go on with in a new epoch (see shrink)
-	if err != nil {
-		if j.mem == nil || !recoverable(ctx, err) {
-			return fmt.Errorf("fed: initial broadcast: %w", err)
-		}
-		if resume, err = j.recover(ctx, &roundState{round: first}, err); err != nil {
+	var (
+		first  int
+		done   bool
+		resume *roundState // a round to go on with in a new epoch (see shrink)
+		err    error
+	)
+	if j.mem != nil && j.mem.m.Rejoin {
+		// A process started again for a lost rank: it begins in the
+		// epoch rank 0 takes it back in (rejoin.go).
+		if resume, err = j.rejoinJob(ctx); err != nil {
 			return err
+		}
+		first = resume.round
+	} else {
+		if first, done, err = j.restore(ctx); err != nil {
+			return err
+		}
+		bctx, cancel := j.roundCtx(ctx)
+		err = collective.Broadcast(bctx, j.comm, j.global, 0, collective.WithStats(&j.down))
+		cancel()
+		if err != nil {
+			if j.mem == nil || !recoverable(ctx, err) {
+				return fmt.Errorf("fed: initial broadcast: %w", err)
+			}
+			if resume, err = j.recover(ctx, &roundState{round: first}, err); err != nil {
+				return err
+			}
 		}
 	}
 	last := first - 1
 	for round := first; round <= j.cfg.Rounds && !done; {
+		if resume == nil && j.mem != nil && j.rank == 0 {
+			// A round boundary: take back the ranks that rejoined.
+			if resume, err = j.grow(ctx, round); err != nil {
+				return fmt.Errorf("fed: round %d: %w", round, err)
+			}
+			if resume != nil {
+				round = resume.round
+			}
+		}
 		r, err := j.round(ctx, round, resume)
 		resume = nil
 		if err != nil {

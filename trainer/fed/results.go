@@ -83,6 +83,9 @@ type RoundResult struct {
 	Lost []LostRank
 	// DeadFrames counts the frames of ended epochs rank 0 dropped so far.
 	DeadFrames int64
+	// Rejoined are the ranks taken back at the start of the round (new
+	// processes for ranks lost before), by world rank.
+	Rejoined []int
 }
 
 // LostRank is a rank the job went on without.
@@ -243,6 +246,9 @@ func (p *Progress) Round(r RoundResult) error {
 			what = "late, left out"
 		}
 		line += fmt.Sprintf("  [rank %d %s: %s]", l.Rank, what, l.Why)
+	}
+	if len(r.Rejoined) > 0 {
+		line += fmt.Sprintf("  [ranks %v rejoined]", r.Rejoined)
 	}
 	if r.Attempts > 1 {
 		line += fmt.Sprintf("  (attempt %d, %d workers)", r.Attempts, r.Workers)

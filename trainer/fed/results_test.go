@@ -164,7 +164,7 @@ func TestCSVFormat(t *testing.T) {
 		EvalTime: 200 * time.Millisecond, AggTime: 50 * time.Millisecond, BytesUp: 1234, BytesDown: 5678, RawBytesUp: 4936,
 		Clients: []ClientResult{{Client: 0, Rank: 1, Samples: 3, Steps: 1, Loss: 0.1, Time: 400 * time.Millisecond},
 			{Client: 1, Rank: 3, Samples: 1, Steps: 1, Loss: 1.0 / 3, Time: 2 * time.Second}},
-		Selected: []int{0, 1, 4}, Epoch: 2, Workers: 2, Attempts: 3, DeadFrames: 7,
+		Selected: []int{0, 1, 4}, Epoch: 2, Workers: 2, Attempts: 3, DeadFrames: 7, Rejoined: []int{1, 3},
 		Lost: []LostRank{{Rank: 2, Why: "dead"}, {Rank: 4, Late: true, Why: "late"}}}
 	if err := w.Round(rr); err != nil {
 		t.Fatal(err)
@@ -176,8 +176,8 @@ func TestCSVFormat(t *testing.T) {
 		"config.toml":   "# cfg\n",
 		"partition.csv": "client,samples,label_0,label_1\n0,3,1,2\n1,1,0,1\n",
 		"metrics.csv": "round,test_accuracy,test_loss,train_loss,round_seconds,train_seconds,comm_seconds,eval_seconds,bytes_up,bytes_down,clients,samples,compression_up," +
-			"selected,epoch,workers,attempts,lost_ranks,late_ranks,dead_epoch_frames\n" +
-			"1,0.666667,0.5,0.123457,1.5,1,0.25,0.2,1234,5678,2,4,4,3,2,2,3,2;4,4,7\n",
+			"selected,epoch,workers,attempts,lost_ranks,late_ranks,dead_epoch_frames,rejoined_ranks\n" +
+			"1,0.666667,0.5,0.123457,1.5,1,0.25,0.2,1234,5678,2,4,4,3,2,2,3,2;4,4,7,1;3\n",
 		"clients.csv": "round,client,rank,samples,steps,train_loss,train_seconds,epoch\n" +
 			"1,0,1,3,1,0.1,0.4,2\n1,1,3,1,1,0.333333,2,2\n",
 		"classes.csv": "round,class,precision,recall,test_samples\n" +

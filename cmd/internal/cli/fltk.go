@@ -279,6 +279,7 @@ func single(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	rc := runtime.DefaultConfig()
 	rc.Rank, rc.WorldSize, rc.Token = *rank, cfg.Job.WorldSize, *token
+	rc.Rejoin = os.Getenv(runtime.EnvRejoin) == "1"
 	rc.JobID = cmp(*jobID, cfg.Job.Name)
 	rc.Logger = newLogger(stderr)
 	rc.URL = *natsURL

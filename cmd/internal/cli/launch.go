@@ -93,6 +93,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	iface := fs.String("iface", "", "interface NAME or IPv4 CIDR whose address the embedded NATS server binds to and advertises (default runtime.iface, else loopback)")
 	port := fs.Int("port", 0, "port of the embedded NATS server (0: a free port)")
 	grace := fs.Duration("grace", 5*time.Second, "after a signal or a failure, how long workers get before SIGKILL")
+	restart := fs.Int("restart", 0, "with runtime.on_rank_failure = \"continue\": start a failed rank other than 0 again, up to N times per rank; it rejoins at the next round")
 	hostList := fs.String("hosts", "", "run across hosts: HOST[:SLOTS],... (mpirun's --host format; user@host works)")
 	hostfile := fs.String("hostfile", "", "run across the hosts of FILE (mpirun's format: \"host slots=4\" or \"host:4\", # comments)")
 	sshCmd := fs.String("ssh", "ssh", "the command reaching a host, split like a shell would (e.g. \"ssh -p 2222 -i KEY\")")
@@ -129,6 +130,9 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *grace < 0 {
 		return usagef("-grace must be ≥ 0, got %s", *grace)
+	}
+	if *restart < 0 {
+		return usagef("--restart must be ≥ 0, got %d", *restart)
 	}
 	if set["job"] {
 		if err := job.CheckJobID(*jobID); err != nil {
@@ -172,6 +176,13 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := job.CheckWorld(cfg, *np); err != nil {
 		return err
 	}
+	if *restart > 0 && !job.Elastic(cfg) {
+		return usagef("--restart needs a training job with runtime.on_rank_failure = \"continue\" (%s: job.task = %q, on_rank_failure = %q)",
+			pos[0], cfg.Job.Task, cfg.Runtime.OnRankFailure)
+	}
+	if *restart > 0 && !(*hostList == "" && *hostfile == "") {
+		return usagef("--restart runs on this machine only: it does not take --hosts or --hostfile")
+	}
 	if set["creds"] && *natsURL == "" {
 		return usagef("--creds needs --nats")
 	}
@@ -202,7 +213,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	opts := job.LaunchOptions{
 		NP: *np, Config: cfg, JobID: *jobID, Command: cmd, Port: *port,
-		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Width: termWidth(stdout), Grace: *grace, Logger: newLogger(stderr),
+		Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdout), Width: termWidth(stdout), Grace: *grace, Restart: *restart, Logger: newLogger(stderr),
 		NATS: *natsURL, Creds: *creds,
 	}
 	if *hostList == "" && *hostfile == "" {

@@ -64,8 +64,10 @@ func TrainResume(ctx context.Context, comm *collective.Comm, c *configs.Config, 
 		if err != nil {
 			return err
 		}
+		rj, _ := v.Mux().Transport().(interface{ Rejoined() bool })
 		fc.Membership = &fed.Membership{Mux: v.Mux(), Control: ctl, Comm: cc,
-			Wait: 2*c.Runtime.LivenessTimeout.Duration + 5*time.Second}
+			Wait:   2*c.Runtime.LivenessTimeout.Duration + 5*time.Second,
+			Rejoin: rj != nil && rj.Rejoined()}
 	}
 	if halt := os.Getenv(HaltEnv); halt != "" {
 		hook, err := haltHook(halt, comm.Rank(), out)

@@ -45,7 +45,11 @@ type LaunchOptions struct {
 	Width    func() int
 	Signals  <-chan os.Signal
 	Grace    time.Duration
-	Logger   *slog.Logger
+	// Restart is how many times a failed worker other than rank 0 is
+	// started again (it rejoins the job; fltk-launch --restart), local
+	// jobs of runtime.on_rank_failure = "continue" only.
+	Restart int
+	Logger  *slog.Logger
 	// NATS, if not empty, is an existing NATS server or cluster (a comma
 	// list of URLs) the workers use instead of an embedded server; Creds
 	// is the .creds file they authenticate with ("" for none).
@@ -113,11 +117,15 @@ func runLocal(ctx context.Context, o LaunchOptions, url, token string, env []str
 		Stderr:    o.Stderr,
 		Status:    NewStatus(),
 		KeepGoing: Elastic(o.Config),
-		Terminal:  o.Terminal,
-		Width:     o.Width,
-		Signals:   o.Signals,
-		Grace:     o.Grace,
-		Logger:    o.Logger,
+		Restart:   o.Restart,
+		// The new process joins the running world and waits until rank
+		// 0 finds its predecessor down.
+		RestartEnv: []string{runtime.EnvRejoin + "=1"},
+		Terminal:   o.Terminal,
+		Width:      o.Width,
+		Signals:    o.Signals,
+		Grace:      o.Grace,
+		Logger:     o.Logger,
 	})
 }
 
@@ -204,6 +212,10 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 		return nil, nil, err
 	}
 	var comm *collective.Comm
+	if w.Rejoined() && !Elastic(c) {
+		_ = w.Close()
+		return nil, nil, fmt.Errorf("job: rank %d joined the running job %q for a lost rank, but only a training job with runtime.on_rank_failure = \"continue\" takes ranks back", w.Rank(), rc.JobID)
+	}
 	if Elastic(c) {
 		// The world may shrink: every epoch's Comm shares the World
 		// through a Mux (see fed.Membership).
@@ -213,7 +225,13 @@ func Join(ctx context.Context, c *configs.Config, rc runtime.Config) (*runtime.W
 			for r := range all {
 				all[r] = r
 			}
-			comm, err = mux.NewComm(0, all, cc)
+			if w.Rejoined() {
+				// It waits in the Mux's lobby until rank 0 takes it
+				// back (fed.Membership.Rejoin).
+				comm, err = mux.Lobby(cc)
+			} else {
+				comm, err = mux.NewComm(0, all, cc)
+			}
 		}
 	} else {
 		comm, err = collective.New(w, cc)
