@@ -130,6 +130,12 @@ func (c *Comm) Close() error {
 	for _, op := range ops {
 		op.fail(ErrClosed)
 	}
+	// Calls this rank never made (their frames came first) would keep
+	// their frames for as long as the Comm is referenced: a federated
+	// job keeps the Comm of every epoch it went through (scripts/soak.sh).
+	c.mu.Lock()
+	clear(c.ops)
+	c.mu.Unlock()
 	c.cs.close()
 	return nil
 }

@@ -584,6 +584,19 @@ func describeLost(lost map[int]string) string {
 	return strings.Join(parts, "; ")
 }
 
+// useComm makes comm, the Comm of a new epoch, the job's. The previous
+// epoch's is closed at once: its calls have all returned, and the frames
+// it still holds for calls this rank never made are freed (scripts/soak.sh
+// showed rank 0 growing by an epoch's frames each time the world changed).
+func (j *job) useComm(comm *collective.Comm) {
+	old := j.comm
+	_ = old.Close()
+	j.own = slices.DeleteFunc(j.own, func(c *collective.Comm) bool { return c == old })
+	j.own = append(j.own, comm)
+	j.comm, j.rank, j.size = comm, comm.Rank(), comm.Size()
+	j.place()
+}
+
 // recover shrinks the world after round r failed with cause and returns
 // the state of the round to go on with (its round field says which).
 func (j *job) recover(ctx context.Context, r *roundState, cause error) (*roundState, error) {
@@ -591,9 +604,7 @@ func (j *job) recover(ctx context.Context, r *roundState, cause error) (*roundSt
 	for {
 		comm, p, err := j.shrink(ctx, r, cause)
 		if comm != nil {
-			j.own = append(j.own, comm)
-			j.comm, j.rank, j.size = comm, comm.Rank(), comm.Size()
-			j.place()
+			j.useComm(comm)
 		}
 		if j.rank == 0 {
 			for _, w := range slices.Sorted(maps.Keys(p.lost)) {

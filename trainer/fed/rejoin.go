@@ -34,9 +34,7 @@ func (j *job) rejoinJob(ctx context.Context) (*roundState, error) {
 			mb.log.Info("rejoined", "rank", mb.world, "epoch", msg.Epoch, "ranks", msg.Ranks, "round", msg.Round)
 			comm, err := j.beginEpoch(ctx, msg.Epoch, msg.Ranks)
 			if comm != nil {
-				j.own = append(j.own, comm)
-				j.comm, j.rank, j.size = comm, comm.Rank(), comm.Size()
-				j.place()
+				j.useComm(comm)
 			}
 			r := &roundState{round: msg.Round, start: time.Now()}
 			if err != nil {
@@ -99,9 +97,7 @@ func (j *job) grow(ctx context.Context, round int) (*roundState, error) {
 	j.rejoined = append(j.rejoined, back...)
 	comm, err := j.beginEpoch(ctx, e+1, next)
 	if comm != nil {
-		j.own = append(j.own, comm)
-		j.comm, j.rank, j.size = comm, comm.Rank(), comm.Size()
-		j.place()
+		j.useComm(comm)
 	}
 	r := &roundState{round: round, start: time.Now()}
 	if err != nil {

@@ -174,6 +174,11 @@ func work(ctx context.Context, cfg *configs.Config, rc runtime.Config, stdout io
 	}
 	ctx, stopWatch := job.WatchConnection(ctx, w, cfg.Runtime.HeartbeatInterval.Duration)
 	defer stopWatch()
+	stopStats, err := startStats(rc.Rank)
+	if err != nil {
+		return err
+	}
+	defer stopStats()
 	switch cfg.Job.Task {
 	case "demo":
 		err = demo.Run(ctx, comm, demo.Config{Rounds: cfg.Demo.Rounds, Elements: cfg.Demo.Elements, Seed: cfg.Job.Seed}, stdout)
