@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -10,9 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
-
-	"github.com/fltk-go/fltk/internal/testbin"
 )
 
 // TestRejoinRestartedWorker: with fltk-launch --restart 1, worker rank 2,
@@ -72,66 +68,12 @@ func TestRejoinRestartedWorker(t *testing.T) {
 	}
 }
 
-// handProc is a rank started by hand (fltk single).
-type handProc struct {
-	cmd    *exec.Cmd
-	stdout *testbin.Buffer
-	stderr *testbin.Buffer
-	done   chan struct{}
-	code   int
-}
-
-func startSingle(t *testing.T, cfg, master string, rank int, env ...string) *handProc {
+// startSingle starts rank rank by hand (fltk single) against master.
+func startSingle(t *testing.T, cfg, master string, rank int, env ...string) *proc {
 	t.Helper()
-	p := &handProc{stdout: &testbin.Buffer{}, stderr: &testbin.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, "fltk"), "single", cfg, "--rank="+strconv.Itoa(rank), "--master", master)
-	p.cmd.Env = append(append(os.Environ(), "FLTK_TOKEN=s3cret"), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			p.code = ee.ExitCode()
-		} else if err != nil {
-			p.code = -1
-		}
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-// waitFor waits until p's stdout or stderr holds s, or p exits.
-func (p *handProc) waitFor(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.After(2 * time.Minute)
-	for !strings.Contains(p.stdout.String()+p.stderr.String(), s) {
-		select {
-		case <-p.done:
-			if !strings.Contains(p.stdout.String()+p.stderr.String(), s) {
-				t.Fatalf("exit %d without printing %q\nstdout:\n%s\nstderr:\n%s", p.code, s, p.stdout, p.stderr)
-			}
-		case <-deadline:
-			t.Fatalf("no %q within 2 minutes\nstdout:\n%s\nstderr:\n%s", s, p.stdout, p.stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-func (p *handProc) wait(t *testing.T) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("did not exit\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
-	}
-	return p.code
+	cmd := exec.Command(filepath.Join(binDir, "fltk"), "single", cfg, "--rank="+strconv.Itoa(rank), "--master", master)
+	cmd.Env = append(append(os.Environ(), "FLTK_TOKEN=s3cret"), env...)
+	return startProc(t, cmd)
 }
 
 // TestRejoinByHand: ranks started by hand (fltk single); worker rank 2 is
@@ -148,7 +90,7 @@ func TestRejoinByHand(t *testing.T) {
 	const rounds = 60
 	out := t.TempDir()
 	cfg := writeShrinkConfig(t, rounds, "", "", out)
-	ps := make([]*handProc, 4)
+	ps := make([]*proc, 4)
 	for r := range ps {
 		ps[r] = startSingle(t, cfg, master, r, "FLTK_TEST_HALT=2:2:train")
 	}
@@ -165,7 +107,7 @@ func TestRejoinByHand(t *testing.T) {
 	}
 
 	again := startSingle(t, cfg, master, 2)
-	for r, p := range []*handProc{ps[0], ps[1], again, ps[3]} {
+	for r, p := range []*proc{ps[0], ps[1], again, ps[3]} {
 		if code := p.wait(t); code != 0 {
 			t.Errorf("rank %d: exit %d\nstdout:\n%s\nstderr:\n%s", r, code, p.stdout, p.stderr)
 		}

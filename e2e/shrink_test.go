@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,21 +11,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/fltk-go/fltk/internal/testbin"
 )
 
 // shrinkJob is an fltk-launch job of 4 ranks whose workers record their
 // pids, so that a test can kill or stop one.
 type shrinkJob struct {
-	cmd      *exec.Cmd
-	dir      string // pid files
-	out      string // results folder
-	stdout   *testbin.Buffer
-	stderr   *testbin.Buffer
-	started  time.Time
-	finished chan struct{}
-	code     int
+	*proc
+	dir     string // pid files
+	out     string // results folder
+	started time.Time
 }
 
 // startShrinkJob starts fltk-launch -np 4 on a small MNIST job of rounds
@@ -73,51 +66,17 @@ tensorboard = false
 // startShrinkJobArgs is startShrinkJob with flags for fltk-launch.
 func startShrinkJobArgs(t *testing.T, flags []string, rounds int, rt, fed string, env ...string) *shrinkJob {
 	t.Helper()
-	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir(), stdout: &testbin.Buffer{}, stderr: &testbin.Buffer{}, finished: make(chan struct{})}
+	j := &shrinkJob{dir: t.TempDir(), out: t.TempDir()}
 	cfg := writeShrinkConfig(t, rounds, rt, fed, j.out)
 	script := fmt.Sprintf(`echo $$ > %s/pid.$FLTK_RANK; exec %s run %s`, j.dir, filepath.Join(binDir, "fltk"), cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	args := append(append([]string{"-np", "4"}, flags...), cfg, "--", "sh", "-c", script)
-	j.cmd = exec.CommandContext(ctx, filepath.Join(binDir, "fltk-launch"), args...)
-	j.cmd.Env = append(os.Environ(), env...)
-	j.cmd.Stdout, j.cmd.Stderr = j.stdout, j.stderr
-	if err := j.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "fltk-launch"), args...)
+	cmd.Env = append(os.Environ(), env...)
 	j.started = time.Now()
-	go func() {
-		err := j.cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			j.code = ee.ExitCode()
-		} else if err != nil {
-			j.code = -1
-		}
-		close(j.finished)
-	}()
-	t.Cleanup(func() {
-		_ = j.cmd.Process.Kill()
-		<-j.finished
-	})
+	j.proc = startProc(t, cmd)
 	return j
-}
-
-// waitFor waits until the launcher's stdout or stderr contains s.
-func (j *shrinkJob) waitFor(t *testing.T, s string) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !strings.Contains(j.stdout.String()+j.stderr.String(), s) {
-		select {
-		case <-j.finished:
-			if strings.Contains(j.stdout.String()+j.stderr.String(), s) {
-				return
-			}
-			t.Fatalf("the job ended (exit %d) without printing %q\nstdout:\n%s\nstderr:\n%s", j.code, s, j.stdout, j.stderr)
-		case <-tick.C:
-		}
-	}
 }
 
 // signal sends sig to the worker process of rank.
@@ -134,17 +93,6 @@ func (j *shrinkJob) signal(t *testing.T, rank int, sig syscall.Signal) {
 	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// wait waits for fltk-launch to exit and returns its exit code.
-func (j *shrinkJob) wait(t *testing.T) int {
-	t.Helper()
-	select {
-	case <-j.finished:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the job did not end\nstdout:\n%s\nstderr:\n%s", j.stdout, j.stderr)
-	}
-	return j.code
 }
 
 // metricsRows returns metrics.csv's rows as maps by column name.
