@@ -136,6 +136,8 @@ type agent struct {
 	srv    AgentServer
 	tmpDir string // per-job files of this agent (the CA)
 	caFile string
+	// certFile and keyFile: the host's certificate for direct links (TLS).
+	certFile, keyFile string
 
 	lastHeard *atomic.Int64                // unix ns of the launcher's last message
 	cancel    context.CancelCauseFunc      // ends the agent's context
@@ -273,6 +275,19 @@ func (a *agent) startServer(ctx context.Context, m message) {
 			a.fail(fmt.Errorf("writing the CA: %w", err), false)
 			return
 		}
+		if m.Start.LinkCert != "" && len(s.CertPEM) > 0 {
+			// The workers' direct links present the host's certificate.
+			a.certFile, a.keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+			for _, f := range []struct {
+				path string
+				b    []byte
+			}{{a.certFile, s.CertPEM}, {a.keyFile, s.KeyPEM}} {
+				if err := os.WriteFile(f.path, f.b, 0o600); err != nil {
+					a.fail(fmt.Errorf("writing the host's certificate: %w", err), false)
+					return
+				}
+			}
+		}
 	}
 	ready := message{Type: msgReady}
 	if s := m.Start.Server; s != nil {
@@ -309,6 +324,12 @@ func (a *agent) run(ctx context.Context, msgs <-chan message) {
 	}
 	if a.caFile != "" && s.CAEnv != "" {
 		srvEnv = append(srvEnv, s.CAEnv+"="+a.caFile)
+	}
+	if a.srv != nil && s.LinkEnv != "" {
+		srvEnv = append(srvEnv, s.LinkEnv+"="+a.addr)
+		if a.certFile != "" {
+			srvEnv = append(srvEnv, s.LinkCert+"="+a.certFile, s.LinkKey+"="+a.keyFile)
+		}
 	}
 	env := slices.Clone(s.Env)
 	if s.GOMAXPROCS && !hasEnv(os.Environ(), "GOMAXPROCS") && !hasEnv(env, "GOMAXPROCS") {

@@ -82,6 +82,11 @@ type HostsSpec struct {
 	// URLEnv names the variable set to the host's server URL for the
 	// workers, CAEnv the one set to the CA file of a TLS server.
 	URLEnv, CAEnv string
+	// LinkEnv, if not empty, names a variable set to the host's address
+	// (the one its server binds to), where the workers accept direct
+	// links from other hosts; with TLS, LinkCertEnv and LinkKeyEnv name
+	// the variables set to the host's certificate and key files.
+	LinkEnv, LinkCertEnv, LinkKeyEnv string
 	// HostEnv, if not empty, names a variable set to the worker's host
 	// (its name in Hosts without user@), so that ranks of different
 	// hosts tell each other apart even on one machine.
@@ -727,6 +732,9 @@ func (h *hostsRun) startSpec(st *hostState, srv *ServerSpec) *startSpec {
 		Server:     srv,
 		URLEnv:     h.spec.URLEnv,
 		CAEnv:      h.spec.CAEnv,
+		LinkEnv:    h.spec.LinkEnv,
+		LinkCert:   h.spec.LinkCertEnv,
+		LinkKey:    h.spec.LinkKeyEnv,
 		KeepGoing:  h.spec.KeepGoing,
 	}
 	if st.dir != "" {

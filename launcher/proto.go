@@ -107,6 +107,12 @@ type startSpec struct {
 	// workers; CAEnv the one set to the CA file the agent writes.
 	URLEnv string `json:"url_env,omitempty"`
 	CAEnv  string `json:"ca_env,omitempty"`
+	// LinkEnv names the variable set to the host's address for direct
+	// links; LinkCert and LinkKey the ones set to the certificate and
+	// key files the agent writes (TLS only).
+	LinkEnv  string `json:"link_env,omitempty"`
+	LinkCert string `json:"link_cert_env,omitempty"`
+	LinkKey  string `json:"link_key_env,omitempty"`
 	// KeepGoing is Spec.KeepGoing of the host's runner.
 	KeepGoing bool `json:"keep_going,omitempty"`
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -30,6 +31,13 @@ const (
 	// resource profile as one Indexed Job whose index 0 is its first rank).
 	EnvCompletionIndex = "JOB_COMPLETION_INDEX"
 	EnvRankOffset      = "FLTK_RANK_OFFSET" // added to JOB_COMPLETION_INDEX; default 0
+
+	// EnvLinkAddr is the address this rank's direct-link listener binds
+	// to (Config.LinkAddr); EnvLinkCert and EnvLinkKey the PEM files of
+	// the certificate it presents (Config.LinkCertFile, LinkKeyFile).
+	EnvLinkAddr = "FLTK_LINK_ADDR"
+	EnvLinkCert = "FLTK_LINK_CERT"
+	EnvLinkKey  = "FLTK_LINK_KEY"
 
 	// EnvRejoin=1 marks a process started again for a lost rank of a
 	// running job (fltk-launch --restart): [Config.Rejoin].
@@ -80,6 +88,16 @@ type Config struct {
 	// futexes in shared memory when every rank is on this host and maps
 	// rank 0's segment (default true; needs SharedMemory).
 	SharedBarrier bool
+	// LinkAddr, when set, is the address (an IP of this host, port
+	// chosen) where this rank accepts direct links: point-to-point frames
+	// between ranks on different hosts then skip the NATS servers (see
+	// link.go). Both ranks need one; "" (the default) sends everything
+	// through the server.
+	LinkAddr string
+	// LinkCertFile and LinkKeyFile make direct links mutual TLS: this
+	// certificate, signed by the CA of CAFile, which must verify the
+	// peer's.
+	LinkCertFile, LinkKeyFile string
 	// Rejoin marks a process started for a rank the running job lost: when
 	// rank 0 still counts the rank's old process alive, Join asks again
 	// until rank 0 finds it down (or RendezvousTimeout passes) instead of
@@ -143,6 +161,14 @@ func (c *Config) Validate() error {
 	if c.RendezvousTimeout < 0 || c.HeartbeatInterval < 0 {
 		bad("timeouts must be positive")
 	}
+	if (c.LinkCertFile == "") != (c.LinkKeyFile == "") {
+		bad("direct links need both a certificate and a key file (have %q and %q)", c.LinkCertFile, c.LinkKeyFile)
+	} else if c.LinkCertFile != "" && (c.LinkAddr == "" || c.CAFile == "") {
+		bad("a direct-link certificate needs a link address and the CA file")
+	}
+	if c.LinkAddr != "" && net.ParseIP(c.LinkAddr) == nil {
+		bad("direct-link address %q is not an IP address", c.LinkAddr)
+	}
 	if c.LivenessTimeout < 2*c.HeartbeatInterval {
 		bad("liveness timeout %v must be at least twice the heartbeat interval %v", c.LivenessTimeout, c.HeartbeatInterval)
 	}
@@ -196,6 +222,8 @@ func ConfigFromEnv() (Config, error) {
 	c.CAFile = os.Getenv(EnvNATSCA)
 	c.CredsFile = os.Getenv(EnvNATSCreds)
 	c.Rejoin = os.Getenv(EnvRejoin) == "1"
+	c.LinkAddr = os.Getenv(EnvLinkAddr)
+	c.LinkCertFile, c.LinkKeyFile = os.Getenv(EnvLinkCert), os.Getenv(EnvLinkKey)
 	return c, errors.Join(errs...)
 }
 

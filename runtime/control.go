@@ -81,6 +81,7 @@ func (w *World) Readmit(rank int) error {
 	w.cut[rank].Store(true)
 	w.readmitted.Store(true)
 	w.mu.Unlock()
+	w.cutLink(rank)
 	w.log.Info("rank readmitted", LogKeyPeer, rank)
 	return nil
 }

@@ -29,3 +29,9 @@ func SetReadyTimeout(d time.Duration) func() {
 // FrameCounts returns how many frames w sent to rank r and received from
 // it (the counts a goodbye compares).
 func FrameCounts(w *World, r int) (sent, recv int64) { return w.sent[r].Load(), w.recv[r].Load() }
+
+// LinkAddrOf returns w's direct-link listener address ("" for none).
+func LinkAddrOf(w *World) string { return w.links.addr() }
+
+// CloseLinkListener closes w's direct-link listener, as if it were gone.
+func CloseLinkListener(w *World) { _ = w.links.ln.Close() }

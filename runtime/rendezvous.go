@@ -21,6 +21,8 @@ type hello struct {
 	Nonce     string `json:"nonce"` // tells two processes claiming one rank apart
 	Host      string `json:"host"`
 	PID       int    `json:"pid"`
+	// Link is the rank's direct-link listener, host:port ("" = none).
+	Link string `json:"link,omitempty"`
 	// Rejoin: a process started for a lost rank (Config.Rejoin) that waits
 	// while rank 0 still counts the rank's old process alive.
 	Rejoin bool `json:"rejoin,omitempty"`
@@ -34,6 +36,7 @@ type verdict struct {
 	Error   string   `json:"error,omitempty"`
 	Missing []int    `json:"missing,omitempty"`
 	Hosts   []string `json:"hosts,omitempty"` // on rdv.ready: the host of every rank
+	Links   []string `json:"links,omitempty"` // with Hosts: every rank's direct-link listener
 	Final   bool     `json:"final,omitempty"` // the end of the rendezvous (always on rdv.ready)
 	// Rejoin: the answer to a process that joins the running world for a
 	// rank that is down (with Final and Hosts).
@@ -174,8 +177,10 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		v.Error = failed
 		if failed == "" {
 			v.Hosts = make([]string, w.size)
+			v.Links = make([]string, w.size)
 			for r, h := range arrived {
 				v.Hosts[r] = h.Host
+				v.Links[r] = h.Link
 			}
 		}
 		mu.Unlock()
@@ -207,6 +212,7 @@ func (w *World) rendezvousRoot(ctx context.Context, me hello) error {
 		return w.rdvError(v.Missing, "%s", v.Error)
 	}
 	w.setHosts(v.Hosts)
+	w.linkRoster = v.Links
 	keep, keepClaims = true, true
 	w.subs = append(w.subs, hellos, claims)
 	return nil
@@ -282,6 +288,7 @@ func (w *World) rendezvousWorker(ctx context.Context, me hello) error {
 			return w.rdvError(nil, "rank 0's verdict lists %d hosts for %d ranks", len(v.Hosts), w.size)
 		}
 		w.setHosts(v.Hosts)
+		w.linkRoster = v.Links
 		return nil
 	}
 	body, _ := json.Marshal(me)

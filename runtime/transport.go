@@ -22,6 +22,9 @@ func (w *World) Send(ctx context.Context, to int, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if to >= 0 && w.linked(to) {
+		return w.linkSend(to, frame)
+	}
 	if w.shm == nil {
 		return w.publish(to, frame)
 	}
@@ -137,6 +140,7 @@ func (w *World) Start(onFrame func(int, []byte), onDown func(int, error)) error 
 func (w *World) Close() error {
 	var err error
 	w.closeOnce.Do(func() {
+		w.flushLinks()
 		w.stop()
 		sent := make([]int64, w.size)
 		for r := range sent {
@@ -170,6 +174,7 @@ func (w *World) Close() error {
 // stop ends the world's goroutines and waits for them.
 func (w *World) stop() {
 	close(w.done)
+	w.closeLinks()
 	if w.shm != nil {
 		w.shm.Segment().Wake() // the queue consumer sleeps on its doorbell
 	}

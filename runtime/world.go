@@ -48,6 +48,8 @@ type World struct {
 	// (from rank 0's verdict; fixed after Join).
 	hostOf []int
 	hosts  []string
+	// linkRoster is every rank's direct-link listener, from the verdict.
+	linkRoster []string
 
 	sent     []atomic.Int64 // frames sent to each rank (a fan-out counts for every rank)
 	recv     []atomic.Int64 // frames received from each rank
@@ -104,6 +106,9 @@ type World struct {
 	peers     []*shm.Segment
 	shmFrames atomic.Int64 // frames sent through shared memory
 
+	// links are the direct links to ranks on other hosts (nil: none).
+	links *links
+
 	// barrierSeg is rank 0's segment when every rank mapped it (see
 	// SharedBarrier); barriers counts the calls of Barrier.
 	barrierSeg *shm.Segment
@@ -145,6 +150,13 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	}
 	me := newHello(w.rank, w.size, cfg.Host)
 	me.Rejoin = cfg.Rejoin
+	if !cfg.Rejoin {
+		if w.links, err = listenLinks(cfg); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		me.Link = w.links.addr()
+	}
 	shmAnn, err := w.subscribeShm()
 	if err == nil {
 		err = w.subscribePing()
@@ -170,8 +182,12 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	if err != nil {
 		nc.Close()
 		w.unmapShm()
+		if w.links != nil {
+			_ = w.links.ln.Close()
+		}
 		return nil, w.interrupted(ctx, err)
 	}
+	w.setLinks(w.linkRoster)
 	now := time.Now().UnixNano()
 	for r := range w.lastSeen {
 		w.lastSeen[r].Store(now)

@@ -99,6 +99,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sshCmd := fs.String("ssh", "ssh", "the command reaching a host, split like a shell would (e.g. \"ssh -p 2222 -i KEY\")")
 	doCopy := fs.Bool("copy", false, "with --hosts: ship the fltk binary and the config to a per-job directory on each host, removed afterwards")
 	useTLS := fs.Bool("tls", true, "with --hosts: TLS between the hosts' NATS servers and their clients, with a per-job CA")
+	links := fs.Bool("links", true, "with --hosts: ranks on different hosts send each other point-to-point frames over direct TCP connections (TLS with --tls) instead of through the NATS servers")
 	natsURL := fs.String("nats", "", "use this existing NATS cluster (URL[,URL...]) instead of embedded servers")
 	creds := fs.String("creds", "", "with --nats: the NATS .creds file the workers authenticate with")
 	resume := fs.String("resume", "", "continue the run whose results are in this folder from its last checkpoint, with its recorded config.toml")
@@ -217,7 +218,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		NATS: *natsURL, Creds: *creds,
 	}
 	if *hostList == "" && *hostfile == "" {
-		for _, f := range []string{"ssh", "copy", "tls"} {
+		for _, f := range []string{"ssh", "copy", "tls", "links"} {
 			if set[f] {
 				return usagef("--%s needs --hosts or --hostfile", f)
 			}
@@ -250,7 +251,7 @@ func Launch(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	ho.Iface = cmp(*iface, cfg.Runtime.Iface)
-	ho.Copy, ho.TLS = *doCopy, *useTLS
+	ho.Copy, ho.TLS, ho.Links = *doCopy, *useTLS, *links
 	ho.ConfigPath = absPath(pos[0])
 	ho.Fltk = fltkBinary()
 	ho.Version = version()

@@ -32,6 +32,10 @@ type HostsOptions struct {
 	Iface string
 	// TLS secures clients and routes with a per-job CA.
 	TLS bool
+	// Links lets ranks on different hosts exchange point-to-point frames
+	// over direct TCP connections (TLS when TLS is set) instead of
+	// through the NATS servers; embedded servers only.
+	Links bool
 	// Version is fltk-launch's version, which every host's agent must
 	// report.
 	Version string
@@ -86,6 +90,9 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 	// On an existing cluster, a token from the environment is passed on.
 	token := os.Getenv(runtime.EnvToken)
 	if o.NATS == "" {
+		if o.Links {
+			spec.LinkEnv, spec.LinkCertEnv, spec.LinkKeyEnv = runtime.EnvLinkAddr, runtime.EnvLinkCert, runtime.EnvLinkKey
+		}
 		token = runtime.NewToken()
 		spec.Servers = func(addrs []string) ([]launcher.ServerSpec, error) {
 			return serverSpecs(o.Config, o.JobID, token, addrs, o.TLS)
@@ -98,7 +105,7 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 		}
 		return append(env, liveEnv(o.Terminal)...)
 	}
-	o.Logger.Info("job started", "job", o.JobID, "np", o.NP, "hosts", len(o.Hosts), "tls", o.TLS && o.NATS == "")
+	o.Logger.Info("job started", "job", o.JobID, "np", o.NP, "hosts", len(o.Hosts), "tls", o.TLS && o.NATS == "", "links", o.Links && o.NATS == "")
 	return launcher.RunHosts(ctx, spec)
 }
 
