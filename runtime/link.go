@@ -54,8 +54,8 @@ type links struct {
 	addrs []string    // by rank, from the verdict ("" = none)
 
 	mu  sync.Mutex
-	out []*linkOut         // by rank, created on first use
-	in  map[net.Conn]int   // accepted connections and their senders
+	out []*linkOut          // by rank, created on first use
+	in  map[net.Conn]int    // accepted connections and their senders
 	bad map[string]struct{} // refusals already logged, by reason
 
 	frames atomic.Int64 // frames sent over links
