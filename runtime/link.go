@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"strconv"
@@ -164,8 +165,17 @@ func (w *World) flushLinks() {
 	l.mu.Lock()
 	outs := append([]*linkOut(nil), l.out...)
 	l.mu.Unlock()
+	w.mu.Lock()
+	down := maps.Clone(w.down)
+	w.mu.Unlock()
 	for _, o := range outs {
-		if o != nil && !o.flush(deadline) {
+		if o == nil {
+			continue
+		}
+		if _, gone := down[o.to]; gone {
+			continue // nobody reads: the frames are lost anyway
+		}
+		if !o.flush(deadline) {
 			w.log.Warn("direct link: frames still queued at close", LogKeyPeer, o.to)
 		}
 	}

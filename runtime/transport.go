@@ -141,6 +141,7 @@ func (w *World) Close() error {
 	var err error
 	w.closeOnce.Do(func() {
 		w.flushLinks()
+		w.log.Info("leaving world", "shm_frames", w.shmFrames.Load(), "link_frames", w.LinkFrames())
 		w.stop()
 		sent := make([]int64, w.size)
 		for r := range sent {
