@@ -179,6 +179,13 @@ func Barrier(ctx context.Context, c *Comm) error {
 	release := c.fanOut(1, 0, nil)
 	if len(release) > 0 {
 		release[0].ready = func(int) bool { return op.incomplete == 0 }
+		if c.hosts != nil {
+			// Point to point, so that the release reaches other hosts the
+			// way their arrivals came (direct links where the transport has
+			// them) instead of through the servers (bench-multihost.sh: every
+			// timed call starts after a barrier).
+			release[0].dests = c.others()
+		}
 	}
 	op.activate(in, release)
 	return c.run(ctx, op, o)
