@@ -8,7 +8,8 @@
 //
 //	cfg, err := runtime.ConfigFromEnv() // FLTK_RANK (or JOB_COMPLETION_INDEX + FLTK_RANK_OFFSET), FLTK_WORLD_SIZE,
 //	                                    // FLTK_NATS_URL, FLTK_JOB_ID, FLTK_TOKEN,
-//	                                    // FLTK_NATS_CA, FLTK_NATS_CREDS, FLTK_HOST
+//	                                    // FLTK_NATS_CA, FLTK_NATS_CREDS, FLTK_HOST,
+//	                                    // FLTK_LINK_ADDR, FLTK_LINK_CERT, FLTK_LINK_KEY
 //	w, err := runtime.Join(ctx, cfg)
 //	defer w.Close()
 //	comm, err := collective.New(w, collective.Config{JobID: cfg.JobID})
@@ -34,6 +35,22 @@
 // World.HostOf numbers the hosts by first appearance in rank order (rank
 // 0's host is 0), identically on every rank; World.Hosts names them. Only
 // ranks on one host try to map each other's shared memory.
+//
+// # Direct links
+//
+// With Config.LinkAddr ($FLTK_LINK_ADDR, which fltk-launch --hosts sets to
+// the host's address) a rank listens there and names its listener in its
+// hello; point-to-point frames to a rank on another host then go over one
+// TCP connection per ordered pair of ranks, dialled on the first frame,
+// instead of through three store-and-forward processes (the sender's
+// server, the route, the receiver's server). With LinkCertFile and
+// LinkKeyFile ($FLTK_LINK_CERT, $FLTK_LINK_KEY: the host's certificate)
+// the connection is mutual TLS under the job's CA; the greeting names the
+// job, both ranks and the token either way, and anything else is refused
+// (logged once per reason). A dial that fails sends that peer's frames
+// through the server instead; a link that breaks reports its peer down.
+// Fan-out frames, heartbeats, goodbyes and control messages stay on NATS;
+// a readmitted rank talks through the server. See link.go.
 //
 // # Clusters, TLS and credentials
 //
