@@ -70,8 +70,17 @@ type job struct {
 // test ends if it still runs.
 func startLaunch(t *testing.T, args ...string) *job {
 	t.Helper()
+	return startLaunchEnv(t, nil, args...)
+}
+
+// startLaunchEnv is startLaunch with env added to fltk-launch's environment.
+func startLaunchEnv(t *testing.T, env []string, args ...string) *job {
+	t.Helper()
 	j := &job{out: newLineBuffer(), done: make(chan struct{})}
 	j.cmd = exec.Command(filepath.Join(binDir, "fltk-launch"), args...)
+	if env != nil {
+		j.cmd.Env = append(os.Environ(), env...)
+	}
 	j.cmd.Stdout, j.cmd.Stderr = j.out, j.out
 	j.cmd.WaitDelay = 10 * time.Second
 	t.Logf("fltk-launch %s", strings.Join(args, " "))
@@ -260,12 +269,22 @@ func TestTrainAcrossHosts(t *testing.T) {
 	const rounds = 2
 	cfg, outDir := trainConfig(t, rounds)
 	_, in0 := h.linkBytes(t)
-	j := startLaunch(t, append(h.launchArgs(true), cfg)...)
+	// FLTK_LOG reaches the workers on every host: each logs how many
+	// frames it sent over direct links when it leaves.
+	j := startLaunchEnv(t, []string{"FLTK_LOG=info"}, append(h.launchArgs(true), cfg)...)
 	if code := j.wait(ctx, t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, j.out)
 	}
 	t.Logf("trained in %v", time.Since(j.start).Round(time.Millisecond))
 	out := j.out.String()
+	// The host-aware schedules' streams between hosts run leader to
+	// leader: ranks 0, 3 and 6 (the first of each host) use the links.
+	for _, r := range []int{0, 3, 6} {
+		m := regexp.MustCompile(fmt.Sprintf(`\[%d@h%d\] .*msg="leaving world".* link_frames=(\d+)`, r, r/3)).FindStringSubmatch(out)
+		if m == nil || m[1] == "0" {
+			t.Errorf("rank %d sent no frame over a direct link (%q)", r, m)
+		}
+	}
 	if !strings.Contains(out, fmt.Sprintf("[0@h0] round %d/%d", rounds, rounds)) {
 		t.Errorf("no \"[0@h0] round %d/%d\" in:\n%s", rounds, rounds, out)
 	}

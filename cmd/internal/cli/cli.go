@@ -68,7 +68,7 @@ func usagef(format string, args ...any) error {
 // newLogger logs to stderr at the level named by FLTK_LOG (default warn).
 func newLogger(stderr io.Writer) *slog.Logger {
 	lvl := slog.LevelWarn
-	_ = lvl.UnmarshalText([]byte(os.Getenv("FLTK_LOG")))
+	_ = lvl.UnmarshalText([]byte(os.Getenv(job.LogEnv)))
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 }
 

@@ -41,6 +41,10 @@ type HostsOptions struct {
 	Version string
 }
 
+// LogEnv names the log level of fltk's commands (debug, info, warn,
+// error); fltk-launch --hosts passes it on to the remote workers.
+const LogEnv = "FLTK_LOG"
+
 // routeUser is the user of the per-job route credentials.
 const routeUser = "fltk-route"
 
@@ -102,6 +106,9 @@ func LaunchHosts(ctx context.Context, o HostsOptions) error {
 		env := runtime.Env(rank, o.NP, o.NATS, o.JobID, token)
 		if o.Creds != "" {
 			env = append(env, runtime.EnvNATSCreds+"="+o.Creds)
+		}
+		if lvl := os.Getenv(LogEnv); lvl != "" {
+			env = append(env, LogEnv+"="+lvl) // remote workers do not inherit it
 		}
 		return append(env, liveEnv(o.Terminal)...)
 	}
