@@ -409,21 +409,31 @@ func (j *job) checkpointDue(round int, last bool) bool {
 
 // checkpoint, on every rank, brings to rank 0 what each rank keeps
 // between rounds (marshalRank) and, on rank 0, hands the job's checkpoint
-// after round to the recorder, if it is a [Checkpointer].
+// after round to the recorder, if it is a [Checkpointer]. The checkpoint
+// of a done job holds no worker state: resuming it only writes the final
+// results, and the residuals alone are a model per worker through rank
+// 0's link (bench-multihost-fl.sh's int8z job).
 func (j *job) checkpoint(ctx context.Context, round int, done bool) error {
 	ctx, cancel := j.roundCtx(ctx)
 	defer cancel()
-	var blob []byte
-	if j.rank != 0 {
+	var blobs [][]byte
+	if !done {
+		var blob []byte
+		if j.rank != 0 {
+			var err error
+			if blob, err = j.marshalRank(); err != nil {
+				return fmt.Errorf("rank %d: %w", j.rank, err)
+			}
+		}
 		var err error
-		if blob, err = j.marshalRank(); err != nil {
-			return fmt.Errorf("rank %d: %w", j.rank, err)
+		if blobs, err = gatherBlobs(ctx, j.comm, blob); err != nil {
+			return err
 		}
 	}
-	blobs, err := gatherBlobs(ctx, j.comm, blob)
-	if err != nil || j.rank != 0 {
-		return err
+	if j.rank != 0 {
+		return nil
 	}
+	var err error
 	c := &Checkpoint{Round: round, Done: done, Seed: j.cfg.Seed, WorldSize: j.size, Clients: j.clients,
 		Net: j.models[0].Name(), Buffers: j.info.Buffers, Global: j.global, Strategy: j.strat.Name(),
 		Residuals: make([][]float32, j.size), ModelRNG: make([][][]byte, j.size)}
@@ -432,10 +442,10 @@ func (j *job) checkpoint(ctx context.Context, round int, done bool) error {
 			return fmt.Errorf("strategy state: %w", err)
 		}
 	}
-	if j.cfg.KeepOptimizerState {
+	if j.cfg.KeepOptimizerState && !done {
 		c.Optimizers = make([][]byte, j.clients)
 	}
-	for r := 1; r < j.size; r++ {
+	for r := 1; r < len(blobs); r++ {
 		if err := c.unmarshalRank(r, blobs[r]); err != nil {
 			return fmt.Errorf("state of rank %d: %w", r, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,7 +291,18 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 			}
 			final, err := ReadCheckpoint(filepath.Join(cut.dir, CheckpointFile))
 			if err != nil || final.Round != 5 || !final.Done {
-				t.Errorf("final checkpoint: %+v, %v; want round 5, done", final, err)
+				t.Fatalf("final checkpoint: %+v, %v; want round 5, done", final, err)
+			}
+			// A done job's checkpoint gathers nothing from the workers,
+			// and resuming it only writes the final results again.
+			if final.Optimizers != nil || slices.ContainsFunc(final.Residuals, func(r []float32) bool { return r != nil }) {
+				t.Errorf("the final checkpoint holds worker state: optimizers %d, residuals %v", len(final.Optimizers), final.Residuals != nil)
+			}
+			if err := runResumable(t, &cut, final, 0); err != nil {
+				t.Fatalf("resuming the done run: %v", err)
+			}
+			if got, want := deterministicColumns(t, filepath.Join(cut.dir, "metrics.csv")), deterministicColumns(t, filepath.Join(full.dir, "metrics.csv")); !reflect.DeepEqual(got, want) {
+				t.Errorf("metrics.csv after resuming the done run:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
 	}
