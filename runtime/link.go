@@ -54,10 +54,11 @@ type links struct {
 	tls   *tls.Config // nil: plain TCP
 	addrs []string    // by rank, from the verdict ("" = none)
 
-	mu  sync.Mutex
-	out []*linkOut          // by rank, created on first use
-	in  map[net.Conn]int    // accepted connections and their senders
-	bad map[string]struct{} // refusals already logged, by reason
+	mu     sync.Mutex
+	out    []*linkOut          // by rank, created on first use
+	in     map[net.Conn]int    // accepted connections and their senders
+	bad    map[string]struct{} // refusals already logged, by reason
+	closed bool                // closeLinks ran: no connection is taken in
 
 	frames atomic.Int64 // frames sent over links
 }
@@ -125,7 +126,6 @@ func (w *World) setLinks(addrs []string) {
 	}
 	w.links.addrs = addrs
 	w.links.out = make([]*linkOut, w.size)
-	w.wg.Go(w.acceptLinks)
 }
 
 // linked reports whether point-to-point frames to r take a direct link.
@@ -144,6 +144,7 @@ func (w *World) closeLinks() {
 	_ = l.ln.Close()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
 	for c := range l.in {
 		_ = c.Close()
 	}
@@ -181,9 +182,8 @@ func (w *World) flushLinks() {
 	}
 }
 
-// refuse logs why a connection was refused, once per reason.
-func (w *World) refuseLink(c net.Conn, why string) {
-	l := w.links
+// refuseLink logs why a connection was refused, once per reason.
+func (w *World) refuseLink(l *links, c net.Conn, why string) {
 	l.mu.Lock()
 	_, seen := l.bad[why]
 	l.bad[why] = struct{}{}
@@ -196,31 +196,37 @@ func (w *World) refuseLink(c net.Conn, why string) {
 	_ = c.Close()
 }
 
-// acceptLinks accepts connections until the listener closes.
-func (w *World) acceptLinks() {
+// acceptLinks accepts connections until the listener closes. It runs
+// from the listener's opening, before the rendezvous ends, so that a peer
+// whose Join ended first does not wait for this one's.
+func (w *World) acceptLinks(l *links) {
 	for {
-		c, err := w.links.ln.Accept()
+		c, err := l.ln.Accept()
 		if err != nil {
 			return // closed
 		}
-		if !w.trackIn(c, -1) {
+		if !w.trackIn(l, c, -1) {
 			_ = c.Close()
 			return
 		}
-		w.wg.Go(func() { w.readLink(c) })
+		w.wg.Go(func() { w.readLink(l, c) })
 	}
 }
 
 // trackIn records c (from rank from, -1 until the handshake); false when
 // the world is closing.
-func (w *World) trackIn(c net.Conn, from int) bool {
+func (w *World) trackIn(l *links, c net.Conn, from int) bool {
 	select {
 	case <-w.done:
 		return false
 	default:
 	}
-	l := w.links
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	defer l.mu.Unlock()
 	defer l.mu.Unlock()
 	l.in[c] = from
 	return true
@@ -228,20 +234,19 @@ func (w *World) trackIn(c net.Conn, from int) bool {
 
 // readLink runs the listener's side of one connection: the handshake, then
 // every frame to w.deliver.
-func (w *World) readLink(c net.Conn) {
+func (w *World) readLink(l *links, c net.Conn) {
 	raw := c // closing it ends a TLS connection on top too
 	defer func() {
-		l := w.links
 		l.mu.Lock()
 		delete(l.in, raw)
 		l.mu.Unlock()
 		_ = raw.Close()
 	}()
-	if w.links.tls != nil {
-		tc := tls.Server(c, w.links.tls)
+	if l.tls != nil {
+		tc := tls.Server(c, l.tls)
 		_ = tc.SetDeadline(time.Now().Add(linkDialWait))
 		if err := tc.Handshake(); err != nil {
-			w.refuseLink(c, "TLS: "+err.Error())
+			w.refuseLink(l, c, "TLS: "+err.Error())
 			return
 		}
 		c = tc
@@ -250,10 +255,12 @@ func (w *World) readLink(c net.Conn) {
 	br := bufio.NewReaderSize(c, 256<<10)
 	from, why := w.linkHandshake(br)
 	if why != "" {
-		w.refuseLink(c, why)
+		w.refuseLink(l, c, why)
 		return
 	}
-	w.trackIn(raw, from)
+	if !w.trackIn(l, raw, from) {
+		return
+	}
 	_ = c.SetDeadline(time.Time{})
 	if _, err := c.Write([]byte{0}); err != nil {
 		return

@@ -156,6 +156,9 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 			return nil, err
 		}
 		me.Link = w.links.addr()
+		if l := w.links; l != nil {
+			w.wg.Go(func() { w.acceptLinks(l) })
+		}
 	}
 	shmAnn, err := w.subscribeShm()
 	if err == nil {
@@ -182,9 +185,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 	if err != nil {
 		nc.Close()
 		w.unmapShm()
-		if w.links != nil {
-			_ = w.links.ln.Close()
-		}
+		w.closeLinks()
 		return nil, w.interrupted(ctx, err)
 	}
 	w.setLinks(w.linkRoster)
@@ -207,7 +208,7 @@ func Join(ctx context.Context, cfg Config) (*World, error) {
 // (SIGINT) rather than timed out: whatever err says about deadlines did
 // not happen. The result wraps context.Canceled.
 func (w *World) interrupted(ctx context.Context, err error) error {
-	if !errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled) {
+	if !errors.Is(ctx.Err(), context.Canceled) {
 		return err
 	}
 	waiting := fmt.Sprintf("the other ranks of a world of %d", w.size)
