@@ -227,7 +227,6 @@ func (w *World) trackIn(l *links, c net.Conn, from int) bool {
 		return false
 	}
 	defer l.mu.Unlock()
-	defer l.mu.Unlock()
 	l.in[c] = from
 	return true
 }
