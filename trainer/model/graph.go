@@ -3,9 +3,11 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	goruntime "runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
@@ -36,6 +38,7 @@ type graphConfig struct {
 type graph struct {
 	g       *G.ExprGraph
 	vm      G.VM
+	runTape func() error  // the whole tape on the calling goroutine (tapeRunner), or nil: vm.RunAll
 	rows    int           // logit rows: batch·labelsPerSample
 	classes int           // logit columns
 	x       *tensor.Dense // input batch, refilled before each run (tensor.Int token ids, time-major, for token models)
@@ -123,6 +126,7 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 		}
 		G.Read(logp, &gr.logpV)
 		gr.vm = newTapeMachine(gr.g, G.EvalMode())
+		gr.runTape = tapeRunner(gr.vm)
 		return gr, nil
 	}
 	loss, labels, err := op.Loss(logits)
@@ -152,6 +156,7 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	// MNIST-CNN step; BenchmarkTrainStep). run copies the gradient nodes'
 	// values out instead.
 	gr.vm = newTapeMachine(gr.g)
+	gr.runTape = tapeRunner(gr.vm)
 	return gr, nil
 }
 
@@ -176,10 +181,51 @@ func (gr *graph) run() (err error) {
 			err = fmt.Errorf("%w: gorgonia panicked: %v", ErrGraph, r)
 		}
 	}()
-	if err := gr.vm.RunAll(); err != nil {
+	run := gr.vm.RunAll
+	if gr.runTape != nil {
+		run = gr.runTape
+	}
+	if err := run(); err != nil {
 		return fmt.Errorf("%w: %w", ErrGraph, err)
 	}
 	return gr.copyGrads()
+}
+
+// tapeRunner returns a function that runs every instruction of the tape
+// machine vm on the calling goroutine, through the machine's Run on its
+// whole program, or nil when vm's internals are not gorgonia v0.9's (the
+// caller then uses RunAll). RunAll locks its caller to the OS thread and
+// runs the program on a new goroutine, so every run hands the P to
+// another thread and back: two futex wake-ups that cost more than an
+// MNIST 2NN layer at small batch (BenchmarkTrainStep, model=MNIST2NN).
+// Run executes the same instructions (without RunAll's NaN, Inf and
+// pointer watches, which our machines do not enable, and its dual-value
+// closures, which need dual values our graphs do not have) and then binds
+// every node's value, as RunAll's instructions do one by one.
+func tapeRunner(vm G.VM) func() error {
+	v := reflect.ValueOf(vm)
+	prog, run := v.MethodByName("Prog"), v.MethodByName("Run")
+	if !prog.IsValid() || !run.IsValid() || prog.Type().NumIn() != 0 || prog.Type().NumOut() != 1 ||
+		run.Type().NumIn() != 1 || run.Type().NumOut() != 1 || run.Type().Out(0) != reflect.TypeFor[error]() {
+		return nil
+	}
+	p := prog.Call(nil)[0]
+	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	f := p.Elem().FieldByName("instructions")
+	if !f.IsValid() || f.Type() != run.Type().In(0) {
+		return nil
+	}
+	// The program never changes after compilation; f is an unexported
+	// field, so reach it through its address.
+	args := []reflect.Value{reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()}
+	return func() error {
+		if err, _ := run.Call(args)[0].Interface().(error); err != nil {
+			return err
+		}
+		return nil
+	}
 }
 
 // copyGrads copies the gradient nodes' values of the run into gr.grads.

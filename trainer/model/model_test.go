@@ -751,3 +751,48 @@ func TestModelStopsItsTeam(t *testing.T) {
 	}
 	drained(before, "after closing the shared Team")
 }
+
+// TestTapeRunner checks that every graph runs its tape on the calling
+// goroutine (tapeRunner found gorgonia's program) and that doing so gives
+// the bits of RunAll: the loss, the gradients and the evaluation.
+func TestTapeRunner(t *testing.T) {
+	for _, name := range []string{"MNIST2NN", "FashionMNISTCNN", "CharLSTM"} {
+		t.Run(name, func(t *testing.T) {
+			results := make([][]float32, 2)
+			for i, fast := range []bool{true, false} {
+				m := newModel(t, name, 4, 4, 2)
+				n := m.(*net)
+				for _, gr := range []*graph{n.train, n.eval} {
+					if gr.runTape == nil {
+						t.Fatalf("%s: no tape runner: gorgonia's tape machine is not what tapeRunner expects", name)
+					}
+					if !fast {
+						gr.runTape = nil
+					}
+				}
+				x, y := batchFor(m, 4, 3)
+				loss, err := m.TrainStep(x, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := []float32{float32(loss)}
+				for _, g := range m.Grads() {
+					r = append(r, g...)
+				}
+				pred := make([]int32, len(y))
+				sum, err := m.Evaluate(x, y, 4, pred)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = append(r, float32(sum))
+				for _, p := range pred {
+					r = append(r, float32(p))
+				}
+				results[i] = r
+			}
+			if !equalBits(results[0], results[1]) {
+				t.Errorf("%s: the tape runner and RunAll gave different results", name)
+			}
+		})
+	}
+}
