@@ -3,14 +3,14 @@
 #include "textflag.h"
 
 // STEP12 performs one rank-1 update of the 12×16 accumulator tile Z0…Z11
-// (row i in Zi): it loads row q of the packed B panel (at boff(DI)) into
+// (row i in Zi): it loads row q of the B panel (at baddr) into
 // Z12 and multiplies it by each of the six elements of column q of the
 // first packed A panel (at aoff(SI), rows 0–5) and of the second (at
 // aoff(R9), rows 6–11), broadcast from memory. Every element of C sums
 // its products in k order with one fused multiply-add each, as the
 // 6×16 AVX2 kernel does, so both give the same bits.
-#define STEP12(boff, aoff) \
-	VMOVUPS          boff(DI), Z12; \
+#define STEP12(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
 	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
 	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
 	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
@@ -36,19 +36,22 @@
 	DECQ        R10; \
 	JZ          done
 
-// func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+// func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 //
 // a holds two consecutive packed A panels of kc·6 elements (rows 0–5,
 // then rows 6–11), b one packed B panel of kc·16; C is m×n (0 < m ≤ 12,
 // 0 < n ≤ 16) with row stride ldc. C = alpha·A·B + beta·C; C is not read
 // when beta is ±0.
-TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-64
+TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
 	LEAQ (CX)(CX*2), R9
 	SHLQ $3, R9 // 24·kc bytes: one A panel
 	ADDQ SI, R9
@@ -70,11 +73,11 @@ TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-64
 	JLT  tail
 
 loop4:
-	STEP12(0, 0)
-	STEP12(64, 24)
-	STEP12(128, 48)
-	STEP12(192, 72)
-	ADDQ $256, DI
+	STEP12((DI), 0)
+	STEP12((DI)(R12*1), 24)
+	STEP12((DI)(R12*2), 48)
+	STEP12((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	ADDQ $96, R9
 	SUBQ $4, CX
@@ -86,8 +89,8 @@ tail:
 	JZ    scale
 
 loop1:
-	STEP12(0, 0)
-	ADDQ $64, DI
+	STEP12((DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	ADDQ $24, R9
 	DECQ CX
@@ -142,8 +145,8 @@ done:
 
 // STEP6 is STEP12 for the first A panel only (rows 0–5), STEP8 adds
 // rows 6 and 7 from the second.
-#define STEP6(boff, aoff) \
-	VMOVUPS          boff(DI), Z12; \
+#define STEP6(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
 	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
 	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
 	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
@@ -151,8 +154,8 @@ done:
 	VFMADD231PS.BCST aoff+16(SI), Z12, Z4; \
 	VFMADD231PS.BCST aoff+20(SI), Z12, Z5
 
-#define STEP8(boff, aoff) \
-	STEP6(boff, aoff); \
+#define STEP8(baddr, aoff) \
+	STEP6(baddr, aoff); \
 	VFMADD231PS.BCST aoff(R9), Z12, Z6; \
 	VFMADD231PS.BCST aoff+4(R9), Z12, Z7
 
@@ -166,16 +169,19 @@ done:
 	DECQ        R10; \
 	JZ          out
 
-// func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+// func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 //
 // sgemmKernel12x16 for one packed A panel: m ≤ 6 rows, the same bits.
-TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-64
+TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
 
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -188,11 +194,11 @@ TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-64
 	JLT  sgemmKernel6x16Z_tail
 
 sgemmKernel6x16Z_loop4:
-	STEP6(0, 0)
-	STEP6(64, 24)
-	STEP6(128, 48)
-	STEP6(192, 72)
-	ADDQ $256, DI
+	STEP6((DI), 0)
+	STEP6((DI)(R12*1), 24)
+	STEP6((DI)(R12*2), 48)
+	STEP6((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	SUBQ $4, CX
 	CMPQ CX, $4
@@ -203,8 +209,8 @@ sgemmKernel6x16Z_tail:
 	JZ    sgemmKernel6x16Z_scale
 
 sgemmKernel6x16Z_loop1:
-	STEP6(0, 0)
-	ADDQ $64, DI
+	STEP6((DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	DECQ CX
 	JNZ  sgemmKernel6x16Z_loop1
@@ -242,17 +248,20 @@ sgemmKernel6x16Z_done:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+// func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 //
 // sgemmKernel12x16 for m ≤ 8 rows (the first two of the second panel),
 // the same bits; a holds two panels, as for sgemmKernel12x16.
-TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-64
+TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
 	LEAQ (CX)(CX*2), R9
 	SHLQ $3, R9 // 24·kc bytes: one A panel
 	ADDQ SI, R9
@@ -270,11 +279,11 @@ TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-64
 	JLT  sgemmKernel8x16_tail
 
 sgemmKernel8x16_loop4:
-	STEP8(0, 0)
-	STEP8(64, 24)
-	STEP8(128, 48)
-	STEP8(192, 72)
-	ADDQ $256, DI
+	STEP8((DI), 0)
+	STEP8((DI)(R12*1), 24)
+	STEP8((DI)(R12*2), 48)
+	STEP8((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	ADDQ $96, R9
 	SUBQ $4, CX
@@ -286,8 +295,8 @@ sgemmKernel8x16_tail:
 	JZ    sgemmKernel8x16_scale
 
 sgemmKernel8x16_loop1:
-	STEP8(0, 0)
-	ADDQ $64, DI
+	STEP8((DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	ADDQ $24, R9
 	DECQ CX
