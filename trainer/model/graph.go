@@ -142,13 +142,8 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	if len(gr.gradsN) != len(gr.params) {
 		return nil, fmt.Errorf("%w: building %s gradients: %d gradients for %d learnables", ErrGraph, s.info.Name, len(gr.gradsN), len(gr.params))
 	}
-	for _, p := range gr.params {
-		n := p.Shape().TotalSize()
-		if c.dt == tensor.Float32 {
-			gr.grads = append(gr.grads, make([]float32, n))
-		} else {
-			gr.grads = append(gr.grads, make([]float64, n))
-		}
+	for i, p := range gr.params {
+		gr.grads = append(gr.grads, gradArray(gr.gradsN[i], c.dt, p.Shape().TotalSize()))
 	}
 	// No dual values: with them the tape machine adds every gradient
 	// into the learnable's dual value, which then has to be zeroed before
@@ -158,6 +153,29 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	gr.vm = newTapeMachine(gr.g)
 	gr.runTape = tapeRunner(gr.vm)
 	return gr, nil
+}
+
+// gradArray returns the array a learnable's gradient (node g, n values of
+// dt) is read from after each run: the output buffer of g's op when the op
+// is one of ours that owns one (op.Output), so that copyGrads finds it in
+// place, else a new array.
+func gradArray(g *node, dt tensor.Dtype, n int) any {
+	if t := op.Output(g.Op()); t != nil && t.DataSize() == n {
+		switch d := t.Data().(type) {
+		case []float32:
+			if dt == tensor.Float32 {
+				return d
+			}
+		case []float64:
+			if dt == tensor.Float64 {
+				return d
+			}
+		}
+	}
+	if dt == tensor.Float32 {
+		return make([]float32, n)
+	}
+	return make([]float64, n)
 }
 
 // newTapeMachine is G.NewTapeMachine without the finalizer it sets on the
@@ -228,7 +246,8 @@ func tapeRunner(vm G.VM) func() error {
 	}
 }
 
-// copyGrads copies the gradient nodes' values of the run into gr.grads.
+// copyGrads copies the gradient nodes' values of the run into gr.grads,
+// except those already there (gradArray).
 func (gr *graph) copyGrads() error {
 	for i, n := range gr.gradsN {
 		v := n.Value()
@@ -242,19 +261,28 @@ func (gr *graph) copyGrads() error {
 			if !ok {
 				return fmt.Errorf("%w: the gradient of %s holds %T, want []float32", ErrGraph, gr.names[i], v.Data())
 			}
-			got = copy(d, src)
+			got = copyUnlessSame(d, src)
 		case []float64:
 			src, ok := v.Data().([]float64)
 			if !ok {
 				return fmt.Errorf("%w: the gradient of %s holds %T, want []float64", ErrGraph, gr.names[i], v.Data())
 			}
-			got = copy(d, src)
+			got = copyUnlessSame(d, src)
 		}
 		if want := gr.params[i].Shape().TotalSize(); got != want || v.Shape().TotalSize() != want {
 			return fmt.Errorf("%w: the gradient of %s has %d values, want %d", ErrGraph, gr.names[i], v.Shape().TotalSize(), want)
 		}
 	}
 	return nil
+}
+
+// copyUnlessSame copies src into dst unless both start at the same
+// element, and returns the number of elements dst holds from src.
+func copyUnlessSame[T float32 | float64](dst, src []T) int {
+	if len(dst) > 0 && len(src) > 0 && &dst[0] == &src[0] {
+		return min(len(dst), len(src))
+	}
+	return copy(dst, src)
 }
 
 // setInput fills the input batch from x, whole samples back to back, and
@@ -290,8 +318,8 @@ func (gr *graph) paramData() []any {
 	return d
 }
 
-// gradData returns the arrays the learnables' gradients are copied into
-// after each run (training graph).
+// gradData returns the arrays that hold the learnables' gradients after
+// each run (training graph).
 func (gr *graph) gradData() ([]any, error) {
 	if len(gr.grads) != len(gr.params) {
 		return nil, fmt.Errorf("%w: not a training graph", ErrGraph)

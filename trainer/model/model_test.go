@@ -14,6 +14,7 @@ import (
 
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/model/internal/optest"
+	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -794,5 +795,26 @@ func TestTapeRunner(t *testing.T) {
 				t.Errorf("%s: the tape runner and RunAll gave different results", name)
 			}
 		})
+	}
+}
+
+// TestGradsInPlace checks that the gradients of the models' learnables
+// are the gradient ops' own buffers (gradArray), none copied after a run,
+// for the layers that have such ops.
+func TestGradsInPlace(t *testing.T) {
+	for _, name := range []string{"MNIST2NN", "MNISTCNN", "FashionMNISTCNN"} {
+		m := newModel(t, name, 2, 2, 1)
+		tr := m.(*net).train
+		for i, g := range tr.gradsN {
+			out := op.Output(g.Op())
+			if out == nil {
+				t.Errorf("%s: the gradient of %s comes from %v, not an op with a buffer of its own", name, tr.names[i], g.Op())
+				continue
+			}
+			d, _ := out.Data().([]float32)
+			if a, _ := tr.grads[i].([]float32); len(a) == 0 || len(d) != len(a) || &a[0] != &d[0] {
+				t.Errorf("%s: the gradient array of %s is not its op's buffer", name, tr.names[i])
+			}
+		}
 	}
 }
