@@ -328,7 +328,13 @@ func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alph
 				packB(&kr.pack, b, ws.stage, bIn, pc, kc, jc+jr, n)
 			}
 		}
-		for ir := 0; ir < mc; ir += mr {
+		ir := 0
+		if t := mc / (2 * mr); kr.tiles12 != nil && t > 0 {
+			// Full 12-row tiles in one call.
+			kr.tiles12(kc, ws.a[:t*2*mr*kc], b, ldb, c[jr:], ldc, alpha, beta, n, t)
+			ir = t * 2 * mr
+		}
+		for ; ir < mc; ir += mr {
 			// Edge tiles (m < mr or n < nr) read rows or columns of the
 			// panels past the block, which hold unspecified values (see
 			// packA); the kernel computes and drops them.

@@ -14,15 +14,19 @@ package gemm
 // tile12, when not nil, does the same for a 2·mr×nr tile (0 < m ≤ 2·mr)
 // from two consecutive packed A panels (a holds 2·kc·mr elements), with
 // the same results as two calls of tile; tile8, when not nil, likewise
-// for mr < m ≤ mr+2 (it reads two rows of the second panel).
+// for mr < m ≤ mr+2 (it reads two rows of the second panel). tiles12,
+// when not nil, computes tiles full 2·mr×nr tiles one under the other
+// (2·tiles consecutive A panels, C of 2·mr·tiles rows, 0 < n ≤ nr), with
+// the results of tiles calls of tile12.
 //
 // pack holds the packing routines that go with the kernel.
 type kernel struct {
-	name   string
-	tile   tileFunc
-	tile8  tileFunc
-	tile12 tileFunc
-	pack   packer
+	name    string
+	tile    tileFunc
+	tile8   tileFunc
+	tile12  tileFunc
+	tiles12 func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int)
+	pack    packer
 }
 
 // tileFunc is a micro-kernel's tile routine; see [kernel].

@@ -12,6 +12,12 @@ import "github.com/fltk-go/fltk/trainer/internal/simd"
 //go:noescape
 func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 
+// sgemmKernel12x16N is sgemmKernel12x16 on tiles full 12-row tiles one
+// under the other (2·tiles consecutive A panels, one B panel).
+//
+//go:noescape
+func sgemmKernel12x16N(kc int, a, b, c *float32, ldc int, alpha, beta float32, n, ldb, tiles int)
+
 // sgemmKernel6x16Z and sgemmKernel8x16 are sgemmKernel12x16 for tiles of
 // at most 6 rows (one A panel) and 8 rows (two), with its bits: the rows
 // left over by 12-row tiles (M = 16: 12 + 4; M = 32: 12 + 12 + 8) in
@@ -28,11 +34,19 @@ func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, 
 // for single panels, and avx2Kernel's packing plus the AVX-512 packing of
 // Shifted panels.
 var avx512Kernel = &kernel{
-	name:   "avx512",
-	tile:   tileAVX512x6,
-	tile8:  tileAVX512x8,
-	tile12: tileAVX512,
-	pack:   with512Packing(avx2Kernel.pack),
+	name:    "avx512",
+	tile:    tileAVX512x6,
+	tile8:   tileAVX512x8,
+	tile12:  tileAVX512,
+	tiles12: tilesAVX512,
+	pack:    with512Packing(avx2Kernel.pack),
+}
+
+func tilesAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int) {
+	_ = a[tiles*kc*2*mr-1]
+	_ = b[(kc-1)*ldb+nr-1]
+	_ = c[(tiles*2*mr-1)*ldc+n-1]
+	sgemmKernel12x16N(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, n, ldb, tiles)
 }
 
 func tileAVX512x6(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {

@@ -143,6 +143,129 @@ done:
 	VZEROUPPER
 	RET
 
+// STOREROW stores accumulator r (+ beta·C when BX ≠ 0, beta in Z13) to the
+// first columns of the C row at DX under mask K1 and moves DX to the next
+// row.
+#define STOREROW(r) \
+	TESTQ       BX, BX; \
+	JZ          2(PC); \
+	VFMADD231PS (DX), Z13, K1, r; \
+	VMOVUPS     r, K1, (DX); \
+	ADDQ        R8, DX
+
+// func sgemmKernel12x16N(kc int, a, b, c *float32, ldc int, alpha, beta float32, n, ldb, tiles int)
+//
+// sgemmKernel12x16 on tiles full tiles of 12 rows, one under the other,
+// with the same B panel: a holds 2·tiles consecutive packed A panels, C
+// is (12·tiles)×n. One call per column of tiles instead of one per tile:
+// with a short k (a weight gradient's k is the batch) the calls and the
+// stores cost as much as the multiply-adds (BenchmarkSgemmLinear, TN).
+// The same bits as sgemmKernel12x16, tile by tile.
+TEXT ·sgemmKernel12x16N(SB), NOSPLIT, $0-72
+	MOVQ         a+8(FP), SI
+	MOVQ         c+24(FP), DX
+	MOVQ         ldc+32(FP), R8
+	SHLQ         $2, R8
+	MOVQ         ldb+56(FP), R12
+	SHLQ         $2, R12           // bytes per row of B (64 when packed)
+	LEAQ         (R12)(R12*2), R13 // three rows
+	MOVQ         kc+0(FP), AX
+	LEAQ         (AX)(AX*2), AX
+	SHLQ         $3, AX            // 24·kc bytes: one A panel
+	MOVQ         n+48(FP), CX
+	MOVL         $1, BX
+	SHLL         CX, BX
+	DECL         BX
+	KMOVW        BX, K1            // the first n columns
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX   // BX ≠ 0 when beta is not ±0
+	VBROADCASTSS beta+44(FP), Z13
+	MOVL         alpha+40(FP), R10
+	VBROADCASTSS alpha+40(FP), Z14
+	MOVQ         tiles+64(FP), R11
+
+sgemmKernel12x16N_tile:
+	MOVQ kc+0(FP), CX
+	MOVQ b+16(FP), DI
+	LEAQ (SI)(AX*1), R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+
+	CMPQ CX, $4
+	JLT  sgemmKernel12x16N_tail
+
+sgemmKernel12x16N_loop4:
+	STEP12((DI), 0)
+	STEP12((DI)(R12*1), 24)
+	STEP12((DI)(R12*2), 48)
+	STEP12((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	ADDQ $96, R9
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel12x16N_loop4
+
+sgemmKernel12x16N_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel12x16N_scale
+
+sgemmKernel12x16N_loop1:
+	STEP12((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	ADDQ $24, R9
+	DECQ CX
+	JNZ  sgemmKernel12x16N_loop1
+
+sgemmKernel12x16N_scale:
+	CMPL   R10, $0x3f800000
+	JEQ    sgemmKernel12x16N_store
+	VMULPS Z14, Z0, Z0
+	VMULPS Z14, Z1, Z1
+	VMULPS Z14, Z2, Z2
+	VMULPS Z14, Z3, Z3
+	VMULPS Z14, Z4, Z4
+	VMULPS Z14, Z5, Z5
+	VMULPS Z14, Z6, Z6
+	VMULPS Z14, Z7, Z7
+	VMULPS Z14, Z8, Z8
+	VMULPS Z14, Z9, Z9
+	VMULPS Z14, Z10, Z10
+	VMULPS Z14, Z11, Z11
+
+sgemmKernel12x16N_store:
+	STOREROW(Z0)
+	STOREROW(Z1)
+	STOREROW(Z2)
+	STOREROW(Z3)
+	STOREROW(Z4)
+	STOREROW(Z5)
+	STOREROW(Z6)
+	STOREROW(Z7)
+	STOREROW(Z8)
+	STOREROW(Z9)
+	STOREROW(Z10)
+	STOREROW(Z11)
+
+	// DX is at the next tile's first row, R9 at its first A panel.
+	MOVQ R9, SI
+	DECQ R11
+	JNZ  sgemmKernel12x16N_tile
+	VZEROUPPER
+	RET
+
 // STEP6 is STEP12 for the first A panel only (rows 0–5), STEP8 adds
 // rows 6 and 7 from the second.
 #define STEP6(baddr, aoff) \

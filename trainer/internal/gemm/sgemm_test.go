@@ -695,3 +695,53 @@ func firstDiff(x, y []float32) int {
 	}
 	return -1
 }
+
+// TestSgemmSameBitsAsAVX2 checks that Sgemm gives the same bits with
+// every assembly kernel as with the AVX2 one on random cases (every
+// transpose, B packed or read in place, tiles of 12 rows one or several
+// per call), with the default and a small blocking.
+func TestSgemmSameBitsAsAVX2(t *testing.T) {
+	ks := cpuKernels()
+	if len(ks) < 2 {
+		t.Skipf("%d assembly kernels on this CPU: nothing to compare", len(ks))
+	}
+	n := 60
+	if testing.Short() || raceEnabled {
+		n = 15
+	}
+	for _, blocking := range []struct {
+		name       string
+		kc, mc, nc int
+	}{
+		{"default", kcBlock, mcBlock, ncBlock},
+		{"small", 7, 36, 32},
+	} {
+		t.Run("blocking="+blocking.name, func(t *testing.T) {
+			useBlocking(t, blocking.kc, blocking.mc, blocking.nc)
+			rng := rand.New(rand.NewPCG(8, 5))
+			for range n {
+				tc := randCase(rng, 300)
+				ar, ac := stored(tc.tA, tc.m, tc.k)
+				br, bc := stored(tc.tB, tc.k, tc.n)
+				a := randMat(rng, ar, ac, tc.lda, float32(math.NaN()))
+				b := randMat(rng, br, bc, tc.ldb, float32(math.NaN()))
+				c0 := randMat(rng, tc.m, tc.n, tc.ldc, 0)
+				var want []float32
+				for _, kr := range ks {
+					old := kern
+					kern = kr
+					c := slices.Clone(c0)
+					Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
+					kern = old
+					if want == nil {
+						want = c // cpuKernels lists avx2 first
+						continue
+					}
+					if i := firstDiff(c, want); i >= 0 {
+						t.Fatalf("kernel=%s %v: element %d is %g, the AVX2 kernel gives %g", kr.name, tc, i, c[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
