@@ -26,11 +26,13 @@ var (
 )
 
 // directMaxM is the largest m for which the micro-kernels read op(B) = B
-// in place (row stride ldb) instead of from packed panels: with few rows
-// of A every packed element of B is used only ceil(m/12) times, so
-// packing cost about as much as the product (the forward of a fully
-// connected layer at small batch: BenchmarkSgemmLinear). A variable so
-// that tests can force either path.
+// in place (row stride ldb) instead of from packed panels, and op(B) = Bᵀ
+// from one panel packed just before its tiles (still in L1) instead of
+// from a packed kc×nc block (up to 4 MiB, through L3): with few rows of A
+// every packed element of B is used only ceil(m/12) times, so packing
+// cost about as much as the product (a fully connected layer at small
+// batch: its forward, NN, and its input gradient, NT;
+// BenchmarkSgemmLinear). A variable so that tests can force either path.
 var directMaxM = 64
 
 // parFlops is the smallest product, in flops (2·m·n·k), that Sgemm splits
@@ -281,8 +283,9 @@ func serial(kr *kernel, p *problem) {
 	ws.b = ensure(ws.b, nc*kc)
 	ws.stage = ensure(ws.stage, nr*kc)
 
-	// With few rows of A, full panels of B are read in place (directMaxM).
-	direct := p.m <= directMaxM && !p.bTrans && p.shifted == nil && p.scatter == nil
+	// With few rows of A, B's panels are read in place or packed one by
+	// one in macro (directMaxM).
+	direct := p.m <= directMaxM && p.shifted == nil && p.scatter == nil
 	for jc := 0; jc < p.n; jc += nc {
 		ncCur := min(nc, p.n-jc)
 		for pc := 0; pc < p.k; pc += kc {
@@ -312,15 +315,15 @@ func serial(kr *kernel, p *problem) {
 }
 
 // macro updates the mc×nc block of C at the start of c with the packed
-// blocks in ws: C = alpha·A·B + beta·C. With bIn set, the block of B is
-// the one of bIn at row pc, column jc, not transposed: full panels are
-// read from it in place and the last, narrower one is packed into ws.b.
+// blocks in ws: C = alpha·A·B + beta·C. With bIn set, the block of op(B)
+// is the one of bIn at row pc, column jc: full panels of an op(B) = B are
+// read from it in place, the others packed into ws.b one at a time.
 func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alpha, beta float32, c []float32, ldc int) {
 	for jr := 0; jr < nc; jr += nr {
 		n := min(nr, nc-jr)
 		b, ldb := ws.b[jr*kc:(jr+nr)*kc], nr
 		if bIn != nil {
-			if n == nr {
+			if n == nr && !bIn.bTrans {
 				off := pc*bIn.ldb + jc + jr
 				b, ldb = bIn.b[off:off+(kc-1)*bIn.ldb+nr], bIn.ldb
 			} else {

@@ -627,10 +627,11 @@ func useDirect(tb testing.TB, maxM int) {
 	tb.Cleanup(func() { directMaxM = old })
 }
 
-// TestSgemmBInPlace checks that reading B in place (m ≤ directMaxM, B not
-// transposed) gives the bits of packing it, for every kernel, with the
-// default and a small blocking (several panels and slices of k), and that
-// the assembly kernels give the AVX2 kernel's bits on that path.
+// TestSgemmBInPlace checks that reading B in place or packing it panel by
+// panel (m ≤ directMaxM) gives the bits of packing it by blocks, for
+// every kernel and transpose, with the default and a small blocking
+// (several panels and slices of k), and that the assembly kernels give
+// the AVX2 kernel's bits on that path.
 func TestSgemmBInPlace(t *testing.T) {
 	n := 60
 	if testing.Short() || raceEnabled {
@@ -648,12 +649,12 @@ func TestSgemmBInPlace(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 3))
 			for range n {
 				tc := randCase(rng, 300)
-				tc.tB, tc.m = blas.NoTrans, 1+rng.IntN(directMaxM)
-				tc.ldb = tc.n + rng.IntN(3)
+				tc.m = 1 + rng.IntN(directMaxM)
 				ar, ac := stored(tc.tA, tc.m, tc.k)
-				tc.lda = ac + rng.IntN(3)
+				br, bc := stored(tc.tB, tc.k, tc.n)
+				tc.lda, tc.ldb = ac+rng.IntN(3), bc+rng.IntN(3)
 				a := randMat(rng, ar, ac, tc.lda, float32(math.NaN()))
-				b := randMat(rng, tc.k, tc.n, tc.ldb, float32(math.NaN()))
+				b := randMat(rng, br, bc, tc.ldb, float32(math.NaN()))
 				c0 := randMat(rng, tc.m, tc.n, tc.ldc, 0)
 				run := func(kr *kernel, maxM int) []float32 {
 					old, oldM := kern, directMaxM
