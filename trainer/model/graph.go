@@ -148,8 +148,8 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	// No dual values: with them the tape machine adds every gradient
 	// into the learnable's dual value, which then has to be zeroed before
 	// each run (two passes over every gradient, a noticeable part of an
-	// MNIST-CNN step; BenchmarkTrainStep). run copies the gradient nodes'
-	// values out instead.
+	// MNIST-CNN step; BenchmarkTrainStep). The gradients are the gradient
+	// ops' own buffers instead (gradArray), or copied out by run.
 	gr.vm = newTapeMachine(gr.g)
 	gr.runTape = tapeRunner(gr.vm)
 	return gr, nil
