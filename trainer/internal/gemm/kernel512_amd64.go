@@ -29,6 +29,21 @@ func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m,
 //go:noescape
 func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 
+// sgemmKernel10x16, sgemmKernel4x16Z and sgemmKernel2x16Z are the same
+// for at most 10 rows (two panels), 4 and 2 rows (one): the rows a
+// fully connected layer's batch leaves in its last tile (10 = 10, 16 =
+// 12 + 4, 50 = 4·12 + 2), without multiply-adds for rows that are
+// dropped (BenchmarkSgemmLinear).
+//
+//go:noescape
+func sgemmKernel10x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
+//go:noescape
+func sgemmKernel4x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
+//go:noescape
+func sgemmKernel2x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
 // avx512Kernel has the 12-row AVX-512 tile for pairs of A panels, an
 // 8-row one for pairs whose second panel has at most 2 rows, a 6-row one
 // for single panels, and avx2Kernel's packing plus the AVX-512 packing of
@@ -53,7 +68,14 @@ func tileAVX512x6(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, 
 	_ = a[kc*mr-1]
 	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(m-1)*ldc+n-1]
-	sgemmKernel6x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	switch {
+	case m <= 2:
+		sgemmKernel2x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	case m <= 4:
+		sgemmKernel4x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	default:
+		sgemmKernel6x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	}
 }
 
 func tileAVX512x8(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
@@ -143,6 +165,10 @@ func tileAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, be
 	_ = a[kc*2*mr-1]
 	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(m-1)*ldc+n-1]
+	if m <= mr+4 {
+		sgemmKernel10x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+		return
+	}
 	sgemmKernel12x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
 }
 

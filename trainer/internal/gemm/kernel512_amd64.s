@@ -462,6 +462,265 @@ sgemmKernel8x16_done:
 	VZEROUPPER
 	RET
 
+// STEP10 is STEP8 with rows 8 and 9 too; STEP4 and STEP2 are STEP6 for
+// the first rows of one panel.
+#define STEP10(baddr, aoff) \
+	STEP8(baddr, aoff); \
+	VFMADD231PS.BCST aoff+8(R9), Z12, Z8; \
+	VFMADD231PS.BCST aoff+12(R9), Z12, Z9
+
+#define STEP4(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
+	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
+	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
+	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
+	VFMADD231PS.BCST aoff+12(SI), Z12, Z3
+
+#define STEP2(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
+	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
+	VFMADD231PS.BCST aoff+4(SI), Z12, Z1
+
+// func sgemmKernel10x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// sgemmKernel12x16 for m ≤ 10 rows (the first four of the second panel),
+// the same bits; a holds two panels, as for sgemmKernel12x16.
+TEXT ·sgemmKernel10x16(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
+	LEAQ (CX)(CX*2), R9
+	SHLQ $3, R9 // 24·kc bytes: one A panel
+	ADDQ SI, R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+
+	CMPQ CX, $4
+	JLT  sgemmKernel10x16_tail
+
+sgemmKernel10x16_loop4:
+	STEP10((DI), 0)
+	STEP10((DI)(R12*1), 24)
+	STEP10((DI)(R12*2), 48)
+	STEP10((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	ADDQ $96, R9
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel10x16_loop4
+
+sgemmKernel10x16_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel10x16_scale
+
+sgemmKernel10x16_loop1:
+	STEP10((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	ADDQ $24, R9
+	DECQ CX
+	JNZ  sgemmKernel10x16_loop1
+
+sgemmKernel10x16_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel10x16_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+	VMULPS       Z12, Z4, Z4
+	VMULPS       Z12, Z5, Z5
+	VMULPS       Z12, Z6, Z6
+	VMULPS       Z12, Z7, Z7
+	VMULPS       Z12, Z8, Z8
+	VMULPS       Z12, Z9, Z9
+
+sgemmKernel10x16_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel10x16_done)
+	OUTROWTO(Z1, sgemmKernel10x16_done)
+	OUTROWTO(Z2, sgemmKernel10x16_done)
+	OUTROWTO(Z3, sgemmKernel10x16_done)
+	OUTROWTO(Z4, sgemmKernel10x16_done)
+	OUTROWTO(Z5, sgemmKernel10x16_done)
+	OUTROWTO(Z6, sgemmKernel10x16_done)
+	OUTROWTO(Z7, sgemmKernel10x16_done)
+	OUTROWTO(Z8, sgemmKernel10x16_done)
+	OUTROWTO(Z9, sgemmKernel10x16_done)
+
+sgemmKernel10x16_done:
+	VZEROUPPER
+	RET
+
+
+// func sgemmKernel4x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// sgemmKernel6x16Z for m ≤ 4 rows of one panel, the same bits.
+TEXT ·sgemmKernel4x16Z(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+	CMPQ CX, $4
+	JLT  sgemmKernel4x16Z_tail
+
+sgemmKernel4x16Z_loop4:
+	STEP4((DI), 0)
+	STEP4((DI)(R12*1), 24)
+	STEP4((DI)(R12*2), 48)
+	STEP4((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel4x16Z_loop4
+
+sgemmKernel4x16Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel4x16Z_scale
+
+sgemmKernel4x16Z_loop1:
+	STEP4((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel4x16Z_loop1
+
+sgemmKernel4x16Z_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel4x16Z_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+
+sgemmKernel4x16Z_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel4x16Z_done)
+	OUTROWTO(Z1, sgemmKernel4x16Z_done)
+	OUTROWTO(Z2, sgemmKernel4x16Z_done)
+	OUTROWTO(Z3, sgemmKernel4x16Z_done)
+
+sgemmKernel4x16Z_done:
+	VZEROUPPER
+	RET
+
+
+// func sgemmKernel2x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// sgemmKernel6x16Z for m ≤ 2 rows of one panel, the same bits.
+TEXT ·sgemmKernel2x16Z(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+	CMPQ CX, $4
+	JLT  sgemmKernel2x16Z_tail
+
+sgemmKernel2x16Z_loop4:
+	STEP2((DI), 0)
+	STEP2((DI)(R12*1), 24)
+	STEP2((DI)(R12*2), 48)
+	STEP2((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel2x16Z_loop4
+
+sgemmKernel2x16Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel2x16Z_scale
+
+sgemmKernel2x16Z_loop1:
+	STEP2((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel2x16Z_loop1
+
+sgemmKernel2x16Z_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel2x16Z_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+
+sgemmKernel2x16Z_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel2x16Z_done)
+	OUTROWTO(Z1, sgemmKernel2x16Z_done)
+
+sgemmKernel2x16Z_done:
+	VZEROUPPER
+	RET
+
+
 // func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
 //
 // For q < kc: dst[16q … 16q+15] = base[off[q]+col … +15] where the bits

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// TestKernel512SmallTiles checks the AVX-512 6-row and 8-row tiles
-// against the AVX2 6×16 tile, bit for bit, on every shape they take, with
+// TestKernel512SmallTiles checks the AVX-512 tiles of one panel (2, 4
+// and 6 rows) and of two (8, 10 and 12 rows) against the AVX2 6×16 tile,
+// bit for bit, on every shape they take, with
 // the sentinels around C untouched, with B packed and read in place
 // (row stride ldb > nr).
 func TestKernel512SmallTiles(t *testing.T) {
@@ -32,7 +33,7 @@ func TestKernel512SmallTiles(t *testing.T) {
 	for _, strided := range []bool{false, true} {
 		for _, alpha := range []float32{1, 2} {
 			for _, beta := range []float32{0, -0.5} {
-				for m := 1; m <= mr+2; m++ {
+				for m := 1; m <= 2*mr; m++ {
 					for n := 1; n <= nr; n++ {
 						const sentinel = 777
 						got := make([]float32, (2*mr+2)*ldc)
@@ -53,11 +54,15 @@ func TestKernel512SmallTiles(t *testing.T) {
 						if strided {
 							name, bb, ld = "tile (6 rows, B in place)", bs, ldb
 						}
-						if m <= mr {
+						switch {
+						case m <= mr:
 							avx512Kernel.tile(kc, a[:kc*mr], bb, ld, got[ldc+1:], ldc, alpha, beta, m, n)
-						} else {
+						case m <= mr+2:
 							name = strings.Replace(name, "tile (6 rows", "tile8 (8 rows", 1)
 							avx512Kernel.tile8(kc, a, bb, ld, got[ldc+1:], ldc, alpha, beta, m, n)
+						default:
+							name = strings.Replace(name, "tile (6 rows", "tile12 (12 rows", 1)
+							avx512Kernel.tile12(kc, a, bb, ld, got[ldc+1:], ldc, alpha, beta, m, n)
 						}
 						tileAVX2(kc, a[:kc*mr], b, nr, want[ldc+1:], ldc, alpha, beta, min(m, mr), n)
 						if m > mr {
