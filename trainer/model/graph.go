@@ -3,9 +3,11 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	goruntime "runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
@@ -36,6 +38,7 @@ type graphConfig struct {
 type graph struct {
 	g       *G.ExprGraph
 	vm      G.VM
+	runTape func() error  // the whole tape on the calling goroutine (tapeRunner), or nil: vm.RunAll
 	rows    int           // logit rows: batch·labelsPerSample
 	classes int           // logit columns
 	x       *tensor.Dense // input batch, refilled before each run (tensor.Int token ids, time-major, for token models)
@@ -123,6 +126,7 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 		}
 		G.Read(logp, &gr.logpV)
 		gr.vm = newTapeMachine(gr.g, G.EvalMode())
+		gr.runTape = tapeRunner(gr.vm)
 		return gr, nil
 	}
 	loss, labels, err := op.Loss(logits)
@@ -138,21 +142,40 @@ func buildGraph(s spec, c graphConfig) (gr *graph, err error) {
 	if len(gr.gradsN) != len(gr.params) {
 		return nil, fmt.Errorf("%w: building %s gradients: %d gradients for %d learnables", ErrGraph, s.info.Name, len(gr.gradsN), len(gr.params))
 	}
-	for _, p := range gr.params {
-		n := p.Shape().TotalSize()
-		if c.dt == tensor.Float32 {
-			gr.grads = append(gr.grads, make([]float32, n))
-		} else {
-			gr.grads = append(gr.grads, make([]float64, n))
-		}
+	for i, p := range gr.params {
+		gr.grads = append(gr.grads, gradArray(gr.gradsN[i], c.dt, p.Shape().TotalSize()))
 	}
 	// No dual values: with them the tape machine adds every gradient
 	// into the learnable's dual value, which then has to be zeroed before
 	// each run (two passes over every gradient, a noticeable part of an
-	// MNIST-CNN step; BenchmarkTrainStep). run copies the gradient nodes'
-	// values out instead.
+	// MNIST-CNN step; BenchmarkTrainStep). The gradients are the gradient
+	// ops' own buffers instead (gradArray), or copied out by run.
 	gr.vm = newTapeMachine(gr.g)
+	gr.runTape = tapeRunner(gr.vm)
 	return gr, nil
+}
+
+// gradArray returns the array a learnable's gradient (node g, n values of
+// dt) is read from after each run: the output buffer of g's op when the op
+// is one of ours that owns one (op.Output), so that copyGrads finds it in
+// place, else a new array.
+func gradArray(g *node, dt tensor.Dtype, n int) any {
+	if t := op.Output(g.Op()); t != nil && t.DataSize() == n {
+		switch d := t.Data().(type) {
+		case []float32:
+			if dt == tensor.Float32 {
+				return d
+			}
+		case []float64:
+			if dt == tensor.Float64 {
+				return d
+			}
+		}
+	}
+	if dt == tensor.Float32 {
+		return make([]float32, n)
+	}
+	return make([]float64, n)
 }
 
 // newTapeMachine is G.NewTapeMachine without the finalizer it sets on the
@@ -176,13 +199,55 @@ func (gr *graph) run() (err error) {
 			err = fmt.Errorf("%w: gorgonia panicked: %v", ErrGraph, r)
 		}
 	}()
-	if err := gr.vm.RunAll(); err != nil {
+	run := gr.vm.RunAll
+	if gr.runTape != nil {
+		run = gr.runTape
+	}
+	if err := run(); err != nil {
 		return fmt.Errorf("%w: %w", ErrGraph, err)
 	}
 	return gr.copyGrads()
 }
 
-// copyGrads copies the gradient nodes' values of the run into gr.grads.
+// tapeRunner returns a function that runs every instruction of the tape
+// machine vm on the calling goroutine, through the machine's Run on its
+// whole program, or nil when vm's internals are not gorgonia v0.9's (the
+// caller then uses RunAll). RunAll locks its caller to the OS thread and
+// runs the program on a new goroutine, so every run hands the P to
+// another thread and back: two futex wake-ups that cost more than an
+// MNIST 2NN layer at small batch (BenchmarkTrainStep, model=MNIST2NN).
+// Run executes the same instructions (without RunAll's NaN, Inf and
+// pointer watches, which our machines do not enable, and its dual-value
+// closures, which need dual values our graphs do not have) and then binds
+// every node's value, as RunAll's instructions do one by one.
+func tapeRunner(vm G.VM) func() error {
+	v := reflect.ValueOf(vm)
+	prog, run := v.MethodByName("Prog"), v.MethodByName("Run")
+	if !prog.IsValid() || !run.IsValid() || prog.Type().NumIn() != 0 || prog.Type().NumOut() != 1 ||
+		run.Type().NumIn() != 1 || run.Type().NumOut() != 1 || run.Type().Out(0) != reflect.TypeFor[error]() {
+		return nil
+	}
+	p := prog.Call(nil)[0]
+	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	f := p.Elem().FieldByName("instructions")
+	if !f.IsValid() || f.Type() != run.Type().In(0) {
+		return nil
+	}
+	// The program never changes after compilation; f is an unexported
+	// field, so reach it through its address.
+	args := []reflect.Value{reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()}
+	return func() error {
+		if err, _ := run.Call(args)[0].Interface().(error); err != nil {
+			return err
+		}
+		return nil
+	}
+}
+
+// copyGrads copies the gradient nodes' values of the run into gr.grads,
+// except those already there (gradArray).
 func (gr *graph) copyGrads() error {
 	for i, n := range gr.gradsN {
 		v := n.Value()
@@ -196,19 +261,28 @@ func (gr *graph) copyGrads() error {
 			if !ok {
 				return fmt.Errorf("%w: the gradient of %s holds %T, want []float32", ErrGraph, gr.names[i], v.Data())
 			}
-			got = copy(d, src)
+			got = copyUnlessSame(d, src)
 		case []float64:
 			src, ok := v.Data().([]float64)
 			if !ok {
 				return fmt.Errorf("%w: the gradient of %s holds %T, want []float64", ErrGraph, gr.names[i], v.Data())
 			}
-			got = copy(d, src)
+			got = copyUnlessSame(d, src)
 		}
 		if want := gr.params[i].Shape().TotalSize(); got != want || v.Shape().TotalSize() != want {
 			return fmt.Errorf("%w: the gradient of %s has %d values, want %d", ErrGraph, gr.names[i], v.Shape().TotalSize(), want)
 		}
 	}
 	return nil
+}
+
+// copyUnlessSame copies src into dst unless both start at the same
+// element, and returns the number of elements dst holds from src.
+func copyUnlessSame[T float32 | float64](dst, src []T) int {
+	if len(dst) > 0 && len(src) > 0 && &dst[0] == &src[0] {
+		return min(len(dst), len(src))
+	}
+	return copy(dst, src)
 }
 
 // setInput fills the input batch from x, whole samples back to back, and
@@ -244,8 +318,8 @@ func (gr *graph) paramData() []any {
 	return d
 }
 
-// gradData returns the arrays the learnables' gradients are copied into
-// after each run (training graph).
+// gradData returns the arrays that hold the learnables' gradients after
+// each run (training graph).
 func (gr *graph) gradData() ([]any, error) {
 	if len(gr.grads) != len(gr.params) {
 		return nil, fmt.Errorf("%w: not a training graph", ErrGraph)

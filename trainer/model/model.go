@@ -56,7 +56,9 @@ type Model interface {
 
 	// Grads returns the backing arrays of the learnables' gradients,
 	// parallel to Params. They stay valid for the life of the Model and
-	// hold the gradients of the last TrainStep.
+	// hold the gradients of the last TrainStep (most are the gradient
+	// ops' own output buffers, so after a TrainStep that failed they hold
+	// unspecified values).
 	Grads() [][]float32
 
 	// TrainStep runs forward and backward on exactly Config().Batch

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
 	"github.com/fltk-go/fltk/trainer/model/internal/optest"
+	"github.com/fltk-go/fltk/trainer/model/op"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -750,4 +751,70 @@ func TestModelStopsItsTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	drained(before, "after closing the shared Team")
+}
+
+// TestTapeRunner checks that every graph runs its tape on the calling
+// goroutine (tapeRunner found gorgonia's program) and that doing so gives
+// the bits of RunAll: the loss, the gradients and the evaluation.
+func TestTapeRunner(t *testing.T) {
+	for _, name := range []string{"MNIST2NN", "FashionMNISTCNN", "CharLSTM"} {
+		t.Run(name, func(t *testing.T) {
+			results := make([][]float32, 2)
+			for i, fast := range []bool{true, false} {
+				m := newModel(t, name, 4, 4, 2)
+				n := m.(*net)
+				for _, gr := range []*graph{n.train, n.eval} {
+					if gr.runTape == nil {
+						t.Fatalf("%s: no tape runner: gorgonia's tape machine is not what tapeRunner expects", name)
+					}
+					if !fast {
+						gr.runTape = nil
+					}
+				}
+				x, y := batchFor(m, 4, 3)
+				loss, err := m.TrainStep(x, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := []float32{float32(loss)}
+				for _, g := range m.Grads() {
+					r = append(r, g...)
+				}
+				pred := make([]int32, len(y))
+				sum, err := m.Evaluate(x, y, 4, pred)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = append(r, float32(sum))
+				for _, p := range pred {
+					r = append(r, float32(p))
+				}
+				results[i] = r
+			}
+			if !equalBits(results[0], results[1]) {
+				t.Errorf("%s: the tape runner and RunAll gave different results", name)
+			}
+		})
+	}
+}
+
+// TestGradsInPlace checks that the gradients of the models' learnables
+// are the gradient ops' own buffers (gradArray), none copied after a run,
+// for the layers that have such ops.
+func TestGradsInPlace(t *testing.T) {
+	for _, name := range []string{"MNIST2NN", "MNISTCNN", "FashionMNISTCNN"} {
+		m := newModel(t, name, 2, 2, 1)
+		tr := m.(*net).train
+		for i, g := range tr.gradsN {
+			out := op.Output(g.Op())
+			if out == nil {
+				t.Errorf("%s: the gradient of %s comes from %v, not an op with a buffer of its own", name, tr.names[i], g.Op())
+				continue
+			}
+			d, _ := out.Data().([]float32)
+			if a, _ := tr.grads[i].([]float32); len(a) == 0 || len(d) != len(a) || &a[0] != &d[0] {
+				t.Errorf("%s: the gradient array of %s is not its op's buffer", name, tr.names[i])
+			}
+		}
+	}
 }

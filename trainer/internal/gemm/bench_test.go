@@ -1,8 +1,11 @@
 package gemm
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -226,4 +229,48 @@ func benchShifted(b *testing.B) {
 		}
 		flops(b)
 	})
+}
+
+// BenchmarkSgemmLinear times the three products of a fully connected
+// layer as trainer/model/op's Linear calls them (W stored in×out): the
+// forward y = x·W (NN, m = batch), the weight gradient dW = xᵀ·dy (TN,
+// k = batch) and the input gradient dx = dy·Wᵀ (NT), for the MNIST 2NN's
+// layers and the MNIST CNN's head at the batches of BenchmarkTrainStep.
+// Small m is where packing W costs as much as the product: impl=ours-packed
+// packs B whatever m (directMaxM 0), for tuning directMaxM (add batches
+// with -batches).
+func BenchmarkSgemmLinear(b *testing.B) {
+	layers := [][2]int{{784, 200}, {200, 200}, {200, 10}, {3136, 512}, {512, 10}}
+	impls := append([]benchImpl{{name: "ours-packed", sgemm: Sgemm, setup: func(tb testing.TB) { useDirect(tb, 0) }}}, benchImpls...)
+	for _, batch := range linearBatches() {
+		for _, l := range layers {
+			in, out := l[0], l[1]
+			for _, s := range []benchShape{nn(batch, out, in), tn(in, out, batch), nt(batch, in, out)} {
+				for _, impl := range impls {
+					if impl.name == "gonum" || impl.name == "ours-go" {
+						continue
+					}
+					b.Run(fmt.Sprintf("shape=%v/impl=%s", s, impl.name), func(b *testing.B) {
+						if impl.setup != nil {
+							impl.setup(b)
+						}
+						runSgemm(b, impl.sgemm, s)
+					})
+				}
+			}
+		}
+	}
+}
+
+var batchesFlag = flag.String("batches", "10,16,50", "BenchmarkSgemmLinear: comma-separated batch sizes")
+
+// linearBatches returns the batches of -batches.
+func linearBatches() []int {
+	var bs []int
+	for _, f := range strings.Split(*batchesFlag, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			bs = append(bs, v)
+		}
+	}
+	return bs
 }

@@ -21,7 +21,12 @@
 // packed into panels of nr columns, and each mc×kc block of op(A) into
 // panels of mr rows, so that the micro-kernel reads both operands
 // contiguously whatever the transposes. The micro-kernel keeps an mr×nr
-// tile of C in registers and performs kc rank-1 updates.
+// tile of C in registers and performs kc rank-1 updates. When op(A) has
+// few rows (at most 64: a fully connected layer at small batch), each
+// element of B would be used only a few times after packing: the kernels
+// read B's full panels in place (row stride ldb) when B is not
+// transposed, and otherwise each panel is packed right before its tiles,
+// while it is in L1. The sums are the same, so are the bits.
 //
 // On amd64 with AVX2 and FMA (detected at run time with CPUID) the
 // micro-kernel is Go assembly with mr×nr = 6×16: twelve YMM accumulators,

@@ -25,6 +25,16 @@ var (
 	ncBlock = 4096
 )
 
+// directMaxM is the largest m for which the micro-kernels read op(B) = B
+// in place (row stride ldb) instead of from packed panels, and op(B) = Bᵀ
+// from one panel packed just before its tiles (still in L1) instead of
+// from a packed kc×nc block (up to 4 MiB, through L3): with few rows of A
+// every packed element of B is used only ceil(m/12) times, so packing
+// cost about as much as the product (a fully connected layer at small
+// batch: its forward, NN, and its input gradient, NT;
+// BenchmarkSgemmLinear). A variable so that tests can force either path.
+var directMaxM = 64
+
 // parFlops is the smallest product, in flops (2·m·n·k), that Sgemm splits
 // over goroutines. A split pays when half the work saves more than waking
 // a second goroutine plus packing the unsplit operand again;
@@ -273,11 +283,16 @@ func serial(kr *kernel, p *problem) {
 	ws.b = ensure(ws.b, nc*kc)
 	ws.stage = ensure(ws.stage, nr*kc)
 
+	// With few rows of A, B's panels are read in place or packed one by
+	// one in macro (directMaxM).
+	direct := p.m <= directMaxM && p.shifted == nil && p.scatter == nil
 	for jc := 0; jc < p.n; jc += nc {
 		ncCur := min(nc, p.n-jc)
 		for pc := 0; pc < p.k; pc += kc {
 			kcCur := min(kc, p.k-pc)
-			packB(&kr.pack, ws.b, ws.stage, p, pc, kcCur, jc, ncCur)
+			if !direct {
+				packB(&kr.pack, ws.b, ws.stage, p, pc, kcCur, jc, ncCur)
+			}
 			beta := p.beta
 			if pc > 0 {
 				beta = 1
@@ -289,19 +304,40 @@ func serial(kr *kernel, p *problem) {
 					macroScatter(kr, ws, p, ic, jc, mcCur, ncCur, kcCur)
 					continue
 				}
-				macro(kr, ws, mcCur, ncCur, kcCur, p.alpha, beta, p.c[ic*p.ldc+jc:], p.ldc)
+				var bIn *problem
+				if direct {
+					bIn = p
+				}
+				macro(kr, ws, bIn, pc, jc, mcCur, ncCur, kcCur, p.alpha, beta, p.c[ic*p.ldc+jc:], p.ldc)
 			}
 		}
 	}
 }
 
 // macro updates the mc×nc block of C at the start of c with the packed
-// blocks in ws: C = alpha·A·B + beta·C.
-func macro(kr *kernel, ws *workspace, mc, nc, kc int, alpha, beta float32, c []float32, ldc int) {
+// blocks in ws: C = alpha·A·B + beta·C. With bIn set, the block of op(B)
+// is the one of bIn at row pc, column jc: full panels of an op(B) = B are
+// read from it in place, the others packed into ws.b one at a time.
+func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alpha, beta float32, c []float32, ldc int) {
 	for jr := 0; jr < nc; jr += nr {
 		n := min(nr, nc-jr)
-		b := ws.b[jr*kc : (jr+nr)*kc]
-		for ir := 0; ir < mc; ir += mr {
+		b, ldb := ws.b[jr*kc:(jr+nr)*kc], nr
+		if bIn != nil {
+			if n == nr && !bIn.bTrans {
+				off := pc*bIn.ldb + jc + jr
+				b, ldb = bIn.b[off:off+(kc-1)*bIn.ldb+nr], bIn.ldb
+			} else {
+				b = ws.b[:kc*nr]
+				packB(&kr.pack, b, ws.stage, bIn, pc, kc, jc+jr, n)
+			}
+		}
+		ir := 0
+		if t := mc / (2 * mr); kr.tiles12 != nil && t > 0 {
+			// Full 12-row tiles in one call.
+			kr.tiles12(kc, ws.a[:t*2*mr*kc], b, ldb, c[jr:], ldc, alpha, beta, n, t)
+			ir = t * 2 * mr
+		}
+		for ; ir < mc; ir += mr {
 			// Edge tiles (m < mr or n < nr) read rows or columns of the
 			// panels past the block, which hold unspecified values (see
 			// packA); the kernel computes and drops them.
@@ -310,16 +346,16 @@ func macro(kr *kernel, ws *workspace, mc, nc, kc int, alpha, beta float32, c []f
 				m := min(2*mr, mc-ir)
 				a := ws.a[ir*kc : (ir+2*mr)*kc]
 				if m <= mr+2 && kr.tile8 != nil {
-					kr.tile8(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+					kr.tile8(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
 				} else {
-					kr.tile12(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+					kr.tile12(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
 				}
 				ir += mr
 				continue
 			}
 			m := min(mr, mc-ir)
 			a := ws.a[ir*kc : (ir+mr)*kc]
-			kr.tile(kc, a, b, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+			kr.tile(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
 		}
 	}
 }

@@ -5,24 +5,32 @@ package gemm
 //
 //	C = alpha·A·B + beta·C
 //
-// where A is a packed panel of kc·mr elements (column q at a[q·mr:]), B a
-// packed panel of kc·nr elements (row q at b[q·nr:]) and C starts at c[0]
+// where A is a packed panel of kc·mr elements (column q at a[q·mr:]), B
+// a panel of kc rows of nr elements, row q at b[q·ldb:] (ldb = nr when
+// packed; B's own row stride when read in place), and C starts at c[0]
 // with row stride ldc. Elements of C outside the m×n part are neither read
 // nor written, and when beta is zero C is not read at all.
 //
 // tile12, when not nil, does the same for a 2·mr×nr tile (0 < m ≤ 2·mr)
 // from two consecutive packed A panels (a holds 2·kc·mr elements), with
 // the same results as two calls of tile; tile8, when not nil, likewise
-// for mr < m ≤ mr+2 (it reads two rows of the second panel).
+// for mr < m ≤ mr+2 (it reads two rows of the second panel). tiles12,
+// when not nil, computes tiles full 2·mr×nr tiles one under the other
+// (2·tiles consecutive A panels, C of 2·mr·tiles rows, 0 < n ≤ nr), with
+// the results of tiles calls of tile12.
 //
 // pack holds the packing routines that go with the kernel.
 type kernel struct {
-	name   string
-	tile   func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
-	tile8  func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
-	tile12 func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
-	pack   packer
+	name    string
+	tile    tileFunc
+	tile8   tileFunc
+	tile12  tileFunc
+	tiles12 func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int)
+	pack    packer
 }
+
+// tileFunc is a micro-kernel's tile routine; see [kernel].
+type tileFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int)
 
 // goKernel is the portable micro-kernel, in pure Go.
 var goKernel = &kernel{name: "go", tile: tileGo, pack: goPacker}
@@ -38,11 +46,11 @@ var kern = bestKernel()
 // Eight independent sums also cover the latency of fused multiply-adds on
 // arm64. The packed panels are in L1, so reading them once per block is
 // cheap.
-func tileGo(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+func tileGo(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
 	if m < mr || n < nr {
 		// An edge tile: compute all of it, then merge the part inside C.
 		var t [mr * nr]float32
-		tileGo(kc, a, b, t[:], nr, 1, 0, mr, nr)
+		tileGo(kc, a, b, ldb, t[:], nr, 1, 0, mr, nr)
 		for i := range m {
 			row := c[i*ldc : i*ldc+n]
 			for j, v := range t[i*nr : i*nr+n] {
@@ -56,7 +64,7 @@ func tileGo(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
 		return
 	}
 	a = a[:kc*mr]
-	b = b[:kc*nr]
+	b = b[:(kc-1)*ldb+nr]
 	_ = c[(mr-1)*ldc+nr-1]
 	for i := 0; i < mr; i += 2 {
 		for j := 0; j < nr; j += 4 {
@@ -77,7 +85,7 @@ func tileGo(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
 				c12 += a1 * b2
 				c13 += a1 * b3
 				ai += mr
-				bj += nr
+				bj += ldb
 			}
 			store4(c[i*ldc+j:i*ldc+j+4], alpha, beta, c00, c01, c02, c03)
 			store4(c[(i+1)*ldc+j:(i+1)*ldc+j+4], alpha, beta, c10, c11, c12, c13)

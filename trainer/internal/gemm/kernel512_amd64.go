@@ -10,7 +10,13 @@ import "github.com/fltk-go/fltk/trainer/internal/simd"
 // (so the same bits). Edge tiles are stored under an opmask.
 //
 //go:noescape
-func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
+// sgemmKernel12x16N is sgemmKernel12x16 on tiles full 12-row tiles one
+// under the other (2·tiles consecutive A panels, one B panel).
+//
+//go:noescape
+func sgemmKernel12x16N(kc int, a, b, c *float32, ldc int, alpha, beta float32, n, ldb, tiles int)
 
 // sgemmKernel6x16Z and sgemmKernel8x16 are sgemmKernel12x16 for tiles of
 // at most 6 rows (one A panel) and 8 rows (two), with its bits: the rows
@@ -18,35 +24,65 @@ func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m,
 // 512-bit registers, without computing rows that are dropped.
 //
 //go:noescape
-func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 
 //go:noescape
-func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
+// sgemmKernel10x16, sgemmKernel4x16Z and sgemmKernel2x16Z are the same
+// for at most 10 rows (two panels), 4 and 2 rows (one): the rows a
+// fully connected layer's batch leaves in its last tile (10 = 10, 16 =
+// 12 + 4, 50 = 4·12 + 2), without multiply-adds for rows that are
+// dropped (BenchmarkSgemmLinear).
+//
+//go:noescape
+func sgemmKernel10x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
+//go:noescape
+func sgemmKernel4x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+
+//go:noescape
+func sgemmKernel2x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 
 // avx512Kernel has the 12-row AVX-512 tile for pairs of A panels, an
 // 8-row one for pairs whose second panel has at most 2 rows, a 6-row one
 // for single panels, and avx2Kernel's packing plus the AVX-512 packing of
 // Shifted panels.
 var avx512Kernel = &kernel{
-	name:   "avx512",
-	tile:   tileAVX512x6,
-	tile8:  tileAVX512x8,
-	tile12: tileAVX512,
-	pack:   with512Packing(avx2Kernel.pack),
+	name:    "avx512",
+	tile:    tileAVX512x6,
+	tile8:   tileAVX512x8,
+	tile12:  tileAVX512,
+	tiles12: tilesAVX512,
+	pack:    with512Packing(avx2Kernel.pack),
 }
 
-func tileAVX512x6(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+func tilesAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int) {
+	_ = a[tiles*kc*2*mr-1]
+	_ = b[(kc-1)*ldb+nr-1]
+	_ = c[(tiles*2*mr-1)*ldc+n-1]
+	sgemmKernel12x16N(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, n, ldb, tiles)
+}
+
+func tileAVX512x6(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
 	_ = a[kc*mr-1]
-	_ = b[kc*nr-1]
+	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(m-1)*ldc+n-1]
-	sgemmKernel6x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+	switch {
+	case m <= 2:
+		sgemmKernel2x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	case m <= 4:
+		sgemmKernel4x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	default:
+		sgemmKernel6x16Z(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+	}
 }
 
-func tileAVX512x8(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+func tileAVX512x8(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
 	_ = a[kc*mr+(kc-1)*mr+1] // row 7 of the second panel's last column
-	_ = b[kc*nr-1]
+	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(m-1)*ldc+n-1]
-	sgemmKernel8x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+	sgemmKernel8x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
 }
 
 // packShifted16Z is packShifted16 with one AVX-512 zero-masked load per
@@ -125,11 +161,15 @@ func packShifted16AVX512(kc int, base []float32, off []int32, mask []uint16, col
 	packShifted16Z(kc, &base[0], col, &off[0], &mask[0], &dst[0])
 }
 
-func tileAVX512(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+func tileAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
 	_ = a[kc*2*mr-1]
-	_ = b[kc*nr-1]
+	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(m-1)*ldc+n-1]
-	sgemmKernel12x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+	if m <= mr+4 {
+		sgemmKernel10x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
+		return
+	}
+	sgemmKernel12x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
 }
 
 // hasAVX512 is simd.HasAVX512F, here so that kernel_amd64.go's bestKernel

@@ -3,14 +3,14 @@
 #include "textflag.h"
 
 // STEP12 performs one rank-1 update of the 12×16 accumulator tile Z0…Z11
-// (row i in Zi): it loads row q of the packed B panel (at boff(DI)) into
+// (row i in Zi): it loads row q of the B panel (at baddr) into
 // Z12 and multiplies it by each of the six elements of column q of the
 // first packed A panel (at aoff(SI), rows 0–5) and of the second (at
 // aoff(R9), rows 6–11), broadcast from memory. Every element of C sums
 // its products in k order with one fused multiply-add each, as the
 // 6×16 AVX2 kernel does, so both give the same bits.
-#define STEP12(boff, aoff) \
-	VMOVUPS          boff(DI), Z12; \
+#define STEP12(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
 	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
 	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
 	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
@@ -36,19 +36,22 @@
 	DECQ        R10; \
 	JZ          done
 
-// func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+// func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 //
 // a holds two consecutive packed A panels of kc·6 elements (rows 0–5,
 // then rows 6–11), b one packed B panel of kc·16; C is m×n (0 < m ≤ 12,
 // 0 < n ≤ 16) with row stride ldc. C = alpha·A·B + beta·C; C is not read
 // when beta is ±0.
-TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-64
+TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
 	LEAQ (CX)(CX*2), R9
 	SHLQ $3, R9 // 24·kc bytes: one A panel
 	ADDQ SI, R9
@@ -70,11 +73,11 @@ TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-64
 	JLT  tail
 
 loop4:
-	STEP12(0, 0)
-	STEP12(64, 24)
-	STEP12(128, 48)
-	STEP12(192, 72)
-	ADDQ $256, DI
+	STEP12((DI), 0)
+	STEP12((DI)(R12*1), 24)
+	STEP12((DI)(R12*2), 48)
+	STEP12((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	ADDQ $96, R9
 	SUBQ $4, CX
@@ -86,8 +89,8 @@ tail:
 	JZ    scale
 
 loop1:
-	STEP12(0, 0)
-	ADDQ $64, DI
+	STEP12((DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	ADDQ $24, R9
 	DECQ CX
@@ -140,10 +143,133 @@ done:
 	VZEROUPPER
 	RET
 
+// STOREROW stores accumulator r (+ beta·C when BX ≠ 0, beta in Z13) to the
+// first columns of the C row at DX under mask K1 and moves DX to the next
+// row.
+#define STOREROW(r) \
+	TESTQ       BX, BX; \
+	JZ          2(PC); \
+	VFMADD231PS (DX), Z13, K1, r; \
+	VMOVUPS     r, K1, (DX); \
+	ADDQ        R8, DX
+
+// func sgemmKernel12x16N(kc int, a, b, c *float32, ldc int, alpha, beta float32, n, ldb, tiles int)
+//
+// sgemmKernel12x16 on tiles full tiles of 12 rows, one under the other,
+// with the same B panel: a holds 2·tiles consecutive packed A panels, C
+// is (12·tiles)×n. One call per column of tiles instead of one per tile:
+// with a short k (a weight gradient's k is the batch) the calls and the
+// stores cost as much as the multiply-adds (BenchmarkSgemmLinear, TN).
+// The same bits as sgemmKernel12x16, tile by tile.
+TEXT ·sgemmKernel12x16N(SB), NOSPLIT, $0-72
+	MOVQ         a+8(FP), SI
+	MOVQ         c+24(FP), DX
+	MOVQ         ldc+32(FP), R8
+	SHLQ         $2, R8
+	MOVQ         ldb+56(FP), R12
+	SHLQ         $2, R12           // bytes per row of B (64 when packed)
+	LEAQ         (R12)(R12*2), R13 // three rows
+	MOVQ         kc+0(FP), AX
+	LEAQ         (AX)(AX*2), AX
+	SHLQ         $3, AX            // 24·kc bytes: one A panel
+	MOVQ         n+48(FP), CX
+	MOVL         $1, BX
+	SHLL         CX, BX
+	DECL         BX
+	KMOVW        BX, K1            // the first n columns
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX   // BX ≠ 0 when beta is not ±0
+	VBROADCASTSS beta+44(FP), Z13
+	MOVL         alpha+40(FP), R10
+	VBROADCASTSS alpha+40(FP), Z14
+	MOVQ         tiles+64(FP), R11
+
+sgemmKernel12x16N_tile:
+	MOVQ kc+0(FP), CX
+	MOVQ b+16(FP), DI
+	LEAQ (SI)(AX*1), R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+
+	CMPQ CX, $4
+	JLT  sgemmKernel12x16N_tail
+
+sgemmKernel12x16N_loop4:
+	STEP12((DI), 0)
+	STEP12((DI)(R12*1), 24)
+	STEP12((DI)(R12*2), 48)
+	STEP12((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	ADDQ $96, R9
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel12x16N_loop4
+
+sgemmKernel12x16N_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel12x16N_scale
+
+sgemmKernel12x16N_loop1:
+	STEP12((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	ADDQ $24, R9
+	DECQ CX
+	JNZ  sgemmKernel12x16N_loop1
+
+sgemmKernel12x16N_scale:
+	CMPL   R10, $0x3f800000
+	JEQ    sgemmKernel12x16N_store
+	VMULPS Z14, Z0, Z0
+	VMULPS Z14, Z1, Z1
+	VMULPS Z14, Z2, Z2
+	VMULPS Z14, Z3, Z3
+	VMULPS Z14, Z4, Z4
+	VMULPS Z14, Z5, Z5
+	VMULPS Z14, Z6, Z6
+	VMULPS Z14, Z7, Z7
+	VMULPS Z14, Z8, Z8
+	VMULPS Z14, Z9, Z9
+	VMULPS Z14, Z10, Z10
+	VMULPS Z14, Z11, Z11
+
+sgemmKernel12x16N_store:
+	STOREROW(Z0)
+	STOREROW(Z1)
+	STOREROW(Z2)
+	STOREROW(Z3)
+	STOREROW(Z4)
+	STOREROW(Z5)
+	STOREROW(Z6)
+	STOREROW(Z7)
+	STOREROW(Z8)
+	STOREROW(Z9)
+	STOREROW(Z10)
+	STOREROW(Z11)
+
+	// DX is at the next tile's first row, R9 at its first A panel.
+	MOVQ R9, SI
+	DECQ R11
+	JNZ  sgemmKernel12x16N_tile
+	VZEROUPPER
+	RET
+
 // STEP6 is STEP12 for the first A panel only (rows 0–5), STEP8 adds
 // rows 6 and 7 from the second.
-#define STEP6(boff, aoff) \
-	VMOVUPS          boff(DI), Z12; \
+#define STEP6(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
 	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
 	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
 	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
@@ -151,8 +277,8 @@ done:
 	VFMADD231PS.BCST aoff+16(SI), Z12, Z4; \
 	VFMADD231PS.BCST aoff+20(SI), Z12, Z5
 
-#define STEP8(boff, aoff) \
-	STEP6(boff, aoff); \
+#define STEP8(baddr, aoff) \
+	STEP6(baddr, aoff); \
 	VFMADD231PS.BCST aoff(R9), Z12, Z6; \
 	VFMADD231PS.BCST aoff+4(R9), Z12, Z7
 
@@ -166,16 +292,19 @@ done:
 	DECQ        R10; \
 	JZ          out
 
-// func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+// func sgemmKernel6x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 //
 // sgemmKernel12x16 for one packed A panel: m ≤ 6 rows, the same bits.
-TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-64
+TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
 
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -188,11 +317,11 @@ TEXT ·sgemmKernel6x16Z(SB), NOSPLIT, $0-64
 	JLT  sgemmKernel6x16Z_tail
 
 sgemmKernel6x16Z_loop4:
-	STEP6(0, 0)
-	STEP6(64, 24)
-	STEP6(128, 48)
-	STEP6(192, 72)
-	ADDQ $256, DI
+	STEP6((DI), 0)
+	STEP6((DI)(R12*1), 24)
+	STEP6((DI)(R12*2), 48)
+	STEP6((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	SUBQ $4, CX
 	CMPQ CX, $4
@@ -203,8 +332,8 @@ sgemmKernel6x16Z_tail:
 	JZ    sgemmKernel6x16Z_scale
 
 sgemmKernel6x16Z_loop1:
-	STEP6(0, 0)
-	ADDQ $64, DI
+	STEP6((DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	DECQ CX
 	JNZ  sgemmKernel6x16Z_loop1
@@ -242,17 +371,20 @@ sgemmKernel6x16Z_done:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+// func sgemmKernel8x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 //
 // sgemmKernel12x16 for m ≤ 8 rows (the first two of the second panel),
 // the same bits; a holds two panels, as for sgemmKernel12x16.
-TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-64
+TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
 	LEAQ (CX)(CX*2), R9
 	SHLQ $3, R9 // 24·kc bytes: one A panel
 	ADDQ SI, R9
@@ -270,11 +402,11 @@ TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-64
 	JLT  sgemmKernel8x16_tail
 
 sgemmKernel8x16_loop4:
-	STEP8(0, 0)
-	STEP8(64, 24)
-	STEP8(128, 48)
-	STEP8(192, 72)
-	ADDQ $256, DI
+	STEP8((DI), 0)
+	STEP8((DI)(R12*1), 24)
+	STEP8((DI)(R12*2), 48)
+	STEP8((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	ADDQ $96, R9
 	SUBQ $4, CX
@@ -286,8 +418,8 @@ sgemmKernel8x16_tail:
 	JZ    sgemmKernel8x16_scale
 
 sgemmKernel8x16_loop1:
-	STEP8(0, 0)
-	ADDQ $64, DI
+	STEP8((DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	ADDQ $24, R9
 	DECQ CX
@@ -329,6 +461,265 @@ sgemmKernel8x16_store:
 sgemmKernel8x16_done:
 	VZEROUPPER
 	RET
+
+// STEP10 is STEP8 with rows 8 and 9 too; STEP4 and STEP2 are STEP6 for
+// the first rows of one panel.
+#define STEP10(baddr, aoff) \
+	STEP8(baddr, aoff); \
+	VFMADD231PS.BCST aoff+8(R9), Z12, Z8; \
+	VFMADD231PS.BCST aoff+12(R9), Z12, Z9
+
+#define STEP4(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
+	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
+	VFMADD231PS.BCST aoff+4(SI), Z12, Z1; \
+	VFMADD231PS.BCST aoff+8(SI), Z12, Z2; \
+	VFMADD231PS.BCST aoff+12(SI), Z12, Z3
+
+#define STEP2(baddr, aoff) \
+	VMOVUPS          baddr, Z12; \
+	VFMADD231PS.BCST aoff(SI), Z12, Z0; \
+	VFMADD231PS.BCST aoff+4(SI), Z12, Z1
+
+// func sgemmKernel10x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// sgemmKernel12x16 for m ≤ 10 rows (the first four of the second panel),
+// the same bits; a holds two panels, as for sgemmKernel12x16.
+TEXT ·sgemmKernel10x16(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
+	LEAQ (CX)(CX*2), R9
+	SHLQ $3, R9 // 24·kc bytes: one A panel
+	ADDQ SI, R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+
+	CMPQ CX, $4
+	JLT  sgemmKernel10x16_tail
+
+sgemmKernel10x16_loop4:
+	STEP10((DI), 0)
+	STEP10((DI)(R12*1), 24)
+	STEP10((DI)(R12*2), 48)
+	STEP10((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	ADDQ $96, R9
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel10x16_loop4
+
+sgemmKernel10x16_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel10x16_scale
+
+sgemmKernel10x16_loop1:
+	STEP10((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	ADDQ $24, R9
+	DECQ CX
+	JNZ  sgemmKernel10x16_loop1
+
+sgemmKernel10x16_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel10x16_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+	VMULPS       Z12, Z4, Z4
+	VMULPS       Z12, Z5, Z5
+	VMULPS       Z12, Z6, Z6
+	VMULPS       Z12, Z7, Z7
+	VMULPS       Z12, Z8, Z8
+	VMULPS       Z12, Z9, Z9
+
+sgemmKernel10x16_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel10x16_done)
+	OUTROWTO(Z1, sgemmKernel10x16_done)
+	OUTROWTO(Z2, sgemmKernel10x16_done)
+	OUTROWTO(Z3, sgemmKernel10x16_done)
+	OUTROWTO(Z4, sgemmKernel10x16_done)
+	OUTROWTO(Z5, sgemmKernel10x16_done)
+	OUTROWTO(Z6, sgemmKernel10x16_done)
+	OUTROWTO(Z7, sgemmKernel10x16_done)
+	OUTROWTO(Z8, sgemmKernel10x16_done)
+	OUTROWTO(Z9, sgemmKernel10x16_done)
+
+sgemmKernel10x16_done:
+	VZEROUPPER
+	RET
+
+
+// func sgemmKernel4x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// sgemmKernel6x16Z for m ≤ 4 rows of one panel, the same bits.
+TEXT ·sgemmKernel4x16Z(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+	CMPQ CX, $4
+	JLT  sgemmKernel4x16Z_tail
+
+sgemmKernel4x16Z_loop4:
+	STEP4((DI), 0)
+	STEP4((DI)(R12*1), 24)
+	STEP4((DI)(R12*2), 48)
+	STEP4((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel4x16Z_loop4
+
+sgemmKernel4x16Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel4x16Z_scale
+
+sgemmKernel4x16Z_loop1:
+	STEP4((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel4x16Z_loop1
+
+sgemmKernel4x16Z_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel4x16Z_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+
+sgemmKernel4x16Z_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel4x16Z_done)
+	OUTROWTO(Z1, sgemmKernel4x16Z_done)
+	OUTROWTO(Z2, sgemmKernel4x16Z_done)
+	OUTROWTO(Z3, sgemmKernel4x16Z_done)
+
+sgemmKernel4x16Z_done:
+	VZEROUPPER
+	RET
+
+
+// func sgemmKernel2x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// sgemmKernel6x16Z for m ≤ 2 rows of one panel, the same bits.
+TEXT ·sgemmKernel2x16Z(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12           // bytes per row of B (64 when packed)
+	LEAQ (R12)(R12*2), R13 // three rows
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+	CMPQ CX, $4
+	JLT  sgemmKernel2x16Z_tail
+
+sgemmKernel2x16Z_loop4:
+	STEP2((DI), 0)
+	STEP2((DI)(R12*1), 24)
+	STEP2((DI)(R12*2), 48)
+	STEP2((DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel2x16Z_loop4
+
+sgemmKernel2x16Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel2x16Z_scale
+
+sgemmKernel2x16Z_loop1:
+	STEP2((DI), 0)
+	ADDQ R12, DI
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel2x16Z_loop1
+
+sgemmKernel2x16Z_scale:
+	MOVL alpha+40(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel2x16Z_store
+	VBROADCASTSS alpha+40(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+
+sgemmKernel2x16Z_store:
+	MOVQ         n+56(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         beta+44(FP), BX
+	ANDL         $0x7fffffff, BX
+	VBROADCASTSS beta+44(FP), Z13
+	MOVQ         m+48(FP), R10
+	OUTROWTO(Z0, sgemmKernel2x16Z_done)
+	OUTROWTO(Z1, sgemmKernel2x16Z_done)
+
+sgemmKernel2x16Z_done:
+	VZEROUPPER
+	RET
+
 
 // func packShifted16Z(kc int, base *float32, col int, off *int32, mask *uint16, dst *float32)
 //

@@ -6,11 +6,12 @@ import "github.com/fltk-go/fltk/trainer/internal/simd"
 
 // sgemmKernel6x16 is the AVX2/FMA micro-kernel (kernel_amd64.s) on raw
 // pointers; see [kernel] for the contract. The caller guarantees that a
-// holds kc·6 elements, b kc·16 and c an m×n tile with row stride ldc.
+// holds kc·6 elements, b kc rows of 16 with row stride ldb and c an m×n
+// tile with row stride ldc.
 // Edge tiles (m < 6 or n < 16) are stored with masked moves.
 //
 //go:noescape
-func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
+func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
 
 // The packing routines of kernel_amd64.s; see [packer]. The transposing
 // ones (packA6N, packB16T) take a multiple of 8 columns.
@@ -120,11 +121,11 @@ func scatter16AVX2(m int, t, base []float32, off []int32, mask []uint16, col int
 	scatterAdd16(m, &t[0], &base[0], col, &off[0], &mask[0])
 }
 
-func tileAVX2(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int) {
+func tileAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
 	_ = a[kc*mr-1]
-	_ = b[kc*nr-1]
+	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(m-1)*ldc+n-1]
-	sgemmKernel6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n)
+	sgemmKernel6x16(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, m, n, ldb)
 }
 
 // bestKernel returns the AVX-512 kernel when the CPU has it, else the

@@ -3,12 +3,12 @@
 #include "textflag.h"
 
 // STEP performs one rank-1 update of the 6×16 accumulator tile Y0…Y11
-// (row i in Y(2i), Y(2i+1)): it loads row q of the packed B panel (at
-// boff(DI)) into Y12, Y13 and broadcasts each of the six elements of
-// column q of the packed A panel (at aoff(SI)).
-#define STEP(boff, aoff) \
-	VMOVUPS      boff(DI), Y12; \
-	VMOVUPS      boff+32(DI), Y13; \
+// (row i in Y(2i), Y(2i+1)): it loads row q of the B panel (its two
+// halves at b0 and b1) into Y12, Y13 and broadcasts each of the six
+// elements of column q of the packed A panel (at aoff(SI)).
+#define STEP(b0, b1, aoff) \
+	VMOVUPS      b0, Y12; \
+	VMOVUPS      b1, Y13; \
 	VBROADCASTSS aoff(SI), Y14; \
 	VFMADD231PS  Y12, Y14, Y0; \
 	VFMADD231PS  Y13, Y14, Y1; \
@@ -81,14 +81,20 @@ GLOBL iota<>(SB), RODATA|NOPTR, $64
 	DECQ        R10; \
 	JZ          edgeDone
 
-// func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n int)
-TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
+// func sgemmKernel6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m, n, ldb int)
+//
+// Row q of the B panel is at b + q·ldb: ldb is 16 for a packed panel, the
+// row stride of B when the kernel reads it in place.
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R8
 	SHLQ $2, R8
+	MOVQ ldb+64(FP), R12
+	SHLQ $2, R12             // bytes per row of B
+	LEAQ (R12)(R12*2), R13   // three rows
 
 	// Bring the six rows of C towards L1 while the products accumulate.
 	MOVQ       DX, R9
@@ -127,11 +133,11 @@ TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-64
 	JLT  tail
 
 loop4:
-	STEP(0, 0)
-	STEP(64, 24)
-	STEP(128, 48)
-	STEP(192, 72)
-	ADDQ $256, DI
+	STEP((DI), 32(DI), 0)
+	STEP((DI)(R12*1), 32(DI)(R12*1), 24)
+	STEP((DI)(R12*2), 32(DI)(R12*2), 48)
+	STEP((DI)(R13*1), 32(DI)(R13*1), 72)
+	LEAQ (DI)(R12*4), DI
 	ADDQ $96, SI
 	SUBQ $4, CX
 	CMPQ CX, $4
@@ -142,8 +148,8 @@ tail:
 	JZ    done
 
 loop1:
-	STEP(0, 0)
-	ADDQ $64, DI
+	STEP((DI), 32(DI), 0)
+	ADDQ R12, DI
 	ADDQ $24, SI
 	DECQ CX
 	JNZ  loop1

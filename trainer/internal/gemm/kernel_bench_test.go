@@ -15,7 +15,7 @@ func BenchmarkKernel(b *testing.B) {
 				bb := make([]float32, kc*nr)
 				c := make([]float32, mr*nr)
 				for b.Loop() {
-					kr.tile(kc, a, bb, c, nr, 1, 1, mr, nr)
+					kr.tile(kc, a, bb, nr, c, nr, 1, 1, mr, nr)
 				}
 				b.ReportMetric(2*float64(mr*nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -61,12 +61,12 @@ func macroScatter(kr *kernel, ws *workspace, p *problem, ic, jc, mc, nc, kc int)
 				m = min(2*mr, mc-ir)
 				a := ws.a[ir*kc : (ir+2*mr)*kc]
 				if m <= mr+2 && kr.tile8 != nil {
-					kr.tile8(kc, a, b, ws.tile, nr, p.alpha, 0, m, n)
+					kr.tile8(kc, a, b, nr, ws.tile, nr, p.alpha, 0, m, n)
 				} else {
-					kr.tile12(kc, a, b, ws.tile, nr, p.alpha, 0, m, n)
+					kr.tile12(kc, a, b, nr, ws.tile, nr, p.alpha, 0, m, n)
 				}
 			} else {
-				kr.tile(kc, ws.a[ir*kc:(ir+mr)*kc], b, ws.tile, nr, p.alpha, 0, m, n)
+				kr.tile(kc, ws.a[ir*kc:(ir+mr)*kc], b, nr, ws.tile, nr, p.alpha, 0, m, n)
 			}
 			r := ic + ir
 			kr.pack.scatter16(m, ws.tile, d.base, d.off[r:r+m], masks[r:r+m], jc+jr)

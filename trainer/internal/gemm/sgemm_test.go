@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -284,7 +285,7 @@ func TestKernelEdges(t *testing.T) {
 							}
 						}
 					}
-					kr.tile(kc, a, b, c, ldc, 2, beta, m, n)
+					kr.tile(kc, a, b, nr, c, ldc, 2, beta, m, n)
 					for idx, got := range buf {
 						i, j := idx/ldc-1, idx%ldc-1
 						if i < 0 || i >= m || j < 0 || j >= n {
@@ -346,10 +347,10 @@ func TestKernel12Edges(t *testing.T) {
 								got[(i+1)*ldc+1+j], want[(i+1)*ldc+1+j] = v, v
 							}
 						}
-						kr.tile12(kc, a, b, got[ldc+1:], ldc, alpha, beta, m, n)
-						kr.tile(kc, a[:kc*mr], b, want[ldc+1:], ldc, alpha, beta, min(m, mr), n)
+						kr.tile12(kc, a, b, nr, got[ldc+1:], ldc, alpha, beta, m, n)
+						kr.tile(kc, a[:kc*mr], b, nr, want[ldc+1:], ldc, alpha, beta, min(m, mr), n)
 						if m > mr {
-							kr.tile(kc, a[kc*mr:], b, want[(mr+1)*ldc+1:], ldc, alpha, beta, m-mr, n)
+							kr.tile(kc, a[kc*mr:], b, nr, want[(mr+1)*ldc+1:], ldc, alpha, beta, m-mr, n)
 						}
 						for idx := range got {
 							if math.Float32bits(got[idx]) != math.Float32bits(want[idx]) {
@@ -616,4 +617,132 @@ func FuzzSgemm(f *testing.F) {
 			kern = old
 		}
 	})
+}
+
+// useDirect sets directMaxM until the test ends.
+func useDirect(tb testing.TB, maxM int) {
+	tb.Helper()
+	old := directMaxM
+	directMaxM = maxM
+	tb.Cleanup(func() { directMaxM = old })
+}
+
+// TestSgemmBInPlace checks that reading B in place or packing it panel by
+// panel (m ≤ directMaxM) gives the bits of packing it by blocks, for
+// every kernel and transpose, with the default and a small blocking
+// (several panels and slices of k), and that the assembly kernels give
+// the AVX2 kernel's bits on that path.
+func TestSgemmBInPlace(t *testing.T) {
+	n := 60
+	if testing.Short() || raceEnabled {
+		n = 15
+	}
+	for _, blocking := range []struct {
+		name       string
+		kc, mc, nc int
+	}{
+		{"default", kcBlock, mcBlock, ncBlock},
+		{"small", 7, 12, 32},
+	} {
+		t.Run("blocking="+blocking.name, func(t *testing.T) {
+			useBlocking(t, blocking.kc, blocking.mc, blocking.nc)
+			rng := rand.New(rand.NewPCG(7, 3))
+			for range n {
+				tc := randCase(rng, 300)
+				tc.m = 1 + rng.IntN(directMaxM)
+				ar, ac := stored(tc.tA, tc.m, tc.k)
+				br, bc := stored(tc.tB, tc.k, tc.n)
+				tc.lda, tc.ldb = ac+rng.IntN(3), bc+rng.IntN(3)
+				a := randMat(rng, ar, ac, tc.lda, float32(math.NaN()))
+				b := randMat(rng, br, bc, tc.ldb, float32(math.NaN()))
+				c0 := randMat(rng, tc.m, tc.n, tc.ldc, 0)
+				run := func(kr *kernel, maxM int) []float32 {
+					old, oldM := kern, directMaxM
+					kern, directMaxM = kr, maxM
+					defer func() { kern, directMaxM = old, oldM }()
+					c := slices.Clone(c0)
+					Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
+					return c
+				}
+				var avx2 []float32
+				for _, kr := range kernels() {
+					direct, packed := run(kr, directMaxM), run(kr, 0)
+					if i := firstDiff(direct, packed); i >= 0 {
+						t.Fatalf("kernel=%s %v: B in place gives %g at %d, packed %g", kr.name, tc, direct[i], i, packed[i])
+					}
+					if kr.name == "avx2" {
+						avx2 = direct
+					}
+				}
+				for _, kr := range cpuKernels() {
+					if avx2 == nil {
+						break
+					}
+					if i := firstDiff(run(kr, directMaxM), avx2); i >= 0 {
+						t.Fatalf("kernel=%s %v: B in place differs from the AVX2 kernel at %d", kr.name, tc, i)
+					}
+				}
+			}
+		})
+	}
+}
+
+// firstDiff returns the first index where x and y differ in bits, or -1.
+func firstDiff(x, y []float32) int {
+	for i := range x {
+		if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestSgemmSameBitsAsAVX2 checks that Sgemm gives the same bits with
+// every assembly kernel as with the AVX2 one on random cases (every
+// transpose, B packed or read in place, tiles of 12 rows one or several
+// per call), with the default and a small blocking.
+func TestSgemmSameBitsAsAVX2(t *testing.T) {
+	ks := cpuKernels()
+	if len(ks) < 2 {
+		t.Skipf("%d assembly kernels on this CPU: nothing to compare", len(ks))
+	}
+	n := 60
+	if testing.Short() || raceEnabled {
+		n = 15
+	}
+	for _, blocking := range []struct {
+		name       string
+		kc, mc, nc int
+	}{
+		{"default", kcBlock, mcBlock, ncBlock},
+		{"small", 7, 36, 32},
+	} {
+		t.Run("blocking="+blocking.name, func(t *testing.T) {
+			useBlocking(t, blocking.kc, blocking.mc, blocking.nc)
+			rng := rand.New(rand.NewPCG(8, 5))
+			for range n {
+				tc := randCase(rng, 300)
+				ar, ac := stored(tc.tA, tc.m, tc.k)
+				br, bc := stored(tc.tB, tc.k, tc.n)
+				a := randMat(rng, ar, ac, tc.lda, float32(math.NaN()))
+				b := randMat(rng, br, bc, tc.ldb, float32(math.NaN()))
+				c0 := randMat(rng, tc.m, tc.n, tc.ldc, 0)
+				var want []float32
+				for _, kr := range ks {
+					old := kern
+					kern = kr
+					c := slices.Clone(c0)
+					Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, tc.lda, b, tc.ldb, tc.beta, c, tc.ldc)
+					kern = old
+					if want == nil {
+						want = c // cpuKernels lists avx2 first
+						continue
+					}
+					if i := firstDiff(c, want); i >= 0 {
+						t.Fatalf("kernel=%s %v: element %d is %g, the AVX2 kernel gives %g", kr.name, tc, i, c[i], want[i])
+					}
+				}
+			}
+		})
+	}
 }

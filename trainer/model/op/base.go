@@ -205,3 +205,27 @@ func asShape(t *tensor.Dense, s tensor.Shape) *tensor.Dense {
 	}
 	return t
 }
+
+// outputOwner is an op whose every run returns the same tensor, a buffer
+// of its own that the op overwrites whole.
+type outputOwner interface{ output() *tensor.Dense }
+
+// Output returns the tensor every run of o returns, when o is one of this
+// package's gradient ops of learnables (Linear's weights, biases,
+// convolutions' weights and biases, BatchNorm's γ and β, the LSTM's
+// recurrent weights), else nil. The op overwrites all of it on each run,
+// so a caller may take it as the gradient's array instead of copying the
+// gradient out after every run.
+func Output(o G.Op) *tensor.Dense {
+	if w, ok := o.(outputOwner); ok {
+		return w.output()
+	}
+	return nil
+}
+
+func (op *linearGradOp) output() *tensor.Dense  { return op.out }
+func (op *biasGradOp) output() *tensor.Dense    { return op.db }
+func (op *convGradWOp) output() *tensor.Dense   { return op.dw }
+func (op *convGradBOp) output() *tensor.Dense   { return op.db }
+func (op *bnParamGradOp) output() *tensor.Dense { return op.out }
+func (op *lstmWhGradOp) output() *tensor.Dense  { return op.dwh }
