@@ -191,6 +191,9 @@ func (w *World) refuseLink(l *links, c net.Conn, why string) {
 	if !seen {
 		w.log.Warn("direct link refused", "remote", c.RemoteAddr().String(), "why", why)
 	}
+	if len(why) > 255 { // the answer's length is one byte
+		why = why[:255]
+	}
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write(append([]byte{1, byte(len(why))}, why...))
 	_ = c.Close()
