@@ -51,13 +51,16 @@ run: data build
 demo: build
 	$(BIN)/fltk-launch -np 5 configs/demo.toml
 
-# test is the suite CI runs: runtime/ and collective/ under the race
-# detector, everything else normally, then the multi-process tests. The
-# model's parallel loops (helpers shared by clients) also run under the
-# race detector.
+# test is the suite CI runs: runtime/ and collective/ at full sizes, then
+# again under the race detector with -short (smaller tensors: fresh shadow
+# pages made the full sizes take minutes a test under it, see
+# collectivetest.Large), everything else normally, then the multi-process
+# tests. The model's parallel loops (helpers shared by clients) also run
+# under the race detector.
 test: data
 	go build ./...
-	go test -race -count=1 -timeout 15m ./runtime/... ./collective/...
+	go test -count=1 -timeout 10m ./runtime/... ./collective/...
+	go test -race -short -count=1 -timeout 15m ./runtime/... ./collective/...
 	go test -race -count=1 -timeout 5m -run 'TestParallelFor$$|TestCloseStopsHelpers|TestCoresDoNotChangeResults|TestConcurrentModels' ./trainer/model/ ./trainer/internal/parallel/
 	go test -count=1 -timeout 15m $$(go list ./... | grep -v -e /runtime -e /collective)
 

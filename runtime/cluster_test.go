@@ -114,7 +114,7 @@ func TestClusterWorld(t *testing.T) {
 			}
 			// Several chunks (64 KiB) without TLS; TLS is slow under the
 			// race detector, one chunk shows it works.
-			elems := []int{1, 70000}
+			elems := []int{1, collectivetest.Large()}
 			if useTLS || testing.Short() {
 				elems = []int{1000}
 			}

@@ -178,7 +178,7 @@ func TestCredsExistingCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if err := runtimetest.OnAll(np, func(r int) error {
-		return collectivetest.Conformance(ctx, comms[r], []int{1, 1000, 70000}, []collective.Codec{collective.CodecNone})
+		return collectivetest.Conformance(ctx, comms[r], []int{1, 1000, collectivetest.Large()}, []collective.Codec{collective.CodecNone})
 	}); err != nil {
 		t.Fatal(err)
 	}

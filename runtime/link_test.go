@@ -64,7 +64,7 @@ func TestDirectLinks(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			if err := runtimetest.OnAll(np, func(r int) error {
-				return collectivetest.Conformance(ctx, comms[r], []int{1, 1000, 70000}, []collective.Codec{collective.CodecNone, collective.CodecInt8})
+				return collectivetest.Conformance(ctx, comms[r], []int{1, 1000, collectivetest.Large()}, []collective.Codec{collective.CodecNone, collective.CodecInt8})
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"testing"
 
 	"github.com/fltk-go/fltk/collective"
 )
@@ -243,4 +244,18 @@ func conform[T collective.Float](ctx context.Context, c *collective.Comm, n, roo
 		}
 	}
 	return collective.Barrier(ctx, c)
+}
+
+// Large is the element count of the conformance suite's largest case:
+// 70000 float32s, several 64 KiB chunks and not a multiple of one; with
+// -short (make test's race run) 20000, still several chunks. The race
+// detector faults in fresh shadow pages for every buffer, and on a VM
+// where page faults flush TLBs across CPUs that made the full sizes take
+// minutes a test (TestConformanceNATS np=5 tcp=true: 2 s without it,
+// 160-180 s with); make test runs the full sizes without -race.
+func Large() int {
+	if testing.Short() {
+		return 20000
+	}
+	return 70000
 }
