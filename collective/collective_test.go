@@ -30,16 +30,24 @@ var allCodecs = []collective.Codec{collective.CodecNone, collective.CodecZstd, c
 func TestConformanceInMemory(t *testing.T) {
 	// Chunks of 256 bytes make every size but the smallest span several
 	// chunks, and 97 and 1000 elements are not multiples of the chunk.
-	cfg := collective.Config{JobID: "mem", ChunkBytes: 256, Window: 2, SmallBytes: 128}
+	// RootBytes -1 runs the lossless AllReduce through reduce-scatter +
+	// allgather, as larger tensors take it; the default through a root.
+	// (Lossy codecs take reduce-scatter either way.)
 	elems := []int{0, 1, 7, 97, 1000}
-	for _, np := range []int{1, 2, 3, 5, 9} {
-		t.Run(fmt.Sprintf("np=%d", np), func(t *testing.T) {
+	lossless := []collective.Codec{collective.CodecNone, collective.CodecZstd}
+	for _, tt := range []struct {
+		np        int
+		rootBytes int
+		codecs    []collective.Codec
+	}{{1, 0, allCodecs}, {2, 0, allCodecs}, {3, 0, allCodecs}, {5, 0, allCodecs}, {9, 0, allCodecs}, {5, -1, lossless}, {9, -1, lossless}} {
+		t.Run(fmt.Sprintf("np=%d/root_bytes=%d", tt.np, tt.rootBytes), func(t *testing.T) {
 			t.Parallel()
-			comms := collectivetest.NewNetwork(t, np).Comms(t, cfg)
+			cfg := collective.Config{JobID: "mem", ChunkBytes: 256, Window: 2, SmallBytes: 128, RootBytes: tt.rootBytes}
+			comms := collectivetest.NewNetwork(t, tt.np).Comms(t, cfg)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			for r, err := range onAll(comms, func(c *collective.Comm) error {
-				return collectivetest.Conformance(ctx, c, elems, allCodecs)
+				return collectivetest.Conformance(ctx, c, elems, tt.codecs)
 			}) {
 				if err != nil {
 					t.Errorf("rank %d: %v", r, err)
@@ -74,6 +82,65 @@ func testKilledRankIsNamed(t *testing.T, hosts []int) {
 		if !errors.As(err, &re) || re.Rank != 3 || !errors.Is(err, collective.ErrPeerDown) {
 			t.Errorf("rank %d: %v, want RankError naming rank 3", r, err)
 		}
+	}
+}
+
+// TestRootAllReduceBitIdentical runs every collective with the AllReduce
+// through a root (the default up to RootBytes) and through reduce-scatter
+// + allgather (RootBytes -1) and requires the same bits on every rank, and
+// for lossless codecs the bits of a reference reduced in rank order.
+func TestRootAllReduceBitIdentical(t *testing.T) {
+	for _, np := range []int{2, 5} {
+		t.Run(fmt.Sprintf("np=%d", np), func(t *testing.T) {
+			t.Parallel()
+			cfg := collective.Config{JobID: "root", ChunkBytes: 256, Window: 2, SmallBytes: 128}
+			root := collectivetest.NewNetwork(t, np).Comms(t, cfg)
+			cfg.RootBytes = -1
+			scatter := collectivetest.NewNetwork(t, np).Comms(t, cfg)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			for _, n := range []int{1, 999} {
+				for _, codec := range allCodecs[:4] {
+					testBits[float32](ctx, t, root, scatter, n, codec)
+					testBits[float64](ctx, t, root, scatter, n, codec)
+				}
+			}
+		})
+	}
+}
+
+// TestAbortTakesTheLocalReason: an AllReduce through a root waits only
+// for the root, which tells the others when a rank it waits for is down.
+// A rank that learns of the death itself fails with its own reason (here
+// ErrKilled); one that never does fails after a grace period, naming the
+// rank as the root reported it.
+func TestAbortTakesTheLocalReason(t *testing.T) {
+	nw := collectivetest.NewNetwork(t, 4)
+	comms := nw.Comms(t, collective.Config{JobID: "abort", ChunkBytes: 1024, Window: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	done := make(chan []error)
+	go func() {
+		done <- onAll(comms[:3], func(c *collective.Comm) error {
+			buf := make([]float32, 100000)
+			return collective.AllReduce(ctx, c, buf, buf, collective.Sum)
+		})
+	}()
+	// The root rotates with the call's sequence number: rank 1 for the
+	// first call. Only it and rank 0 are told that rank 3 is down.
+	nw.Kill(3, 1, 0)
+	errs := <-done
+	for r, err := range errs {
+		var re *collective.RankError
+		if !errors.As(err, &re) || re.Rank != 3 || !errors.Is(err, collective.ErrPeerDown) {
+			t.Errorf("rank %d: %v, want a RankError naming rank 3", r, err)
+		}
+		if told := r < 2; told != errors.Is(err, collectivetest.ErrKilled) {
+			t.Errorf("rank %d: %v, want ErrKilled: %v", r, err, told)
+		}
+	}
+	if err := errs[2]; !strings.Contains(err.Error(), "as rank 1 reported") {
+		t.Errorf("rank 2: %v, want the root's report", err)
 	}
 }
 

@@ -319,6 +319,9 @@ func (c *Comm) end(op *opState, o callOpts) {
 	delete(c.ops, op.key)
 	op.mu.Lock()
 	st := op.stats
+	if op.grace != nil {
+		op.grace.Stop()
+	}
 	if op.err != nil {
 		// Kept for the life of the Comm: one small entry per failed call.
 		c.failed[op.key] = struct{}{}
@@ -350,7 +353,7 @@ func (c *Comm) run(ctx context.Context, op *opState, o callOpts) error {
 	if err != nil {
 		op.fail(err) // so end remembers the call failed, whatever failed it
 		var re *RankError
-		if c.hosts != nil && errors.As(err, &re) && re.Rank >= 0 {
+		if (c.hosts != nil || op.aborts) && errors.As(err, &re) && re.Rank >= 0 {
 			c.sendAborts(op, re.Rank)
 		}
 		var wait []int
@@ -521,9 +524,10 @@ func (c *Comm) sendChunk(ctx context.Context, op *opState, s *outStream, o callO
 // in streams — that it failed because rank dead is down. In a
 // hierarchical schedule a rank may wait for a hop that waits for dead
 // (and a sender for a hop's credit): without the abort it would wait for
-// its deadline; with it, it fails at once, naming dead. (The flat
+// its deadline; with it, it fails at once, naming dead. So does a rank of
+// the flat AllReduce through a root (rootAllReduce). (The other flat
 // schedules do not send aborts: there, a rank waits only for ranks whose
-// death it is told of itself, as before.)
+// death it is told of itself.)
 func (c *Comm) sendAborts(op *opState, dead int) {
 	if op.kind == kindSend {
 		return // point to point: the peer is the dead rank
@@ -534,9 +538,12 @@ func (c *Comm) sendAborts(op *opState, dead int) {
 		if s.next >= s.nchunks {
 			continue
 		}
-		if s.dests != nil {
+		switch {
+		case s.dests != nil:
 			to = append(to, s.dests...)
-		} else {
+		case s.to == All:
+			to = append(to, c.others()...)
+		default:
 			to = append(to, s.to)
 		}
 	}

@@ -27,6 +27,11 @@ type Config struct {
 	// round (every rank fans out its input and reduces locally) instead of
 	// reduce-scatter + allgather. Default 64 KiB; negative disables it.
 	SmallBytes int
+	// RootBytes: on one host, a lossless AllReduce of more than SmallBytes
+	// and at most this many bytes per rank reduces at one root and fans
+	// the result out (two rounds of one wake-up per rank) instead of
+	// reduce-scatter + allgather. Default 1 MiB; negative disables it.
+	RootBytes int
 	// OpTimeout is the deadline applied to a call whose context has none
 	// (default 10 minutes).
 	OpTimeout time.Duration
@@ -68,6 +73,7 @@ func DefaultConfig() Config {
 		Codec:          CodecNone,
 		ZstdLevel:      1,
 		SmallBytes:     64 << 10,
+		RootBytes:      1 << 20,
 		OpTimeout:      10 * time.Minute,
 		PollFor:        300 * time.Microsecond,
 		PipeChunkBytes: 64 << 10,
@@ -88,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SmallBytes == 0 {
 		c.SmallBytes = d.SmallBytes
+	}
+	if c.RootBytes == 0 {
+		c.RootBytes = d.RootBytes
 	}
 	if c.PollFor == 0 {
 		c.PollFor = d.PollFor

@@ -83,6 +83,7 @@ type opState struct {
 	notify   chan struct{} // capacity 1: something changed
 	kind     opKind        // set by begin (0 while only buffered frames exist)
 	elemSize int           // set by begin
+	aborts   bool          // set before activate: on failure naming a dead rank, tell the peers (sendAborts), and take theirs as suspicions
 
 	mu         sync.Mutex // guards the fields below
 	active     bool
@@ -93,6 +94,13 @@ type opState struct {
 	credit     map[streamKey]uint32 // chunks consumed, as reported by each peer
 	err        error
 	stats      Stats
+	// suspect is the rank an abort of an op with aborts named (-1: none),
+	// and suspectBy the rank that sent it; the call then needs suspect, so
+	// this rank's own report of its death fails the call with its own
+	// reason (checkSuspect).
+	suspect, suspectBy int
+	suspectChecked     bool
+	grace              *time.Timer // fails the call with the abort's reason if no report comes
 }
 
 type bufFrame struct {
@@ -103,7 +111,7 @@ type bufFrame struct {
 }
 
 func newOpState(c *Comm, key opKey) *opState {
-	return &opState{c: c, key: key, notify: make(chan struct{}, 1), credit: make(map[streamKey]uint32)}
+	return &opState{c: c, key: key, notify: make(chan struct{}, 1), credit: make(map[streamKey]uint32), suspect: -1}
 }
 
 func (op *opState) signal() {
@@ -170,7 +178,41 @@ func (op *opState) activate(in []*inStream, out []*outStream, reds ...*reducer) 
 			op.fail(&RankError{Rank: r, Err: e})
 		}
 	}
+	op.checkSuspect()
 	op.signal()
+}
+
+// abortGrace is how long a call that a peer's abort told of a dead rank
+// waits for this rank's own report of that death (which carries the
+// reason, e.g. runtime.ErrRankDead) before it fails with the abort's.
+// Every rank watches the liveness of every other, so the report normally
+// follows within a liveness check.
+const abortGrace = 2 * time.Second
+
+// checkSuspect handles an abort that named a rank: if this rank already
+// knows the rank is down, the call fails with that reason at once; if not,
+// it needs the rank (onDown fails it) and fails after abortGrace anyway.
+func (op *opState) checkSuspect() {
+	op.mu.Lock()
+	d, by := op.suspect, op.suspectBy
+	if d < 0 || op.suspectChecked || op.err != nil {
+		op.mu.Unlock()
+		return
+	}
+	op.suspectChecked = true
+	op.mu.Unlock()
+	c := op.c
+	c.mu.Lock()
+	e, known := c.down[d]
+	c.mu.Unlock()
+	if known {
+		op.fail(&RankError{Rank: d, Err: e})
+		return
+	}
+	rerr := &RankError{Rank: d, Err: fmt.Errorf("down, as rank %d reported", by)}
+	op.mu.Lock()
+	op.grace = time.AfterFunc(abortGrace, func() { op.fail(rerr) })
+	op.mu.Unlock()
 }
 
 type creditMsg struct {
@@ -201,6 +243,7 @@ func (op *opState) deliver(from int, h *header, payload []byte, frame []byte) {
 	var credits []creditMsg
 	wake, err := op.handleLocked(from, h, payload, len(frame), &credits)
 	op.mu.Unlock()
+	op.checkSuspect()
 	op.sendCredits(credits)
 	if err != nil {
 		op.c.rejected.countCorrupt(err)
@@ -226,6 +269,12 @@ func (op *opState) handleLocked(from int, h *header, payload []byte, size int, c
 	if h.kind == frameAbort {
 		// The sender's part of this call failed because a rank it waited
 		// for is down: this rank would wait for it in vain.
+		if op.aborts {
+			if op.suspect < 0 {
+				op.suspect, op.suspectBy = int(h.chunk), from
+			}
+			return true, nil
+		}
 		if op.err == nil {
 			op.err = &RankError{Rank: int(h.chunk), Err: fmt.Errorf("down, as rank %d reported", from)}
 		}
@@ -433,6 +482,9 @@ func (op *opState) wait(ctx context.Context) error {
 func (op *opState) needs(rank int) bool {
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	if rank == op.suspect && op.incomplete > 0 {
+		return true
+	}
 	for _, s := range op.in {
 		if s.from == rank && !s.done {
 			return true
