@@ -71,6 +71,10 @@ type convOp struct {
 	// path (see scattered).
 	xCols, dxCols []*gemm.Shifted
 	wPerm         []float32
+
+	// wPacked and wPermPacked are w and wPerm packed once per pass for
+	// the per-sample products of the shifted and scattered paths.
+	wPacked, wPermPacked gemm.PackedA
 }
 
 // shiftedConv says whether the float32 ops take the shifted path where
@@ -322,7 +326,7 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 		yB := batchBuf[T](&op.outB, op.o*nhw)
 		beta := fillBias(yB, b, nhw)
 		// yB (O × N·HW) = w (O × CKK) · colB (CKK × N·HW) + beta·yB
-		bl.gemm(false, false, op.o, nhw, op.ckk, 1, w, op.ckk, colB, nhw, beta, yB, nhw)
+		teamGemm(op, bl, true, false, false, op.o, nhw, op.ckk, 1, w, op.ckk, colB, nhw, beta, yB, nhw)
 		batchRows(op, y, yB, false)
 		return nil
 	}
@@ -343,6 +347,8 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 func convForwardShifted(op *convOp, x, w, b, y []float32) {
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	op.ensureXCols(workers)
+	// w is packed once for all the samples' products.
+	op.wPacked.Pack(blas.NoTrans, op.o, op.ckk, w, op.ckk)
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		cols := op.xCols[wk]
@@ -350,7 +356,7 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 		yn := y[n*ohw : (n+1)*ohw]
 		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · cols (CKK × HW) + beta·y[n]
-		gemm.SgemmShifted(blas.NoTrans, blas.NoTrans, op.o, op.hw, op.ckk, 1, w, op.ckk, cols, beta, yn, op.hw)
+		gemm.SgemmShiftedPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, &op.wPacked, cols, beta, yn, op.hw)
 	})
 }
 
@@ -372,4 +378,49 @@ func fillBias[T float](y, b []T, hw int) (beta T) {
 		}
 	}
 	return 1
+}
+
+// teamGemm computes c = alpha·op(a)·op(b) + beta·c (m×n) as bl.gemm
+// does, cut into pieces of rows of c (rows) or of columns run by the
+// team's workers: a batched convolution's one product per pass,
+// which bl.gemm runs on one core (gemm.SetThreads(1)). Only
+// trainer/internal/gemm's products are cut: their bits do not depend on
+// the piece (each element's sum has the same terms in the same order),
+// while OpenBLAS rounds by shape and would make the results depend on
+// the number of workers.
+func teamGemm[T float](op *convOp, bl *blasOps[T], rows, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	unit, units := 16, (n+15)/16 // whole panels of columns
+	if rows {
+		unit, units = 12, (m+11)/12 // whole 12-row tiles
+	}
+	pieces := 1
+	if op.canShift {
+		pieces = op.team.Workers(units, m*n*k)
+	}
+	if pieces <= 1 {
+		bl.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	op.team.For(pieces, pieces, func(_, i int) {
+		lo, hi := i*units/pieces*unit, (i+1)*units/pieces*unit
+		if rows {
+			hi = min(hi, m)
+			var sa []T
+			if tA {
+				sa = a[lo:]
+			} else {
+				sa = a[lo*lda:]
+			}
+			bl.gemm(tA, tB, hi-lo, n, k, alpha, sa, lda, b, ldb, beta, c[lo*ldc:], ldc)
+			return
+		}
+		hi = min(hi, n)
+		var sb []T
+		if tB {
+			sb = b[lo*ldb:]
+		} else {
+			sb = b[lo:]
+		}
+		bl.gemm(tA, tB, m, hi-lo, k, alpha, a, lda, sb, ldb, beta, c[lo:], ldc)
+	})
 }

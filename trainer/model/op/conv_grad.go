@@ -70,7 +70,7 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		dyB := batchBuf[T](&op.outB, op.o*nhw)
 		batchRows(op, dy, dyB, true)
 		// dW (O × CKK) = dyB (O × N·HW) · colB (CKK × N·HW)ᵀ
-		bl.gemm(false, true, op.o, op.ckk, nhw, 1, dyB, nhw, colB, nhw, 0, dw, op.ckk)
+		teamGemm(op, bl, false, false, true, op.o, op.ckk, nhw, 1, dyB, nhw, colB, nhw, 0, dw, op.ckk)
 		return nil
 	}
 	halves := min(op.n, 2)
@@ -88,18 +88,23 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		if half == 1 {
 			acc = second
 		}
-		clear(acc)
-		for n := half * op.n / halves; n < (half+1)*op.n/halves; n++ {
+		// The half's first product writes acc (beta 0: no pass to clear it).
+		first := half * op.n / halves
+		for n := first; n < (half+1)*op.n/halves; n++ {
+			var beta T = 1
+			if n == first {
+				beta = 0
+			}
 			if shifted {
 				cols := op.xCols[wk]
 				cols.SetBase(any(x[n*op.chw : (n+1)*op.chw]).([]float32))
-				// dW (O × CKK) += dy[n] (O × HW) · colsᵀ (HW × CKK)
-				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, 1, any(acc).([]float32), op.ckk)
+				// dW (O × CKK) = dy[n] (O × HW) · colsᵀ (HW × CKK) + beta·dW
+				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, float32(beta), any(acc).([]float32), op.ckk)
 				continue
 			}
 			col := convColumns(op, x, n, wk)
-			// dW (O × CKK) += dy[n] (O × HW) · col (CKK × HW)ᵀ
-			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, 1, acc, op.ckk)
+			// dW (O × CKK) = dy[n] (O × HW) · col (CKK × HW)ᵀ + beta·dW
+			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, beta, acc, op.ckk)
 		}
 	})
 	if halves == 2 {
@@ -272,6 +277,8 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		}
 		op.dxCols = append(op.dxCols, s)
 	}
+	// wPerm is packed once for all the samples' products.
+	op.wPermPacked.Pack(blas.NoTrans, op.ckk, op.o, op.wPerm, op.o)
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
@@ -279,7 +286,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		cols := op.dxCols[wk]
 		cols.SetBase(dxn)
 		// dx[n] = col2im(wPerm (CKK × O) · dy[n] (O × HW))
-		gemm.SgemmScatter(blas.NoTrans, blas.NoTrans, op.ckk, op.hw, op.o, 1, op.wPerm, op.o, dy[n*ohw:(n+1)*ohw], op.hw, cols)
+		gemm.SgemmScatterPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, &op.wPermPacked, dy[n*ohw:(n+1)*ohw], op.hw, cols)
 	})
 }
 
@@ -291,7 +298,7 @@ func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
 	batchRows(op, dy, dyB, true)
 	dcolB := batchBuf[T](&op.colB, op.ckk*nhw)
 	// dcolB (CKK × N·HW) = wᵀ (CKK × O) · dyB (O × N·HW)
-	bl.gemm(true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
+	teamGemm(op, bl, true, true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
 	if !op.direct && (op.dcol == nil || op.dcolN < 1) {
 		op.dcol = make([]T, size)
 		op.dcolN = 1
