@@ -72,8 +72,8 @@ type convOp struct {
 	xCols, dxCols []*gemm.Shifted
 	wPerm         []float32
 
-	// wPacked and wPermPacked are w and wPerm packed once per pass for
-	// the per-sample products of the shifted and scattered paths.
+	// wPacked is w packed once per pass for the forward's per-sample
+	// products, wPermPacked wPerm (scattered) or wᵀ for dx's (see packs).
 	wPacked, wPermPacked gemm.PackedA
 }
 
@@ -332,12 +332,20 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 	}
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	ensureCols[T](op, workers)
+	packed := op.packs(bl)
+	if packed {
+		op.wPacked.Pack(blas.NoTrans, op.o, op.ckk, any(w).([]float32), op.ckk)
+	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		col := convColumns(op, x, n, wk)
 		yn := y[n*ohw : (n+1)*ohw]
 		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · col (CKK × HW) + beta·y[n]
+		if packed {
+			gemm.SgemmPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, &op.wPacked, any(col).([]float32), op.hw, float32(beta), any(yn).([]float32), op.hw)
+			return
+		}
 		bl.gemm(false, false, op.o, op.hw, op.ckk, 1, w, op.ckk, col, op.hw, beta, yn, op.hw)
 	})
 	return nil
@@ -378,6 +386,14 @@ func fillBias[T float](y, b []T, hw int) (beta T) {
 		}
 	}
 	return 1
+}
+
+// packs reports whether the per-sample products with bl may take the
+// weights packed once per pass (gemm.PackedA): bl is the build's float32
+// product and that is trainer/internal/gemm, whose packed products give
+// the same bits.
+func (op *convOp) packs(bl any) bool {
+	return op.canShift && bl == any(op.bl32) && op.bl32 == &blas32
 }
 
 // teamGemm computes c = alpha·op(a)·op(b) + beta·c (m×n) as bl.gemm

@@ -235,6 +235,10 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		op.dcol = make([]T, workers*size)
 		op.dcolN = workers
 	}
+	packed := op.packs(bl)
+	if packed {
+		op.wPermPacked.Pack(blas.Trans, op.ckk, op.o, any(w).([]float32), op.ckk)
+	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
@@ -243,7 +247,11 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
 		}
 		// dcol (CKK × HW) = wᵀ (CKK × O) · dy[n] (O × HW)
-		bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
+		if packed {
+			gemm.SgemmPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, &op.wPermPacked, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, 0, any(dcol).([]float32), op.hw)
+		} else {
+			bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
+		}
 		if !op.direct {
 			clear(dxn)
 			col2im(&op.convGeom, dcol, dxn, bl.axpy)
