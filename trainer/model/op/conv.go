@@ -148,14 +148,15 @@ func batchBuf[T float](buf *any, n int) []T {
 // batchColumns puts every sample's columns side by side into colB (CKK ×
 // N·HW: sample n's are columns n·HW … n·HW+HW−1).
 func batchColumns[T float](op *convOp, x, colB []T) {
-	ensureCols[T](op, 1)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	ensureCols[T](op, workers)
 	nhw := op.n * op.hw
-	for n := range op.n {
-		col := convColumns(op, x, n, 0)
+	op.team.For(workers, op.n, func(wk, n int) {
+		col := convColumns(op, x, n, wk)
 		for r := range op.ckk {
 			copy(colB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw], col[r*op.hw:(r+1)*op.hw])
 		}
-	}
+	})
 }
 
 // batchRows converts between the (N, O, HW) layout of y and dy and the

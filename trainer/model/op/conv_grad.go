@@ -312,15 +312,16 @@ func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
 	dcolB := batchBuf[T](&op.colB, op.ckk*nhw)
 	// dcolB (CKK × N·HW) = wᵀ (CKK × O) · dyB (O × N·HW)
 	teamGemm(op, bl, true, true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
-	if !op.direct && (op.dcol == nil || op.dcolN < 1) {
-		op.dcol = make([]T, size)
-		op.dcolN = 1
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
+		op.dcol = make([]T, workers*size)
+		op.dcolN = workers
 	}
-	for n := range op.n {
+	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
 		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
 		if !op.direct {
-			dcol = op.dcol.([]T)[:size]
+			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
 		}
 		for r := range op.ckk {
 			copy(dcol[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
@@ -329,5 +330,5 @@ func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
 			clear(dxn)
 			col2im(&op.convGeom, dcol, dxn, bl.axpy)
 		}
-	}
+	})
 }
