@@ -2,6 +2,7 @@ package op
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
@@ -71,10 +72,6 @@ type convOp struct {
 	// path (see scattered).
 	xCols, dxCols []*gemm.Shifted
 	wPerm         []float32
-
-	// wPacked is w packed once per pass for the forward's per-sample
-	// products, wPermPacked wPerm (scattered) or wᵀ for dx's (see packs).
-	wPacked, wPermPacked gemm.PackedA
 }
 
 // shiftedConv says whether the float32 ops take the shifted path where
@@ -333,9 +330,12 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 	}
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	ensureCols[T](op, workers)
+	var pa *gemm.PackedA
 	packed := op.packs(bl)
 	if packed {
-		op.wPacked.Pack(blas.NoTrans, op.o, op.ckk, any(w).([]float32), op.ckk)
+		pa = packedPool.Get().(*gemm.PackedA)
+		defer packedPool.Put(pa)
+		pa.Pack(blas.NoTrans, op.o, op.ckk, any(w).([]float32), op.ckk)
 	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
@@ -344,7 +344,7 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · col (CKK × HW) + beta·y[n]
 		if packed {
-			gemm.SgemmPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, &op.wPacked, any(col).([]float32), op.hw, float32(beta), any(yn).([]float32), op.hw)
+			gemm.SgemmPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, pa, any(col).([]float32), op.hw, float32(beta), any(yn).([]float32), op.hw)
 			return
 		}
 		bl.gemm(false, false, op.o, op.hw, op.ckk, 1, w, op.ckk, col, op.hw, beta, yn, op.hw)
@@ -357,7 +357,9 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	op.ensureXCols(workers)
 	// w is packed once for all the samples' products.
-	op.wPacked.Pack(blas.NoTrans, op.o, op.ckk, w, op.ckk)
+	pa := packedPool.Get().(*gemm.PackedA)
+	defer packedPool.Put(pa)
+	pa.Pack(blas.NoTrans, op.o, op.ckk, w, op.ckk)
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		cols := op.xCols[wk]
@@ -365,7 +367,7 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 		yn := y[n*ohw : (n+1)*ohw]
 		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · cols (CKK × HW) + beta·y[n]
-		gemm.SgemmShiftedPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, &op.wPacked, cols, beta, yn, op.hw)
+		gemm.SgemmShiftedPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, pa, cols, beta, yn, op.hw)
 	})
 }
 
@@ -388,6 +390,12 @@ func fillBias[T float](y, b []T, hw int) (beta T) {
 	}
 	return 1
 }
+
+// packedPool lends the convolutions their weights packed for one pass
+// (gemm.PackedA): a graph's ops run one after another, so a few buffers
+// of the largest layer's size serve them all, where one per op would
+// double the model's memory.
+var packedPool = sync.Pool{New: func() any { return new(gemm.PackedA) }}
 
 // packs reports whether the per-sample products with bl may take the
 // weights packed once per pass (gemm.PackedA): bl is the build's float32

@@ -235,9 +235,12 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		op.dcol = make([]T, workers*size)
 		op.dcolN = workers
 	}
+	var pa *gemm.PackedA
 	packed := op.packs(bl)
 	if packed {
-		op.wPermPacked.Pack(blas.Trans, op.ckk, op.o, any(w).([]float32), op.ckk)
+		pa = packedPool.Get().(*gemm.PackedA)
+		defer packedPool.Put(pa)
+		pa.Pack(blas.Trans, op.ckk, op.o, any(w).([]float32), op.ckk)
 	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
@@ -248,7 +251,7 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		}
 		// dcol (CKK × HW) = wᵀ (CKK × O) · dy[n] (O × HW)
 		if packed {
-			gemm.SgemmPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, &op.wPermPacked, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, 0, any(dcol).([]float32), op.hw)
+			gemm.SgemmPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, pa, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, 0, any(dcol).([]float32), op.hw)
 		} else {
 			bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
 		}
@@ -290,8 +293,10 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		}
 		op.dxCols = append(op.dxCols, s)
 	}
-	// wPerm is packed once for all the samples' products.
-	op.wPermPacked.Pack(blas.NoTrans, op.ckk, op.o, op.wPerm, op.o)
+	// wPerm is packed once for all the samples' products (packedPool).
+	pa := packedPool.Get().(*gemm.PackedA)
+	defer packedPool.Put(pa)
+	pa.Pack(blas.NoTrans, op.ckk, op.o, op.wPerm, op.o)
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
@@ -299,7 +304,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		cols := op.dxCols[wk]
 		cols.SetBase(dxn)
 		// dx[n] = col2im(wPerm (CKK × O) · dy[n] (O × HW))
-		gemm.SgemmScatterPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, &op.wPermPacked, dy[n*ohw:(n+1)*ohw], op.hw, cols)
+		gemm.SgemmScatterPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, pa, dy[n*ohw:(n+1)*ohw], op.hw, cols)
 	})
 }
 
