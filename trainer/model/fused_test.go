@@ -238,7 +238,8 @@ func TestConvPoolDeterministic(t *testing.T) {
 		{"procs=1", 1, def.MinMACs, op.DefaultConfig().BatchedConvMaxHW},
 		{"procs=2", 2, def.MinMACs, op.DefaultConfig().BatchedConvMaxHW},
 		{"split", 2, 0, 0},
-		{"batched", 2, 0, math.MaxInt},
+		{"batched-procs=1", 1, def.MinMACs, math.MaxInt},
+		{"batched", 2, 0, math.MaxInt}, // the batched products cut over the workers
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(m.procs))

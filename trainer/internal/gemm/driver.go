@@ -87,6 +87,10 @@ type problem struct {
 	// scatter, when not nil, receives the product instead of C (c and
 	// ldc are unused; see SgemmScatter).
 	scatter *Shifted
+
+	// packed, when not nil, is op(A) already packed (a, lda and aTrans
+	// are unused; see PackedA).
+	packed *PackedA
 }
 
 // flops returns 2·m·n·k, without overflow on 32-bit platforms.
@@ -191,7 +195,8 @@ func run(kr *kernel, p *problem) {
 	}
 	// Split the larger dimension of C: every piece packs the whole of the
 	// other operand, so this keeps the redundant packing smallest.
-	splitN := p.n >= p.m
+	// A packed A is never split: its blocks follow the whole of m.
+	splitN := p.n >= p.m || p.packed != nil
 	unit, units := mr, (p.m+mr-1)/mr
 	if splitN {
 		unit, units = nr, (p.n+nr-1)/nr
@@ -278,6 +283,9 @@ func serial(kr *kernel, p *problem) {
 
 	kc := blocks(p.k, kcBlock, 1)
 	mc := blocks(p.m, mcBlock, mr)
+	if p.packed != nil {
+		kc, mc = p.packed.kc, p.packed.mc
+	}
 	nc := blocks(p.n, ncBlock, nr)
 	ws.a = ensure(ws.a, mc*kc)
 	ws.b = ensure(ws.b, nc*kc)
@@ -299,26 +307,31 @@ func serial(kr *kernel, p *problem) {
 			}
 			for ic := 0; ic < p.m; ic += mc {
 				mcCur := min(mc, p.m-ic)
-				packA(&kr.pack, ws.a, ws.stage, p, ic, mcCur, pc, kcCur)
+				a := ws.a
+				if p.packed != nil {
+					a = p.packed.block(pc, ic, kcCur)
+				} else {
+					packA(&kr.pack, a, ws.stage, p, ic, mcCur, pc, kcCur)
+				}
 				if p.scatter != nil {
-					macroScatter(kr, ws, p, ic, jc, mcCur, ncCur, kcCur)
+					macroScatter(kr, ws, a, p, ic, jc, mcCur, ncCur, kcCur)
 					continue
 				}
 				var bIn *problem
 				if direct {
 					bIn = p
 				}
-				macro(kr, ws, bIn, pc, jc, mcCur, ncCur, kcCur, p.alpha, beta, p.c[ic*p.ldc+jc:], p.ldc)
+				macro(kr, ws, a, bIn, pc, jc, mcCur, ncCur, kcCur, p.alpha, beta, p.c[ic*p.ldc+jc:], p.ldc)
 			}
 		}
 	}
 }
 
 // macro updates the mc×nc block of C at the start of c with the packed
-// blocks in ws: C = alpha·A·B + beta·C. With bIn set, the block of op(B)
+// block of A in a and of B in ws: C = alpha·A·B + beta·C. With bIn set, the block of op(B)
 // is the one of bIn at row pc, column jc: full panels of an op(B) = B are
 // read from it in place, the others packed into ws.b one at a time.
-func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alpha, beta float32, c []float32, ldc int) {
+func macro(kr *kernel, ws *workspace, wa []float32, bIn *problem, pc, jc, mc, nc, kc int, alpha, beta float32, c []float32, ldc int) {
 	for jr := 0; jr < nc; jr += nr {
 		n := min(nr, nc-jr)
 		b, ldb := ws.b[jr*kc:(jr+nr)*kc], nr
@@ -334,7 +347,7 @@ func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alph
 		ir := 0
 		if t := mc / (2 * mr); kr.tiles12 != nil && t > 0 {
 			// Full 12-row tiles in one call.
-			kr.tiles12(kc, ws.a[:t*2*mr*kc], b, ldb, c[jr:], ldc, alpha, beta, n, t)
+			kr.tiles12(kc, wa[:t*2*mr*kc], b, ldb, c[jr:], ldc, alpha, beta, n, t)
 			ir = t * 2 * mr
 		}
 		for ; ir < mc; ir += mr {
@@ -344,7 +357,7 @@ func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alph
 			if kr.tile12 != nil && mc-ir > mr {
 				// Two panels (the second maybe partial) in one tile.
 				m := min(2*mr, mc-ir)
-				a := ws.a[ir*kc : (ir+2*mr)*kc]
+				a := wa[ir*kc : (ir+2*mr)*kc]
 				if m <= mr+2 && kr.tile8 != nil {
 					kr.tile8(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
 				} else {
@@ -354,7 +367,7 @@ func macro(kr *kernel, ws *workspace, bIn *problem, pc, jc, mc, nc, kc int, alph
 				continue
 			}
 			m := min(mr, mc-ir)
-			a := ws.a[ir*kc : (ir+mr)*kc]
+			a := wa[ir*kc : (ir+mr)*kc]
 			kr.tile(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
 		}
 	}

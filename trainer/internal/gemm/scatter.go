@@ -45,10 +45,11 @@ func SgemmScatter(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32
 	serial(kern, &p)
 }
 
-// macroScatter is macro for a product scattered into p.scatter: each
+// macroScatter is macro for a product scattered into p.scatter (the
+// packed block of A in wa): each
 // tile is computed into ws.tile, then added into the base vector.
 // Block (ic, jc) of C is at rows ic…, columns jc… of the Shifted matrix.
-func macroScatter(kr *kernel, ws *workspace, p *problem, ic, jc, mc, nc, kc int) {
+func macroScatter(kr *kernel, ws *workspace, wa []float32, p *problem, ic, jc, mc, nc, kc int) {
 	d := p.scatter
 	ws.tile = ensure(ws.tile, 2*mr*nr)
 	for jr := 0; jr < nc; jr += nr {
@@ -59,14 +60,14 @@ func macroScatter(kr *kernel, ws *workspace, p *problem, ic, jc, mc, nc, kc int)
 			m := min(mr, mc-ir)
 			if kr.tile12 != nil && mc-ir > mr {
 				m = min(2*mr, mc-ir)
-				a := ws.a[ir*kc : (ir+2*mr)*kc]
+				a := wa[ir*kc : (ir+2*mr)*kc]
 				if m <= mr+2 && kr.tile8 != nil {
 					kr.tile8(kc, a, b, nr, ws.tile, nr, p.alpha, 0, m, n)
 				} else {
 					kr.tile12(kc, a, b, nr, ws.tile, nr, p.alpha, 0, m, n)
 				}
 			} else {
-				kr.tile(kc, ws.a[ir*kc:(ir+mr)*kc], b, nr, ws.tile, nr, p.alpha, 0, m, n)
+				kr.tile(kc, wa[ir*kc:(ir+mr)*kc], b, nr, ws.tile, nr, p.alpha, 0, m, n)
 			}
 			r := ic + ir
 			kr.pack.scatter16(m, ws.tile, d.base, d.off[r:r+m], masks[r:r+m], jc+jr)

@@ -2,6 +2,7 @@ package op
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/fltk-go/fltk/trainer/internal/gemm"
 	"github.com/fltk-go/fltk/trainer/internal/parallel"
@@ -144,14 +145,15 @@ func batchBuf[T float](buf *any, n int) []T {
 // batchColumns puts every sample's columns side by side into colB (CKK ×
 // N·HW: sample n's are columns n·HW … n·HW+HW−1).
 func batchColumns[T float](op *convOp, x, colB []T) {
-	ensureCols[T](op, 1)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	ensureCols[T](op, workers)
 	nhw := op.n * op.hw
-	for n := range op.n {
-		col := convColumns(op, x, n, 0)
+	op.team.For(workers, op.n, func(wk, n int) {
+		col := convColumns(op, x, n, wk)
 		for r := range op.ckk {
 			copy(colB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw], col[r*op.hw:(r+1)*op.hw])
 		}
-	}
+	})
 }
 
 // batchRows converts between the (N, O, HW) layout of y and dy and the
@@ -322,18 +324,29 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 		yB := batchBuf[T](&op.outB, op.o*nhw)
 		beta := fillBias(yB, b, nhw)
 		// yB (O × N·HW) = w (O × CKK) · colB (CKK × N·HW) + beta·yB
-		bl.gemm(false, false, op.o, nhw, op.ckk, 1, w, op.ckk, colB, nhw, beta, yB, nhw)
+		teamGemm(op, bl, true, false, false, op.o, nhw, op.ckk, 1, w, op.ckk, colB, nhw, beta, yB, nhw)
 		batchRows(op, y, yB, false)
 		return nil
 	}
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	ensureCols[T](op, workers)
+	var pa *gemm.PackedA
+	packed := op.packs(bl)
+	if packed {
+		pa = packedPool.Get().(*gemm.PackedA)
+		defer packedPool.Put(pa)
+		pa.Pack(blas.NoTrans, op.o, op.ckk, any(w).([]float32), op.ckk)
+	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		col := convColumns(op, x, n, wk)
 		yn := y[n*ohw : (n+1)*ohw]
 		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · col (CKK × HW) + beta·y[n]
+		if packed {
+			gemm.SgemmPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, pa, any(col).([]float32), op.hw, float32(beta), any(yn).([]float32), op.hw)
+			return
+		}
 		bl.gemm(false, false, op.o, op.hw, op.ckk, 1, w, op.ckk, col, op.hw, beta, yn, op.hw)
 	})
 	return nil
@@ -343,6 +356,10 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 func convForwardShifted(op *convOp, x, w, b, y []float32) {
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	op.ensureXCols(workers)
+	// w is packed once for all the samples' products.
+	pa := packedPool.Get().(*gemm.PackedA)
+	defer packedPool.Put(pa)
+	pa.Pack(blas.NoTrans, op.o, op.ckk, w, op.ckk)
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		cols := op.xCols[wk]
@@ -350,7 +367,7 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 		yn := y[n*ohw : (n+1)*ohw]
 		beta := fillBias(yn, b, op.hw)
 		// y[n] (O × HW) = w (O × CKK) · cols (CKK × HW) + beta·y[n]
-		gemm.SgemmShifted(blas.NoTrans, blas.NoTrans, op.o, op.hw, op.ckk, 1, w, op.ckk, cols, beta, yn, op.hw)
+		gemm.SgemmShiftedPacked(blas.NoTrans, op.o, op.hw, op.ckk, 1, pa, cols, beta, yn, op.hw)
 	})
 }
 
@@ -372,4 +389,63 @@ func fillBias[T float](y, b []T, hw int) (beta T) {
 		}
 	}
 	return 1
+}
+
+// packedPool lends the convolutions their weights packed for one pass
+// (gemm.PackedA): a graph's ops run one after another, so a few buffers
+// of the largest layer's size serve them all, where one per op would
+// double the model's memory.
+var packedPool = sync.Pool{New: func() any { return new(gemm.PackedA) }}
+
+// packs reports whether the per-sample products with bl may take the
+// weights packed once per pass (gemm.PackedA): bl is the build's float32
+// product and that is trainer/internal/gemm, whose packed products give
+// the same bits.
+func (op *convOp) packs(bl any) bool {
+	return op.canShift && bl == any(op.bl32) && op.bl32 == &blas32
+}
+
+// teamGemm computes c = alpha·op(a)·op(b) + beta·c (m×n) as bl.gemm
+// does, cut into pieces of rows of c (rows) or of columns run by the
+// team's workers: a batched convolution's one product per pass,
+// which bl.gemm runs on one core (gemm.SetThreads(1)). Only
+// trainer/internal/gemm's products are cut: their bits do not depend on
+// the piece (each element's sum has the same terms in the same order),
+// while OpenBLAS rounds by shape and would make the results depend on
+// the number of workers.
+func teamGemm[T float](op *convOp, bl *blasOps[T], rows, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	unit, units := 16, (n+15)/16 // whole panels of columns
+	if rows {
+		unit, units = 12, (m+11)/12 // whole 12-row tiles
+	}
+	pieces := 1
+	if op.canShift {
+		pieces = op.team.Workers(units, m*n*k)
+	}
+	if pieces <= 1 {
+		bl.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	op.team.For(pieces, pieces, func(_, i int) {
+		lo, hi := i*units/pieces*unit, (i+1)*units/pieces*unit
+		if rows {
+			hi = min(hi, m)
+			var sa []T
+			if tA {
+				sa = a[lo:]
+			} else {
+				sa = a[lo*lda:]
+			}
+			bl.gemm(tA, tB, hi-lo, n, k, alpha, sa, lda, b, ldb, beta, c[lo*ldc:], ldc)
+			return
+		}
+		hi = min(hi, n)
+		var sb []T
+		if tB {
+			sb = b[lo*ldb:]
+		} else {
+			sb = b[lo:]
+		}
+		bl.gemm(tA, tB, m, hi-lo, k, alpha, a, lda, sb, ldb, beta, c[lo:], ldc)
+	})
 }

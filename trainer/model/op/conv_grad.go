@@ -70,7 +70,7 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		dyB := batchBuf[T](&op.outB, op.o*nhw)
 		batchRows(op, dy, dyB, true)
 		// dW (O × CKK) = dyB (O × N·HW) · colB (CKK × N·HW)ᵀ
-		bl.gemm(false, true, op.o, op.ckk, nhw, 1, dyB, nhw, colB, nhw, 0, dw, op.ckk)
+		teamGemm(op, bl, false, false, true, op.o, op.ckk, nhw, 1, dyB, nhw, colB, nhw, 0, dw, op.ckk)
 		return nil
 	}
 	halves := min(op.n, 2)
@@ -88,18 +88,23 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		if half == 1 {
 			acc = second
 		}
-		clear(acc)
-		for n := half * op.n / halves; n < (half+1)*op.n/halves; n++ {
+		// The half's first product writes acc (beta 0: no pass to clear it).
+		first := half * op.n / halves
+		for n := first; n < (half+1)*op.n/halves; n++ {
+			var beta T = 1
+			if n == first {
+				beta = 0
+			}
 			if shifted {
 				cols := op.xCols[wk]
 				cols.SetBase(any(x[n*op.chw : (n+1)*op.chw]).([]float32))
-				// dW (O × CKK) += dy[n] (O × HW) · colsᵀ (HW × CKK)
-				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, 1, any(acc).([]float32), op.ckk)
+				// dW (O × CKK) = dy[n] (O × HW) · colsᵀ (HW × CKK) + beta·dW
+				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, float32(beta), any(acc).([]float32), op.ckk)
 				continue
 			}
 			col := convColumns(op, x, n, wk)
-			// dW (O × CKK) += dy[n] (O × HW) · col (CKK × HW)ᵀ
-			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, 1, acc, op.ckk)
+			// dW (O × CKK) = dy[n] (O × HW) · col (CKK × HW)ᵀ + beta·dW
+			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, beta, acc, op.ckk)
 		}
 	})
 	if halves == 2 {
@@ -230,6 +235,13 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		op.dcol = make([]T, workers*size)
 		op.dcolN = workers
 	}
+	var pa *gemm.PackedA
+	packed := op.packs(bl)
+	if packed {
+		pa = packedPool.Get().(*gemm.PackedA)
+		defer packedPool.Put(pa)
+		pa.Pack(blas.Trans, op.ckk, op.o, any(w).([]float32), op.ckk)
+	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
@@ -238,7 +250,11 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
 		}
 		// dcol (CKK × HW) = wᵀ (CKK × O) · dy[n] (O × HW)
-		bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
+		if packed {
+			gemm.SgemmPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, pa, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, 0, any(dcol).([]float32), op.hw)
+		} else {
+			bl.gemm(true, false, op.ckk, op.hw, op.o, 1, w, op.ckk, dy[n*ohw:(n+1)*ohw], op.hw, 0, dcol, op.hw)
+		}
 		if !op.direct {
 			clear(dxn)
 			col2im(&op.convGeom, dcol, dxn, bl.axpy)
@@ -253,14 +269,19 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 	if len(op.wPerm) != op.ckk*op.o {
 		op.wPerm = make([]float32, op.ckk*op.o)
 	}
-	// wPerm[(p·C + c)·O + o] = w[o][c][p], written in order (w, 4·C·k·k
-	// bytes, stays in the cache for the strided reads).
-	i := 0
-	for p := range kk {
+	// wPerm[(p·C + c)·O + o] = w[o][c][p], in blocks of 16 rows of w:
+	// each row read in order, each write a run of 16 (a ResNet's w, up to
+	// 9 MiB, does not stay in the cache for reads strided by C·k·k).
+	const blk = 16
+	for o0 := 0; o0 < op.o; o0 += blk {
+		o1 := min(o0+blk, op.o)
 		for c := range op.c {
-			for o := range op.o {
-				op.wPerm[i] = w[(o*op.c+c)*kk+p]
-				i++
+			for p := range kk {
+				dst := op.wPerm[(p*op.c+c)*op.o+o0 : (p*op.c+c)*op.o+o1]
+				src := (o0*op.c+c)*kk + p
+				for j := range dst {
+					dst[j] = w[src+j*op.c*kk]
+				}
 			}
 		}
 	}
@@ -272,6 +293,10 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		}
 		op.dxCols = append(op.dxCols, s)
 	}
+	// wPerm is packed once for all the samples' products (packedPool).
+	pa := packedPool.Get().(*gemm.PackedA)
+	defer packedPool.Put(pa)
+	pa.Pack(blas.NoTrans, op.ckk, op.o, op.wPerm, op.o)
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
@@ -279,7 +304,7 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		cols := op.dxCols[wk]
 		cols.SetBase(dxn)
 		// dx[n] = col2im(wPerm (CKK × O) · dy[n] (O × HW))
-		gemm.SgemmScatter(blas.NoTrans, blas.NoTrans, op.ckk, op.hw, op.o, 1, op.wPerm, op.o, dy[n*ohw:(n+1)*ohw], op.hw, cols)
+		gemm.SgemmScatterPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, pa, dy[n*ohw:(n+1)*ohw], op.hw, cols)
 	})
 }
 
@@ -291,16 +316,17 @@ func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
 	batchRows(op, dy, dyB, true)
 	dcolB := batchBuf[T](&op.colB, op.ckk*nhw)
 	// dcolB (CKK × N·HW) = wᵀ (CKK × O) · dyB (O × N·HW)
-	bl.gemm(true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
-	if !op.direct && (op.dcol == nil || op.dcolN < 1) {
-		op.dcol = make([]T, size)
-		op.dcolN = 1
+	teamGemm(op, bl, true, true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
+		op.dcol = make([]T, workers*size)
+		op.dcolN = workers
 	}
-	for n := range op.n {
+	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
 		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
 		if !op.direct {
-			dcol = op.dcol.([]T)[:size]
+			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
 		}
 		for r := range op.ckk {
 			copy(dcol[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
@@ -309,5 +335,5 @@ func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
 			clear(dxn)
 			col2im(&op.convGeom, dcol, dxn, bl.axpy)
 		}
-	}
+	})
 }

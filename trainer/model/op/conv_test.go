@@ -42,6 +42,7 @@ var convCases = []convCase{
 	{1, 2, 2, 3, 2, 7, 1, 3, true},    // "same" 7×7 on 2×3: kernel rows entirely in the padding
 	{2, 12, 9, 8, 3, 3, 1, 1, true},   // 12 channels: dx scattered (float32)
 	{2, 13, 5, 11, 2, 5, 1, 2, false}, // 13 channels, 5×5
+	{2, 12, 6, 5, 20, 3, 1, 1, false}, // 20 outputs: dx's permuted weights in a block of 16 and a partial one
 }
 
 // TestConvOp compares the fused convolution's output and gradients (x, w,
