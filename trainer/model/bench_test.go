@@ -24,6 +24,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				x, y := batchFor(m, batch, 1)
 				opt := optim.NewSGD(0.01, 0, 0, false)
 				params, grads := m.Params(), m.Grads()
+				warmUp(b, m, x, y, opt)
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
@@ -61,6 +62,7 @@ func BenchmarkTrainStepClients(b *testing.B) {
 					m := newModel(b, name, batch, 1, uint64(i+1))
 					x, y := batchFor(m, batch, uint64(i+1))
 					cs[i] = &client{m: m, x: x, y: y, opt: optim.NewSGD(0.01, 0, 0, false)}
+					warmUp(b, m, x, y, cs[i].opt)
 				}
 				var next atomic.Int64
 				b.ReportAllocs()
@@ -88,6 +90,21 @@ func BenchmarkTrainStepClients(b *testing.B) {
 				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "samples/s")
 			})
 		}
+	}
+}
+
+// warmUp runs the three untimed steps scripts/bench_train_torch.py gives
+// PyTorch: at -benchtime 2s a CIFAR model's timed steps were otherwise
+// 2-3 cold ones (fresh buffers faulting in), half the warm rate
+// (bench-train.sh, Cifar10ResNet at one thread).
+func warmUp(b *testing.B, m Model, x []float32, y []int32, opt *optim.SGD) {
+	b.Helper()
+	params, grads := m.Params(), m.Grads()
+	for range 3 {
+		if _, err := m.TrainStep(x, y); err != nil {
+			b.Fatal(err)
+		}
+		opt.Step(params, grads)
 	}
 }
 
