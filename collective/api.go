@@ -61,6 +61,9 @@ func Broadcast[T Float](ctx context.Context, c *Comm, buf []T, root int, opts ..
 		return err
 	}
 	b := asBytes(buf)
+	if st, piece := c.sharedPiece(len(b), o.codec); st != nil {
+		return c.sharedBroadcast(ctx, st, op, o, b, elemSize[T](), root, piece)
+	}
 	if c.hosts != nil && len(b) > c.cfg.SmallBytes {
 		op.activate(c.hierBroadcast(b, root, o.codec))
 	} else if c.rank == root {
@@ -271,6 +274,9 @@ func AllReduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, opts
 	}
 	es := elemSize[T]()
 	sb, db := asBytes(src), asBytes(dst)
+	if st, piece := c.sharedPiece(len(sb), o.codec); st != nil {
+		return c.sharedAllReduce(ctx, st, op, o, db, sb, es, rop, piece)
+	}
 	if c.size == 1 || len(sb) <= c.cfg.SmallBytes {
 		own := sb
 		if o.codec.Lossy() && c.size > 1 {

@@ -32,6 +32,12 @@ type Config struct {
 	// the result out (two rounds of one wake-up per rank) instead of
 	// reduce-scatter + allgather. Default 1 MiB; negative disables it.
 	RootBytes int
+	// SharedBytes: when the transport lets every rank read the others'
+	// memory ([ScratchTransport]: every rank on one host), a lossless
+	// Broadcast or AllReduce of at most this many bytes per rank goes
+	// through the scratch buffers, ordered by the shared barrier, instead
+	// of frames. Default 8 MiB; negative disables it.
+	SharedBytes int
 	// OpTimeout is the deadline applied to a call whose context has none
 	// (default 10 minutes).
 	OpTimeout time.Duration
@@ -74,6 +80,7 @@ func DefaultConfig() Config {
 		ZstdLevel:      1,
 		SmallBytes:     64 << 10,
 		RootBytes:      1 << 20,
+		SharedBytes:    8 << 20,
 		OpTimeout:      10 * time.Minute,
 		PollFor:        300 * time.Microsecond,
 		PipeChunkBytes: 64 << 10,
@@ -97,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RootBytes == 0 {
 		c.RootBytes = d.RootBytes
+	}
+	if c.SharedBytes == 0 {
+		c.SharedBytes = d.SharedBytes
 	}
 	if c.PollFor == 0 {
 		c.PollFor = d.PollFor

@@ -307,8 +307,8 @@ func (m *Mux) onDown(rank int, err error) {
 // A View is the Transport of one epoch of a [Mux]: its ranks renumbered
 // 0 … len(ranks)−1 in increasing transport rank. It implements Poller,
 // BarrierTransport and HostTransport when the shared transport does (the
-// shared barrier only for an epoch of every rank, since it counts them
-// all).
+// shared barrier and the scratch memory only for an epoch of every rank,
+// since they count them all).
 type View struct {
 	m      *Mux
 	epoch  int
@@ -407,6 +407,25 @@ func (v *View) Barrier(ctx context.Context) error {
 		return errors.New("collective: view has no shared barrier")
 	}
 	return bt.Barrier(ctx)
+}
+
+// ScratchBytes implements [ScratchTransport]: only for an epoch of every
+// rank (its ranks are the transport's, in order).
+func (v *View) ScratchBytes() int {
+	st, ok := v.m.t.(ScratchTransport)
+	if !ok || !v.full {
+		return 0
+	}
+	return st.ScratchBytes()
+}
+
+// Scratch implements [ScratchTransport].
+func (v *View) Scratch() ([][]byte, func(), error) {
+	st, ok := v.m.t.(ScratchTransport)
+	if !ok || !v.full {
+		return nil, nil, errors.New("collective: view has no scratch memory")
+	}
+	return st.Scratch()
 }
 
 // FrameRejected implements [RejectListener]: the shared transport hears

@@ -88,6 +88,12 @@ type Config struct {
 	// futexes in shared memory when every rank is on this host and maps
 	// rank 0's segment (default true; needs SharedMemory).
 	SharedBarrier bool
+	// ScratchBytes is the size of each of the two scratch buffers a rank's
+	// segment holds for the collectives that run in shared memory when
+	// every rank is on one host ([World.Scratch]): a larger tensor goes
+	// through them in pieces of this size. 0 means the default, 1 MiB;
+	// negative: none (those collectives send frames instead).
+	ScratchBytes int
 	// LinkAddr, when set, is the address (an IP of this host, port
 	// chosen) where this rank accepts direct links: point-to-point frames
 	// between ranks on different hosts then skip the NATS servers (see
@@ -118,6 +124,7 @@ func DefaultConfig() Config {
 		LivenessTimeout:   5 * time.Second,
 		SharedMemory:      true,
 		SharedBarrier:     true,
+		ScratchBytes:      1 << 20,
 	}
 }
 
@@ -139,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LivenessTimeout == 0 {
 		c.LivenessTimeout = d.LivenessTimeout
+	}
+	if c.ScratchBytes == 0 {
+		c.ScratchBytes = d.ScratchBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

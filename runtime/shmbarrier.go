@@ -90,3 +90,60 @@ func (w *World) barrierAbort(ctx context.Context, seg *shm.Segment, n uint32) er
 	}
 	return nil
 }
+
+// setupScratch decides, from the shared-memory exchanges (all: what each
+// rank announced, oks: which segments each rank mapped), whether the
+// collectives can run in shared memory (see Scratch): the shared barrier
+// is on and every rank mapped every other's segment, whose scratch buffers
+// all have one size. Every rank decides the same from the same messages.
+func (w *World) setupScratch(all, oks []shmAnnounce) {
+	if w.barrierSeg == nil || w.shm == nil || all[0].Scratch <= 0 {
+		return
+	}
+	segs := make([]*shm.Segment, w.size)
+	for r := range w.size {
+		if all[r].Scratch != all[0].Scratch || len(oks[r].Mapped) != w.size-1 {
+			return
+		}
+		if r == w.rank {
+			segs[r] = w.shm.Segment()
+		} else if segs[r] = w.peers[r]; segs[r] == nil {
+			return
+		}
+	}
+	w.scratch = segs
+	for i := range w.scratchBufs {
+		w.scratchBufs[i] = make([][]byte, w.size)
+		for r, s := range segs {
+			w.scratchBufs[i][r] = s.Scratch(i)
+		}
+	}
+}
+
+// ScratchBytes returns the size of each rank's two scratch buffers when
+// the collectives can run in shared memory (see Scratch), else 0. Like
+// SharedBarrier it is fixed when Join returns and the same on every rank,
+// until a rank is readmitted.
+func (w *World) ScratchBytes() int {
+	if w.scratch == nil || !w.SharedBarrier() {
+		return 0
+	}
+	return w.scratch[0].ScratchSize()
+}
+
+// Scratch returns the next piece's scratch buffers of every rank, indexed
+// by rank, when ScratchBytes is not 0 (the p-th call returns buffers p%2;
+// every rank makes the same calls in the same order, as with Barrier): this rank's to write, the others' to read (the
+// slice is shared: do not modify it). They stay mapped until release is
+// called. Nothing orders the accesses but
+// the caller's use of Barrier (package collective's shared schedules).
+func (w *World) Scratch() (bufs [][]byte, release func(), err error) {
+	if w.ScratchBytes() == 0 {
+		return nil, nil, fmt.Errorf("runtime: no shared scratch memory: not every rank mapped every other's segment")
+	}
+	if !w.shmUse.enter() {
+		return nil, nil, ErrClosed
+	}
+	p := w.pieces.Add(1) - 1
+	return w.scratchBufs[p&1], w.shmUse.exit, nil
+}

@@ -15,10 +15,12 @@ import (
 // shmAnnounce is what each rank tells the others about its segment, and
 // later which of theirs it mapped.
 type shmAnnounce struct {
-	Rank   int    `json:"rank"`
-	Path   string `json:"path,omitempty"`
-	Nonce  string `json:"nonce,omitempty"`
-	Mapped []int  `json:"mapped,omitempty"`
+	Rank  int    `json:"rank"`
+	Path  string `json:"path,omitempty"`
+	Nonce string `json:"nonce,omitempty"`
+	// Scratch is the size of the segment's scratch buffers.
+	Scratch int   `json:"scratch,omitempty"`
+	Mapped  []int `json:"mapped,omitempty"`
 }
 
 // subscribeShm subscribes to the two shared-memory exchange subjects before
@@ -49,12 +51,12 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if w.cfg.SharedMemory && shm.Supported {
 		path := shm.SegmentPath(w.cfg.JobID, w.rank, me.Nonce)
 		slotSize := max(min(w.maxFrame, 1<<20+8<<10), shm.Threshold)
-		seg, err := shm.Create(path, me.Nonce, 16, slotSize)
+		seg, err := shm.Create(path, me.Nonce, 16, slotSize, max(w.cfg.ScratchBytes, 0))
 		if err != nil {
 			w.log.Info("shared memory off", "err", err)
 		} else {
 			w.shm = shm.NewSender(seg)
-			ann.Path, ann.Nonce = path, me.Nonce
+			ann.Path, ann.Nonce, ann.Scratch = path, me.Nonce, seg.ScratchSize()
 			// The files are only needed until the others mapped them.
 			defer seg.Remove()
 		}
@@ -84,6 +86,7 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if err != nil {
 		return err
 	}
+	all[w.rank] = ann
 	w.peers = make([]*shm.Segment, w.size)
 	mapped := shmAnnounce{Rank: w.rank}
 	if w.cfg.SharedMemory && shm.Supported {
@@ -104,6 +107,7 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if err != nil {
 		return err
 	}
+	oks[w.rank] = mapped
 	mutual := make([]bool, w.size)
 	for r, a := range oks {
 		for _, m := range a.Mapped {
@@ -114,6 +118,7 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	}
 	w.setMutual(mutual)
 	w.setupSharedBarrier(oks)
+	w.setupScratch(all, oks)
 	return nil
 }
 

@@ -113,6 +113,13 @@ type World struct {
 	// SharedBarrier); barriers counts the calls of Barrier.
 	barrierSeg *shm.Segment
 	barriers   atomic.Uint32
+	// scratch[r] is rank r's segment (this rank's own at w.rank) when
+	// every rank mapped every other's with scratch buffers of one size
+	// (see Scratch), else nil; scratchBufs[i] are their buffers i;
+	// pieces counts the calls of Scratch.
+	scratch     []*shm.Segment
+	scratchBufs [2][][]byte
+	pieces      atomic.Uint64
 }
 
 // SharedMemoryFrames returns how many frames this rank sent through shared

@@ -238,12 +238,19 @@ func TestConfigValidate(t *testing.T) {
 
 // TestDeadRankFailsPendingCollectives cuts one rank's connection in the
 // middle of a large allreduce: every other rank fails within the liveness
-// bound with an error naming it.
+// bound with an error naming it, waiting for frames or, through the
+// scratch buffers, in the shared barrier.
 func TestDeadRankFailsPendingCollectives(t *testing.T) {
+	for _, shared := range []int{-1, 0} {
+		t.Run(fmt.Sprintf("shared_bytes=%d", shared), func(t *testing.T) { deadRankFailsPending(t, shared) })
+	}
+}
+
+func deadRankFailsPending(t *testing.T, sharedBytes int) {
 	srv := runtimetest.RunServer(t, nil)
 	const np, victim = 4, 2
 	ws := runtimetest.RunWorld(t, srv, "dead", np, func(c *runtime.Config) { c.LivenessTimeout = time.Second })
-	comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, Window: 2})
+	comms := runtimetest.Comms(t, ws, collective.Config{ChunkBytes: 64 << 10, Window: 2, SharedBytes: sharedBytes})
 	// Buffers made and touched before: fresh megabytes under the race
 	// detector page in shadow memory slowly enough here to starve the
 	// heartbeats of a 1 s liveness timeout. 16 chunks, more than the window.

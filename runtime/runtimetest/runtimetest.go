@@ -20,6 +20,15 @@ import (
 	"github.com/fltk-go/fltk/runtime"
 )
 
+// The World must keep offering collective's optional interfaces; a changed
+// method signature would silently fall back to frames.
+var (
+	_ collective.Poller           = (*runtime.World)(nil)
+	_ collective.ScratchTransport = (*runtime.World)(nil)
+	_ collective.HostTransport    = (*runtime.World)(nil)
+	_ collective.RejectListener   = (*runtime.World)(nil)
+)
+
 // RunServer starts an embedded server listening on 127.0.0.1 and a free
 // port (cfg nil: defaults with a random token) and shuts it down with the
 // test.

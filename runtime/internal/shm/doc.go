@@ -9,7 +9,7 @@
 //
 // # Usage
 //
-//	own, err := shm.Create(shm.SegmentPath(job, rank, nonce), nonce, 16, slotSize)
+//	own, err := shm.Create(shm.SegmentPath(job, rank, nonce), nonce, 16, slotSize, scratch)
 //	peer, err := shm.Open(path, nonce) // a peer's segment, as it announced it
 //	err = peer.Enqueue(rank, frame)    // small frames, and pointers to slots
 //	go own.Consume(done, deliver)      // the receiver's side

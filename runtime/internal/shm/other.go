@@ -24,7 +24,7 @@ type Sender struct{ seg *Segment }
 func SegmentPath(string, int, string) string { return "" }
 
 // Create fails with ErrUnsupported.
-func Create(string, string, int, int) (*Segment, error) { return nil, ErrUnsupported }
+func Create(string, string, int, int, int) (*Segment, error) { return nil, ErrUnsupported }
 
 // Open fails with ErrUnsupported.
 func Open(string, string) (*Segment, error) { return nil, ErrUnsupported }
@@ -55,6 +55,12 @@ func (s *Segment) Remove() {}
 
 // SlotSize returns 0.
 func (s *Segment) SlotSize() int { return 0 }
+
+// ScratchSize is always 0 here.
+func (s *Segment) ScratchSize() int { return 0 }
+
+// Scratch is never called here.
+func (s *Segment) Scratch(int) []byte { return nil }
 
 // Enqueue fails with ErrUnsupported.
 func (s *Segment) Enqueue(int, []byte) error { return ErrUnsupported }

@@ -41,6 +41,8 @@ type Segment struct {
 	slotSize int
 	data     int // offset of slot 0
 	queue    int // offset of the queue header
+	scratch  int // size of each of the two scratch buffers (0: none)
+	scrOff   int // offset of scratch buffer 0
 
 	// The doorbell is a FIFO next to the segment: the owner reads it
 	// through Go's poller (a sleeping consumer holds no P and no thread),
@@ -64,11 +66,13 @@ func SegmentPath(job string, rank int, nonce string) string {
 
 // Create creates, sizes (reserving the memory, so a full tmpfs fails here
 // rather than with SIGBUS later) and maps a segment with slots slots of
-// slotSize bytes.
-func Create(path, nonce string, slots, slotSize int) (*Segment, error) {
+// slotSize bytes and two scratch buffers of scratch bytes (see Scratch).
+func Create(path, nonce string, slots, slotSize, scratch int) (*Segment, error) {
 	data := (header + slots*metaStride + 4095) &^ 4095
 	queue := (data + slots*slotSize + 4095) &^ 4095
-	size := queue + header + Cells*cellSize
+	scratch = (max(scratch, 0) + 63) &^ 63
+	scrOff := (queue + header + Cells*cellSize + 4095) &^ 4095
+	size := scrOff + 2*scratch
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
@@ -94,7 +98,9 @@ func Create(path, nonce string, slots, slotSize int) (*Segment, error) {
 	le.PutUint32(mem[28:], uint32(slotSize))
 	le.PutUint32(mem[32:], uint32(data))
 	le.PutUint32(mem[36:], uint32(queue))
-	s := &Segment{path: path, mem: mem, slots: slots, slotSize: slotSize, data: data, queue: queue, bellFd: -1}
+	le.PutUint32(mem[40:], uint32(scratch))
+	le.PutUint32(mem[44:], uint32(scrOff))
+	s := &Segment{path: path, mem: mem, slots: slots, slotSize: slotSize, data: data, queue: queue, scratch: scratch, scrOff: scrOff, bellFd: -1}
 	for i := range Cells {
 		atomic.StoreUint64(s.cellSeq(i), uint64(i))
 	}
@@ -154,9 +160,11 @@ func Open(path, nonce string) (*Segment, error) {
 	touch(mem)
 	le := binary.LittleEndian
 	s := &Segment{path: path, mem: mem, slots: int(le.Uint32(mem[24:])), slotSize: int(le.Uint32(mem[28:])),
-		data: int(le.Uint32(mem[32:])), queue: int(le.Uint32(mem[36:])), bellFd: -1}
+		data: int(le.Uint32(mem[32:])), queue: int(le.Uint32(mem[36:])),
+		scratch: int(le.Uint32(mem[40:])), scrOff: int(le.Uint32(mem[44:])), bellFd: -1}
 	if string(mem[:8]) != magic || !bytes.Equal(mem[8:24], []byte(nonce)[:16]) ||
-		s.data+s.slots*s.slotSize > s.queue || s.queue+header+Cells*cellSize > len(mem) {
+		s.data+s.slots*s.slotSize > s.queue || s.queue+header+Cells*cellSize > len(mem) ||
+		(s.scratch > 0 && (s.scrOff < s.queue+header+Cells*cellSize || s.scrOff+2*s.scratch > len(mem))) {
 		_ = syscall.Munmap(mem)
 		return nil, errors.New("not the announced segment")
 	}
@@ -183,6 +191,18 @@ func (s *Segment) Close() {
 
 // SlotSize returns the size of a slot: the largest frame Sender.Put takes.
 func (s *Segment) SlotSize() int { return s.slotSize }
+
+// ScratchSize returns the size of each of the segment's two scratch
+// buffers (0: it has none).
+func (s *Segment) ScratchSize() int { return s.scratch }
+
+// Scratch returns scratch buffer i (0 or 1): memory that only its owner
+// writes and every rank mapping the segment may read, with no protocol of
+// its own (the collectives order the writes and reads with the barrier).
+func (s *Segment) Scratch(i int) []byte {
+	off := s.scrOff + (i&1)*s.scratch
+	return s.mem[off : off+s.scratch : off+s.scratch]
+}
 
 func (s *Segment) readers(slot int) *int32 {
 	return (*int32)(unsafe.Pointer(&s.mem[header+slot*metaStride]))

@@ -17,7 +17,7 @@ func testSeg(t *testing.T) (*Segment, *Segment) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "seg")
 	nonce := "0123456789abcdef"
-	own, err := Create(path, nonce, 4, 64<<10)
+	own, err := Create(path, nonce, 4, 64<<10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

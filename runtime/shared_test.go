@@ -1,0 +1,171 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fltk-go/fltk/collective"
+	"github.com/fltk-go/fltk/collective/collectivetest"
+	"github.com/fltk-go/fltk/runtime"
+	"github.com/fltk-go/fltk/runtime/runtimetest"
+)
+
+// sharedRun is one rank's results of the calls sharedCalls makes, as bits.
+type sharedRun struct {
+	out    [][]uint64
+	frames int64 // frames the calls sent
+	raw    int64 // bytes the calls moved
+}
+
+// sharedCalls runs Broadcast and AllReduce (every op, weights rank+1.5,
+// in place too) of n elements of T on every rank of comms and returns each
+// rank's results.
+func sharedCalls[T collective.Float](ctx context.Context, comms []*collective.Comm, n int) ([]sharedRun, error) {
+	runs := make([]sharedRun, len(comms))
+	err := runtimetest.OnAll(len(comms), func(r int) error {
+		run := &runs[r]
+		keep := func(x []T, st collective.Stats) {
+			bits := make([]uint64, len(x))
+			for i, v := range x {
+				bits[i] = math.Float64bits(float64(v))
+			}
+			run.out = append(run.out, bits)
+			run.frames += st.FramesOut
+			run.raw += st.RawSent + st.RawRecv
+		}
+		var st collective.Stats
+		buf := make([]T, n)
+		fillFloats(buf, 1, r)
+		if err := collective.Broadcast(ctx, comms[r], buf, len(comms)-2, collective.WithStats(&st)); err != nil {
+			return err
+		}
+		keep(buf, st)
+		in := make([]T, n)
+		fillFloats(in, 2, r)
+		for _, op := range []collective.Op{collective.Sum, collective.Mean, collective.Min, collective.Max, collective.WeightedMean} {
+			out := make([]T, n)
+			if err := collective.AllReduce(ctx, comms[r], out, in, op, collective.WithWeight(float64(r)+1.5), collective.WithStats(&st)); err != nil {
+				return err
+			}
+			keep(out, st)
+		}
+		if err := collective.AllReduce(ctx, comms[r], in, in, collective.Sum, collective.WithStats(&st)); err != nil {
+			return err
+		}
+		keep(in, st)
+		return nil
+	})
+	return runs, err
+}
+
+// fillFloats fills x with values that round differently in every order.
+func fillFloats[T collective.Float](x []T, k, rank int) {
+	for i := range x {
+		x[i] = T(collectivetest.Value(k, rank, i) * (1 + 1e-3*float64(i%7)))
+	}
+}
+
+// TestSharedSchedulesBitIdentical runs Broadcast and AllReduce through the
+// scratch buffers (pieces of 4 KiB, so a call takes many, with blocks that
+// do not divide them) and through frames (SharedBytes -1) on two worlds of
+// five ranks, and wants the same bits on every rank; and that the first
+// sent no frame and the second did.
+func TestSharedSchedulesBitIdentical(t *testing.T) {
+	const np = 5
+	srv := inProcessServer(t)
+	scratch := runtimetest.RunWorld(t, srv, "scratch", np, func(c *runtime.Config) { c.ScratchBytes = 4096 })
+	frames := runtimetest.RunWorld(t, srv, "frames", np, func(c *runtime.Config) { c.ScratchBytes = 4096 })
+	if got := scratch[0].ScratchBytes(); got != 4096 {
+		t.Fatalf("ScratchBytes = %d, want 4096", got)
+	}
+	cs := runtimetest.Comms(t, scratch, collective.Config{ChunkBytes: 64 << 10})
+	cf := runtimetest.Comms(t, frames, collective.Config{ChunkBytes: 64 << 10, SharedBytes: -1})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	for _, n := range []int{1, 7, 1000, collectivetest.Large()} {
+		for _, typ := range []string{"float32", "float64"} {
+			t.Run(fmt.Sprintf("n=%d/%s", n, typ), func(t *testing.T) {
+				calls := sharedCalls[float32]
+				if typ == "float64" {
+					calls = sharedCalls[float64]
+				}
+				a, err := calls(ctx, cs, n)
+				if err != nil {
+					t.Fatalf("scratch: %v", err)
+				}
+				b, err := calls(ctx, cf, n)
+				if err != nil {
+					t.Fatalf("frames: %v", err)
+				}
+				for r := range np {
+					if a[r].frames != 0 || a[r].raw == 0 {
+						t.Errorf("rank %d: the scratch schedule sent %d frames and moved %d bytes", r, a[r].frames, a[r].raw)
+					}
+					if b[r].frames == 0 {
+						t.Errorf("rank %d: the frame schedule sent no frame", r)
+					}
+					for c := range a[r].out {
+						for i := range a[r].out[c] {
+							if a[r].out[c][i] != b[r].out[c][i] || a[r].out[c][i] != a[0].out[c][i] {
+								t.Fatalf("call %d, element %d: rank %d has %x (scratch) and %x (frames), rank 0 %x", c, i, r, a[r].out[c][i], b[r].out[c][i], a[0].out[c][i])
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSharedScheduleMismatch: a rank that calls AllReduce with another
+// length fails every rank's call, naming it, instead of mixing pieces.
+func TestSharedScheduleMismatch(t *testing.T) {
+	const np = 3
+	ws := runtimetest.RunWorld(t, inProcessServer(t), "mismatch", np, nil)
+	comms := runtimetest.Comms(t, ws, collective.Config{})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	errs := make([]error, np)
+	_ = runtimetest.OnAll(np, func(r int) error {
+		n := 1000
+		if r == 1 {
+			n = 1001
+		}
+		x := make([]float32, n)
+		errs[r] = collective.AllReduce(ctx, comms[r], x, x, collective.Sum)
+		return nil
+	})
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "rank 1 called it with 4004 bytes") {
+			t.Errorf("rank %d: %v, want an error naming rank 1's 4004 bytes", r, err)
+		}
+	}
+}
+
+// TestScratchOff: without scratch buffers on one rank (ScratchBytes < 0)
+// no rank uses them, and the calls still work.
+func TestScratchOff(t *testing.T) {
+	const np = 3
+	ws := runtimetest.RunWorld(t, inProcessServer(t), "noscratch", np, func(c *runtime.Config) {
+		if c.Rank == 2 {
+			c.ScratchBytes = -1
+		}
+	})
+	for r, w := range ws {
+		if n := w.ScratchBytes(); n != 0 {
+			t.Errorf("rank %d: ScratchBytes = %d, want 0", r, n)
+		}
+	}
+	comms := runtimetest.Comms(t, ws, collective.Config{})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := runtimetest.OnAll(np, func(r int) error {
+		return collectivetest.Conformance(ctx, comms[r], []int{1000}, []collective.Codec{collective.CodecNone})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
