@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -193,6 +194,13 @@ type Collective struct {
 	// pipeline better (slow links). Default 65536; 4096..chunk_bytes, a
 	// multiple of 8.
 	PipelineChunkBytes int `toml:"pipeline_chunk_bytes"`
+
+	// SharedBytes: when every rank is on one host (runtime.shared_memory
+	// and runtime.shared_barrier on), a lossless broadcast or allreduce of
+	// at most this many bytes per rank goes through shared scratch buffers
+	// that every rank reads in place, ordered by the shared barrier,
+	// instead of frames. Default 8388608 (8 MiB); 0 turns it off.
+	SharedBytes int `toml:"shared_bytes"`
 }
 
 // Demo configures the collective demo job, run until the trainer exists.
@@ -258,6 +266,7 @@ func DefaultConfig() Config {
 			ZstdLevel:          1,
 			PollFor:            Duration{300 * time.Microsecond},
 			PipelineChunkBytes: 64 << 10,
+			SharedBytes:        8 << 20,
 		},
 		Federated: defaultFederated(),
 		Data:      defaultData(),
@@ -405,6 +414,7 @@ func (c *Collective) validate(v *validator, maxPayload int) {
 	} else if x%chunkAlign != 0 {
 		v.errorf("collective.pipeline_chunk_bytes", "%d is not a multiple of %d", x, chunkAlign)
 	}
+	v.intRange("collective.shared_bytes", int64(c.SharedBytes), 0, math.MaxInt32)
 }
 
 func (d *Demo) validate(v *validator) {

@@ -445,6 +445,7 @@ func TestValidate(t *testing.T) {
 		{"pipeline chunk small", func(c *Config) { c.Collective.PipelineChunkBytes = 1024 }, "collective.pipeline_chunk_bytes", "out of range 4096..1048576"},
 		{"pipeline chunk above chunk", func(c *Config) { c.Collective.PipelineChunkBytes = 2 << 20 }, "collective.pipeline_chunk_bytes", "out of range"},
 		{"pipeline chunk odd", func(c *Config) { c.Collective.PipelineChunkBytes = 65540 }, "collective.pipeline_chunk_bytes", "not a multiple of 8"},
+		{"shared bytes negative", func(c *Config) { c.Collective.SharedBytes = -1 }, "collective.shared_bytes", "out of range"},
 		{"deploy image", func(c *Config) { c.Deploy.Image = "" }, "deploy.image", "must not be empty"},
 		{"deploy no profiles", func(c *Config) { c.Deploy.Profiles = nil }, "deploy.profiles", "at least one profile"},
 		{"deploy unknown profile", func(c *Config) { c.Deploy.Profiles = []string{"slow", "turbo"} }, "deploy.profiles", `entry 2: unknown profile "turbo"`},

@@ -194,6 +194,7 @@ func CommConfig(c *configs.Config, jobID string, log *slog.Logger) (collective.C
 		PollFor:        pollFor(c.Collective.PollFor.Duration),
 		ExactPartials:  c.Collective.ExactPartials,
 		PipeChunkBytes: c.Collective.PipelineChunkBytes,
+		SharedBytes:    sharedBytes(c.Collective.SharedBytes),
 		Logger:         log,
 	}, nil
 }
@@ -255,6 +256,16 @@ func liveEnv(terminal bool) []string {
 		return nil
 	}
 	return []string{LiveEnv + "=1"}
+}
+
+// sharedBytes maps collective.shared_bytes to
+// collective.Config.SharedBytes, where 0 means the default and a negative
+// value turns the shared schedules off.
+func sharedBytes(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // pollFor maps collective.poll_for to collective.Config.PollFor, where 0

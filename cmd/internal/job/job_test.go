@@ -15,7 +15,7 @@ import (
 func TestCommConfigMapsEveryKey(t *testing.T) {
 	c := configs.DefaultConfig()
 	c.Collective = configs.Collective{ChunkBytes: 64 << 10, Window: 8, Codec: "int8z", ZstdLevel: 3,
-		PollFor: configs.Duration{Duration: time.Millisecond}, ExactPartials: true, PipelineChunkBytes: 32 << 10}
+		PollFor: configs.Duration{Duration: time.Millisecond}, ExactPartials: true, PipelineChunkBytes: 32 << 10, SharedBytes: 1 << 20}
 	c.Runtime.OpTimeout = configs.Duration{Duration: time.Minute}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -25,13 +25,17 @@ func TestCommConfigMapsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := collective.Config{JobID: "job", ChunkBytes: 64 << 10, Window: 8, Codec: collective.CodecInt8Zstd, ZstdLevel: 3,
-		OpTimeout: time.Minute, PollFor: time.Millisecond, ExactPartials: true, PipeChunkBytes: 32 << 10}
+		OpTimeout: time.Minute, PollFor: time.Millisecond, ExactPartials: true, PipeChunkBytes: 32 << 10, SharedBytes: 1 << 20}
 	if got != want {
 		t.Errorf("CommConfig = %+v,\nwant %+v", got, want)
 	}
 	c.Collective.PollFor = configs.Duration{}
 	if got, _ := CommConfig(&c, "job", nil); got.PollFor >= 0 {
 		t.Errorf(`poll_for = "0s" maps to PollFor %v, want < 0 (never poll)`, got.PollFor)
+	}
+	c.Collective.SharedBytes = 0
+	if got, _ := CommConfig(&c, "job", nil); got.SharedBytes >= 0 {
+		t.Errorf(`shared_bytes = 0 maps to SharedBytes %d, want < 0 (off)`, got.SharedBytes)
 	}
 }
 
