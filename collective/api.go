@@ -232,6 +232,9 @@ func Reduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, root in
 		return err
 	}
 	es := elemSize[T]()
+	if st, piece := c.sharedPiece(len(src)*es, o.codec); st != nil {
+		return c.sharedReduce(ctx, st, op, o, asBytes(dst), asBytes(src), es, rop, root, piece)
+	}
 	if c.hosts != nil && len(src)*es > c.cfg.SmallBytes {
 		in, out, reds, err := c.hierReduce(asBytes(dst), asBytes(src), es, rop, root, o)
 		if err != nil {

@@ -34,7 +34,7 @@ type Config struct {
 	RootBytes int
 	// SharedBytes: when the transport lets every rank read the others'
 	// memory ([ScratchTransport]: every rank on one host), a lossless
-	// Broadcast or AllReduce of at most this many bytes per rank goes
+	// Broadcast, Reduce or AllReduce of at most this many bytes per rank goes
 	// through the scratch buffers, ordered by the shared barrier, instead
 	// of frames. Default 8 MiB; negative disables it.
 	SharedBytes int

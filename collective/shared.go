@@ -12,7 +12,8 @@ import (
 // memory: package runtime's World when every rank is on one host and
 // mapped every other's shared-memory segment. Every rank owns two scratch
 // buffers of ScratchBytes that only it writes and every rank reads.
-// Broadcast and AllReduce of up to Config.SharedBytes then move no frames:
+// Broadcast, Reduce and AllReduce of up to Config.SharedBytes then move no
+// frames:
 // a rank writes its piece to its buffer, the shared barrier orders the
 // writes before the reads, and the others read it in place
 // (bench-vs-mpi.sh: one barrier's wake-ups per piece instead of a frame's
@@ -143,6 +144,14 @@ func (c *Comm) sharedBroadcast(ctx context.Context, st ScratchTransport, op *opS
 // own block j (which no other rank reads); after a second barrier every
 // rank copies the other blocks from their owners.
 func (c *Comm) sharedAllReduce(ctx context.Context, st ScratchTransport, op *opState, o callOpts, db, sb []byte, es int, rop Op, piece int) error {
+	return c.sharedReduce(ctx, st, op, o, db, sb, es, rop, -1, piece)
+}
+
+// sharedReduce is sharedAllReduce, copying the blocks out on root only
+// (every rank when root is -1). A rank other than root reduces its block
+// into a buffer of its own: Reduce writes dst on root only.
+func (c *Comm) sharedReduce(ctx context.Context, st ScratchTransport, op *opState, o callOpts, db, sb []byte, es int, rop Op, root, piece int) error {
+	var tmp []byte
 	return c.sharedCall(ctx, st, op, o, len(sb), piece, func(ctx context.Context, bufs [][]byte, off, m int) error {
 		mine := bufs[c.rank]
 		putScratchHeader(mine, o.weight, len(sb), es)
@@ -156,7 +165,15 @@ func (c *Comm) sharedAllReduce(ctx context.Context, st ScratchTransport, op *opS
 		elems := m / es
 		block := func(j int) (int, int) { return j * elems / c.size * es, (j + 1) * elems / c.size * es }
 		lo, hi := block(c.rank)
-		acc := db[off+lo : off+hi]
+		var acc []byte
+		if root < 0 || c.rank == root {
+			acc = db[off+lo : off+hi]
+		} else {
+			if cap(tmp) < hi-lo {
+				tmp = make([]byte, hi-lo)
+			}
+			acc = tmp[:hi-lo]
+		}
 		var wsum float64
 		for k, buf := range bufs {
 			w := scratchWeight(buf)
@@ -176,14 +193,17 @@ func (c *Comm) sharedAllReduce(ctx context.Context, st ScratchTransport, op *opS
 		if err := st.Barrier(ctx); err != nil {
 			return err
 		}
+		op.stats.RawSent += int64(m)
+		op.stats.WireSent += int64(m)
+		if root >= 0 && c.rank != root {
+			return nil
+		}
 		for k, buf := range bufs {
 			if k != c.rank {
 				klo, khi := block(k)
 				copy(db[off+klo:off+khi], buf[scratchHeader+klo:scratchHeader+khi])
 			}
 		}
-		op.stats.RawSent += int64(m)
-		op.stats.WireSent += int64(m)
 		op.stats.RawRecv += int64(m)
 		op.stats.WireRecv += int64(m)
 		return nil

@@ -196,7 +196,7 @@ type Collective struct {
 	PipelineChunkBytes int `toml:"pipeline_chunk_bytes"`
 
 	// SharedBytes: when every rank is on one host (runtime.shared_memory
-	// and runtime.shared_barrier on), a lossless broadcast or allreduce of
+	// and runtime.shared_barrier on), a lossless broadcast, reduce or allreduce of
 	// at most this many bytes per rank goes through shared scratch buffers
 	// that every rank reads in place, ordered by the shared barrier,
 	// instead of frames. Default 8388608 (8 MiB); 0 turns it off.

@@ -21,8 +21,8 @@ type sharedRun struct {
 	raw    int64 // bytes the calls moved
 }
 
-// sharedCalls runs Broadcast and AllReduce (every op, weights rank+1.5,
-// in place too) of n elements of T on every rank of comms and returns each
+// sharedCalls runs Broadcast, AllReduce (every op, weights rank+1.5, in
+// place too) and Reduce (to rank 1) of n elements of T on every rank of comms and returns each
 // rank's results.
 func sharedCalls[T collective.Float](ctx context.Context, comms []*collective.Comm, n int) ([]sharedRun, error) {
 	runs := make([]sharedRun, len(comms))
@@ -53,6 +53,16 @@ func sharedCalls[T collective.Float](ctx context.Context, comms []*collective.Co
 			}
 			keep(out, st)
 		}
+		for _, op := range []collective.Op{collective.Sum, collective.WeightedMean} {
+			var out []T // Reduce writes dst on root only
+			if r == 1 {
+				out = make([]T, n)
+			}
+			if err := collective.Reduce(ctx, comms[r], out, in, op, 1, collective.WithWeight(float64(r)+1.5), collective.WithStats(&st)); err != nil {
+				return err
+			}
+			keep(out, st)
+		}
 		if err := collective.AllReduce(ctx, comms[r], in, in, collective.Sum, collective.WithStats(&st)); err != nil {
 			return err
 		}
@@ -69,7 +79,7 @@ func fillFloats[T collective.Float](x []T, k, rank int) {
 	}
 }
 
-// TestSharedSchedulesBitIdentical runs Broadcast and AllReduce through the
+// TestSharedSchedulesBitIdentical runs Broadcast, Reduce and AllReduce through the
 // scratch buffers (pieces of 4 KiB, so a call takes many, with blocks that
 // do not divide them) and through frames (SharedBytes -1) on two worlds of
 // five ranks, and wants the same bits on every rank; and that the first
@@ -110,8 +120,9 @@ func TestSharedSchedulesBitIdentical(t *testing.T) {
 					}
 					for c := range a[r].out {
 						for i := range a[r].out[c] {
-							if a[r].out[c][i] != b[r].out[c][i] || a[r].out[c][i] != a[0].out[c][i] {
-								t.Fatalf("call %d, element %d: rank %d has %x (scratch) and %x (frames), rank 0 %x", c, i, r, a[r].out[c][i], b[r].out[c][i], a[0].out[c][i])
+							// Reduce's result is on its root only.
+							if a[r].out[c][i] != b[r].out[c][i] || (len(a[0].out[c]) > i && a[r].out[c][i] != a[0].out[c][i]) {
+								t.Fatalf("call %d, element %d: rank %d has %x (scratch) and %x (frames), rank 0 %x", c, i, r, a[r].out[c][i], b[r].out[c][i], a[0].out[c][min(i, len(a[0].out[c])):min(i+1, len(a[0].out[c]))])
 							}
 						}
 					}
