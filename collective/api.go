@@ -122,6 +122,9 @@ func Gather[T Float](ctx context.Context, c *Comm, dst, src []T, root int, opts 
 	if err != nil {
 		return err
 	}
+	if st, piece := c.sharedPiece(len(src)*elemSize[T](), o.codec); st != nil {
+		return c.sharedGather(ctx, st, op, o, asBytes(dst), asBytes(src), elemSize[T](), root, piece)
+	}
 	if c.hosts != nil && !o.codec.Lossy() {
 		in, out := c.hierGather(asBytes(dst), asBytes(src), root)
 		op.activate(in, out)
@@ -151,6 +154,9 @@ func AllGather[T Float](ctx context.Context, c *Comm, dst, src []T, opts ...Call
 	op, o, err := c.begin(kindAllGather, -1, false, elemSize[T](), opts)
 	if err != nil {
 		return err
+	}
+	if st, piece := c.sharedPiece(len(src)*elemSize[T](), o.codec); st != nil {
+		return c.sharedGather(ctx, st, op, o, asBytes(dst), asBytes(src), elemSize[T](), -1, piece)
 	}
 	var in []*inStream
 	for _, r := range c.others() {

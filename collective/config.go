@@ -32,11 +32,11 @@ type Config struct {
 	// the result out (two rounds of one wake-up per rank) instead of
 	// reduce-scatter + allgather. Default 1 MiB; negative disables it.
 	RootBytes int
-	// SharedBytes: when the transport lets every rank read the others'
-	// memory ([ScratchTransport]: every rank on one host), a lossless
-	// Broadcast, Reduce or AllReduce of at most this many bytes per rank goes
-	// through the scratch buffers, ordered by the shared barrier, instead
-	// of frames. Default 8 MiB; negative disables it.
+	// SharedBytes: when the transport lets every rank read the others' memory
+	// ([ScratchTransport]: every rank on one host), a lossless Broadcast,
+	// Reduce, AllReduce, Gather or AllGather of at most this many bytes per
+	// rank goes through the scratch buffers, ordered by the shared barrier,
+	// instead of frames. Default 8 MiB; negative disables it.
 	SharedBytes int
 	// OpTimeout is the deadline applied to a call whose context has none
 	// (default 10 minutes).

@@ -78,21 +78,21 @@
 //     tensors take reduce-scatter: one rank's summing no longer hides
 //     behind the wake-ups. The others wait only for the root, which sends
 //     them an abort naming a dead rank it waited for.
-//   - Shared scratch memory: when every rank can read every other's
-//     memory ([ScratchTransport]: package runtime's World, every rank on
-//     one host), a lossless Broadcast, Reduce or AllReduce of up to
-//     Config.SharedBytes sends no frame. Per piece (the transport's
-//     scratch buffer, 1 MiB): every rank writes to its own buffer, the
-//     shared barrier orders the writes before the reads, and the others
-//     read in place — Broadcast copies the root's piece out; AllReduce has
+//   - Shared scratch memory: when every rank can read every other's memory
+//     ([ScratchTransport]: package runtime's World, every rank on one
+//     host), a lossless Broadcast, Reduce, AllReduce, Gather or AllGather
+//     of up to Config.SharedBytes per rank sends no frame. Per piece (the
+//     transport's scratch buffer, 1 MiB): every rank writes to its own
+//     buffer, the shared barrier orders the writes before the reads, and
+//     the others read in place — Broadcast copies the root's piece out,
+//     Gather the root (AllGather every rank) every rank's; AllReduce has
 //     rank j reduce block j of every buffer in rank order (the reducer's
 //     arithmetic: the frame schedules' bits), write it over its own block
-//     j, and after a second barrier every rank (Reduce: the root) copies the
-//     blocks. A piece
-//     costs a barrier's wake-ups instead of a frame's per receiver and hop
-//     (bench-vs-mpi.sh). Pieces alternate between two buffers, so a
-//     piece's writes never meet the previous one's reads: every rank left
-//     them before the barrier the writer passed.
+//     j, and after a second barrier every rank (Reduce: the root) copies
+//     the blocks. A piece costs a barrier's wake-ups instead of a frame's
+//     per receiver and hop (bench-vs-mpi.sh). Pieces alternate between two
+//     buffers, so a piece's writes never meet the previous one's reads:
+//     every rank left them before the barrier the writer passed.
 //   - Barrier: when the transport has a barrier of its own
 //     ([BarrierTransport]: package runtime's, on futexes in shared memory,
 //     when every rank is on one host), that one: no message at all, the

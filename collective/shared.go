@@ -12,8 +12,8 @@ import (
 // memory: package runtime's World when every rank is on one host and
 // mapped every other's shared-memory segment. Every rank owns two scratch
 // buffers of ScratchBytes that only it writes and every rank reads.
-// Broadcast, Reduce and AllReduce of up to Config.SharedBytes then move no
-// frames:
+// Broadcast, Reduce, AllReduce, Gather and AllGather of up to
+// Config.SharedBytes per rank then move no frames:
 // a rank writes its piece to its buffer, the shared barrier orders the
 // writes before the reads, and the others read it in place
 // (bench-vs-mpi.sh: one barrier's wake-ups per piece instead of a frame's
@@ -206,6 +206,34 @@ func (c *Comm) sharedReduce(ctx context.Context, st ScratchTransport, op *opStat
 		}
 		op.stats.RawRecv += int64(m)
 		op.stats.WireRecv += int64(m)
+		return nil
+	})
+}
+
+// sharedGather: every rank writes its piece of src to its buffer; after the
+// barrier root (every rank when root is -1: AllGather) copies each rank's
+// piece into its block of dst.
+func (c *Comm) sharedGather(ctx context.Context, st ScratchTransport, op *opState, o callOpts, db, sb []byte, es, root, piece int) error {
+	n := len(sb)
+	return c.sharedCall(ctx, st, op, o, n, piece, func(ctx context.Context, bufs [][]byte, off, m int) error {
+		putScratchHeader(bufs[c.rank], 1, n, es)
+		copy(bufs[c.rank][scratchHeader:], sb[off:off+m])
+		op.stats.RawSent += int64(m)
+		op.stats.WireSent += int64(m)
+		if err := st.Barrier(ctx); err != nil {
+			return err
+		}
+		if err := checkScratchHeaders(bufs); err != nil {
+			return err
+		}
+		if root >= 0 && c.rank != root {
+			return nil
+		}
+		for k, buf := range bufs {
+			copy(db[k*n+off:k*n+off+m], buf[scratchHeader:scratchHeader+m])
+		}
+		op.stats.RawRecv += int64((c.size - 1) * m)
+		op.stats.WireRecv += int64((c.size - 1) * m)
 		return nil
 	})
 }

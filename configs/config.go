@@ -195,11 +195,12 @@ type Collective struct {
 	// multiple of 8.
 	PipelineChunkBytes int `toml:"pipeline_chunk_bytes"`
 
-	// SharedBytes: when every rank is on one host (runtime.shared_memory
-	// and runtime.shared_barrier on), a lossless broadcast, reduce or allreduce of
-	// at most this many bytes per rank goes through shared scratch buffers
-	// that every rank reads in place, ordered by the shared barrier,
-	// instead of frames. Default 8388608 (8 MiB); 0 turns it off.
+	// SharedBytes: when every rank is on one host (runtime.shared_memory and
+	// runtime.shared_barrier on), a lossless broadcast, reduce, allreduce,
+	// gather or allgather of at most this many bytes per rank goes through
+	// shared scratch buffers that every rank reads in place, ordered by the
+	// shared barrier, instead of frames. Default 8388608 (8 MiB); 0 turns it
+	// off.
 	SharedBytes int `toml:"shared_bytes"`
 }
 

@@ -22,7 +22,7 @@ type sharedRun struct {
 }
 
 // sharedCalls runs Broadcast, AllReduce (every op, weights rank+1.5, in
-// place too) and Reduce (to rank 1) of n elements of T on every rank of comms and returns each
+// place too), Reduce (to rank 1), Gather (to rank 2) and AllGather of n elements of T on every rank of comms and returns each
 // rank's results.
 func sharedCalls[T collective.Float](ctx context.Context, comms []*collective.Comm, n int) ([]sharedRun, error) {
 	runs := make([]sharedRun, len(comms))
@@ -63,6 +63,19 @@ func sharedCalls[T collective.Float](ctx context.Context, comms []*collective.Co
 			}
 			keep(out, st)
 		}
+		var all []T // Gather writes dst on root only
+		if r == 2 {
+			all = make([]T, len(comms)*n)
+		}
+		if err := collective.Gather(ctx, comms[r], all, in, 2, collective.WithStats(&st)); err != nil {
+			return err
+		}
+		keep(all, st)
+		all = make([]T, len(comms)*n)
+		if err := collective.AllGather(ctx, comms[r], all, in, collective.WithStats(&st)); err != nil {
+			return err
+		}
+		keep(all, st)
 		if err := collective.AllReduce(ctx, comms[r], in, in, collective.Sum, collective.WithStats(&st)); err != nil {
 			return err
 		}
@@ -79,11 +92,11 @@ func fillFloats[T collective.Float](x []T, k, rank int) {
 	}
 }
 
-// TestSharedSchedulesBitIdentical runs Broadcast, Reduce and AllReduce through the
-// scratch buffers (pieces of 4 KiB, so a call takes many, with blocks that
-// do not divide them) and through frames (SharedBytes -1) on two worlds of
-// five ranks, and wants the same bits on every rank; and that the first
-// sent no frame and the second did.
+// TestSharedSchedulesBitIdentical runs Broadcast, Reduce, AllReduce, Gather
+// and AllGather through the scratch buffers (pieces of 4 KiB, so a call
+// takes many, with blocks that do not divide them) and through frames
+// (SharedBytes -1) on two worlds of five ranks, and wants the same bits on
+// every rank; and that the first sent no frame and the second did.
 func TestSharedSchedulesBitIdentical(t *testing.T) {
 	const np = 5
 	srv := inProcessServer(t)
