@@ -6,7 +6,7 @@ One process per rank, as mpirun and fltk bench start them:
 
     python3 scripts/gloocoll.py --np N [--sizes 4096,...] \
         [--ops bcast,gather,reduce,allreduce,barrier] \
-        [--repeats R] [--warmup W] [--cold SECONDS] [--impl gloo]
+        [--repeats R] [--warmup W] [--cold SECONDS] [--idle SECONDS] [--impl gloo]
 
 starts N copies of itself (with --rank R --store FILE) and waits for them;
 rank 0's CSV goes to stdout, every rank's stderr to stderr, and the exit
@@ -83,6 +83,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=-1)
     ap.add_argument("--cold", type=float, default=0.0, help="seconds of compute before each run")
+    ap.add_argument("--idle", type=float, default=0.0,
+                    help="rank 0 sleeps this long after each run's barrier, the others wait in the call "
+                         "(times are then not latencies; scripts/idle-cpu.sh reads the CPU time)")
     ap.add_argument("--impl", default="gloo")
     a = ap.parse_args()
     sizes, ops = parse_sizes(a.sizes), parse_ops(a.ops)
@@ -134,6 +137,8 @@ def main():
                 if a.cold > 0:
                     burn(a.cold)
                 dist.barrier()
+                if a.idle > 0 and rank == 0:
+                    time.sleep(a.idle)
                 t0 = time.perf_counter()
                 if op == "bcast":
                     dist.broadcast(buf, 0)

@@ -5,7 +5,7 @@
  *   mpirun -np N mpicoll [--sizes 4096,65536,1048576,16777216,67108864]
  *                        [--ops bcast,gather,reduce,allreduce,barrier]
  *                        [--repeats R] [--warmup W] [--impl NAME]
- *                        [--cold SECONDS]
+ *                        [--cold SECONDS] [--idle SECONDS]
  *
  * For every op and size S (bytes of float32 per rank, S/4 elements), after
  * W warm-up runs, R timed runs of:
@@ -17,6 +17,10 @@
  * bench's -cold and gloocoll.py's --cold) before the barrier of each run,
  * warm-up runs included: local training between the collectives of a
  * federated round.
+ * With --idle SECONDS, rank 0 sleeps SECONDS after the barrier of each run,
+ * before its call, while the others wait in theirs: the times are then not
+ * latencies, but the job's CPU time (scripts/idle-cpu.sh) shows what
+ * waiting costs.
  *
  *   bcast      MPI_Bcast from root 0 (S bytes)
  *   gather     MPI_Gather to root 0 (every rank sends S, root receives np*S)
@@ -42,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum op_kind { OP_BCAST, OP_GATHER, OP_REDUCE, OP_ALLREDUCE, OP_BARRIER };
 
@@ -51,7 +56,7 @@ static const char *const op_names[] = {"bcast", "gather", "reduce", "allreduce",
 #define MAX_LIST 64
 
 static int rank, nprocs;
-static double cold_seconds;
+static double cold_seconds, idle_seconds;
 static volatile float burn_sink;
 
 /* Computes for the given wall time; see --cold. */
@@ -86,6 +91,7 @@ static void usage(void)
         fprintf(stderr,
                 "usage: mpicoll [--sizes B1,B2,...] [--ops bcast,gather,reduce,allreduce,barrier]\n"
                 "               [--repeats R] [--warmup W] [--impl NAME] [--cold SECONDS]\n"
+                "               [--idle SECONDS]\n"
                 "  sizes are bytes of float32 per rank (multiples of 4)\n");
     MPI_Finalize();
     exit(1);
@@ -191,6 +197,10 @@ static double run_once(int op, float *sbuf, float *rbuf, int count)
     if (cold_seconds > 0)
         burn(cold_seconds);
     MPI_Barrier(MPI_COMM_WORLD);
+    if (idle_seconds > 0 && rank == 0) {
+        struct timespec ts = {(time_t)idle_seconds, (long)((idle_seconds - (double)(time_t)idle_seconds) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     t0 = MPI_Wtime();
     switch (op) {
     case OP_BCAST:
@@ -334,6 +344,12 @@ int main(int argc, char **argv)
             cold_seconds = strtod(v, &end);
             if (*end != '\0' || !(cold_seconds >= 0) || cold_seconds > 3600)
                 die("bad value for --cold (seconds, 0..3600): '%s'", v);
+            i++;
+        } else if (strcmp(a, "--idle") == 0 && v) {
+            char *end;
+            idle_seconds = strtod(v, &end);
+            if (*end != '\0' || !(idle_seconds >= 0) || idle_seconds > 3600)
+                die("bad value for --idle (seconds, 0..3600): '%s'", v);
             i++;
         } else if (strcmp(a, "--impl") == 0 && v) {
             impl = v, i++;

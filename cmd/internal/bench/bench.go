@@ -92,11 +92,22 @@ func Burn(d time.Duration) float32 {
 // burnSink keeps Burn's result alive.
 var burnSink atomic.Uint32
 
+// Mode is what the ranks do around each timed call (warm-up calls
+// included).
+type Mode struct {
+	// Cold > 0 makes every rank compute for Cold ([Burn]) before the
+	// Barrier that precedes the call.
+	Cold time.Duration
+	// Idle > 0 makes rank 0 sleep for Idle after that Barrier, while the
+	// others wait in the call: the times are then not latencies, but the
+	// job's CPU time shows what waiting costs (scripts/idle-cpu.sh).
+	Idle time.Duration
+}
+
 // Run measures every op at every size on this rank; rank 0 writes CSV rows
-// (no header) to out. repeats ≤ 0 means Repeats(size). cold > 0 makes every
-// rank compute for cold ([Burn]) before the Barrier that precedes each
-// timed call (warm-up calls included).
-func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, repeats int, cold time.Duration, opts []collective.CallOption, out io.Writer) error {
+// (no header) to out. repeats ≤ 0 means Repeats(size).
+func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, repeats int, mode Mode, opts []collective.CallOption, out io.Writer) error {
+	cold := mode.Cold
 	rank, np := c.Rank(), c.Size()
 	for _, op := range ops {
 		for _, size := range sizes {
@@ -157,6 +168,9 @@ func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, rep
 				}
 				if err := collective.Barrier(ctx, c); err != nil {
 					return err
+				}
+				if mode.Idle > 0 && rank == 0 {
+					time.Sleep(mode.Idle)
 				}
 				t0 := time.Now()
 				if err := f(); err != nil {
