@@ -2,7 +2,6 @@ package collective
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"unsafe"
 )
@@ -214,13 +213,7 @@ func (c *Comm) sharedBarrier(ctx context.Context, bt BarrierTransport, op *opSta
 	if err == nil {
 		return nil
 	}
-	var down interface {
-		DownRank() int
-		Unwrap() error
-	}
-	if errors.As(err, &down) {
-		err = &RankError{Rank: down.DownRank(), Err: down.Unwrap()}
-	}
+	err = downRankError(err)
 	return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)
 }
 

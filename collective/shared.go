@@ -96,13 +96,7 @@ func (c *Comm) sharedCall(ctx context.Context, st ScratchTransport, op *opState,
 			release()
 		}
 		if err != nil {
-			var down interface {
-				DownRank() int
-				Unwrap() error
-			}
-			if errors.As(err, &down) {
-				err = &RankError{Rank: down.DownRank(), Err: down.Unwrap()}
-			}
+			err = downRankError(err)
 			op.mu.Lock()
 			op.err = err
 			op.mu.Unlock()
@@ -112,20 +106,43 @@ func (c *Comm) sharedCall(ctx context.Context, st ScratchTransport, op *opState,
 	return nil
 }
 
+// downRankError turns a transport's error naming a rank that is down
+// (interface{ DownRank() int; Unwrap() error }, see BarrierTransport) into
+// a RankError.
+func downRankError(err error) error {
+	var down interface {
+		DownRank() int
+		Unwrap() error
+	}
+	if errors.As(err, &down) {
+		return &RankError{Rank: down.DownRank(), Err: down.Unwrap()}
+	}
+	return err
+}
+
+// publish writes this rank's header and data (nil: none) to its buffer,
+// waits at the barrier for every rank's, and checks that they called with
+// the same length: the first half of every shared piece.
+func publish(ctx context.Context, st ScratchTransport, bufs [][]byte, me int, w float64, n, es int, data []byte) error {
+	putScratchHeader(bufs[me], w, n, es)
+	copy(bufs[me][scratchHeader:], data)
+	if err := st.Barrier(ctx); err != nil {
+		return err
+	}
+	return checkScratchHeaders(bufs)
+}
+
 // sharedBroadcast: the root writes each piece to its buffer; after the
 // barrier every other rank copies it out.
 func (c *Comm) sharedBroadcast(ctx context.Context, st ScratchTransport, op *opState, o callOpts, b []byte, es, root, piece int) error {
 	return c.sharedCall(ctx, st, op, o, len(b), piece, func(ctx context.Context, bufs [][]byte, off, m int) error {
-		putScratchHeader(bufs[c.rank], 1, len(b), es)
+		var data []byte
 		if c.rank == root {
-			copy(bufs[root][scratchHeader:], b[off:off+m])
+			data = b[off : off+m]
 			op.stats.RawSent += int64(m)
 			op.stats.WireSent += int64(m)
 		}
-		if err := st.Barrier(ctx); err != nil {
-			return err
-		}
-		if err := checkScratchHeaders(bufs); err != nil {
+		if err := publish(ctx, st, bufs, c.rank, 1, len(b), es, data); err != nil {
 			return err
 		}
 		if c.rank != root {
@@ -154,12 +171,7 @@ func (c *Comm) sharedReduce(ctx context.Context, st ScratchTransport, op *opStat
 	var tmp []byte
 	return c.sharedCall(ctx, st, op, o, len(sb), piece, func(ctx context.Context, bufs [][]byte, off, m int) error {
 		mine := bufs[c.rank]
-		putScratchHeader(mine, o.weight, len(sb), es)
-		copy(mine[scratchHeader:], sb[off:off+m])
-		if err := st.Barrier(ctx); err != nil {
-			return err
-		}
-		if err := checkScratchHeaders(bufs); err != nil {
+		if err := publish(ctx, st, bufs, c.rank, o.weight, len(sb), es, sb[off:off+m]); err != nil {
 			return err
 		}
 		elems := m / es
@@ -216,14 +228,9 @@ func (c *Comm) sharedReduce(ctx context.Context, st ScratchTransport, op *opStat
 func (c *Comm) sharedGather(ctx context.Context, st ScratchTransport, op *opState, o callOpts, db, sb []byte, es, root, piece int) error {
 	n := len(sb)
 	return c.sharedCall(ctx, st, op, o, n, piece, func(ctx context.Context, bufs [][]byte, off, m int) error {
-		putScratchHeader(bufs[c.rank], 1, n, es)
-		copy(bufs[c.rank][scratchHeader:], sb[off:off+m])
 		op.stats.RawSent += int64(m)
 		op.stats.WireSent += int64(m)
-		if err := st.Barrier(ctx); err != nil {
-			return err
-		}
-		if err := checkScratchHeaders(bufs); err != nil {
+		if err := publish(ctx, st, bufs, c.rank, 1, n, es, sb[off:off+m]); err != nil {
 			return err
 		}
 		if root >= 0 && c.rank != root {

@@ -41,7 +41,7 @@ func Job(ctx context.Context, c *collective.Comm, cfg *configs.Config, effective
 	}
 	var row bytes.Buffer
 	b := cfg.Bench
-	if err := Run(ctx, c, []string{b.Op}, []int{b.Bytes}, b.Repeats, b.Cold.Duration, nil, &row); err != nil {
+	if err := Run(ctx, c, []string{b.Op}, []int{b.Bytes}, b.Repeats, Mode{Cold: b.Cold.Duration}, nil, &row); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	if c.Rank() != 0 {
