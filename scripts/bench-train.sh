@@ -20,6 +20,11 @@
 #   --torch-blas-threads N|same
 #                     OPENBLAS_NUM_THREADS of the PyTorch runs: N, or "same"
 #                     as torch.set_num_threads                       [1]
+#   --pin             run both sides of a T-thread row on CPUs 0..T-1
+#                     (taskset): unpinned, a one-thread Go run gets the
+#                     other core for its runtime's threads (GC) some of the
+#                     time, and read 30-35 or 50-64 samples/s minutes
+#                     apart on ResNet-18; pinned, 34-43      [off]
 #   --openblas        build the Go side with -tags openblas, CGO_ENABLED=1,
 #                     CGO_LDFLAGS=-lopenblas (installs libopenblas-dev)
 #   --csv FILE        CSV output                [bench-results/bench-train.csv];
@@ -67,6 +72,7 @@ torch_seconds=""
 repeats=1
 openblas=0
 torch_blas_threads=1
+pin=0
 csv="bench-results/bench-train.csv"
 PY=/usr/bin/python3
 
@@ -84,6 +90,7 @@ while [ "$#" -gt 0 ]; do
         --torch-seconds) need_arg "$@"; torch_seconds=$2; shift 2 ;;
         --repeats) need_arg "$@"; repeats=$2; shift 2 ;;
         --openblas) openblas=1; shift ;;
+        --pin) pin=1; shift ;;
         --torch-blas-threads) need_arg "$@"; torch_blas_threads=$2; shift 2 ;;
         --csv) need_arg "$@"; csv=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
@@ -213,12 +220,16 @@ raw="$tmp/raw.csv" # side,model,batch,threads,samples_per_s,params,repeat
 IFS=, read -r -a model_list <<<"$models"
 IFS=, read -r -a thread_list <<<"$threads"
 start=$SECONDS
+# pin_cmd T: the taskset prefix of a T-thread run with --pin, else nothing.
+pin_cmd() { if [ "$pin" -eq 1 ]; then echo "taskset -c 0-$(($1 - 1))"; fi; }
 # go_bench BENCH MODEL T BLAS_THREADS OUT: runs BenchmarkBENCH for MODEL
 # at -cpu T (one process per thread count, so that OpenBLAS's own thread
 # pool, --openblas, matches) into OUT; on failure logs its tail and sets
 # failed. -test.bench splits the pattern on '/' into one regexp per level.
 go_bench() {
-    if ! (cd trainer/model && env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS="$4" OMP_NUM_THREADS="$4" \
+    local pinned
+    read -r -a pinned <<<"$(pin_cmd "$3")"
+    if ! (cd trainer/model && ${pinned[@]+"${pinned[@]}"} env ${go_env[@]+"${go_env[@]}"} OPENBLAS_NUM_THREADS="$4" OMP_NUM_THREADS="$4" \
         "$test_bin" -test.run '^$' -test.bench "^Benchmark$1\$/^model=$2\$/^batch=$batch_re\$" \
         -test.cpu "$3" -test.benchtime "$benchtime" -test.count 1 -test.timeout 0) >"$5" 2>&1; then
         log "$2: Go benchmark $1 failed (-cpu $3):"
@@ -260,7 +271,8 @@ for rep in $(seq 1 "$repeats"); do
         : >"$tmp/torch-$m.err"
         # One process per thread count: OpenBLAS's pool is sized at start.
         for t in "${thread_list[@]}"; do
-            if ! "${torch_env[@]}" OPENBLAS_NUM_THREADS="$(blas_threads "$t")" "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" \
+            read -r -a pinned <<<"$(pin_cmd "$t")"
+            if ! ${pinned[@]+"${pinned[@]}"} "${torch_env[@]}" OPENBLAS_NUM_THREADS="$(blas_threads "$t")" "$PY" scripts/bench_train_torch.py --models "$m" --batch "$batches" \
                 --threads "$t" --seconds "$torch_seconds" >>"$tmp/torch-$m.csv" 2>>"$tmp/torch-$m.err"; then
                 if grep -q 'unknown model' "$tmp/torch-$m.err"; then
                     log "$m: no PyTorch definition in bench_train_torch.py (n/a)"
@@ -337,7 +349,7 @@ awk -F, -v models="$models" -v batches="$batches" -v threads="$labels" -v build=
         printf "\nratio >= 0.5 (target) in %d of %d measured rows\n", met, total
     }' "$raw"
 cat <<EOF
-build: $build; PyTorch $torch_version on $torch_blas (SGD lr 0.01, no momentum; OPENBLAS_NUM_THREADS $torch_blas_threads); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row, $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
+build: $build; PyTorch $torch_version on $torch_blas (SGD lr 0.01, no momentum; OPENBLAS_NUM_THREADS $torch_blas_threads); Go -benchtime $benchtime, PyTorch ${torch_seconds}s per row,$([ "$pin" -eq 0 ] || echo " both sides pinned to CPUs 0..T-1 (taskset),") $repeats repetition(s) (medians); $(nproc) cores, load average $load_start at start, $(cut -d' ' -f1 /proc/loadavg) at end; ${elapsed}s
 command: $invocation
 CSV: $csv, raw output: $raw_log
 EOF
