@@ -69,13 +69,7 @@ func testKilledRankIsNamed(t *testing.T, hosts []int) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	// Rank 3 never joins the allreduce; kill it while the others wait.
-	done := make(chan []error)
-	go func() {
-		done <- onAll(comms[:3], func(c *collective.Comm) error {
-			buf := make([]float32, 100000)
-			return collective.AllReduce(ctx, c, buf, buf, collective.Sum)
-		})
-	}()
+	done := allReduceWithout(ctx, comms[:3])
 	nw.Kill(3)
 	for r, err := range <-done {
 		var re *collective.RankError
@@ -109,6 +103,19 @@ func TestRootAllReduceBitIdentical(t *testing.T) {
 	}
 }
 
+// allReduceWithout starts a 100000-element AllReduce on comms (the ranks
+// left out never join it) and returns their errors when all have ended.
+func allReduceWithout(ctx context.Context, comms []*collective.Comm) <-chan []error {
+	done := make(chan []error, 1)
+	go func() {
+		done <- onAll(comms, func(c *collective.Comm) error {
+			buf := make([]float32, 100000)
+			return collective.AllReduce(ctx, c, buf, buf, collective.Sum)
+		})
+	}()
+	return done
+}
+
 // TestAbortTakesTheLocalReason: an AllReduce through a root waits only
 // for the root, which tells the others when a rank it waits for is down.
 // A rank that learns of the death itself fails with its own reason (here
@@ -119,13 +126,7 @@ func TestAbortTakesTheLocalReason(t *testing.T) {
 	comms := nw.Comms(t, collective.Config{JobID: "abort", ChunkBytes: 1024, Window: 1})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	done := make(chan []error)
-	go func() {
-		done <- onAll(comms[:3], func(c *collective.Comm) error {
-			buf := make([]float32, 100000)
-			return collective.AllReduce(ctx, c, buf, buf, collective.Sum)
-		})
-	}()
+	done := allReduceWithout(ctx, comms[:3])
 	// The root rotates with the call's sequence number: rank 1 for the
 	// first call. Only it and rank 0 are told that rank 3 is down.
 	nw.Kill(3, 1, 0)

@@ -111,7 +111,7 @@ func (w *World) setupScratch(all, oks []shmAnnounce) {
 			return
 		}
 	}
-	w.scratch = segs
+	w.scratchSize = all[0].Scratch
 	for i := range w.scratchBufs {
 		w.scratchBufs[i] = make([][]byte, w.size)
 		for r, s := range segs {
@@ -125,18 +125,19 @@ func (w *World) setupScratch(all, oks []shmAnnounce) {
 // SharedBarrier it is fixed when Join returns and the same on every rank,
 // until a rank is readmitted.
 func (w *World) ScratchBytes() int {
-	if w.scratch == nil || !w.SharedBarrier() {
+	if !w.SharedBarrier() {
 		return 0
 	}
-	return w.scratch[0].ScratchSize()
+	return w.scratchSize
 }
 
 // Scratch returns the next piece's scratch buffers of every rank, indexed
-// by rank, when ScratchBytes is not 0 (the p-th call returns buffers p%2;
-// every rank makes the same calls in the same order, as with Barrier): this rank's to write, the others' to read (the
-// slice is shared: do not modify it). They stay mapped until release is
-// called. Nothing orders the accesses but
-// the caller's use of Barrier (package collective's shared schedules).
+// by rank, when ScratchBytes is not 0: this rank's to write, the others'
+// to read (the slice is shared: do not modify it). The p-th call returns
+// buffers p%2; every rank makes the same calls in the same order, as with
+// Barrier. They stay mapped until release is called. Nothing orders the
+// accesses but the caller's use of Barrier (package collective's shared
+// schedules).
 func (w *World) Scratch() (bufs [][]byte, release func(), err error) {
 	if w.ScratchBytes() == 0 {
 		return nil, nil, fmt.Errorf("runtime: no shared scratch memory: not every rank mapped every other's segment")

@@ -51,7 +51,7 @@ func (w *World) setupShm(ctx context.Context, me hello, chs [2]chan *nats.Msg) e
 	if w.cfg.SharedMemory && shm.Supported {
 		path := shm.SegmentPath(w.cfg.JobID, w.rank, me.Nonce)
 		slotSize := max(min(w.maxFrame, 1<<20+8<<10), shm.Threshold)
-		seg, err := shm.Create(path, me.Nonce, 16, slotSize, max(w.cfg.ScratchBytes, 0))
+		seg, err := shm.Create(path, me.Nonce, 16, slotSize, w.cfg.ScratchBytes)
 		if err != nil {
 			w.log.Info("shared memory off", "err", err)
 		} else {

@@ -113,11 +113,11 @@ type World struct {
 	// SharedBarrier); barriers counts the calls of Barrier.
 	barrierSeg *shm.Segment
 	barriers   atomic.Uint32
-	// scratch[r] is rank r's segment (this rank's own at w.rank) when
-	// every rank mapped every other's with scratch buffers of one size
-	// (see Scratch), else nil; scratchBufs[i] are their buffers i;
-	// pieces counts the calls of Scratch.
-	scratch     []*shm.Segment
+	// scratchSize is the size of every rank's scratch buffers when every
+	// rank mapped every other's segment with buffers of one size (see
+	// Scratch), else 0; scratchBufs[i][r] is rank r's buffer i; pieces
+	// counts the calls of Scratch.
+	scratchSize int
 	scratchBufs [2][][]byte
 	pieces      atomic.Uint64
 }

@@ -66,7 +66,8 @@ func SegmentPath(job string, rank int, nonce string) string {
 
 // Create creates, sizes (reserving the memory, so a full tmpfs fails here
 // rather than with SIGBUS later) and maps a segment with slots slots of
-// slotSize bytes and two scratch buffers of scratch bytes (see Scratch).
+// slotSize bytes and two scratch buffers of scratch bytes (none when
+// scratch ≤ 0; see Scratch).
 func Create(path, nonce string, slots, slotSize, scratch int) (*Segment, error) {
 	data := (header + slots*metaStride + 4095) &^ 4095
 	queue := (data + slots*slotSize + 4095) &^ 4095

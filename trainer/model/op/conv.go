@@ -330,12 +330,12 @@ func convForward[T float](op *convOp, inputs []G.Value, bl *blasOps[T]) error {
 	}
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	ensureCols[T](op, workers)
-	var pa *gemm.PackedA
 	packed := op.packs(bl)
+	var pa *gemm.PackedA
 	if packed {
-		pa = packedPool.Get().(*gemm.PackedA)
-		defer packedPool.Put(pa)
-		pa.Pack(blas.NoTrans, op.o, op.ckk, any(w).([]float32), op.ckk)
+		var release func()
+		pa, release = lendPacked(blas.NoTrans, op.o, op.ckk, any(w).([]float32), op.ckk)
+		defer release()
 	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
@@ -357,9 +357,8 @@ func convForwardShifted(op *convOp, x, w, b, y []float32) {
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
 	op.ensureXCols(workers)
 	// w is packed once for all the samples' products.
-	pa := packedPool.Get().(*gemm.PackedA)
-	defer packedPool.Put(pa)
-	pa.Pack(blas.NoTrans, op.o, op.ckk, w, op.ckk)
+	pa, release := lendPacked(blas.NoTrans, op.o, op.ckk, w, op.ckk)
+	defer release()
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		cols := op.xCols[wk]
@@ -396,6 +395,14 @@ func fillBias[T float](y, b []T, hw int) (beta T) {
 // of the largest layer's size serve them all, where one per op would
 // double the model's memory.
 var packedPool = sync.Pool{New: func() any { return new(gemm.PackedA) }}
+
+// lendPacked returns a PackedA from packedPool holding op(a) (m×k, lda)
+// packed, and the function that gives it back once the pass is done.
+func lendPacked(trans blas.Transpose, m, k int, a []float32, lda int) (*gemm.PackedA, func()) {
+	pa := packedPool.Get().(*gemm.PackedA)
+	pa.Pack(trans, m, k, a, lda)
+	return pa, func() { packedPool.Put(pa) }
+}
 
 // packs reports whether the per-sample products with bl may take the
 // weights packed once per pass (gemm.PackedA): bl is the build's float32

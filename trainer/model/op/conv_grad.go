@@ -235,12 +235,12 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		op.dcol = make([]T, workers*size)
 		op.dcolN = workers
 	}
-	var pa *gemm.PackedA
 	packed := op.packs(bl)
+	var pa *gemm.PackedA
 	if packed {
-		pa = packedPool.Get().(*gemm.PackedA)
-		defer packedPool.Put(pa)
-		pa.Pack(blas.Trans, op.ckk, op.o, any(w).([]float32), op.ckk)
+		var release func()
+		pa, release = lendPacked(blas.Trans, op.ckk, op.o, any(w).([]float32), op.ckk)
+		defer release()
 	}
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
@@ -294,9 +294,8 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		op.dxCols = append(op.dxCols, s)
 	}
 	// wPerm is packed once for all the samples' products (packedPool).
-	pa := packedPool.Get().(*gemm.PackedA)
-	defer packedPool.Put(pa)
-	pa.Pack(blas.NoTrans, op.ckk, op.o, op.wPerm, op.o)
+	pa, release := lendPacked(blas.NoTrans, op.ckk, op.o, op.wPerm, op.o)
+	defer release()
 	ohw := op.o * op.hw
 	op.team.For(workers, op.n, func(wk, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
