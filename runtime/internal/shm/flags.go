@@ -3,9 +3,13 @@
 package shm
 
 import (
+	goruntime "runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Each segment's header holds two piece counts of its owner's, for the
@@ -22,6 +26,9 @@ const (
 	flagPublished = 512 // each word on its own cache line
 	flagReleased  = 640
 	flagSleepers  = 64 // a word's sleeper count is this much further
+
+	flagSpin  = 10 * time.Microsecond
+	wakeSlice = 100 * time.Microsecond // the shortest sched_runtime Linux takes
 )
 
 // Publish records that the owner's buffer holds pieces [0, n).
@@ -52,9 +59,13 @@ func (s *Segment) setFlag(off int, n uint32) {
 	}
 }
 
-// awaitFlag waits until the word at off reaches n (counts wrap), as a
-// barrier waits: yielding, then in FUTEX_WAIT slices, then sleeping (see
-// Barrier for why).
+// awaitFlag waits until the word at off reaches n (counts wrap): spinning
+// for flagSpin, then in FUTEX_WAIT slices, then sleeping (see Barrier for
+// why). Unlike Barrier it never yields: under EEVDF every sched_yield
+// pushes the caller's deadline back a slice, so a reader that yielded
+// while its writer worked stayed queued for milliseconds behind ranks that
+// had gone back to computing (bench-vs-mpi.sh COLD=1). While it sleeps it
+// asks for the kernel's shortest slice, so that its wake-up preempts them.
 func (s *Segment) awaitFlag(off int, n uint32, abort func() error) error {
 	word := s.u32(off)
 	reached := func() bool { return int32(atomic.LoadUint32(word)-n) >= 0 }
@@ -68,13 +79,18 @@ func (s *Segment) awaitFlag(off int, n uint32, abort func() error) error {
 			return err
 		}
 		switch waited := time.Since(start); {
-		case waited < barrierSpin:
-			Yield()
+		case waited < flagSpin:
+			for i := 0; i < 64 && !reached(); i++ {
+			}
 		case waited < barrierFutexFor:
 			atomic.AddUint32(sleepers, 1)
 			if v := atomic.LoadUint32(word); int32(v-n) < 0 {
 				ts := syscall.NsecToTimespec(int64(barrierSlice))
+				goruntime.LockOSThread() // the slice is the thread's
+				restore := shortSlice()
 				futex(word, futexWait, v, &ts)
+				restore()
+				goruntime.UnlockOSThread()
 			}
 			atomic.AddUint32(sleepers, ^uint32(0))
 		default:
@@ -82,4 +98,35 @@ func (s *Segment) awaitFlag(off int, n uint32, abort func() error) error {
 		}
 	}
 	return nil
+}
+
+// shortSlice asks for a time slice of wakeSlice for the calling thread
+// through sched_setattr's sched_runtime, which Linux 6.12 and later take
+// as the slice of a SCHED_OTHER task, keeping its policy and nice value,
+// and returns what puts the old slice back. Elsewhere it does nothing.
+func shortSlice() (restore func()) {
+	var attr schedAttr
+	if _, _, e := syscall.RawSyscall6(unix.SYS_SCHED_GETATTR, 0, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0, 0, 0); e != 0 || attr.policy != unix.SCHED_NORMAL {
+		return func() {}
+	}
+	old := attr.runtime
+	attr.size, attr.runtime = uint32(unsafe.Sizeof(attr)), uint64(wakeSlice)
+	if _, _, e := syscall.RawSyscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(&attr)), 0); e != 0 {
+		return func() {}
+	}
+	return func() {
+		attr.runtime = old
+		_, _, _ = syscall.RawSyscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(&attr)), 0)
+	}
+}
+
+// schedAttr is Linux's struct sched_attr (without the utilization clamps,
+// which sched_setattr leaves alone unless asked).
+type schedAttr struct {
+	size                      uint32
+	policy                    uint32
+	flags                     uint64
+	nice                      int32
+	priority                  uint32
+	runtime, deadline, period uint64
 }
