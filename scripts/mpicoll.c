@@ -10,8 +10,9 @@
  * For every op and size S (bytes of float32 per rank, S/4 elements), after
  * W warm-up runs, R timed runs of:
  *     MPI_Barrier; t0 = MPI_Wtime(); <collective>; t1 = MPI_Wtime();
- * The time of one run is max over ranks of (t1 - t0), obtained with an
- * MPI_Reduce(MAX) issued after t1 (outside the timed region).
+ * The time of one run is max over ranks of (t1 - t0), obtained with one
+ * MPI_Reduce(MAX) of every run's time after the last run (no communication
+ * between a call and the next run).
  * With --cold SECONDS, every rank first computes for SECONDS of wall time
  * (a multiply-add sweep over a 256 KiB buffer, the same loop as fltk
  * bench's -cold and gloocoll.py's --cold) before the barrier of each run,
@@ -285,15 +286,21 @@ static void bench(const char *impl, int op, size_t bytes, int repeats, int warmu
     }
     times = malloc(sizeof(double) * (size_t)R);
 
+    /* Each rank keeps its own times; one reduction after the last repeat
+     * takes the max over ranks per repeat, so nothing synchronizes the
+     * ranks between a call and the next repeat's compute (as in fltk's
+     * and gloocoll's loops: in cold mode a rank that finished computes at
+     * once, as a federated client does). */
+    double *local = malloc(sizeof(double) * (size_t)R);
     for (int it = 0; it < W + R; it++) {
-        double local = run_once(op, sbuf, rbuf, count), tmax = 0;
-        /* Max over ranks, outside the timed region. */
-        MPI_Reduce(&local, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+        double t = run_once(op, sbuf, rbuf, count);
         if (it == 0)
             verify(op, bytes, sbuf, rbuf, n);
         if (it >= W)
-            times[it - W] = tmax;
+            local[it - W] = t;
     }
+    MPI_Reduce(local, times, R, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    free(local);
 
     if (rank == 0) {
         double med, mn;
