@@ -27,8 +27,8 @@ const (
 	flagReleased  = 640
 	flagSleepers  = 64 // a word's sleeper count is this much further
 
-	flagSpin  = 10 * time.Microsecond
-	wakeSlice = 100 * time.Microsecond // the shortest sched_runtime Linux takes
+	flagYields = 2
+	wakeSlice  = 100 * time.Microsecond // the shortest sched_runtime Linux takes
 )
 
 // Publish records that the owner's buffer holds pieces [0, n).
@@ -59,13 +59,15 @@ func (s *Segment) setFlag(off int, n uint32) {
 	}
 }
 
-// awaitFlag waits until the word at off reaches n (counts wrap): spinning
-// for flagSpin, then in FUTEX_WAIT slices, then sleeping (see Barrier for
-// why). Unlike Barrier it never yields: under EEVDF every sched_yield
-// pushes the caller's deadline back a slice, so a reader that yielded
-// while its writer worked stayed queued for milliseconds behind ranks that
-// had gone back to computing (bench-vs-mpi.sh COLD=1). While it sleeps it
-// asks for the kernel's shortest slice, so that its wake-up preempts them.
+// awaitFlag waits until the word at off reaches n (counts wrap): yielding
+// flagYields times (the writer, on an oversubscribed host, may be waiting
+// for this core), then in FUTEX_WAIT slices, then sleeping (see Barrier
+// for why). Unlike Barrier it does not spin on yields: under EEVDF every
+// sched_yield pushes the caller's deadline back a slice, so a reader that
+// yielded while its writer worked stayed queued for milliseconds behind
+// ranks that had gone back to computing (bench-vs-mpi.sh COLD=1). While it
+// sleeps it asks for the kernel's shortest slice, so that its wake-up
+// preempts them.
 func (s *Segment) awaitFlag(off int, n uint32, abort func() error) error {
 	word := s.u32(off)
 	reached := func() bool { return int32(atomic.LoadUint32(word)-n) >= 0 }
@@ -74,14 +76,15 @@ func (s *Segment) awaitFlag(off int, n uint32, abort func() error) error {
 	}
 	sleepers := s.u32(off + flagSleepers)
 	start := time.Now()
+	yields := 0
 	for !reached() {
 		if err := abort(); err != nil {
 			return err
 		}
 		switch waited := time.Since(start); {
-		case waited < flagSpin:
-			for i := 0; i < 64 && !reached(); i++ {
-			}
+		case yields < flagYields:
+			yields++
+			Yield()
 		case waited < barrierFutexFor:
 			atomic.AddUint32(sleepers, 1)
 			if v := atomic.LoadUint32(word); int32(v-n) < 0 {
