@@ -420,13 +420,24 @@ func (v *View) ScratchBytes() int {
 }
 
 // Scratch implements [ScratchTransport].
-func (v *View) Scratch() ([][]byte, func(), error) {
+func (v *View) Scratch(ctx context.Context, write bool) ([][]byte, uint64, error) {
 	st, ok := v.m.t.(ScratchTransport)
 	if !ok || !v.full {
-		return nil, nil, errors.New("collective: view has no scratch memory")
+		return nil, 0, errors.New("collective: view has no scratch memory")
 	}
-	return st.Scratch()
+	return st.Scratch(ctx, write)
 }
+
+// ScratchPublish implements [ScratchTransport] (after a successful Scratch).
+func (v *View) ScratchPublish(p uint64) { v.m.t.(ScratchTransport).ScratchPublish(p) }
+
+// ScratchAwait implements [ScratchTransport] (after a successful Scratch).
+func (v *View) ScratchAwait(ctx context.Context, p uint64, rank int) error {
+	return v.m.t.(ScratchTransport).ScratchAwait(ctx, p, rank)
+}
+
+// ScratchRelease implements [ScratchTransport] (after a successful Scratch).
+func (v *View) ScratchRelease(p uint64) { v.m.t.(ScratchTransport).ScratchRelease(p) }
 
 // FrameRejected implements [RejectListener]: the shared transport hears
 // of a frame the epoch's Comm dropped, in its own rank numbering.

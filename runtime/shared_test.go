@@ -145,28 +145,140 @@ func TestSharedSchedulesBitIdentical(t *testing.T) {
 	}
 }
 
-// TestSharedScheduleMismatch: a rank that calls AllReduce with another
-// length fails every rank's call, naming it, instead of mixing pieces.
+// TestSharedScheduleMismatch: a rank calling with another length fails
+// every rank that reads its buffer or whose buffer it reads, naming it, and
+// nothing hangs: every rank in AllReduce (barrier), the other ranks in
+// Broadcast from it (its flag), the root in Gather.
 func TestSharedScheduleMismatch(t *testing.T) {
 	const np = 3
 	ws := runtimetest.RunWorld(t, inProcessServer(t), "mismatch", np, nil)
 	comms := runtimetest.Comms(t, ws, collective.Config{})
+	for _, c := range []struct {
+		op   string
+		want []string // per rank, "" for no error
+	}{
+		{"allreduce", []string{"rank 1 called it with 4004 bytes", "rank 1 called it with 4004 bytes", "rank 1 called it with 4004 bytes"}},
+		{"bcast", []string{"rank 1 called it with 4004 bytes of 4-byte elements, rank 0 with 4000", "", "rank 1 called it with 4004 bytes of 4-byte elements, rank 2 with 4000"}},
+		{"gather", []string{"rank 1 called it with 4004 bytes of 4-byte elements, rank 0 with 4000", "", ""}},
+	} {
+		t.Run(c.op, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			errs := make([]error, np)
+			_ = runtimetest.OnAll(np, func(r int) error {
+				n := 1000
+				if r == 1 {
+					n = 1001
+				}
+				x := make([]float32, n)
+				switch c.op {
+				case "allreduce":
+					errs[r] = collective.AllReduce(ctx, comms[r], x, x, collective.Sum)
+				case "bcast":
+					errs[r] = collective.Broadcast(ctx, comms[r], x, 1)
+				case "gather":
+					var all []float32
+					if r == 0 {
+						all = make([]float32, np*n)
+					}
+					errs[r] = collective.Gather(ctx, comms[r], all, x, 0)
+				}
+				return nil
+			})
+			for r, err := range errs {
+				if want := c.want[r]; (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
+					t.Errorf("rank %d: %v, want an error containing %q", r, err, want)
+				}
+			}
+			// The world is still usable: the failed calls released their
+			// pieces and the next ones agree.
+			if err := runtimetest.OnAll(np, func(r int) error {
+				return collective.AllReduce(ctx, comms[r], make([]float32, 10), make([]float32, 10), collective.Sum)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestSharedDesyncFails: after a Broadcast whose root called with more
+// pieces than the others, the others' next call fails naming the cause
+// instead of taking the root's leftover piece for its data.
+func TestSharedDesyncFails(t *testing.T) {
+	const np = 3
+	ws := runtimetest.RunWorld(t, inProcessServer(t), "desync", np, func(c *runtime.Config) { c.ScratchBytes = 4096 })
+	comms := runtimetest.Comms(t, ws, collective.Config{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	errs := make([]error, np)
+	errs := make([][2]error, np)
 	_ = runtimetest.OnAll(np, func(r int) error {
-		n := 1000
-		if r == 1 {
-			n = 1001
+		n := 1000 // one piece
+		if r == 0 {
+			n = 2000 // two
 		}
-		x := make([]float32, n)
-		errs[r] = collective.AllReduce(ctx, comms[r], x, x, collective.Sum)
+		errs[r][0] = collective.Broadcast(ctx, comms[r], make([]float32, n), 0)
+		errs[r][1] = collective.Broadcast(ctx, comms[r], make([]float32, 10), 0)
 		return nil
 	})
-	for r, err := range errs {
-		if err == nil || !strings.Contains(err.Error(), "rank 1 called it with 4004 bytes") {
-			t.Errorf("rank %d: %v, want an error naming rank 1's 4004 bytes", r, err)
+	if errs[0] != [2]error{} {
+		t.Errorf("root: %v, want no errors (it waits for nobody)", errs[0])
+	}
+	for r := 1; r < np; r++ {
+		if err := errs[r][0]; err == nil || !strings.Contains(err.Error(), "rank 0 called it with 8000 bytes") {
+			t.Errorf("rank %d, first call: %v, want rank 0's 8000 bytes named", r, err)
 		}
+		if err := errs[r][1]; err == nil || !strings.Contains(err.Error(), "an earlier call's lengths differed") {
+			t.Errorf("rank %d, second call: %v, want the desync named", r, err)
+		}
+	}
+}
+
+// scratchFlagsPiece writes (rank 0) or reads slowly and checks (the
+// others) one piece of TestScratchFlags.
+func scratchFlagsPiece(ctx context.Context, w *runtime.World, r int, mine []byte, p uint64) error {
+	if r == 0 {
+		for i := range mine {
+			mine[i] = byte(p)
+		}
+		w.ScratchPublish(p)
+		return nil
+	}
+	if err := w.ScratchAwait(ctx, p, 0); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Millisecond) // a slow reader
+	for i, b := range mine {
+		if b != byte(p) {
+			return fmt.Errorf("rank %d piece %d: byte %d is %d, the writer overwrote it", r, p, i, b)
+		}
+	}
+	return nil
+}
+
+// TestScratchFlags: a writer that publishes piece after piece waits, before
+// it writes a buffer again, until every reader has released the piece that
+// used it last, however slowly they read; and a reader sees each piece's
+// data once it is published.
+func TestScratchFlags(t *testing.T) {
+	const np, pieces = 3, 12
+	ws := runtimetest.RunWorld(t, inProcessServer(t), "flags", np, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := runtimetest.OnAll(np, func(r int) error {
+		for range pieces {
+			bufs, p, err := ws[r].Scratch(ctx, r == 0)
+			if err != nil {
+				return err
+			}
+			err = scratchFlagsPiece(ctx, ws[r], r, bufs[0][:256], p)
+			ws[r].ScratchRelease(p)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 

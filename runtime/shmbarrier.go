@@ -133,18 +133,84 @@ func (w *World) ScratchBytes() int {
 
 // Scratch returns the next piece's scratch buffers of every rank, indexed
 // by rank, when ScratchBytes is not 0: this rank's to write, the others'
-// to read (the slice is shared: do not modify it). The p-th call returns
-// buffers p%2; every rank makes the same calls in the same order, as with
-// Barrier. They stay mapped until release is called. Nothing orders the
-// accesses but the caller's use of Barrier (package collective's shared
-// schedules).
-func (w *World) Scratch() (bufs [][]byte, release func(), err error) {
+// to read (the slice is shared: do not modify it), and the piece's number.
+// The p-th call returns buffers p%2; every rank makes the same calls in
+// the same order, as with Barrier. When write is true (this rank will
+// write its buffer) it first waits until every other rank has released
+// piece p-2, the last to use these buffers; it fails as Barrier does,
+// naming a rank that is down. The buffers stay mapped until
+// ScratchRelease(p), which must follow every successful call. Nothing
+// else orders the accesses: the caller uses Barrier, or ScratchPublish
+// and ScratchAwait (package collective's shared schedules).
+func (w *World) Scratch(ctx context.Context, write bool) (bufs [][]byte, piece uint64, err error) {
 	if w.ScratchBytes() == 0 {
-		return nil, nil, fmt.Errorf("runtime: no shared scratch memory: not every rank mapped every other's segment")
+		return nil, 0, fmt.Errorf("runtime: no shared scratch memory: not every rank mapped every other's segment")
 	}
 	if !w.shmUse.enter() {
-		return nil, nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	p := w.pieces.Add(1) - 1
-	return w.scratchBufs[p&1], w.shmUse.exit, nil
+	if write && p >= 2 {
+		for r := range w.size {
+			if r == w.rank {
+				continue
+			}
+			if err := w.scratchSeg(r).AwaitReleased(uint32(p-1), w.scratchAbort(ctx, r, "release piece", p-2)); err != nil {
+				w.shmUse.exit()
+				return nil, 0, err
+			}
+		}
+	}
+	return w.scratchBufs[p&1], p, nil
+}
+
+// ScratchPublish tells the other ranks that this rank's buffer holds
+// piece p.
+func (w *World) ScratchPublish(p uint64) { w.shm.Segment().Publish(uint32(p + 1)) }
+
+// ScratchAwait returns once rank has published piece p (ScratchPublish).
+// It fails when ctx ends, when rank is down, naming it, or when the world
+// closes.
+func (w *World) ScratchAwait(ctx context.Context, p uint64, rank int) error {
+	return w.scratchSeg(rank).AwaitPublished(uint32(p+1), w.scratchAbort(ctx, rank, "publish piece", p))
+}
+
+// ScratchRelease tells the other ranks that this rank has finished
+// reading piece p's buffers, and ends Scratch's use of the mappings.
+func (w *World) ScratchRelease(p uint64) {
+	w.shm.Segment().Release(uint32(p + 1))
+	w.shmUse.exit()
+}
+
+// scratchSeg returns rank r's segment (the scratch buffers are on only
+// when every rank mapped every other's).
+func (w *World) scratchSeg(r int) *shm.Segment {
+	if r == w.rank {
+		return w.shm.Segment()
+	}
+	return w.peers[r]
+}
+
+// scratchAbort says why waiting for rank r to do what (piece p) should
+// stop, if it should.
+func (w *World) scratchAbort(ctx context.Context, r int, what string, p uint64) func() error {
+	return func() error {
+		select {
+		case <-w.done:
+			return ErrClosed
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w (still waiting for rank %d to %s %d)", err, r, what, p)
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if err, ok := w.down[-1]; ok {
+			return &DownError{Rank: -1, Err: err}
+		}
+		if err, ok := w.down[r]; ok {
+			return &DownError{Rank: r, Err: err}
+		}
+		return nil
+	}
 }

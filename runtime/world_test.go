@@ -241,12 +241,22 @@ func TestConfigValidate(t *testing.T) {
 // bound with an error naming it, waiting for frames or, through the
 // scratch buffers, in the shared barrier.
 func TestDeadRankFailsPendingCollectives(t *testing.T) {
-	for _, shared := range []int{-1, 0} {
-		t.Run(fmt.Sprintf("shared_bytes=%d", shared), func(t *testing.T) { deadRankFailsPending(t, shared) })
+	for _, c := range []struct {
+		op     string
+		shared int
+	}{
+		{"allreduce", -1}, {"allreduce", 0}, // frames; the shared barrier
+		{"bcast", 0},  // waiting for the dead root's flag
+		{"gather", 0}, // root waiting for the dead rank's flag
+	} {
+		t.Run(fmt.Sprintf("op=%s/shared_bytes=%d", c.op, c.shared), func(t *testing.T) { deadRankFailsPending(t, c.op, c.shared) })
 	}
 }
 
-func deadRankFailsPending(t *testing.T, sharedBytes int) {
+// deadRankFailsPending: op with the victim as the broadcast's root and
+// rank 0 as the gather's, which only root waits for: there the others
+// may return before the death.
+func deadRankFailsPending(t *testing.T, op string, sharedBytes int) {
 	srv := runtimetest.RunServer(t, nil)
 	const np, victim = 4, 2
 	ws := runtimetest.RunWorld(t, srv, "dead", np, func(c *runtime.Config) { c.LivenessTimeout = time.Second })
@@ -274,12 +284,24 @@ func deadRankFailsPending(t *testing.T, sharedBytes int) {
 			continue // the victim never takes part: it dies instead
 		}
 		wg.Go(func() {
-			errs[r] = collective.AllReduce(t.Context(), comms[r], bufs[r], bufs[r], collective.Sum, collective.OnStart(func() { started.Add(1) }))
+			onStart := collective.OnStart(func() { started.Add(1) })
+			switch op {
+			case "allreduce":
+				errs[r] = collective.AllReduce(t.Context(), comms[r], bufs[r], bufs[r], collective.Sum, onStart)
+			case "bcast":
+				errs[r] = collective.Broadcast(t.Context(), comms[r], bufs[r], victim, onStart)
+			case "gather":
+				var dst []float32
+				if r == 0 {
+					dst = make([]float32, np*len(bufs[r]))
+				}
+				errs[r] = collective.Gather(t.Context(), comms[r], dst, bufs[r], 0, onStart)
+			}
 		})
 	}
 	runtimetest.CheckFor(t, 30*time.Second, time.Millisecond, func() error {
 		if n := started.Load(); n < np-1 {
-			return fmt.Errorf("%d of %d ranks began the allreduce", n, np-1)
+			return fmt.Errorf("%d of %d ranks began the %s", n, np-1, op)
 		}
 		return nil
 	})
@@ -287,7 +309,7 @@ func deadRankFailsPending(t *testing.T, sharedBytes int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	for r, err := range errs {
-		if r == victim {
+		if r == victim || (op == "gather" && r != 0 && err == nil) {
 			continue
 		}
 		var re *collective.RankError

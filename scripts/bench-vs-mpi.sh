@@ -12,6 +12,9 @@
 #   IMPLS      which baselines run, commas        ["openmpi-tcp,openmpi-sm,gloo"]
 #   COLD       seconds every rank computes (busy arithmetic) before each timed op,
 #              warm-up runs included, in every implementation; 0 = warm [0]
+#   REDUCE_EACH 1: every implementation takes each repeat's max over ranks right
+#              after the call (an allreduce: every rank waits for the slowest before
+#              the next repeat), not once after the last repeat  [0]
 #   ROUNDS     times the whole sequence runs (the table shows medians over rounds
 #              and the range of the per-round ratios)  [1]
 #   OUT        output directory                  [bench-results]
@@ -54,6 +57,7 @@ SIZES=${SIZES:-"4096,65536,116136,796840,1048576,2205864,6653480,16777216,671088
 OPS=${OPS:-"bcast,gather,allreduce,barrier"}
 IMPLS=${IMPLS:-"openmpi-tcp,openmpi-sm,gloo"}
 COLD=${COLD:-0}
+REDUCE_EACH=${REDUCE_EACH:-0}
 ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-bench-results}
 FLTK_BIN=${FLTK_BIN:-bin/fltk}
@@ -152,6 +156,10 @@ mpicoll_args=(--sizes "$SIZES" --ops "$OPS")
 [ -n "$WARMUP" ] && mpicoll_args+=(--warmup "$WARMUP")
 fltk_args=(--sizes "$SIZES" --ops "$OPS" --csv)
 [ -n "$REPEATS" ] && fltk_args+=(--repeats "$REPEATS")
+if [ "$REDUCE_EACH" = "1" ]; then
+    mpicoll_args+=(--reduce-each)
+    fltk_args+=(--reduce-each)
+fi
 if [ "$COLD" != "0" ]; then
     mpicoll_args+=(--cold "$COLD")
     fltk_args+=(-cold "${COLD}s")

@@ -6,7 +6,7 @@ One process per rank, as mpirun and fltk bench start them:
 
     python3 scripts/gloocoll.py --np N [--sizes 4096,...] \
         [--ops bcast,gather,reduce,allreduce,barrier] \
-        [--repeats R] [--warmup W] [--cold SECONDS] [--idle SECONDS] [--impl gloo]
+        [--repeats R] [--warmup W] [--cold SECONDS] [--idle SECONDS] [--reduce-each] [--impl gloo]
 
 starts N copies of itself (with --rank R --store FILE) and waits for them;
 rank 0's CSV goes to stdout, every rank's stderr to stderr, and the exit
@@ -17,8 +17,10 @@ over gloo's TCP transport on the loopback interface (GLOO_SOCKET_IFNAME=lo).
 Same protocol as mpicoll: for every op and size S (bytes of float32 per
 rank), W warm-up runs then R timed runs of
     [cold: compute for SECONDS] barrier; t0; <collective>; t1
-the time of a run is the max over ranks (an all_reduce MAX after t1,
-untimed), and rank 0 prints  impl,np,op,bytes,median_us,min_us,gbps.
+the time of a run is the max over ranks (one all_reduce MAX of every
+run's time after the last run, so that no communication runs between a
+call and the next run; with --reduce-each an all_reduce right after each
+run, so that every rank waits for the slowest), and rank 0 prints  impl,np,op,bytes,median_us,min_us,gbps.
 Input: rank r, element i = r + (i % 7); the first run of every (op, size)
 is verified (exit 2 on a mismatch). Defaults as mpicoll: repeats 20 for
 S <= 1 MiB, 5 for S <= 16 MiB, 3 above; warm-up 2 for S <= 1 MiB, 1 above.
@@ -83,6 +85,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=-1)
     ap.add_argument("--cold", type=float, default=0.0, help="seconds of compute before each run")
+    ap.add_argument("--reduce-each", action="store_true",
+                    help="all_reduce MAX each run's time right after it, so every rank waits for the slowest")
     ap.add_argument("--idle", type=float, default=0.0,
                     help="rank 0 sleeps this long after each run's barrier, the others wait in the call "
                          "(times are then not latencies; scripts/idle-cpu.sh reads the CPU time)")
@@ -151,8 +155,6 @@ def main():
                 else:
                     dist.barrier()
                 t1 = time.perf_counter()
-                tt = torch.tensor([t1 - t0], dtype=torch.float64)
-                dist.all_reduce(tt, op=dist.ReduceOp.MAX)
                 if it == 0:
                     bad = 0
                     if op == "bcast":
@@ -168,8 +170,19 @@ def main():
                         if rank == 0:
                             print("gloocoll: result check failed for op=%s bytes=%d np=%d" % (op, size, np_), file=sys.stderr)
                         sys.exit(2)
+                t = t1 - t0
+                if a.reduce_each:
+                    tt = torch.tensor([t], dtype=torch.float64)
+                    dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+                    t = float(tt[0])
                 if it >= W:
-                    times.append(float(tt[0]))
+                    times.append(t)
+            # The max over ranks per repeat, in one all_reduce after the
+            # last: nothing synchronizes the ranks between a call and the
+            # next repeat's compute (as in fltk's and mpicoll's loops).
+            tt = torch.tensor(times, dtype=torch.float64)
+            dist.all_reduce(tt, op=dist.ReduceOp.MAX)
+            times = tt.tolist()
             if rank == 0:
                 times.sort()
                 med = times[R // 2] if R % 2 else 0.5 * (times[R // 2 - 1] + times[R // 2])

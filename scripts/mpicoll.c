@@ -5,13 +5,15 @@
  *   mpirun -np N mpicoll [--sizes 4096,65536,1048576,16777216,67108864]
  *                        [--ops bcast,gather,reduce,allreduce,barrier]
  *                        [--repeats R] [--warmup W] [--impl NAME]
- *                        [--cold SECONDS] [--idle SECONDS]
+ *                        [--cold SECONDS] [--idle SECONDS] [--reduce-each]
  *
  * For every op and size S (bytes of float32 per rank, S/4 elements), after
  * W warm-up runs, R timed runs of:
  *     MPI_Barrier; t0 = MPI_Wtime(); <collective>; t1 = MPI_Wtime();
- * The time of one run is max over ranks of (t1 - t0), obtained with an
- * MPI_Reduce(MAX) issued after t1 (outside the timed region).
+ * The time of one run is max over ranks of (t1 - t0), obtained with one
+ * MPI_Reduce(MAX) of every run's time after the last run (no communication
+ * between a call and the next run); with --reduce-each, an MPI_Allreduce(MAX)
+ * right after each run instead, so every rank waits for the slowest.
  * With --cold SECONDS, every rank first computes for SECONDS of wall time
  * (a multiply-add sweep over a 256 KiB buffer, the same loop as fltk
  * bench's -cold and gloocoll.py's --cold) before the barrier of each run,
@@ -57,6 +59,7 @@ static const char *const op_names[] = {"bcast", "gather", "reduce", "allreduce",
 
 static int rank, nprocs;
 static double cold_seconds, idle_seconds;
+static int reduce_each;
 static volatile float burn_sink;
 
 /* Computes for the given wall time; see --cold. */
@@ -91,7 +94,7 @@ static void usage(void)
         fprintf(stderr,
                 "usage: mpicoll [--sizes B1,B2,...] [--ops bcast,gather,reduce,allreduce,barrier]\n"
                 "               [--repeats R] [--warmup W] [--impl NAME] [--cold SECONDS]\n"
-                "               [--idle SECONDS]\n"
+                "               [--idle SECONDS] [--reduce-each]\n"
                 "  sizes are bytes of float32 per rank (multiples of 4)\n");
     MPI_Finalize();
     exit(1);
@@ -285,15 +288,23 @@ static void bench(const char *impl, int op, size_t bytes, int repeats, int warmu
     }
     times = malloc(sizeof(double) * (size_t)R);
 
+    /* Each rank keeps its own times; one reduction after the last repeat
+     * takes the max over ranks per repeat, so nothing synchronizes the
+     * ranks between a call and the next repeat's compute (as in fltk's
+     * and gloocoll's loops: in cold mode a rank that finished computes at
+     * once, as a federated client does). */
+    double *local = malloc(sizeof(double) * (size_t)R);
     for (int it = 0; it < W + R; it++) {
-        double local = run_once(op, sbuf, rbuf, count), tmax = 0;
-        /* Max over ranks, outside the timed region. */
-        MPI_Reduce(&local, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+        double t = run_once(op, sbuf, rbuf, count);
         if (it == 0)
             verify(op, bytes, sbuf, rbuf, n);
+        if (reduce_each) /* the max over ranks now: everyone waits for the last */
+            MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         if (it >= W)
-            times[it - W] = tmax;
+            local[it - W] = t;
     }
+    MPI_Reduce(local, times, R, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    free(local);
 
     if (rank == 0) {
         double med, mn;
@@ -351,6 +362,8 @@ int main(int argc, char **argv)
             if (*end != '\0' || !(idle_seconds >= 0) || idle_seconds > 3600)
                 die("bad value for --idle (seconds, 0..3600): '%s'", v);
             i++;
+        } else if (strcmp(a, "--reduce-each") == 0) {
+            reduce_each = 1;
         } else if (strcmp(a, "--impl") == 0 && v) {
             impl = v, i++;
         } else {

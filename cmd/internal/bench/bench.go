@@ -102,6 +102,11 @@ type Mode struct {
 	// others wait in the call: the times are then not latencies, but the
 	// job's CPU time shows what waiting costs (scripts/idle-cpu.sh).
 	Idle time.Duration
+	// ReduceEach takes the maximum over ranks of each repeat's time right
+	// after the call (an AllReduce), as mpicoll and gloocoll do with
+	// --reduce-each, instead of once after the last repeat: the ranks
+	// then wait for each other before the next repeat's compute.
+	ReduceEach bool
 }
 
 // Run measures every op at every size on this rank; rank 0 writes CSV rows
@@ -177,6 +182,11 @@ func Run(ctx context.Context, c *collective.Comm, ops []string, sizes []int, rep
 					return fmt.Errorf("%s %d bytes: %w", op, size, err)
 				}
 				times[i] = time.Since(t0).Seconds()
+				if mode.ReduceEach {
+					if err := collective.AllReduce(ctx, c, times[i:i+1], times[i:i+1], collective.Max); err != nil {
+						return err
+					}
+				}
 			}
 			if err := collective.AllReduce(ctx, c, times, times, collective.Max); err != nil {
 				return err

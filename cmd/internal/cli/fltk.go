@@ -360,6 +360,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ops := fs.String("ops", "bcast,gather,reduce,allreduce,barrier", "operations: "+strings.Join(bench.Ops, ","))
 	repeats := fs.Int("repeats", 0, "timed repeats per cell (0: 20 up to 1 MiB, 5 up to 16 MiB, 3 above)")
 	cold := fs.Duration("cold", 0, "cold mode: every rank computes this long (busy arithmetic) before each call's barrier")
+	reduceEach := fs.Bool("reduce-each", false, "take each repeat's maximum over ranks right after the call (an allreduce, as mpicoll/gloocoll --reduce-each), not once after the last repeat: the ranks then wait for each other before the next repeat")
 	idle := fs.Duration("idle", 0, "idle mode: rank 0 sleeps this long after each call's barrier while the others wait in the call (times are then not latencies; for the job's CPU time, scripts/idle-cpu.sh)")
 	codec := fs.String("codec", "", "codec for every call (default collective.codec of the config)")
 	asCSV := fs.Bool("csv", false, "print CSV ("+bench.CSVHeader+") instead of a table")
@@ -402,7 +403,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("--np: %q is not a world size ≥ 1", f)
 		}
 		out := filepath.Join(dir, fmt.Sprintf("np%d.csv", np))
-		cmd := []string{exe, "bench-worker", "--sizes", *sizes, "--ops", *ops, "--repeats", strconv.Itoa(*repeats), "--cold", cold.String(), "--idle", idle.String(), "--codec", *codec, "--out", out}
+		cmd := []string{exe, "bench-worker", "--sizes", *sizes, "--ops", *ops, "--repeats", strconv.Itoa(*repeats), "--cold", cold.String(), "--idle", idle.String(), "--reduce-each=" + strconv.FormatBool(*reduceEach), "--codec", *codec, "--out", out}
 		if *cfgPath != "" {
 			cmd = append(cmd, "--config", *cfgPath)
 		}
@@ -446,6 +447,7 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	repeats := fs.Int("repeats", 0, "")
 	cold := fs.Duration("cold", 0, "")
 	idle := fs.Duration("idle", 0, "")
+	reduceEach := fs.Bool("reduce-each", false, "")
 	codec := fs.String("codec", "", "")
 	out := fs.String("out", "", "")
 	cfgPath := fs.String("config", "", "")
@@ -473,7 +475,7 @@ func benchWorker(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	defer stopProfile()
 	var buf bytes.Buffer
-	err = bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, bench.Mode{Cold: *cold, Idle: *idle}, ba.opts, &buf)
+	err = bench.Run(ctx, comm, ba.ops, ba.sizes, *repeats, bench.Mode{Cold: *cold, Idle: *idle, ReduceEach: *reduceEach}, ba.opts, &buf)
 	job.LogRejected(rc.Logger, comm)
 	if err != nil {
 		return err

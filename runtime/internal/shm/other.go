@@ -79,3 +79,15 @@ func (s *Segment) Barrier(int, int, uint32, func() error) error { return ErrUnsu
 
 // BarrierMissing returns nil.
 func (s *Segment) BarrierMissing(int, uint32) []int { return nil }
+
+// Publish does nothing.
+func (s *Segment) Publish(uint32) {}
+
+// Release does nothing.
+func (s *Segment) Release(uint32) {}
+
+// AwaitPublished fails with ErrUnsupported.
+func (s *Segment) AwaitPublished(uint32, func() error) error { return ErrUnsupported }
+
+// AwaitReleased fails with ErrUnsupported.
+func (s *Segment) AwaitReleased(uint32, func() error) error { return ErrUnsupported }
