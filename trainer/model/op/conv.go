@@ -61,8 +61,9 @@ type convOp struct {
 	// and an (O × N·HW) buffer for the output or dy; allocated on first use.
 	colB, outB any
 
-	sumsB  any // the bias gradient's per-sample sums (N·O)
-	dwHalf any // the weight gradient of the second half of the batch (O·CKK)
+	sumsB    any                // the bias gradient's per-sample sums (N·O)
+	dwHalf   any                // the weight gradient of the second half of the batch (O·CKK)
+	dwPacked [2][]*gemm.PackedA // per half, its samples' dy packed (convGradWShifted)
 
 	// xCols holds per worker the columns of x[n] as a gemm.Shifted
 	// matrix: the forward product's and dW's on the shifted path (see

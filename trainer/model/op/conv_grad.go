@@ -75,13 +75,15 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 	}
 	halves := min(op.n, 2)
 	workers := min(op.team.Workers(op.n, op.n*op.perSampleMACs), halves)
-	shifted := op.shifted()
-	if shifted {
-		op.ensureXCols(workers)
-	} else {
-		ensureCols[T](op, workers)
-	}
 	second := batchBuf[T](&op.dwHalf, op.o*op.ckk)
+	if op.shifted() {
+		convGradWShifted(op, any(x).([]float32), any(dy).([]float32), any(dw).([]float32), any(second).([]float32), halves, workers)
+		if halves == 2 {
+			addTo(dw, second, bl.axpy)
+		}
+		return nil
+	}
+	ensureCols[T](op, workers)
 	ohw := op.o * op.hw
 	op.team.For(workers, halves, func(wk, half int) {
 		acc := dw
@@ -95,13 +97,6 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 			if n == first {
 				beta = 0
 			}
-			if shifted {
-				cols := op.xCols[wk]
-				cols.SetBase(any(x[n*op.chw : (n+1)*op.chw]).([]float32))
-				// dW (O × CKK) = dy[n] (O × HW) · colsᵀ (HW × CKK) + beta·dW
-				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, float32(beta), any(acc).([]float32), op.ckk)
-				continue
-			}
 			col := convColumns(op, x, n, wk)
 			// dW (O × CKK) = dy[n] (O × HW) · col (CKK × HW)ᵀ + beta·dW
 			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, beta, acc, op.ckk)
@@ -111,6 +106,75 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		addTo(dw, second, bl.axpy)
 	}
 	return nil
+}
+
+// dwBlockBytes bounds the block of dW that convGradWShifted updates with
+// every sample of a half before it moves on to the next block: the block
+// stays in L2 between the samples' products, where a product over all of
+// dW per sample (up to 2.4 MiB on a ResNet's 8×8 stage) read and wrote it
+// from L3 or memory every sample (BenchmarkConvPass, pass=dw).
+const dwBlockBytes = 256 << 10
+
+// convGradWShifted is convGradW's shifted path: each worker sums the
+// samples of its half (acc: dw for the first, second for the other)
+// block of columns of dW by block of columns. Every element of dW gets
+// the sums of the per-sample products over all of dW, in the same order
+// (gemm.SgemmShiftedPackedAt), so the bits do not change; dy[n] is packed
+// once per sample for all the blocks.
+func convGradWShifted(op *convOp, x, dy, dw, second []float32, halves, workers int) {
+	op.ensureXCols(workers)
+	nb := max(gemm.PanelWidth, dwBlockBytes/4/op.o/gemm.PanelWidth*gemm.PanelWidth)
+	ohw := op.o * op.hw
+	op.team.For(workers, halves, func(wk, half int) {
+		acc := dw
+		if half == 1 {
+			acc = second
+		}
+		first, end := half*op.n/halves, (half+1)*op.n/halves
+		cols := op.xCols[wk]
+		if nb >= op.ckk {
+			// dW in one block: each product packs dy[n] block by block
+			// just before its tiles (packing all of a half's dy first
+			// was slower on a ResNet's first stage).
+			for n := first; n < end; n++ {
+				var beta float32 = 1
+				if n == first {
+					beta = 0
+				}
+				cols.SetBase(x[n*op.chw : (n+1)*op.chw])
+				// dW (O × CKK) = dy[n] (O × HW) · colsᵀ (HW × CKK) + beta·dW
+				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, cols, beta, acc, op.ckk)
+			}
+			return
+		}
+		// dy[n] packed for every block, in buffers lent by packedPool.
+		pas := op.dwPacked[half][:0]
+		for n := first; n < end; n++ {
+			pa := packedPool.Get().(*gemm.PackedA)
+			pa.Pack(blas.NoTrans, op.o, op.hw, dy[n*ohw:(n+1)*ohw], op.hw)
+			pas = append(pas, pa)
+		}
+		defer func() {
+			for _, pa := range pas {
+				packedPool.Put(pa)
+			}
+			clear(pas)
+			op.dwPacked[half] = pas[:0]
+		}()
+		for j0 := 0; j0 < op.ckk; j0 += nb {
+			w := min(nb, op.ckk-j0)
+			for n := first; n < end; n++ {
+				// The half's first product writes acc (beta 0: no pass to clear it).
+				var beta float32 = 1
+				if n == first {
+					beta = 0
+				}
+				cols.SetBase(x[n*op.chw : (n+1)*op.chw])
+				// dW[:, j0:j0+w] (O × w) = dy[n] (O × HW) · colsᵀ[:, j0:j0+w] (HW × w) + beta·dW[:, j0:j0+w]
+				gemm.SgemmShiftedPackedAt(blas.Trans, op.o, w, op.hw, 1, pas[n-first], cols, j0, beta, acc[j0:], op.ckk)
+			}
+		}
+	})
 }
 
 // convGradBOp computes db (1, O, 1, 1) = Σ over n, h, w of dy.
