@@ -147,13 +147,17 @@ func batchBuf[T float](buf *any, n int) []T {
 // N·HW: sample n's are columns n·HW … n·HW+HW−1).
 func batchColumns[T float](op *convOp, x, colB []T) {
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
-	ensureCols[T](op, workers)
 	nhw := op.n * op.hw
-	op.team.For(workers, op.n, func(wk, n int) {
-		col := convColumns(op, x, n, wk)
-		for r := range op.ckk {
-			copy(colB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw], col[r*op.hw:(r+1)*op.hw])
+	op.team.For(workers, op.n, func(_, n int) {
+		xn := x[n*op.chw : (n+1)*op.chw]
+		if op.direct {
+			for r := range op.ckk {
+				copy(colB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw], xn[r*op.hw:(r+1)*op.hw])
+			}
+			return
 		}
+		// Straight into colB: no per-worker columns to copy.
+		im2col(&op.convGeom, xn, colB[n*op.hw:], nhw)
 	})
 }
 
@@ -286,7 +290,7 @@ func convColumns[T float](op *convOp, x []T, n, wk int) []T {
 	}
 	size := op.ckk * op.hw
 	col := op.cols.([]T)[wk*size : (wk+1)*size]
-	im2col(&op.convGeom, xn, col)
+	im2col(&op.convGeom, xn, col, op.hw)
 	return col
 }
 
