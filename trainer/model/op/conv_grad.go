@@ -321,7 +321,7 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		}
 		if !op.direct {
 			clear(dxn)
-			col2im(&op.convGeom, dcol, dxn, bl.axpy)
+			col2im(&op.convGeom, dcol, op.hw, dxn, bl.axpy)
 		}
 	})
 	return nil
@@ -374,29 +374,24 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 // convGradXBatched is convGradX's batched path: one product for the
 // batch's column gradients (into colB), then col2im per sample.
 func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
-	nhw, size := op.n*op.hw, op.ckk*op.hw
+	nhw := op.n * op.hw
 	dyB := batchBuf[T](&op.outB, op.o*nhw)
 	batchRows(op, dy, dyB, true)
 	dcolB := batchBuf[T](&op.colB, op.ckk*nhw)
 	// dcolB (CKK × N·HW) = wᵀ (CKK × O) · dyB (O × N·HW)
 	teamGemm(op, bl, true, true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
-	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
-		op.dcol = make([]T, workers*size)
-		op.dcolN = workers
-	}
-	op.team.For(workers, op.n, func(wk, n int) {
+	op.team.For(workers, op.n, func(_, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
-		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
-		if !op.direct {
-			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
+		if op.direct {
+			// A 1×1 stride-1 convolution's columns are x itself.
+			for r := range op.ckk {
+				copy(dxn[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
+			}
+			return
 		}
-		for r := range op.ckk {
-			copy(dcol[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
-		}
-		if !op.direct {
-			clear(dxn)
-			col2im(&op.convGeom, dcol, dxn, bl.axpy)
-		}
+		// Straight from dcolB: no per-worker column gradient to copy.
+		clear(dxn)
+		col2im(&op.convGeom, dcolB[n*op.hw:], nhw, dxn, bl.axpy)
 	})
 }

@@ -185,10 +185,15 @@ func zeroShort[T float](s []T) {
 	}
 }
 
-// col2im adds the columns col (C·k·k × Ho·Wo) of one sample into dx (C,
-// H, W): the adjoint of im2col. It may zero the entries of col that
-// belong to the padding (col is scratch).
-func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+// col2im adds the columns col (C·k·k × Ho·Wo, row r at col[r·ld:]) of
+// one sample into dx (C, H, W): the adjoint of im2col. It may zero the
+// entries of col that belong to the padding (col is scratch). Every
+// element of dx gets its terms in the order of the rows, on either path.
+func col2im[T float](g *convGeom, col []T, ld int, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+	if g.src != nil {
+		col2imScatter(g, col, ld, dx)
+		return
+	}
 	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
 	r := 0
 	for c := range g.c {
@@ -196,7 +201,7 @@ func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, 
 		for ki := range k {
 			ohLo, ohHi := g.ohLo[ki], g.ohHi[ki]
 			for kj := range k {
-				row := col[r*hw : (r+1)*hw]
+				row := col[r*ld : r*ld+hw]
 				r++
 				lo, hi := g.owLo[kj], g.owHi[kj]
 				if g.same {
@@ -223,6 +228,25 @@ func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, 
 					for ow := lo; ow < hi; ow++ {
 						dst[ow*s-p+kj] += src[ow]
 					}
+				}
+			}
+		}
+	}
+}
+
+// col2imScatter is col2im through the table g.src, im2colGather's
+// adjoint.
+func col2imScatter[T float](g *convGeom, col []T, ld int, dx []T) {
+	kk, hw, plane := g.k*g.k, g.hw, g.h*g.w
+	for c := range g.c {
+		xc := dx[c*plane : (c+1)*plane]
+		for p := range kk {
+			r := c*kk + p
+			row := col[r*ld : r*ld+hw]
+			src := g.src[p*hw : (p+1)*hw]
+			for j, i := range src {
+				if i >= 0 {
+					xc[i] += row[j]
 				}
 			}
 		}

@@ -26,7 +26,7 @@ func TestIm2colAdjoint(t *testing.T) {
 		for i := range c {
 			a += col[i] * c[i]
 		}
-		col2im(&g, c, dx, blas64.axpy)
+		col2im(&g, c, g.hw, dx, blas64.axpy)
 		for i := range x {
 			b += x[i] * dx[i]
 		}
@@ -38,7 +38,8 @@ func TestIm2colAdjoint(t *testing.T) {
 
 // TestIm2colPaths checks both ways of writing the columns, the copies of
 // rows and shifted planes and the gather through the table src, against
-// the definition, with a row stride wider than a row.
+// the definition, with a row stride wider than a row; and that col2im
+// gives the same sums on both.
 func TestIm2colPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := append(slices.Clone(convCases),
@@ -90,6 +91,22 @@ func TestIm2colPaths(t *testing.T) {
 				if col[i] != want[i] {
 					t.Fatalf("%v gathered %t: column entry (%d, %d) is %v, want %v", cc, gathered, i/ld, i%ld, col[i], want[i])
 				}
+			}
+		}
+		if g.src == nil {
+			continue
+		}
+		// col2im: the same sums through the table as by rows and planes.
+		c := randn(r, g.ckk*ld, 0, 1)
+		got, ref := randn(r, g.chw, 0, 1), make([]float64, g.chw)
+		copy(ref, got)
+		gg := g
+		gg.src = nil
+		col2im(&gg, slices.Clone(c), ld, ref, blas64.axpy)
+		col2im(&g, c, ld, got, blas64.axpy)
+		for i := range got {
+			if got[i] != ref[i] {
+				t.Fatalf("%v: col2im through the table: dx[%d] is %v, want %v", cc, i, got[i], ref[i])
 			}
 		}
 	}
