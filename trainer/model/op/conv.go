@@ -73,6 +73,12 @@ type convOp struct {
 	// path (see scattered).
 	xCols, dxCols []*gemm.Shifted
 	wPerm         []float32
+
+	// dyCols holds per worker the columns of dy[n] and wFlip the
+	// flipped weights (C × O·k·k): dx's on the transposed path (see
+	// transposed).
+	dyCols []*gemm.Shifted
+	wFlip  []float32
 }
 
 // shiftedConv says whether the float32 ops take the shifted path where
@@ -110,7 +116,23 @@ const scatterMinChannels = 12
 // tile (col2im fused into the product), instead of being written out
 // and added by col2im. Its sums are in another order than col2im's.
 func (op *convOp) scattered() bool {
-	return op.shifted() && op.c >= scatterMinChannels
+	return op.shifted() && op.c >= scatterMinChannels && !op.transposed()
+}
+
+// transposed reports whether the op computes dx as the forward pass
+// computes y: dx[n] is the "same" convolution of dy[n] by the weights
+// flipped in space with input and output channels swapped, a product
+// of C × O·k·k by O·k·k × HW columns packed straight from dy
+// (gemm.SgemmShiftedPacked). With as many input channels as outputs (a
+// ResNet's 3×3 layers) the product has the forward's shape, runs as
+// fast (BenchmarkConvPass, pass=fwd against pass=dx), and writes dx
+// once, where the scattered product clears dx and adds into it tile by
+// tile. With fewer input channels it has fewer rows than the scattered
+// product and more columns to pack per flop (FashionMNIST-CNN's conv2,
+// 16 → 32 channels, was no faster). Its sums are in another order than
+// col2im's.
+func (op *convOp) transposed() bool {
+	return op.shifted() && op.c >= scatterMinChannels && op.o <= op.c
 }
 
 // ensureXCols makes the column matrices of the given workers.

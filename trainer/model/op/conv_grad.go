@@ -285,6 +285,10 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		return err
 	}
 	dx := data[T](g.dx)
+	if op.transposed() {
+		convGradXTransposed(op, any(w).([]float32), any(dy).([]float32), any(dx).([]float32))
+		return nil
+	}
 	if op.scattered() {
 		convGradXScattered(op, any(w).([]float32), any(dy).([]float32), any(dx).([]float32))
 		return nil
@@ -368,6 +372,45 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 		cols.SetBase(dxn)
 		// dx[n] = col2im(wPerm (CKK × O) · dy[n] (O × HW))
 		gemm.SgemmScatterPacked(blas.NoTrans, op.ckk, op.hw, op.o, 1, pa, dy[n*ohw:(n+1)*ohw], op.hw, cols)
+	})
+}
+
+// convGradXTransposed is convGradX's transposed path.
+func convGradXTransposed(op *convOp, w, dy, dx []float32) {
+	kk, okk := op.k*op.k, op.o*op.k*op.k
+	if len(op.wFlip) != op.c*okk {
+		op.wFlip = make([]float32, op.c*okk)
+	}
+	// wFlip[c][o·kk + p] = w[o][c][kk−1−p]: rows of wFlip written in
+	// order, w read 9 elements at a time by column (its lines come back
+	// for the next c while in the cache).
+	for c := range op.c {
+		dst := op.wFlip[c*okk : (c+1)*okk]
+		for o := range op.o {
+			src := w[(o*op.c+c)*kk : (o*op.c+c+1)*kk]
+			d := dst[o*kk : (o+1)*kk]
+			for p := range d {
+				d[p] = src[kk-1-p]
+			}
+		}
+	}
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	for len(op.dyCols) < workers {
+		s, err := gemm.SameConvColumns(op.o, op.h, op.w, op.k)
+		if err != nil {
+			panic(op.errorf("%v", err)) // transposed() admitted the geometry
+		}
+		op.dyCols = append(op.dyCols, s)
+	}
+	// wFlip is packed once for all the samples' products (packedPool).
+	pa, release := lendPacked(blas.NoTrans, op.c, okk, op.wFlip, okk)
+	defer release()
+	ohw := op.o * op.hw
+	op.team.For(workers, op.n, func(wk, n int) {
+		cols := op.dyCols[wk]
+		cols.SetBase(dy[n*ohw : (n+1)*ohw])
+		// dx[n] (C × HW) = wFlip (C × O·k·k) · cols (O·k·k × HW)
+		gemm.SgemmShiftedPacked(blas.NoTrans, op.c, op.hw, okk, 1, pa, cols, 0, dx[n*op.chw:(n+1)*op.chw], op.hw)
 	})
 }
 

@@ -320,7 +320,7 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if op.scattered() != (shifted && cc.c >= scatterMinChannels) {
+				if op.scattered() != (shifted && cc.c >= scatterMinChannels && cc.o > cc.c) || op.transposed() != (shifted && cc.c >= scatterMinChannels && cc.o <= cc.c) {
 					t.Fatalf("%v: scattered() = %t", cc, op.scattered())
 				}
 				ys[i] = slices.Clone(y.Data().([]float32))
