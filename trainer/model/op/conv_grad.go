@@ -381,16 +381,26 @@ func convGradXTransposed(op *convOp, w, dy, dx []float32) {
 	if len(op.wFlip) != op.c*okk {
 		op.wFlip = make([]float32, op.c*okk)
 	}
-	// wFlip[c][o·kk + p] = w[o][c][kk−1−p]: rows of wFlip written in
-	// order, w read 9 elements at a time by column (its lines come back
-	// for the next c while in the cache).
-	for c := range op.c {
-		dst := op.wFlip[c*okk : (c+1)*okk]
-		for o := range op.o {
-			src := w[(o*op.c+c)*kk : (o*op.c+c+1)*kk]
-			d := dst[o*kk : (o+1)*kk]
-			for p := range d {
-				d[p] = src[kk-1-p]
+	// wFlip[c][o·kk + p] = w[o][c][kk−1−p], in blocks of 16 rows of w:
+	// each row read in order, each write a run of 16·kk (reading w by
+	// column touched a page per element: a ResNet's w, up to 9 MiB, has
+	// rows of C·kk elements).
+	const blk = 16
+	for o0 := 0; o0 < op.o; o0 += blk {
+		o1 := min(o0+blk, op.o)
+		for c := range op.c {
+			dst := op.wFlip[c*okk+o0*kk : c*okk+o1*kk]
+			for o := o0; o < o1; o++ {
+				src := w[(o*op.c+c)*kk : (o*op.c+c+1)*kk]
+				d := dst[(o-o0)*kk : (o-o0+1)*kk]
+				if kk == 9 {
+					d, src := d[:9:9], src[:9:9]
+					d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = src[8], src[7], src[6], src[5], src[4], src[3], src[2], src[1], src[0]
+					continue
+				}
+				for p := range d {
+					d[p] = src[kk-1-p]
+				}
 			}
 		}
 	}
