@@ -19,6 +19,10 @@ package gemm
 // (2·tiles consecutive A panels, C of 2·mr·tiles rows, 0 < n ≤ nr), with
 // the results of tiles calls of tile12.
 //
+// tiles32, when not nil, does what tiles12 does on two packed B panels
+// side by side: b0 (all nr columns) and b1 (its first n1), C of
+// 2·mr·tiles rows by nr+n1 columns, with the results of tiles12 on each.
+//
 // pack holds the packing routines that go with the kernel.
 type kernel struct {
 	name    string
@@ -26,6 +30,7 @@ type kernel struct {
 	tile8   tileFunc
 	tile12  tileFunc
 	tiles12 func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int)
+	tiles32 func(kc int, a, b0, b1, c []float32, ldc int, alpha, beta float32, n1, tiles int)
 	pack    packer
 }
 

@@ -18,6 +18,14 @@ func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m,
 //go:noescape
 func sgemmKernel12x16N(kc int, a, b, c *float32, ldc int, alpha, beta float32, n, ldb, tiles int)
 
+// sgemmKernel12x32N is sgemmKernel12x16N on two packed B panels side by
+// side (the second of n1 columns), each A element broadcast once for
+// both: the 12×16 tile is bound by its loads, this one by its
+// multiply-adds (BenchmarkKernel). The same bits, panel by panel.
+//
+//go:noescape
+func sgemmKernel12x32N(kc int, a, b0, b1, c *float32, ldc int, alpha, beta float32, n1, tiles int)
+
 // sgemmKernel6x16Z and sgemmKernel8x16 are sgemmKernel12x16 for tiles of
 // at most 6 rows (one A panel) and 8 rows (two), with its bits: the rows
 // left over by 12-row tiles (M = 16: 12 + 4; M = 32: 12 + 12 + 8) in
@@ -54,6 +62,7 @@ var avx512Kernel = &kernel{
 	tile8:   tileAVX512x8,
 	tile12:  tileAVX512,
 	tiles12: tilesAVX512,
+	tiles32: tiles32AVX512,
 	pack:    with512Packing(avx2Kernel.pack),
 }
 
@@ -62,6 +71,14 @@ func tilesAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, b
 	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(tiles*2*mr-1)*ldc+n-1]
 	sgemmKernel12x16N(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, n, ldb, tiles)
+}
+
+func tiles32AVX512(kc int, a, b0, b1, c []float32, ldc int, alpha, beta float32, n1, tiles int) {
+	_ = a[tiles*kc*2*mr-1]
+	_ = b0[kc*nr-1]
+	_ = b1[kc*nr-1]
+	_ = c[(tiles*2*mr-1)*ldc+nr+n1-1]
+	sgemmKernel12x32N(kc, &a[0], &b0[0], &b1[0], &c[0], ldc, alpha, beta, n1, tiles)
 }
 
 func tileAVX512x6(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {
