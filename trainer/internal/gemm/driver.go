@@ -341,8 +341,12 @@ func macro(kr *kernel, ws *workspace, wa []float32, bIn *problem, pc, jc, mc, nc
 			n1 := min(nr, nc-jr-nr)
 			b1 := ws.b[(jr+nr)*kc : (jr+2*nr)*kc]
 			kr.tiles32(kc, wa[:t*2*mr*kc], b, b1, c[jr:], ldc, alpha, beta, n1, t)
-			edgeRows(kr, wa, b, nr, t*2*mr, mc, kc, alpha, beta, nr, c[jr:], ldc)
-			edgeRows(kr, wa, b1, nr, t*2*mr, mc, kc, alpha, beta, n1, c[jr+nr:], ldc)
+			if ir, m := t*2*mr, mc-t*2*mr; m > 0 && m <= 4 && kr.tile4x32 != nil {
+				kr.tile4x32(kc, wa[ir*kc:(ir+mr)*kc], b, b1, c[ir*ldc+jr:], ldc, alpha, beta, m, n1)
+			} else {
+				edgeRows(kr, wa, b, nr, ir, mc, kc, alpha, beta, nr, c[jr:], ldc)
+				edgeRows(kr, wa, b1, nr, ir, mc, kc, alpha, beta, n1, c[jr+nr:], ldc)
+			}
 			jr += nr
 			continue
 		}

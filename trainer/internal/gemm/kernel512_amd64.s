@@ -1105,3 +1105,112 @@ sgemmKernel12x32N_store:
 	JNZ  sgemmKernel12x32N_tile
 	VZEROUPPER
 	RET
+
+// STEP4X32 is STEP12X32 for rows 0–3 of one A panel: eight
+// accumulators (Z0–Z3 and Z4–Z7), as many as the multiply-adds'
+// latency needs to keep both FMA units busy.
+#define STEP4X32(boff, aoff) \
+	VMOVUPS boff(DI), Z24; \
+	VMOVUPS boff(R13), Z25; \
+	VBROADCASTSS aoff(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z0; \
+	VFMADD231PS Z25, Z26, Z4; \
+	VBROADCASTSS aoff+4(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z1; \
+	VFMADD231PS Z25, Z27, Z5; \
+	VBROADCASTSS aoff+8(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z2; \
+	VFMADD231PS Z25, Z26, Z6; \
+	VBROADCASTSS aoff+12(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z3; \
+	VFMADD231PS Z25, Z27, Z7
+
+// OUTROW32TO is STOREROW32 leaving to out when R10 rows are done.
+#define OUTROW32TO(r, s, out) \
+	STOREROW32(r, s); \
+	DECQ R10; \
+	JZ   out
+
+// func sgemmKernel4x32Z(kc int, a, b0, b1, c *float32, ldc int, alpha, beta float32, m, n1 int)
+//
+// sgemmKernel4x16Z on two packed B panels at once (b0: columns 0–15,
+// b1: columns 16 … 16+n1−1), m ≤ 4 rows of one A panel: the rows a
+// block of 64 or 256 rows leaves after its 12-row tiles. The same bits
+// as sgemmKernel4x16Z on each panel.
+TEXT ·sgemmKernel4x32Z(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b0+16(FP), DI
+	MOVQ b1+24(FP), R13
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+	CMPQ CX, $4
+	JLT  sgemmKernel4x32Z_tail
+
+sgemmKernel4x32Z_loop4:
+	STEP4X32(0, 0)
+	STEP4X32(64, 24)
+	STEP4X32(128, 48)
+	STEP4X32(192, 72)
+	ADDQ $256, DI
+	ADDQ $256, R13
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel4x32Z_loop4
+
+sgemmKernel4x32Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel4x32Z_scale
+
+sgemmKernel4x32Z_loop1:
+	STEP4X32(0, 0)
+	ADDQ $64, DI
+	ADDQ $64, R13
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel4x32Z_loop1
+
+sgemmKernel4x32Z_scale:
+	MOVL alpha+48(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel4x32Z_store
+	VBROADCASTSS alpha+48(FP), Z28
+	VMULPS Z28, Z0, Z0
+	VMULPS Z28, Z1, Z1
+	VMULPS Z28, Z2, Z2
+	VMULPS Z28, Z3, Z3
+	VMULPS Z28, Z4, Z4
+	VMULPS Z28, Z5, Z5
+	VMULPS Z28, Z6, Z6
+	VMULPS Z28, Z7, Z7
+
+sgemmKernel4x32Z_store:
+	MOVQ         n1+64(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K2            // the second panel's first n1 columns
+	MOVL         beta+52(FP), BX
+	ANDL         $0x7fffffff, BX   // BX ≠ 0 when beta is not ±0
+	VBROADCASTSS beta+52(FP), Z29
+	MOVQ         m+56(FP), R10
+	OUTROW32TO(Z0, Z4, sgemmKernel4x32Z_done)
+	OUTROW32TO(Z1, Z5, sgemmKernel4x32Z_done)
+	OUTROW32TO(Z2, Z6, sgemmKernel4x32Z_done)
+	OUTROW32TO(Z3, Z7, sgemmKernel4x32Z_done)
+
+sgemmKernel4x32Z_done:
+	VZEROUPPER
+	RET
