@@ -25,8 +25,10 @@ import (
 // (parallel.Team: Workers, For). Stride-1 "same" convolutions in float32 with
 // trainer/internal/gemm (the default build) never write their columns
 // out: the products pack them straight from x (gemm.SgemmShifted, forward
-// and dW) and dx is added straight from the product's tiles
-// (gemm.SgemmScatter); see shifted and scattered.
+// and dW); dx is the same kind of product on dy with the flipped weights
+// when the layer has no more outputs than inputs, else added straight
+// from the product's tiles (gemm.SgemmScatter); see shifted, transposed
+// and scattered.
 //
 // The backward ops read nothing the forward pass left behind: the
 // convolution recomputes its columns from x.
