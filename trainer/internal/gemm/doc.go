@@ -35,7 +35,10 @@
 // assembly too (8×8 transposes for the transposing cases). With AVX-512F
 // the tiles are 12×16 (two A panels, twelve ZMM accumulators, broadcasts
 // embedded in the multiply-adds), with 8- and 6-row variants for the rows
-// left over, all giving the AVX2 kernel's bits. Elsewhere, with
+// left over, all giving the AVX2 kernel's bits; under two packed B
+// panels side by side, full 12-row tiles are 12×32 (each A element
+// broadcast once for 24 accumulators: bound by the multiply-adds, not
+// the loads) and 4-row leftovers 4×32, with the same bits. Elsewhere, with
 // the purego build tag, or on CPUs without AVX2/FMA, a pure-Go kernel and
 // pure-Go packing work on the same layout.
 //

@@ -335,6 +335,21 @@ func macro(kr *kernel, ws *workspace, wa []float32, bIn *problem, pc, jc, mc, nc
 	for jr := 0; jr < nc; jr += nr {
 		n := min(nr, nc-jr)
 		b, ldb := ws.b[jr*kc:(jr+nr)*kc], nr
+		if t := mc / (2 * mr); kr.tiles32 != nil && bIn == nil && t > 0 && nc-jr > nr {
+			// Two packed panels: full 12-row tiles in one call, then each
+			// panel's edge rows.
+			n1 := min(nr, nc-jr-nr)
+			b1 := ws.b[(jr+nr)*kc : (jr+2*nr)*kc]
+			kr.tiles32(kc, wa[:t*2*mr*kc], b, b1, c[jr:], ldc, alpha, beta, n1, t)
+			if ir, m := t*2*mr, mc-t*2*mr; m > 0 && m <= 4 && kr.tile4x32 != nil {
+				kr.tile4x32(kc, wa[ir*kc:(ir+mr)*kc], b, b1, c[ir*ldc+jr:], ldc, alpha, beta, m, n1)
+			} else {
+				edgeRows(kr, wa, b, nr, ir, mc, kc, alpha, beta, nr, c[jr:], ldc)
+				edgeRows(kr, wa, b1, nr, ir, mc, kc, alpha, beta, n1, c[jr+nr:], ldc)
+			}
+			jr += nr
+			continue
+		}
 		if bIn != nil {
 			if n == nr && !bIn.bTrans {
 				off := pc*bIn.ldb + jc + jr
@@ -350,25 +365,31 @@ func macro(kr *kernel, ws *workspace, wa []float32, bIn *problem, pc, jc, mc, nc
 			kr.tiles12(kc, wa[:t*2*mr*kc], b, ldb, c[jr:], ldc, alpha, beta, n, t)
 			ir = t * 2 * mr
 		}
-		for ; ir < mc; ir += mr {
-			// Edge tiles (m < mr or n < nr) read rows or columns of the
-			// panels past the block, which hold unspecified values (see
-			// packA); the kernel computes and drops them.
-			if kr.tile12 != nil && mc-ir > mr {
-				// Two panels (the second maybe partial) in one tile.
-				m := min(2*mr, mc-ir)
-				a := wa[ir*kc : (ir+2*mr)*kc]
-				if m <= mr+2 && kr.tile8 != nil {
-					kr.tile8(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
-				} else {
-					kr.tile12(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
-				}
-				ir += mr
-				continue
+		edgeRows(kr, wa, b, ldb, ir, mc, kc, alpha, beta, n, c[jr:], ldc)
+	}
+}
+
+// edgeRows computes rows ir … mc−1 of the block's tiles under one B
+// panel (b, ldb; n columns, C at c) tile by tile.
+func edgeRows(kr *kernel, wa, b []float32, ldb, ir, mc, kc int, alpha, beta float32, n int, c []float32, ldc int) {
+	for ; ir < mc; ir += mr {
+		// Edge tiles (m < mr or n < nr) read rows or columns of the
+		// panels past the block, which hold unspecified values (see
+		// packA); the kernel computes and drops them.
+		if kr.tile12 != nil && mc-ir > mr {
+			// Two panels (the second maybe partial) in one tile.
+			m := min(2*mr, mc-ir)
+			a := wa[ir*kc : (ir+2*mr)*kc]
+			if m <= mr+2 && kr.tile8 != nil {
+				kr.tile8(kc, a, b, ldb, c[ir*ldc:], ldc, alpha, beta, m, n)
+			} else {
+				kr.tile12(kc, a, b, ldb, c[ir*ldc:], ldc, alpha, beta, m, n)
 			}
-			m := min(mr, mc-ir)
-			a := wa[ir*kc : (ir+mr)*kc]
-			kr.tile(kc, a, b, ldb, c[ir*ldc+jr:], ldc, alpha, beta, m, n)
+			ir += mr
+			continue
 		}
+		m := min(mr, mc-ir)
+		a := wa[ir*kc : (ir+mr)*kc]
+		kr.tile(kc, a, b, ldb, c[ir*ldc:], ldc, alpha, beta, m, n)
 	}
 }

@@ -19,14 +19,22 @@ package gemm
 // (2·tiles consecutive A panels, C of 2·mr·tiles rows, 0 < n ≤ nr), with
 // the results of tiles calls of tile12.
 //
+// tiles32, when not nil, does what tiles12 does on two packed B panels
+// side by side: b0 (all nr columns) and b1 (its first n1), C of
+// 2·mr·tiles rows by nr+n1 columns, with the results of tiles12 on each;
+// tile4x32 likewise for m ≤ 4 rows of one A panel, with the results of
+// tile.
+//
 // pack holds the packing routines that go with the kernel.
 type kernel struct {
-	name    string
-	tile    tileFunc
-	tile8   tileFunc
-	tile12  tileFunc
-	tiles12 func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int)
-	pack    packer
+	name     string
+	tile     tileFunc
+	tile8    tileFunc
+	tile12   tileFunc
+	tiles12  func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int)
+	tiles32  func(kc int, a, b0, b1, c []float32, ldc int, alpha, beta float32, n1, tiles int)
+	tile4x32 func(kc int, a, b0, b1, c []float32, ldc int, alpha, beta float32, m, n1 int)
+	pack     packer
 }
 
 // tileFunc is a micro-kernel's tile routine; see [kernel].

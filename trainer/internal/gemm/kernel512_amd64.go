@@ -18,6 +18,22 @@ func sgemmKernel12x16(kc int, a, b, c *float32, ldc int, alpha, beta float32, m,
 //go:noescape
 func sgemmKernel12x16N(kc int, a, b, c *float32, ldc int, alpha, beta float32, n, ldb, tiles int)
 
+// sgemmKernel12x32N is sgemmKernel12x16N on two packed B panels side by
+// side (the second of n1 columns), each A element broadcast once for
+// both: the 12×16 tile is bound by its loads, this one by its
+// multiply-adds (BenchmarkKernel). The same bits, panel by panel.
+//
+//go:noescape
+func sgemmKernel12x32N(kc int, a, b0, b1, c *float32, ldc int, alpha, beta float32, n1, tiles int)
+
+// sgemmKernel4x32Z is sgemmKernel4x16Z (m ≤ 4 rows of one A panel) on
+// two packed B panels side by side, the second of n1 columns: eight
+// accumulators where a 4×16 tile has four, too few to cover the
+// multiply-adds' latency. The same bits, panel by panel.
+//
+//go:noescape
+func sgemmKernel4x32Z(kc int, a, b0, b1, c *float32, ldc int, alpha, beta float32, m, n1 int)
+
 // sgemmKernel6x16Z and sgemmKernel8x16 are sgemmKernel12x16 for tiles of
 // at most 6 rows (one A panel) and 8 rows (two), with its bits: the rows
 // left over by 12-row tiles (M = 16: 12 + 4; M = 32: 12 + 12 + 8) in
@@ -49,12 +65,14 @@ func sgemmKernel2x16Z(kc int, a, b, c *float32, ldc int, alpha, beta float32, m,
 // for single panels, and avx2Kernel's packing plus the AVX-512 packing of
 // Shifted panels.
 var avx512Kernel = &kernel{
-	name:    "avx512",
-	tile:    tileAVX512x6,
-	tile8:   tileAVX512x8,
-	tile12:  tileAVX512,
-	tiles12: tilesAVX512,
-	pack:    with512Packing(avx2Kernel.pack),
+	name:     "avx512",
+	tile:     tileAVX512x6,
+	tile8:    tileAVX512x8,
+	tile12:   tileAVX512,
+	tiles12:  tilesAVX512,
+	tiles32:  tiles32AVX512,
+	tile4x32: tile4x32AVX512,
+	pack:     with512Packing(avx2Kernel.pack),
 }
 
 func tilesAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, n, tiles int) {
@@ -62,6 +80,22 @@ func tilesAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, b
 	_ = b[(kc-1)*ldb+nr-1]
 	_ = c[(tiles*2*mr-1)*ldc+n-1]
 	sgemmKernel12x16N(kc, &a[0], &b[0], &c[0], ldc, alpha, beta, n, ldb, tiles)
+}
+
+func tiles32AVX512(kc int, a, b0, b1, c []float32, ldc int, alpha, beta float32, n1, tiles int) {
+	_ = a[tiles*kc*2*mr-1]
+	_ = b0[kc*nr-1]
+	_ = b1[kc*nr-1]
+	_ = c[(tiles*2*mr-1)*ldc+nr+n1-1]
+	sgemmKernel12x32N(kc, &a[0], &b0[0], &b1[0], &c[0], ldc, alpha, beta, n1, tiles)
+}
+
+func tile4x32AVX512(kc int, a, b0, b1, c []float32, ldc int, alpha, beta float32, m, n1 int) {
+	_ = a[kc*mr-1]
+	_ = b0[kc*nr-1]
+	_ = b1[kc*nr-1]
+	_ = c[(m-1)*ldc+nr+n1-1]
+	sgemmKernel4x32Z(kc, &a[0], &b0[0], &b1[0], &c[0], ldc, alpha, beta, m, n1)
 }
 
 func tileAVX512x6(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, m, n int) {

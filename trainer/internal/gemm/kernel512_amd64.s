@@ -910,3 +910,307 @@ scatterRow:
 	JNZ       scatterRow
 	VZEROUPPER
 	RET
+
+// STEP12X32 is STEP12 on two B panels side by side (columns 0–15 from
+// DI, 16–31 from R13, both packed: rows of 64 bytes): each element of
+// column q of the two A panels is broadcast once (Z26, Z27) and feeds
+// the two panels' accumulators (Z0–Z11 and Z12–Z23). Fourteen loads per
+// 24 multiply-adds instead of thirteen per 12: the 12×16 tile is bound
+// by its loads, this one by its multiply-adds. Every element of C still
+// sums its products in k order with one fused multiply-add each: the
+// same bits.
+#define STEP12X32(boff, aoff) \
+	VMOVUPS boff(DI), Z24; \
+	VMOVUPS boff(R13), Z25; \
+	VBROADCASTSS aoff(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z0; \
+	VFMADD231PS Z25, Z26, Z12; \
+	VBROADCASTSS aoff+4(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z1; \
+	VFMADD231PS Z25, Z27, Z13; \
+	VBROADCASTSS aoff+8(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z2; \
+	VFMADD231PS Z25, Z26, Z14; \
+	VBROADCASTSS aoff+12(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z3; \
+	VFMADD231PS Z25, Z27, Z15; \
+	VBROADCASTSS aoff+16(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z4; \
+	VFMADD231PS Z25, Z26, Z16; \
+	VBROADCASTSS aoff+20(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z5; \
+	VFMADD231PS Z25, Z27, Z17; \
+	VBROADCASTSS aoff(R9), Z26; \
+	VFMADD231PS Z24, Z26, Z6; \
+	VFMADD231PS Z25, Z26, Z18; \
+	VBROADCASTSS aoff+4(R9), Z27; \
+	VFMADD231PS Z24, Z27, Z7; \
+	VFMADD231PS Z25, Z27, Z19; \
+	VBROADCASTSS aoff+8(R9), Z26; \
+	VFMADD231PS Z24, Z26, Z8; \
+	VFMADD231PS Z25, Z26, Z20; \
+	VBROADCASTSS aoff+12(R9), Z27; \
+	VFMADD231PS Z24, Z27, Z9; \
+	VFMADD231PS Z25, Z27, Z21; \
+	VBROADCASTSS aoff+16(R9), Z26; \
+	VFMADD231PS Z24, Z26, Z10; \
+	VFMADD231PS Z25, Z26, Z22; \
+	VBROADCASTSS aoff+20(R9), Z27; \
+	VFMADD231PS Z24, Z27, Z11; \
+	VFMADD231PS Z25, Z27, Z23
+
+// STOREROW32 stores accumulators r (columns 0–15, all of them) and s
+// (columns 16–31, under K2) of a C row at DX, each + beta·C when BX ≠ 0
+// (beta in Z29), and moves DX to the next row.
+#define STOREROW32(r, s) \
+	TESTQ       BX, BX; \
+	JZ          3(PC); \
+	VFMADD231PS (DX), Z29, r; \
+	VFMADD231PS 64(DX), Z29, K2, s; \
+	VMOVUPS     r, (DX); \
+	VMOVUPS     s, K2, 64(DX); \
+	ADDQ        R8, DX
+
+// func sgemmKernel12x32N(kc int, a, b0, b1, c *float32, ldc int, alpha, beta float32, n1, tiles int)
+//
+// sgemmKernel12x16N on two packed B panels at once: b0 (C's columns
+// 0–15, all of them) and b1 (columns 16 … 16+n1−1, 0 < n1 ≤ 16), tiles
+// full 12-row tiles one under the other (2·tiles consecutive A panels,
+// C of 12·tiles rows). The same bits as sgemmKernel12x16N on each panel.
+TEXT ·sgemmKernel12x32N(SB), NOSPLIT, $0-72
+	MOVQ         a+8(FP), SI
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $2, R8
+	MOVQ         kc+0(FP), AX
+	LEAQ         (AX)(AX*2), AX
+	SHLQ         $3, AX            // 24·kc bytes: one A panel
+	MOVQ         n1+56(FP), CX
+	MOVL         $1, BX
+	SHLL         CX, BX
+	DECL         BX
+	KMOVW        BX, K2            // the second panel's first n1 columns
+	MOVL         beta+52(FP), BX
+	ANDL         $0x7fffffff, BX   // BX ≠ 0 when beta is not ±0
+	VBROADCASTSS beta+52(FP), Z29
+	MOVL         alpha+48(FP), R10
+	VBROADCASTSS alpha+48(FP), Z28
+	MOVQ         tiles+64(FP), R11
+
+sgemmKernel12x32N_tile:
+	MOVQ kc+0(FP), CX
+	MOVQ b0+16(FP), DI
+	MOVQ b1+24(FP), R13
+	LEAQ (SI)(AX*1), R9
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+	CMPQ CX, $4
+	JLT  sgemmKernel12x32N_tail
+
+sgemmKernel12x32N_loop4:
+	STEP12X32(0, 0)
+	STEP12X32(64, 24)
+	STEP12X32(128, 48)
+	STEP12X32(192, 72)
+	ADDQ $256, DI
+	ADDQ $256, R13
+	ADDQ $96, SI
+	ADDQ $96, R9
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel12x32N_loop4
+
+sgemmKernel12x32N_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel12x32N_scale
+
+sgemmKernel12x32N_loop1:
+	STEP12X32(0, 0)
+	ADDQ $64, DI
+	ADDQ $64, R13
+	ADDQ $24, SI
+	ADDQ $24, R9
+	DECQ CX
+	JNZ  sgemmKernel12x32N_loop1
+
+sgemmKernel12x32N_scale:
+	CMPL   R10, $0x3f800000
+	JEQ    sgemmKernel12x32N_store
+	VMULPS Z28, Z0, Z0
+	VMULPS Z28, Z1, Z1
+	VMULPS Z28, Z2, Z2
+	VMULPS Z28, Z3, Z3
+	VMULPS Z28, Z4, Z4
+	VMULPS Z28, Z5, Z5
+	VMULPS Z28, Z6, Z6
+	VMULPS Z28, Z7, Z7
+	VMULPS Z28, Z8, Z8
+	VMULPS Z28, Z9, Z9
+	VMULPS Z28, Z10, Z10
+	VMULPS Z28, Z11, Z11
+	VMULPS Z28, Z12, Z12
+	VMULPS Z28, Z13, Z13
+	VMULPS Z28, Z14, Z14
+	VMULPS Z28, Z15, Z15
+	VMULPS Z28, Z16, Z16
+	VMULPS Z28, Z17, Z17
+	VMULPS Z28, Z18, Z18
+	VMULPS Z28, Z19, Z19
+	VMULPS Z28, Z20, Z20
+	VMULPS Z28, Z21, Z21
+	VMULPS Z28, Z22, Z22
+	VMULPS Z28, Z23, Z23
+
+sgemmKernel12x32N_store:
+	STOREROW32(Z0, Z12)
+	STOREROW32(Z1, Z13)
+	STOREROW32(Z2, Z14)
+	STOREROW32(Z3, Z15)
+	STOREROW32(Z4, Z16)
+	STOREROW32(Z5, Z17)
+	STOREROW32(Z6, Z18)
+	STOREROW32(Z7, Z19)
+	STOREROW32(Z8, Z20)
+	STOREROW32(Z9, Z21)
+	STOREROW32(Z10, Z22)
+	STOREROW32(Z11, Z23)
+
+	// DX is at the next tile's first row, R9 at its first A panel.
+	MOVQ R9, SI
+	DECQ R11
+	JNZ  sgemmKernel12x32N_tile
+	VZEROUPPER
+	RET
+
+// STEP4X32 is STEP12X32 for rows 0–3 of one A panel: eight
+// accumulators (Z0–Z3 and Z4–Z7), as many as the multiply-adds'
+// latency needs to keep both FMA units busy.
+#define STEP4X32(boff, aoff) \
+	VMOVUPS boff(DI), Z24; \
+	VMOVUPS boff(R13), Z25; \
+	VBROADCASTSS aoff(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z0; \
+	VFMADD231PS Z25, Z26, Z4; \
+	VBROADCASTSS aoff+4(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z1; \
+	VFMADD231PS Z25, Z27, Z5; \
+	VBROADCASTSS aoff+8(SI), Z26; \
+	VFMADD231PS Z24, Z26, Z2; \
+	VFMADD231PS Z25, Z26, Z6; \
+	VBROADCASTSS aoff+12(SI), Z27; \
+	VFMADD231PS Z24, Z27, Z3; \
+	VFMADD231PS Z25, Z27, Z7
+
+// OUTROW32TO is STOREROW32 leaving to out when R10 rows are done.
+#define OUTROW32TO(r, s, out) \
+	STOREROW32(r, s); \
+	DECQ R10; \
+	JZ   out
+
+// func sgemmKernel4x32Z(kc int, a, b0, b1, c *float32, ldc int, alpha, beta float32, m, n1 int)
+//
+// sgemmKernel4x16Z on two packed B panels at once (b0: columns 0–15,
+// b1: columns 16 … 16+n1−1), m ≤ 4 rows of one A panel: the rows a
+// block of 64 or 256 rows leaves after its 12-row tiles. The same bits
+// as sgemmKernel4x16Z on each panel.
+TEXT ·sgemmKernel4x32Z(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b0+16(FP), DI
+	MOVQ b1+24(FP), R13
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+	CMPQ CX, $4
+	JLT  sgemmKernel4x32Z_tail
+
+sgemmKernel4x32Z_loop4:
+	STEP4X32(0, 0)
+	STEP4X32(64, 24)
+	STEP4X32(128, 48)
+	STEP4X32(192, 72)
+	ADDQ $256, DI
+	ADDQ $256, R13
+	ADDQ $96, SI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  sgemmKernel4x32Z_loop4
+
+sgemmKernel4x32Z_tail:
+	TESTQ CX, CX
+	JZ    sgemmKernel4x32Z_scale
+
+sgemmKernel4x32Z_loop1:
+	STEP4X32(0, 0)
+	ADDQ $64, DI
+	ADDQ $64, R13
+	ADDQ $24, SI
+	DECQ CX
+	JNZ  sgemmKernel4x32Z_loop1
+
+sgemmKernel4x32Z_scale:
+	MOVL alpha+48(FP), AX
+	CMPL AX, $0x3f800000
+	JEQ  sgemmKernel4x32Z_store
+	VBROADCASTSS alpha+48(FP), Z28
+	VMULPS Z28, Z0, Z0
+	VMULPS Z28, Z1, Z1
+	VMULPS Z28, Z2, Z2
+	VMULPS Z28, Z3, Z3
+	VMULPS Z28, Z4, Z4
+	VMULPS Z28, Z5, Z5
+	VMULPS Z28, Z6, Z6
+	VMULPS Z28, Z7, Z7
+
+sgemmKernel4x32Z_store:
+	MOVQ         n1+64(FP), CX
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K2            // the second panel's first n1 columns
+	MOVL         beta+52(FP), BX
+	ANDL         $0x7fffffff, BX   // BX ≠ 0 when beta is not ±0
+	VBROADCASTSS beta+52(FP), Z29
+	MOVQ         m+56(FP), R10
+	OUTROW32TO(Z0, Z4, sgemmKernel4x32Z_done)
+	OUTROW32TO(Z1, Z5, sgemmKernel4x32Z_done)
+	OUTROW32TO(Z2, Z6, sgemmKernel4x32Z_done)
+	OUTROW32TO(Z3, Z7, sgemmKernel4x32Z_done)
+
+sgemmKernel4x32Z_done:
+	VZEROUPPER
+	RET

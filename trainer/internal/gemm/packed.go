@@ -62,10 +62,26 @@ func checkPacked(pa *PackedA, m, k int) {
 
 // SgemmShiftedPacked is [SgemmShifted] with op(A) packed in pa (m×k).
 func SgemmShiftedPacked(tB blas.Transpose, m, n, k int, alpha float32, pa *PackedA, b *Shifted, beta float32, c []float32, ldc int) {
+	if bTrans := checkTrans(tB); b == nil || !bTrans && b.cols != n || bTrans && b.rows != n {
+		panic(shortB)
+	}
+	SgemmShiftedPackedAt(tB, m, n, k, alpha, pa, b, 0, beta, c, ldc)
+}
+
+// SgemmShiftedPackedAt is [SgemmShiftedPacked] on the n columns of op(B)
+// from column j0 (a multiple of [PanelWidth]) on: C (m×n) = alpha·op(A)·
+// op(B)[:, j0:j0+n] + beta·C. Every element of C gets the sums it gets
+// from the product on all the columns, so a caller may cut C into blocks
+// of columns and run a sequence of products block by block (keeping the
+// block in the cache) without changing a bit.
+func SgemmShiftedPackedAt(tB blas.Transpose, m, n, k int, alpha float32, pa *PackedA, b *Shifted, j0 int, beta float32, c []float32, ldc int) {
 	bTrans := checkTrans(tB)
 	checkDims(m, n, k)
 	checkPacked(pa, m, k)
-	if b == nil || !bTrans && (b.rows != k || b.cols != n) || bTrans && (b.rows != n || b.cols != k) {
+	if j0 < 0 || j0%nr != 0 {
+		panic("gemm: shifted matrix packed from an unaligned column")
+	}
+	if b == nil || !bTrans && (b.rows != k || b.cols < j0+n) || bTrans && (b.rows < j0+n || b.cols != k) {
 		panic(shortB)
 	}
 	checkLd(false, m, n, ldc, badLdC)
@@ -81,7 +97,7 @@ func SgemmShiftedPacked(tB blas.Transpose, m, n, k int, alpha float32, pa *Packe
 		bTrans: bTrans,
 		m:      m, n: n, k: k,
 		alpha: alpha, beta: beta,
-		packed: pa, shifted: b, c: c, ldc: ldc,
+		packed: pa, shifted: b, bCol: j0, c: c, ldc: ldc,
 	}
 	run(kern, &p)
 }

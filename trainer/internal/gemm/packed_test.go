@@ -117,6 +117,16 @@ func TestSgemmShiftedPacked(t *testing.T) {
 								if i := firstDiff(got, want); i >= 0 {
 									t.Fatalf("conv %v tA=%c tB=%c m=%d beta=%g: element %d is %g, SgemmShifted gives %g", g, tA, tB, m, beta, i, got[i], want[i])
 								}
+								// The same product in blocks of columns.
+								got = slices.Clone(c0)
+								for j0 := 0; j0 < n; {
+									w := min(n-j0, PanelWidth*(1+rng.IntN(3)))
+									SgemmShiftedPackedAt(tB, m, w, k, 0.5, &pa, s, j0, beta, got[j0:], n)
+									j0 += w
+								}
+								if i := firstDiff(got, want); i >= 0 {
+									t.Fatalf("conv %v tA=%c tB=%c m=%d beta=%g, blocks of columns: element %d is %g, SgemmShifted gives %g", g, tA, tB, m, beta, i, got[i], want[i])
+								}
 							}
 						}
 					}
@@ -175,6 +185,14 @@ func TestPackedAPanics(t *testing.T) {
 	pa.Pack(blas.NoTrans, 3, 4, a, 4)
 	c := make([]float32, 30)
 	b := make([]float32, 40)
+	s, err := SameConvColumns(2, 4, 4, 3) // 18×16
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetBase(make([]float32, 2*4*4))
+	var ps PackedA
+	ps.Pack(blas.NoTrans, 3, 18, make([]float32, 3*18), 18)
+	cs := make([]float32, 3*32)
 	for _, tc := range []struct {
 		name string
 		f    func()
@@ -183,6 +201,9 @@ func TestPackedAPanics(t *testing.T) {
 		{"wrong k", func() { SgemmPacked(blas.NoTrans, 3, 5, 3, 1, &pa, b, 5, 0, c, 5) }},
 		{"nil", func() { SgemmPacked(blas.NoTrans, 3, 5, 4, 1, nil, b, 5, 0, c, 5) }},
 		{"never packed", func() { SgemmPacked(blas.NoTrans, 3, 5, 4, 1, new(PackedA), b, 5, 0, c, 5) }},
+		{"shifted: fewer columns", func() { SgemmShiftedPacked(blas.NoTrans, 3, 8, 18, 1, &ps, s, 0, cs, 16) }},
+		{"shifted at: unaligned column", func() { SgemmShiftedPackedAt(blas.NoTrans, 3, 8, 18, 1, &ps, s, 8, 0, cs, 16) }},
+		{"shifted at: past the last column", func() { SgemmShiftedPackedAt(blas.NoTrans, 3, 16, 18, 1, &ps, s, 16, 0, cs, 16) }},
 	} {
 		func() {
 			defer func() {

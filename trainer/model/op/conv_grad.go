@@ -75,13 +75,15 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 	}
 	halves := min(op.n, 2)
 	workers := min(op.team.Workers(op.n, op.n*op.perSampleMACs), halves)
-	shifted := op.shifted()
-	if shifted {
-		op.ensureXCols(workers)
-	} else {
-		ensureCols[T](op, workers)
-	}
 	second := batchBuf[T](&op.dwHalf, op.o*op.ckk)
+	if op.shifted() {
+		convGradWShifted(op, any(x).([]float32), any(dy).([]float32), any(dw).([]float32), any(second).([]float32), halves, workers)
+		if halves == 2 {
+			addTo(dw, second, bl.axpy)
+		}
+		return nil
+	}
+	ensureCols[T](op, workers)
 	ohw := op.o * op.hw
 	op.team.For(workers, halves, func(wk, half int) {
 		acc := dw
@@ -95,13 +97,6 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 			if n == first {
 				beta = 0
 			}
-			if shifted {
-				cols := op.xCols[wk]
-				cols.SetBase(any(x[n*op.chw : (n+1)*op.chw]).([]float32))
-				// dW (O × CKK) = dy[n] (O × HW) · colsᵀ (HW × CKK) + beta·dW
-				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, any(dy[n*ohw:(n+1)*ohw]).([]float32), op.hw, cols, float32(beta), any(acc).([]float32), op.ckk)
-				continue
-			}
 			col := convColumns(op, x, n, wk)
 			// dW (O × CKK) = dy[n] (O × HW) · col (CKK × HW)ᵀ + beta·dW
 			bl.gemm(false, true, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, col, op.hw, beta, acc, op.ckk)
@@ -111,6 +106,75 @@ func convGradW[T float](g *convGradWOp, inputs []G.Value, bl *blasOps[T]) error 
 		addTo(dw, second, bl.axpy)
 	}
 	return nil
+}
+
+// dwBlockBytes bounds the block of dW that convGradWShifted updates with
+// every sample of a half before it moves on to the next block: the block
+// stays in L2 between the samples' products, where a product over all of
+// dW per sample (up to 2.4 MiB on a ResNet's 8×8 stage) read and wrote it
+// from L3 or memory every sample (BenchmarkConvPass, pass=dw).
+const dwBlockBytes = 256 << 10
+
+// convGradWShifted is convGradW's shifted path: each worker sums the
+// samples of its half (acc: dw for the first, second for the other)
+// block of columns of dW by block of columns. Every element of dW gets
+// the sums of the per-sample products over all of dW, in the same order
+// (gemm.SgemmShiftedPackedAt), so the bits do not change; dy[n] is packed
+// once per sample for all the blocks.
+func convGradWShifted(op *convOp, x, dy, dw, second []float32, halves, workers int) {
+	op.ensureXCols(workers)
+	nb := max(gemm.PanelWidth, dwBlockBytes/4/op.o/gemm.PanelWidth*gemm.PanelWidth)
+	ohw := op.o * op.hw
+	op.team.For(workers, halves, func(wk, half int) {
+		acc := dw
+		if half == 1 {
+			acc = second
+		}
+		first, end := half*op.n/halves, (half+1)*op.n/halves
+		cols := op.xCols[wk]
+		if nb >= op.ckk {
+			// dW in one block: each product packs dy[n] block by block
+			// just before its tiles (packing all of a half's dy first
+			// was slower on a ResNet's first stage).
+			for n := first; n < end; n++ {
+				var beta float32 = 1
+				if n == first {
+					beta = 0
+				}
+				cols.SetBase(x[n*op.chw : (n+1)*op.chw])
+				// dW (O × CKK) = dy[n] (O × HW) · colsᵀ (HW × CKK) + beta·dW
+				gemm.SgemmShifted(blas.NoTrans, blas.Trans, op.o, op.ckk, op.hw, 1, dy[n*ohw:(n+1)*ohw], op.hw, cols, beta, acc, op.ckk)
+			}
+			return
+		}
+		// dy[n] packed for every block, in buffers lent by packedPool.
+		pas := op.dwPacked[half][:0]
+		for n := first; n < end; n++ {
+			pa := packedPool.Get().(*gemm.PackedA)
+			pa.Pack(blas.NoTrans, op.o, op.hw, dy[n*ohw:(n+1)*ohw], op.hw)
+			pas = append(pas, pa)
+		}
+		defer func() {
+			for _, pa := range pas {
+				packedPool.Put(pa)
+			}
+			clear(pas)
+			op.dwPacked[half] = pas[:0]
+		}()
+		for j0 := 0; j0 < op.ckk; j0 += nb {
+			w := min(nb, op.ckk-j0)
+			for n := first; n < end; n++ {
+				// The half's first product writes acc (beta 0: no pass to clear it).
+				var beta float32 = 1
+				if n == first {
+					beta = 0
+				}
+				cols.SetBase(x[n*op.chw : (n+1)*op.chw])
+				// dW[:, j0:j0+w] (O × w) = dy[n] (O × HW) · colsᵀ[:, j0:j0+w] (HW × w) + beta·dW[:, j0:j0+w]
+				gemm.SgemmShiftedPackedAt(blas.Trans, op.o, w, op.hw, 1, pas[n-first], cols, j0, beta, acc[j0:], op.ckk)
+			}
+		}
+	})
 }
 
 // convGradBOp computes db (1, O, 1, 1) = Σ over n, h, w of dy.
@@ -221,6 +285,10 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		return err
 	}
 	dx := data[T](g.dx)
+	if op.transposed() {
+		convGradXTransposed(op, any(w).([]float32), any(dy).([]float32), any(dx).([]float32))
+		return nil
+	}
 	if op.scattered() {
 		convGradXScattered(op, any(w).([]float32), any(dy).([]float32), any(dx).([]float32))
 		return nil
@@ -257,7 +325,7 @@ func convGradX[T float](g *convGradXOp, inputs []G.Value, bl *blasOps[T]) error 
 		}
 		if !op.direct {
 			clear(dxn)
-			col2im(&op.convGeom, dcol, dxn, bl.axpy)
+			col2im(&op.convGeom, dcol, op.hw, dxn, bl.axpy)
 		}
 	})
 	return nil
@@ -307,32 +375,76 @@ func convGradXScattered(op *convOp, w, dy, dx []float32) {
 	})
 }
 
+// convGradXTransposed is convGradX's transposed path.
+func convGradXTransposed(op *convOp, w, dy, dx []float32) {
+	kk, okk := op.k*op.k, op.o*op.k*op.k
+	if len(op.wFlip) != op.c*okk {
+		op.wFlip = make([]float32, op.c*okk)
+	}
+	// wFlip[c][o·kk + p] = w[o][c][kk−1−p], in blocks of 16 rows of w:
+	// each row read in order, each write a run of 16·kk (reading w by
+	// column touched a page per element: a ResNet's w, up to 9 MiB, has
+	// rows of C·kk elements).
+	const blk = 16
+	for o0 := 0; o0 < op.o; o0 += blk {
+		o1 := min(o0+blk, op.o)
+		for c := range op.c {
+			dst := op.wFlip[c*okk+o0*kk : c*okk+o1*kk]
+			for o := o0; o < o1; o++ {
+				src := w[(o*op.c+c)*kk : (o*op.c+c+1)*kk]
+				d := dst[(o-o0)*kk : (o-o0+1)*kk]
+				if kk == 9 {
+					d, src := d[:9:9], src[:9:9]
+					d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = src[8], src[7], src[6], src[5], src[4], src[3], src[2], src[1], src[0]
+					continue
+				}
+				for p := range d {
+					d[p] = src[kk-1-p]
+				}
+			}
+		}
+	}
+	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
+	for len(op.dyCols) < workers {
+		s, err := gemm.SameConvColumns(op.o, op.h, op.w, op.k)
+		if err != nil {
+			panic(op.errorf("%v", err)) // transposed() admitted the geometry
+		}
+		op.dyCols = append(op.dyCols, s)
+	}
+	// wFlip is packed once for all the samples' products (packedPool).
+	pa, release := lendPacked(blas.NoTrans, op.c, okk, op.wFlip, okk)
+	defer release()
+	ohw := op.o * op.hw
+	op.team.For(workers, op.n, func(wk, n int) {
+		cols := op.dyCols[wk]
+		cols.SetBase(dy[n*ohw : (n+1)*ohw])
+		// dx[n] (C × HW) = wFlip (C × O·k·k) · cols (O·k·k × HW)
+		gemm.SgemmShiftedPacked(blas.NoTrans, op.c, op.hw, okk, 1, pa, cols, 0, dx[n*op.chw:(n+1)*op.chw], op.hw)
+	})
+}
+
 // convGradXBatched is convGradX's batched path: one product for the
 // batch's column gradients (into colB), then col2im per sample.
 func convGradXBatched[T float](op *convOp, w, dy, dx []T, bl *blasOps[T]) {
-	nhw, size := op.n*op.hw, op.ckk*op.hw
+	nhw := op.n * op.hw
 	dyB := batchBuf[T](&op.outB, op.o*nhw)
 	batchRows(op, dy, dyB, true)
 	dcolB := batchBuf[T](&op.colB, op.ckk*nhw)
 	// dcolB (CKK × N·HW) = wᵀ (CKK × O) · dyB (O × N·HW)
 	teamGemm(op, bl, true, true, false, op.ckk, nhw, op.o, 1, w, op.ckk, dyB, nhw, 0, dcolB, nhw)
 	workers := op.team.Workers(op.n, op.n*op.perSampleMACs)
-	if !op.direct && (op.dcol == nil || op.dcolN < workers) {
-		op.dcol = make([]T, workers*size)
-		op.dcolN = workers
-	}
-	op.team.For(workers, op.n, func(wk, n int) {
+	op.team.For(workers, op.n, func(_, n int) {
 		dxn := dx[n*op.chw : (n+1)*op.chw]
-		dcol := dxn // a 1×1 stride-1 convolution's columns are x itself
-		if !op.direct {
-			dcol = op.dcol.([]T)[wk*size : (wk+1)*size]
+		if op.direct {
+			// A 1×1 stride-1 convolution's columns are x itself.
+			for r := range op.ckk {
+				copy(dxn[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
+			}
+			return
 		}
-		for r := range op.ckk {
-			copy(dcol[r*op.hw:(r+1)*op.hw], dcolB[r*nhw+n*op.hw:r*nhw+(n+1)*op.hw])
-		}
-		if !op.direct {
-			clear(dxn)
-			col2im(&op.convGeom, dcol, dxn, bl.axpy)
-		}
+		// Straight from dcolB: no per-worker column gradient to copy.
+		clear(dxn)
+		col2im(&op.convGeom, dcolB[n*op.hw:], nhw, dxn, bl.axpy)
 	})
 }

@@ -266,6 +266,7 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 		{16, 1, 28, 28, 16, 5, 1, 2, true},  // FashionMNIST-CNN conv1
 		{16, 16, 14, 14, 32, 5, 1, 2, true}, // conv2
 		{4, 3, 10, 10, 8, 3, 1, 1, false},   // the CIFAR models' 3×3
+		{3, 64, 8, 8, 128, 3, 1, 1, false},  // dW in blocks of columns (dwBlockBytes)
 	}
 	for _, cc := range convCases {
 		if cc.stride == 1 && cc.k > 1 && cc.k == 2*cc.pad+1 && (cc.n == 1 || cc.h*cc.w > DefaultConfig().BatchedConvMaxHW) {
@@ -319,7 +320,7 @@ func TestShiftedConvMatchesIm2col(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if op.scattered() != (shifted && cc.c >= scatterMinChannels) {
+				if op.scattered() != (shifted && cc.c >= scatterMinChannels && cc.o > cc.c) || op.transposed() != (shifted && cc.c >= scatterMinChannels && cc.o <= cc.c) {
 					t.Fatalf("%v: scattered() = %t", cc, op.scattered())
 				}
 				ys[i] = slices.Clone(y.Data().([]float32))

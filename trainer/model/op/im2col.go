@@ -22,7 +22,24 @@ type convGeom struct {
 	direct        bool  // 1×1 kernel, stride 1, no padding: the columns are x[n] itself
 	same          bool  // stride 1 and Wo = W: a column row is the plane shifted by a constant
 	perSampleMACs int   // multiply-adds of one sample's forward product
+
+	// src, when not nil, gives im2col's source of every column entry:
+	// src[(ki·k + kj)·Ho·Wo + j] is the index within a channel's plane
+	// of the input read at kernel position (ki, kj) by output j, or −1
+	// in the padding (see gather).
+	src []int32
 }
+
+// gatherMaxHW is the largest output plane for which im2col of a "same"
+// convolution reads its rows through the table src instead of copying
+// shifted planes: on a ResNet's 4×4 stage a row is 16 elements, and the
+// copy's calls (clear, copy, a zeroing per output row) cost more than
+// the elements (BenchmarkConvPass, layer=s4).
+const gatherMaxHW = 64
+
+// gather reports whether im2col reads the rows through the table src:
+// every strided convolution, and "same" ones on small planes.
+func (g *convGeom) gather() bool { return !g.direct && (!g.same || g.hw <= gatherMaxHW) }
 
 func newConvGeom(xs, ws tensor.Shape, stride, pad int) (convGeom, error) {
 	if len(xs) != 4 || len(ws) != 4 || ws[1] != xs[1] || ws[2] != ws[3] || ws[2] < 1 || stride < 1 || pad < 0 {
@@ -40,6 +57,26 @@ func newConvGeom(xs, ws tensor.Shape, stride, pad int) (convGeom, error) {
 	g.direct = g.k == 1 && stride == 1 && pad == 0
 	g.same = stride == 1 && g.wo == g.w
 	g.perSampleMACs = g.o * g.ckk * g.hw
+	if g.gather() {
+		if int64(g.k)*int64(g.k)*int64(g.hw) > 1<<28 || int64(g.h)*int64(g.w) > 1<<31-1 {
+			return convGeom{}, buildErrorf("convolution of %v with weight %v: too large", xs, ws)
+		}
+		g.src = make([]int32, g.k*g.k*g.hw)
+		for ki := range g.k {
+			for kj := range g.k {
+				t := g.src[(ki*g.k+kj)*g.hw : (ki*g.k+kj+1)*g.hw]
+				for oh := range g.ho {
+					for ow := range g.wo {
+						ih, iw := oh*stride-pad+ki, ow*stride-pad+kj
+						t[oh*g.wo+ow] = -1
+						if ih >= 0 && ih < g.h && iw >= 0 && iw < g.w {
+							t[oh*g.wo+ow] = int32(ih*g.w + iw)
+						}
+					}
+				}
+			}
+		}
+	}
 	return g, nil
 }
 
@@ -64,9 +101,13 @@ func validRange(k, size, outs, stride, pad int) (lo, hi []int) {
 }
 
 // im2col writes the columns of one sample x (C, H, W) into col (C·k·k ×
-// Ho·Wo): col[(c·k + ki)·k + kj][oh·Wo + ow] = x[c][oh·s − p + ki][ow·s −
-// p + kj], zero outside the input.
-func im2col[T float](g *convGeom, x, col []T) {
+// Ho·Wo, row r at col[r·ld:], ld ≥ Ho·Wo): col[(c·k + ki)·k + kj][oh·Wo +
+// ow] = x[c][oh·s − p + ki][ow·s − p + kj], zero outside the input.
+func im2col[T float](g *convGeom, x, col []T, ld int) {
+	if g.src != nil {
+		im2colGather(g, x, col, ld)
+		return
+	}
 	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
 	r := 0
 	for c := range g.c {
@@ -74,7 +115,7 @@ func im2col[T float](g *convGeom, x, col []T) {
 		for ki := range k {
 			ohLo, ohHi := g.ohLo[ki], g.ohHi[ki]
 			for kj := range k {
-				row := col[r*hw : (r+1)*hw]
+				row := col[r*ld : r*ld+hw]
 				r++
 				if g.same {
 					// One copy of the whole shifted plane, then zeros over
@@ -114,6 +155,27 @@ func im2col[T float](g *convGeom, x, col []T) {
 	}
 }
 
+// im2colGather is im2col through the table g.src: one pass over each
+// row, whatever the stride and the plane's size.
+func im2colGather[T float](g *convGeom, x, col []T, ld int) {
+	kk, hw, plane := g.k*g.k, g.hw, g.h*g.w
+	for c := range g.c {
+		xc := x[c*plane : (c+1)*plane]
+		for p := range kk {
+			r := c*kk + p
+			row := col[r*ld : r*ld+hw]
+			src := g.src[p*hw : (p+1)*hw]
+			for j, i := range src {
+				if i >= 0 {
+					row[j] = xc[i]
+				} else {
+					row[j] = 0
+				}
+			}
+		}
+	}
+}
+
 // zeroShort zeroes a few elements (the padding of one output row) with
 // plain stores: clear would call memclr, whose call costs more than the
 // 2–4 stores at every row of every column row.
@@ -123,10 +185,15 @@ func zeroShort[T float](s []T) {
 	}
 }
 
-// col2im adds the columns col (C·k·k × Ho·Wo) of one sample into dx (C,
-// H, W): the adjoint of im2col. It may zero the entries of col that
-// belong to the padding (col is scratch).
-func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+// col2im adds the columns col (C·k·k × Ho·Wo, row r at col[r·ld:]) of
+// one sample into dx (C, H, W): the adjoint of im2col. It may zero the
+// entries of col that belong to the padding (col is scratch). Every
+// element of dx gets its terms in the order of the rows, on either path.
+func col2im[T float](g *convGeom, col []T, ld int, dx []T, axpy func(n int, alpha T, x []T, incX int, y []T, incY int)) {
+	if g.src != nil {
+		col2imScatter(g, col, ld, dx)
+		return
+	}
 	k, s, p, hw, wo := g.k, g.stride, g.pad, g.hw, g.wo
 	r := 0
 	for c := range g.c {
@@ -134,7 +201,7 @@ func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, 
 		for ki := range k {
 			ohLo, ohHi := g.ohLo[ki], g.ohHi[ki]
 			for kj := range k {
-				row := col[r*hw : (r+1)*hw]
+				row := col[r*ld : r*ld+hw]
 				r++
 				lo, hi := g.owLo[kj], g.owHi[kj]
 				if g.same {
@@ -161,6 +228,25 @@ func col2im[T float](g *convGeom, col, dx []T, axpy func(n int, alpha T, x []T, 
 					for ow := lo; ow < hi; ow++ {
 						dst[ow*s-p+kj] += src[ow]
 					}
+				}
+			}
+		}
+	}
+}
+
+// col2imScatter is col2im through the table g.src, im2colGather's
+// adjoint.
+func col2imScatter[T float](g *convGeom, col []T, ld int, dx []T) {
+	kk, hw, plane := g.k*g.k, g.hw, g.h*g.w
+	for c := range g.c {
+		xc := dx[c*plane : (c+1)*plane]
+		for p := range kk {
+			r := c*kk + p
+			row := col[r*ld : r*ld+hw]
+			src := g.src[p*hw : (p+1)*hw]
+			for j, i := range src {
+				if i >= 0 {
+					xc[i] += row[j]
 				}
 			}
 		}
