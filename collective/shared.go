@@ -58,14 +58,15 @@ type pieceID struct {
 	off   int    // the piece's offset in bytes
 }
 
-// putScratchHeader writes this rank's header to its buffer.
-func putScratchHeader(buf []byte, w float64, id pieceID) {
+// writePiece writes this rank's header and data to its buffer.
+func writePiece(buf []byte, w float64, id pieceID, data []byte) {
 	le := binary.LittleEndian
 	le.PutUint64(buf, math.Float64bits(w))
 	le.PutUint64(buf[8:], uint64(id.n))
 	le.PutUint64(buf[16:], uint64(id.es))
 	le.PutUint64(buf[24:], id.seq)
 	le.PutUint64(buf[32:], uint64(id.off))
+	copy(buf[scratchHeader:], data)
 }
 
 // scratchID reads the call and piece from a header.
@@ -165,8 +166,7 @@ func downRankError(err error) error {
 // waits at the barrier for every rank's, and checks that they called with
 // the same length: the first half of every shared piece.
 func publish(ctx context.Context, st ScratchTransport, bufs [][]byte, me int, w float64, id pieceID, data []byte) error {
-	putScratchHeader(bufs[me], w, id)
-	copy(bufs[me][scratchHeader:], data)
+	writePiece(bufs[me], w, id, data)
 	if err := st.Barrier(ctx); err != nil {
 		return err
 	}
@@ -180,8 +180,7 @@ func (c *Comm) sharedBroadcast(ctx context.Context, st ScratchTransport, op *opS
 	return c.sharedCall(ctx, st, op, o, len(b), piece, c.rank == root, func(ctx context.Context, bufs [][]byte, p uint64, off, m int) error {
 		id := pieceID{n: len(b), es: es, seq: op.key.seq, off: off}
 		if c.rank == root {
-			putScratchHeader(bufs[root], 1, id)
-			copy(bufs[root][scratchHeader:], b[off:off+m])
+			writePiece(bufs[root], 1, id, b[off:off+m])
 			st.ScratchPublish(p)
 			op.stats.RawSent += int64(m)
 			op.stats.WireSent += int64(m)
@@ -285,8 +284,7 @@ func (c *Comm) sharedGather(ctx context.Context, st ScratchTransport, op *opStat
 				return err
 			}
 		case c.rank != root:
-			putScratchHeader(bufs[c.rank], 1, id)
-			copy(bufs[c.rank][scratchHeader:], sb[off:off+m])
+			writePiece(bufs[c.rank], 1, id, sb[off:off+m])
 			st.ScratchPublish(p)
 			return nil
 		}

@@ -67,13 +67,22 @@ func (w *World) Barrier(ctx context.Context) error {
 
 // barrierAbort says why waiting for barrier n should stop, if it should.
 func (w *World) barrierAbort(ctx context.Context, seg *shm.Segment, n uint32) error {
+	missing := func() []int { return seg.BarrierMissing(w.size, n) }
+	return w.waitAbort(ctx, missing, func() string { return fmt.Sprintf("ranks %v", missing()) })
+}
+
+// waitAbort says why a wait for the ranks awaited returns should stop, if
+// it should: the world closed, ctx ended (the error names what, which
+// describes them), or this rank or one of them is down. awaited is called
+// only when some rank is down.
+func (w *World) waitAbort(ctx context.Context, awaited func() []int, what func() string) error {
 	select {
 	case <-w.done:
 		return ErrClosed
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w (still waiting for ranks %v)", err, seg.BarrierMissing(w.size, n))
+		return fmt.Errorf("%w (still waiting for %s)", err, what())
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -83,7 +92,7 @@ func (w *World) barrierAbort(ctx context.Context, seg *shm.Segment, n uint32) er
 	if err, ok := w.down[-1]; ok {
 		return &DownError{Rank: -1, Err: err}
 	}
-	for _, r := range seg.BarrierMissing(w.size, n) {
+	for _, r := range awaited() {
 		if err, ok := w.down[r]; ok {
 			return &DownError{Rank: r, Err: err}
 		}
@@ -195,22 +204,6 @@ func (w *World) scratchSeg(r int) *shm.Segment {
 // stop, if it should.
 func (w *World) scratchAbort(ctx context.Context, r int, what string, p uint64) func() error {
 	return func() error {
-		select {
-		case <-w.done:
-			return ErrClosed
-		default:
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w (still waiting for rank %d to %s %d)", err, r, what, p)
-		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if err, ok := w.down[-1]; ok {
-			return &DownError{Rank: -1, Err: err}
-		}
-		if err, ok := w.down[r]; ok {
-			return &DownError{Rank: r, Err: err}
-		}
-		return nil
+		return w.waitAbort(ctx, func() []int { return []int{r} }, func() string { return fmt.Sprintf("rank %d to %s %d", r, what, p) })
 	}
 }
