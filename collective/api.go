@@ -125,7 +125,7 @@ func Gather[T Float](ctx context.Context, c *Comm, dst, src []T, root int, opts 
 		return c.sharedGather(ctx, st, op, o, asBytes(dst), asBytes(src), elemSize[T](), root, piece)
 	}
 	if c.hosts != nil && !o.codec.Lossy() {
-		in, out := c.hierGather(asBytes(dst), asBytes(src), root)
+		in, out := c.hierGather(op, asBytes(dst), asBytes(src), root)
 		op.activate(in, out)
 		return c.run(ctx, op, o)
 	}
@@ -235,7 +235,7 @@ func Reduce[T Float](ctx context.Context, c *Comm, dst, src []T, rop Op, root in
 		return c.sharedReduce(ctx, st, op, o, asBytes(dst), asBytes(src), es, rop, root, piece)
 	}
 	if c.hosts != nil && len(src)*es > c.cfg.SmallBytes {
-		in, out, reds, err := c.hierReduce(asBytes(dst), asBytes(src), es, rop, root, o)
+		in, out, reds, err := c.hierReduce(op, asBytes(dst), asBytes(src), es, rop, root, o)
 		if err != nil {
 			c.abandon(op, o, err)
 			return fmt.Errorf("collective: %s #%d on rank %d: %w", op.kind, op.key.seq, c.rank, err)

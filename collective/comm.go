@@ -25,6 +25,7 @@ type Comm struct {
 
 	frames sync.Pool    // *[]byte frame buffers
 	spare  chan *[]byte // up to spareFrames frame buffers kept across GC cycles (see putFrame)
+	bufs   callBufs     // call-lifetime buffers kept between calls (see callBuf)
 
 	mu      sync.Mutex // guards the fields below
 	ops     map[opKey]*opState
@@ -136,6 +137,7 @@ func (c *Comm) Close() error {
 	c.mu.Lock()
 	clear(c.ops)
 	c.mu.Unlock()
+	c.bufs.drop()
 	c.cs.close()
 	return nil
 }
@@ -327,7 +329,11 @@ func (c *Comm) end(op *opState, o callOpts) {
 		c.failed[op.key] = struct{}{}
 	} else {
 		c.rememberDone(op)
+		for _, b := range op.bufs {
+			c.bufs.put(b)
+		}
 	}
+	op.bufs = nil
 	op.mu.Unlock()
 	st.Calls = 1
 	c.stats.add(st)
@@ -628,6 +634,73 @@ func (c *Comm) frameBuf(n int) *[]byte {
 	}
 	b := make([]byte, 0, max(n, HeaderSize+encodedBound(CodecZstd, c.chunk)))
 	return &b
+}
+
+// keptCallBufs is how many call buffers a Comm keeps between calls: one
+// for a call, one for a call of another View running at the same time.
+const keptCallBufs = 2
+
+// callBufs keeps the buffers of calls that need one beyond their
+// arguments (a host leader's gathered blocks, a hop's partial sums).
+// Allocated per call, each put fresh pages under the call, faulted in on
+// first touch: on a paravirtualised guest that delayed a host's leader by
+// milliseconds per MiB, the time of the call on a fast link
+// (scripts/bench-multihost.sh, gather). A Comm keeps the largest ones
+// until Close; they cost at most keptCallBufs times the largest buffer a
+// call needed.
+type callBufs struct {
+	mu   sync.Mutex
+	bufs [][]byte
+}
+
+// get returns a buffer of n bytes with unspecified contents: the smallest
+// kept one that is large enough, or a new one.
+func (cb *callBufs) get(n int) []byte {
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	best := -1
+	for i, b := range cb.bufs {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(cb.bufs[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return make([]byte, n)
+	}
+	b := cb.bufs[best]
+	cb.bufs = slices.Delete(cb.bufs, best, best+1)
+	return b[:n]
+}
+
+// put keeps b for later calls if there is room, or in place of a smaller
+// one. The caller must no longer use b: a call returns its buffer only
+// when it succeeded (a failed call's streams may still hold it).
+func (cb *callBufs) put(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	if len(cb.bufs) < keptCallBufs {
+		cb.bufs = append(cb.bufs, b)
+		return
+	}
+	small := 0
+	for i := range cb.bufs {
+		if cap(cb.bufs[i]) < cap(cb.bufs[small]) {
+			small = i
+		}
+	}
+	if cap(cb.bufs[small]) < cap(b) {
+		cb.bufs[small] = b
+	}
+}
+
+// drop lets the kept buffers go.
+func (cb *callBufs) drop() {
+	cb.mu.Lock()
+	cb.bufs = nil
+	cb.mu.Unlock()
 }
 
 // sendCredit tells rank to that this rank consumed n chunks of the stream

@@ -144,7 +144,7 @@ func (c *Comm) hierBroadcast(b []byte, root int, codec Codec) ([]*inStream, []*o
 // as the blocks it covers are in. For lossless codecs only (the caller
 // falls back to the flat gather for a lossy one, whose values depend on
 // how the stream is cut into chunks).
-func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream) {
+func (c *Comm) hierGather(op *opState, dst, src []byte, root int) ([]*inStream, []*outStream) {
 	l := c.hosts
 	nb := len(src)
 	me := l.of[c.rank]
@@ -169,7 +169,7 @@ func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream)
 		return in, nil
 	}
 	lo := l.lo[me]
-	buf := make([]byte, (l.hi[me]-lo)*nb)
+	buf := op.buf((l.hi[me] - lo) * nb)
 	copy(buf[(c.rank-lo)*nb:], src)
 	var in []*inStream
 	for r := lo; r < l.hi[me]; r++ {
@@ -204,7 +204,7 @@ func (c *Comm) hierGather(dst, src []byte, root int) ([]*inStream, []*outStream)
 // chunk (each hop's reducer agrees on the bounds of the int8 scales).
 // Each link between consecutive hosts carries S (encoded) once, plus S
 // from the last host to the root's.
-func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts) ([]*inStream, []*outStream, []*reducer, error) {
+func (c *Comm) hierReduce(op *opState, dst, src []byte, es int, rop Op, root int, o callOpts) ([]*inStream, []*outStream, []*reducer, error) {
 	l := c.hosts
 	me := l.of[c.rank]
 	leader := l.leader(me, root)
@@ -218,14 +218,15 @@ func (c *Comm) hierReduce(dst, src []byte, es int, rop Op, root int, o callOpts)
 	}
 	own := src
 	if c.rank != root && o.codec.Lossy() {
-		own = slices.Clone(src)
+		own = op.buf(len(src))
+		copy(own, src)
 		if err := c.roundTrip(own, o.codec, es); err != nil {
 			return nil, nil, nil, err
 		}
 	}
 	acc := dst
 	if c.rank != root {
-		acc = make([]byte, len(src))
+		acc = op.buf(len(src))
 	}
 	last := me == l.n-1
 	in, out, red := c.chainReduce(acc, own, es, rop, o, func(h int) int { return l.leader(h, root) }, last, pc)
@@ -302,7 +303,8 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 	block := func(j int) (int, int) { return j * n / c.size * es, (j + 1) * n / c.size * es }
 	own := src
 	if lossy {
-		own = slices.Clone(src)
+		own = op.buf(len(src))
+		copy(own, src)
 		for j := range c.size {
 			if j != c.rank {
 				lo, hi := block(j)

@@ -454,3 +454,72 @@ func TestPipeChunkBytes(t *testing.T) {
 		t.Error("the result depends on PipeChunkBytes")
 	}
 }
+
+// TestHierCallBufsReused runs host-aware gathers and reduces one after the
+// other with new data each time: a host's leader gathers its ranks' blocks
+// (and a hop sums its partial) in a buffer the Comm keeps between calls,
+// so each call must overwrite what the last one left there. Rank 3 leads
+// host 1 and must reuse its buffer rather than allocate one per call.
+func TestHierCallBufsReused(t *testing.T) {
+	const n = 1000
+	comms := collectivetest.NewHostNetwork(t, collectivetest.Hosts(3, 3, 3)).Comms(t, collective.Config{JobID: "bufs", ChunkBytes: 256, Window: 2, SmallBytes: 128})
+	size := len(comms)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var kept *byte
+	for call := range 4 {
+		val := func(r, i int) float32 { return float32(r*100000 + call*1000 + i) }
+		gathered, reduced := make([]float32, size*n), make([]float32, n)
+		for r, err := range onAll(comms, func(c *collective.Comm) error {
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = val(c.Rank(), i)
+			}
+			var g, s []float32
+			if c.Rank() == 0 {
+				g, s = gathered, reduced
+			}
+			if err := collective.Gather(ctx, c, g, src, 0); err != nil {
+				return err
+			}
+			return collective.Reduce(ctx, c, s, src, collective.Sum, 0)
+		}) {
+			if err != nil {
+				t.Fatalf("call %d: rank %d: %v", call, r, err)
+			}
+		}
+		for r := range size {
+			for i := range n {
+				if got, want := gathered[r*n+i], val(r, i); got != want {
+					t.Fatalf("call %d: gathered[%d][%d] = %v, want %v", call, r, i, got, want)
+				}
+			}
+		}
+		for i := range n {
+			var want float32
+			for r := range size {
+				want += val(r, i)
+			}
+			if reduced[i] != want {
+				t.Fatalf("call %d: reduced[%d] = %v, want %v", call, i, reduced[i], want)
+			}
+		}
+		bufs := collective.KeptCallBufs(comms[3])
+		if len(bufs) == 0 {
+			t.Fatalf("call %d: rank 3 keeps no call buffer", call)
+		}
+		var big []byte
+		for _, b := range bufs {
+			if cap(b) >= 3*n*4 {
+				big = b
+			}
+		}
+		if big == nil {
+			t.Fatalf("call %d: rank 3 keeps no buffer of its host's %d gathered bytes", call, 3*n*4)
+		}
+		if call > 0 && &big[:1][0] != kept {
+			t.Errorf("call %d: rank 3 gathered in a new buffer, not the one kept from the call before", call)
+		}
+		kept = &big[:1][0]
+	}
+}

@@ -101,6 +101,7 @@ type opState struct {
 	suspect, suspectBy int
 	suspectChecked     bool
 	grace              *time.Timer // fails the call with the abort's reason if no report comes
+	bufs               [][]byte    // from buf: back to the Comm's kept buffers if the call succeeds
 }
 
 type bufFrame struct {
@@ -112,6 +113,14 @@ type bufFrame struct {
 
 func newOpState(c *Comm, key opKey) *opState {
 	return &opState{c: c, key: key, notify: make(chan struct{}, 1), credit: make(map[streamKey]uint32), suspect: -1}
+}
+
+// buf returns a buffer of n bytes, with unspecified contents, for the
+// call's own use; the call's goroutine only, before activate.
+func (op *opState) buf(n int) []byte {
+	b := op.c.bufs.get(n)
+	op.bufs = append(op.bufs, b)
+	return b
 }
 
 func (op *opState) signal() {
