@@ -16,6 +16,11 @@
 #   OPS          bcast,reduce,allreduce,gather subset        ["bcast,reduce,allreduce,gather"]
 #   HOSTS SLOTS  hosts and ranks per host                    [3 3]
 #   IMPLS        which to run, in this order per run: fltk, openmpi ["fltk openmpi"]
+#   BURST_MS     tbf burst in ms of the rate (at least 128 KiB; scripts/netns.sh) [1]:
+#                a physical link never exceeds its rate, while a bucket of 10 ms
+#                (1.25 MB at 1 Gbit/s) passes a whole 1 MiB tensor at memory speed
+#                after 10 ms idle and refunds the idle time before a call (the
+#                barrier's) to the call; see docs/multihost.md
 #   RUNS         runs (separate launches) per cell and implementation [2]
 #   REPEATS      timed repeats per run: one number, or one per size in SIZES
 #                (commas)                                    [20 up to 1 MiB, 5 up to 16 MiB, 3 above]
@@ -69,6 +74,8 @@ HOSTS=${HOSTS:-3}
 SLOTS=${SLOTS:-3}
 IMPLS=${IMPLS:-"fltk openmpi"}
 RUNS=${RUNS:-2}
+BURST_MS=${BURST_MS:-1}
+export NETNS_BURST_MS=$BURST_MS
 REPEATS=${REPEATS:-}
 FLTK_CONFIG=${FLTK_CONFIG:-configs/bench.toml}
 FLTK_EXTRA=${FLTK_EXTRA:-}
@@ -357,14 +364,14 @@ make_table() {
 }
 make_table >"$OUT/table.txt"
 ompi_version=$(mpirun --version 2>/dev/null | head -n 1 || true)
-env_line="RATES=\"$RATES\" RUNS=$RUNS SIZES=\"$SIZES\" OPS=\"$OPS\" HOSTS=$HOSTS SLOTS=$SLOTS IMPLS=\"$IMPLS\" MPI_BTL=\"$MPI_BTL\" MPIRUN_EXTRA=\"$MPIRUN_EXTRA\" FLTK_MODE=${FLTK_MODE:-none}${REPEATS:+ REPEATS=$REPEATS}"
+env_line="RATES=\"$RATES\" BURST_MS=$BURST_MS RUNS=$RUNS SIZES=\"$SIZES\" OPS=\"$OPS\" HOSTS=$HOSTS SLOTS=$SLOTS IMPLS=\"$IMPLS\" MPI_BTL=\"$MPI_BTL\" MPIRUN_EXTRA=\"$MPIRUN_EXTRA\" FLTK_MODE=${FLTK_MODE:-none}${REPEATS:+ REPEATS=$REPEATS}"
 {
     echo "# fltk vs OpenMPI across $HOSTS namespace hosts × $SLOTS ranks"
     echo
     echo "- command: \`$env_line $invocation\`"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); nproc: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg); kernel: $(uname -r)"
     echo "- ${ompi_version:-OpenMPI: not run}; fltk revision: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-    echo "- per run: median and min over the timed repeats of the max over ranks; per cell: median of the runs' medians, min of all repeats, spread = range of the runs' medians / median; size = float32 bytes per rank; links shaped with tc tbf on both directions"
+    echo "- per run: median and min over the timed repeats of the max over ranks; per cell: median of the runs' medians, min of all repeats, spread = range of the runs' medians / median; size = float32 bytes per rank; links shaped with tc tbf on both directions, burst $BURST_MS ms of the rate (at least 128 KiB)"
     echo "- repeats per run: $(for s in "${size_list[@]}"; do printf '%s: %s ' "$s" "$(reps_of "$s")"; done); runs alternate fltk and openmpi within a cell"
     echo "- link ×tensor: the busiest host link's bytes (out or in) per call / size"
     [ "$fltk_impl" = fltk-hub ] && echo "- fltk-hub: fltk-launch's one NATS server in the launcher's namespace (on the bridge), every rank started on its host over ssh"

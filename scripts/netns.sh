@@ -77,12 +77,13 @@ host_index() {
     fi
 }
 
-# tbf on the egress of DEV at RATE; burst 10 ms of RATE (at least 128 KiB,
-# so a veth GSO packet of 64 KiB always fits).
+# tbf on the egress of DEV at RATE; burst NETNS_BURST_MS (default 10) ms of
+# RATE, at least 128 KiB so a veth GSO packet of 64 KiB always fits.
 shape() {
-    local ns=$1 dev=$2 rate=$3 bps burst
+    local ns=$1 dev=$2 rate=$3 bps burst ms=${NETNS_BURST_MS:-10}
+    [[ $ms =~ ^[0-9]+$ ]] && [ "$ms" -ge 1 ] || die "bad NETNS_BURST_MS '$ms' (whole milliseconds, at least 1)"
     bps=$(rate_bps "$rate")
-    burst=$((bps / 8 / 100))
+    burst=$((bps / 8 * ms / 1000))
     [ "$burst" -ge 131072 ] || burst=131072
     ip ${ns:+-n "$ns"} link set "$dev" txqueuelen 1000
     tc ${ns:+-n "$ns"} qdisc replace dev "$dev" root tbf rate "$rate" burst "$burst" latency 100ms
