@@ -175,6 +175,11 @@ func Barrier(ctx context.Context, c *Comm) error {
 	if bt, ok := c.t.(BarrierTransport); ok && bt.SharedBarrier() {
 		return c.sharedBarrier(ctx, bt, op, o)
 	}
+	if c.hosts != nil {
+		in, out := c.hierBarrier()
+		op.activate(in, out)
+		return c.run(ctx, op, o)
+	}
 	if c.rank != 0 {
 		// Arrive at rank 0 (phase 0), wait for its release (phase 1).
 		op.activate([]*inStream{{from: 0, phase: 1}}, []*outStream{{to: 0, block: uint16(c.rank), nchunks: 1, peers: []int{0}}})
@@ -187,13 +192,6 @@ func Barrier(ctx context.Context, c *Comm) error {
 	release := c.fanOut(1, 0, nil)
 	if len(release) > 0 {
 		release[0].ready = func(int) bool { return op.incomplete == 0 }
-		if c.hosts != nil {
-			// Point to point, so that the release reaches other hosts the
-			// way their arrivals came (direct links where the transport has
-			// them) instead of through the servers (bench-multihost.sh: every
-			// timed call starts after a barrier).
-			release[0].dests = c.others()
-		}
 	}
 	op.activate(in, release)
 	return c.run(ctx, op, o)

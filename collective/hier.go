@@ -137,6 +137,61 @@ func (c *Comm) hierBroadcast(b []byte, root int, codec Codec) ([]*inStream, []*o
 	return c.chainBroadcast(0, b, root, order, func(h int) int { return l.leader(h, root) }, nil, c.pipeChunk(len(b), codec.Lossy()))
 }
 
+// hierBarrier: every rank arrives at its host's leader (rank 0 on rank
+// 0's host); each leader, once its ranks arrived, arrives at rank 0; rank
+// 0, once its ranks and every leader arrived, releases them, and each
+// leader then releases its ranks. One arrival and one release cross each
+// other host's link, where the flat barrier sends both for every rank of
+// that host (bench-multihost.sh OPS=barrier). Releases go point to point,
+// so over the direct links between hosts where the transport has them,
+// not through the servers.
+func (c *Comm) hierBarrier() ([]*inStream, []*outStream) {
+	l := c.hosts
+	me := l.of[c.rank]
+	leader := l.leader(me, 0)
+	if c.rank != leader {
+		return []*inStream{{from: leader, phase: 1}}, []*outStream{{to: leader, block: uint16(c.rank), nchunks: 1, peers: []int{leader}}}
+	}
+	locals := l.locals(me, leader)
+	var arrive []*inStream
+	for _, r := range locals {
+		arrive = append(arrive, &inStream{from: r, block: uint16(r)})
+	}
+	release := locals
+	if c.rank == 0 {
+		release = nil
+		for h := range l.n {
+			if h != me {
+				ld := l.leader(h, 0)
+				arrive = append(arrive, &inStream{from: ld, block: uint16(ld)})
+				release = append(release, ld)
+			}
+		}
+		release = append(release, locals...)
+	}
+	arrived := func(int) bool { // with op.mu held, as every ready
+		for _, s := range arrive {
+			if !s.done {
+				return false
+			}
+		}
+		return true
+	}
+	in := arrive
+	var out []*outStream
+	releaseReady := arrived
+	if c.rank != 0 {
+		fromRoot := &inStream{from: 0, phase: 1}
+		in = append(in, fromRoot)
+		out = append(out, &outStream{to: 0, block: uint16(c.rank), nchunks: 1, peers: []int{0}, ready: arrived})
+		releaseReady = func(int) bool { return fromRoot.done }
+	}
+	if len(release) > 0 {
+		out = append(out, &outStream{to: All, dests: release, phase: 1, nchunks: 1, peers: release, ready: releaseReady})
+	}
+	return in, out
+}
+
 // hierGather: the ranks of the root's host send to the root; those of
 // another host send to their leader (shared memory, uncompressed), which
 // sends the host's blocks — contiguous in dst — to the root as one

@@ -347,6 +347,7 @@ func TestHierKilledRankIsNamed(t *testing.T) {
 		{"gather", func(ctx context.Context, c *collective.Comm) error {
 			return collective.Gather(ctx, c, make([]float32, c.Size()*1000), make([]float32, 1000), 0)
 		}},
+		{"barrier", collective.Barrier},
 	}
 	for _, tt := range ops {
 		for _, victim := range []int{1, 2, 3, 5} { // 2: a leader in the middle of the chain
@@ -521,5 +522,51 @@ func TestHierCallBufsReused(t *testing.T) {
 			t.Errorf("call %d: rank 3 gathered in a new buffer, not the one kept from the call before", call)
 		}
 		kept = &big[:1][0]
+	}
+}
+
+// TestHierBarrier: on 3 hosts of 3 ranks no rank leaves the barrier before
+// the last one entered, whichever is last (the root, a leader, a rank
+// behind a leader), and the host-aware barrier sends one frame per arrival
+// and release: rank 0 releases the 2 other leaders and its 2 ranks, each
+// leader arrives once and releases its 2 ranks, every other rank arrives
+// once.
+func TestHierBarrier(t *testing.T) {
+	comms := collectivetest.NewHostNetwork(t, collectivetest.Hosts(3, 3, 3)).Comms(t, collective.Config{JobID: "hbar"})
+	wantFrames := map[int]int64{0: 4, 3: 3, 6: 3}
+	for _, late := range []int{0, 3, 4, 8} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		before := make([]collective.Stats, len(comms))
+		for r, c := range comms {
+			before[r] = c.Stats()
+		}
+		var entered time.Time
+		left := make([]time.Time, len(comms))
+		for r, err := range onAll(comms, func(c *collective.Comm) error {
+			if c.Rank() == late {
+				time.Sleep(30 * time.Millisecond)
+				entered = time.Now()
+			}
+			err := collective.Barrier(ctx, c)
+			left[c.Rank()] = time.Now()
+			return err
+		}) {
+			if err != nil {
+				t.Fatalf("late %d: rank %d: %v", late, r, err)
+			}
+		}
+		cancel()
+		for r, c := range comms {
+			if left[r].Before(entered) {
+				t.Errorf("late %d: rank %d left the barrier %v before rank %d entered it", late, r, entered.Sub(left[r]), late)
+			}
+			want, ok := wantFrames[r]
+			if !ok {
+				want = 1
+			}
+			if got := c.Stats().FramesOut - before[r].FramesOut; got != want {
+				t.Errorf("late %d: rank %d sent %d frames, want %d", late, r, got, want)
+			}
+		}
 	}
 }
