@@ -245,7 +245,7 @@ func (w *World) readLink(l *links, c net.Conn) {
 		_ = raw.Close()
 	}()
 	if l.tls != nil {
-		tc := tls.Server(c, l.tls)
+		tc := tls.Server(newBatchConn(c), l.tls)
 		_ = tc.SetDeadline(time.Now().Add(linkDialWait))
 		if err := tc.Handshake(); err != nil {
 			w.refuseLink(l, c, "TLS: "+err.Error())
@@ -464,6 +464,9 @@ func (o *linkOut) write(conn net.Conn, viaNATS bool, q [][]byte) error {
 	default:
 		bufs := net.Buffers(append([][]byte(nil), q...))
 		_, err = bufs.WriteTo(conn)
+		if b, ok := conn.(*batchTLS); ok && err == nil {
+			err = b.bc.flush()
+		}
 		if err == nil {
 			o.w.links.frames.Add(int64(len(q)))
 		}
@@ -527,14 +530,20 @@ func (w *World) dialLink(to int) (net.Conn, error) {
 		host, _, _ := net.SplitHostPort(addr)
 		cfg := w.links.tls.Clone()
 		cfg.ServerName = host
-		tc := tls.Client(c, cfg)
+		bc := newBatchConn(c)
+		tc := tls.Client(bc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("TLS: %w", err)
 		}
-		c = tc
+		c = &batchTLS{Conn: tc, bc: bc}
 	}
 	hello := append([]byte(linkMagic), 0, 0, 0, 0)
+	if b, ok := c.(*batchTLS); ok {
+		// Batch the frames' records from here on; the greeting below
+		// flushes its own.
+		defer b.bc.startBatching()
+	}
 	binary.BigEndian.PutUint16(hello[len(linkMagic):], uint16(w.rank))
 	binary.BigEndian.PutUint16(hello[len(linkMagic)+2:], uint16(to))
 	hello = append(append(hello, byte(len(w.cfg.JobID))), w.cfg.JobID...)
@@ -580,4 +589,76 @@ func (w *World) cutLink(r int) {
 			_ = c.Close()
 		}
 	}
+}
+
+// linkBatchBytes is how much a TLS link gathers before it writes:
+// crypto/tls writes each record (at most 16 KiB) with a write of its own,
+// a syscall and a TCP push each; a batch of them fills segments and takes
+// one (bench-multihost.sh, 1 MiB at 10gbit).
+const linkBatchBytes = 256 << 10
+
+// batchConn is the TCP connection under a link's TLS: it reads through a
+// buffer (one read takes in many records) and, once batching starts
+// (after the handshake and greeting, which must go at once), keeps the
+// records written until flush or until linkBatchBytes are waiting.
+type batchConn struct {
+	net.Conn
+	r *bufio.Reader
+
+	mu    sync.Mutex // Write (under crypto/tls's lock) and flush (outside it)
+	buf   []byte
+	batch bool
+}
+
+func newBatchConn(c net.Conn) *batchConn {
+	return &batchConn{Conn: c, r: bufio.NewReaderSize(c, linkBatchBytes)}
+}
+
+func (b *batchConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.batch {
+		return b.Conn.Write(p)
+	}
+	if len(b.buf)+len(p) > linkBatchBytes {
+		if err := b.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) >= linkBatchBytes {
+			return b.Conn.Write(p)
+		}
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *batchConn) startBatching() {
+	b.mu.Lock()
+	b.batch = true
+	b.mu.Unlock()
+}
+
+// flush writes what is waiting.
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flushLocked()
+}
+
+func (b *batchConn) flushLocked() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
+}
+
+// batchTLS is a dialled TLS link and the batchConn under it, which
+// linkOut.write flushes after each batch of frames.
+type batchTLS struct {
+	net.Conn
+	bc *batchConn
 }
