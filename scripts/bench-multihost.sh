@@ -13,7 +13,9 @@
 # Environment (defaults in brackets):
 #   RATES        tc rates of the links                      ["1gbit 100mbit"]
 #   SIZES        bytes of float32 per rank, commas          ["1048576,16777216,67108864"]
-#   OPS          bcast,reduce,allreduce,gather subset        ["bcast,reduce,allreduce,gather"]
+#   OPS          bcast,reduce,allreduce,gather,barrier subset ["bcast,reduce,allreduce,gather"]
+#                (a barrier's cells are labelled with each size of SIZES; its
+#                link columns then mean nothing)
 #   HOSTS SLOTS  hosts and ranks per host                    [3 3]
 #   IMPLS        which to run, in this order per run: fltk, openmpi ["fltk openmpi"]
 #   BURST_MS     tbf burst in ms of the rate (at least 128 KiB; scripts/netns.sh) [1]:
@@ -187,6 +189,8 @@ run_cell() {
     else
         cp "$OUT/logs/$name.out" "$csv"
     fi
+    # Both harnesses report a barrier with 0 bytes; SIZES labels its cells.
+    [ "$op" != barrier ] || sed -i "s/,barrier,0,/,barrier,$size,/" "$csv"
     if [ "$rc" -ne 0 ] || ! grep -q ",$op,$size," "$csv"; then
         local reason="exit $rc"
         if grep -qE 'rank [0-9]+ is down' "$OUT/logs/$name.err"; then
