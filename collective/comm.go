@@ -25,7 +25,7 @@ type Comm struct {
 
 	frames sync.Pool    // *[]byte frame buffers
 	spare  chan *[]byte // up to spareFrames frame buffers kept across GC cycles (see putFrame)
-	bufs   callBufs     // call-lifetime buffers kept between calls (see callBuf)
+	bufs   callBufs     // call-lifetime buffers kept between calls (see callBufs)
 
 	mu      sync.Mutex // guards the fields below
 	ops     map[opKey]*opState
@@ -636,8 +636,8 @@ func (c *Comm) frameBuf(n int) *[]byte {
 	return &b
 }
 
-// keptCallBufs is how many call buffers a Comm keeps between calls: one
-// for a call, one for a call of another View running at the same time.
+// keptCallBufs is how many call buffers a Comm keeps between calls: a
+// lossy reduce hop needs two (its encoded contribution and its partial).
 const keptCallBufs = 2
 
 // callBufs keeps the buffers of calls that need one beyond their

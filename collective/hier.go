@@ -273,8 +273,7 @@ func (c *Comm) hierReduce(op *opState, dst, src []byte, es int, rop Op, root int
 	}
 	own := src
 	if c.rank != root && o.codec.Lossy() {
-		own = op.buf(len(src))
-		copy(own, src)
+		own = op.clone(src)
 		if err := c.roundTrip(own, o.codec, es); err != nil {
 			return nil, nil, nil, err
 		}
@@ -358,8 +357,7 @@ func (c *Comm) hierAllReduce(op *opState, dst, src []byte, es int, rop Op, o cal
 	block := func(j int) (int, int) { return j * n / c.size * es, (j + 1) * n / c.size * es }
 	own := src
 	if lossy {
-		own = op.buf(len(src))
-		copy(own, src)
+		own = op.clone(src)
 		for j := range c.size {
 			if j != c.rank {
 				lo, hi := block(j)

@@ -123,6 +123,13 @@ func (op *opState) buf(n int) []byte {
 	return b
 }
 
+// clone returns a copy of b in a buffer from buf.
+func (op *opState) clone(b []byte) []byte {
+	own := op.buf(len(b))
+	copy(own, b)
+	return own
+}
+
 func (op *opState) signal() {
 	select {
 	case op.notify <- struct{}{}:

@@ -539,11 +539,6 @@ func (w *World) dialLink(to int) (net.Conn, error) {
 		c = &batchTLS{Conn: tc, bc: bc}
 	}
 	hello := append([]byte(linkMagic), 0, 0, 0, 0)
-	if b, ok := c.(*batchTLS); ok {
-		// Batch the frames' records from here on; the greeting below
-		// flushes its own.
-		defer b.bc.startBatching()
-	}
 	binary.BigEndian.PutUint16(hello[len(linkMagic):], uint16(w.rank))
 	binary.BigEndian.PutUint16(hello[len(linkMagic)+2:], uint16(to))
 	hello = append(append(hello, byte(len(w.cfg.JobID))), w.cfg.JobID...)
@@ -569,6 +564,9 @@ func (w *World) dialLink(to int) (net.Conn, error) {
 		return nil, errors.New(why)
 	}
 	_ = c.SetDeadline(time.Time{})
+	if b, ok := c.(*batchTLS); ok {
+		b.bc.startBatching() // the frames' records; the greeting went at once
+	}
 	return c, nil
 }
 
